@@ -1,0 +1,42 @@
+# The two commands: `make demo` and `make test`. Both create .venv and install what they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# CI (CI=true) also runs the tests marked slow; a local `make test` skips them.
+PYTEST_MARK ?= $(if $(CI),,-m "not slow")
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-all docs bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/ipscope index demo/corpus --out build/demo.idx --force
+	$(BIN)/ipscope trace build/demo.idx demo/sample_output.txt
+	$(BIN)/ipscope trace build/demo.idx demo/sample_output.txt --format html --out build/demo-report.html
+	@echo "The HTML report is at $(abspath build/demo-report.html) (open it in a browser)."
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_MARK) $(PYTEST_ARGS)
+
+test-all: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+docs: $(VENV)/.installed
+	$(BIN)/python -m ipscope.docgen > docs/cli.md
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_trace.py
+
+clean:
+	rm -rf build .pytest_cache

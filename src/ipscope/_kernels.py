@@ -1,0 +1,334 @@
+"""Compiled hot loops (numba): tokenising, id assignment, suffix-array search, seed extension.
+
+Everything here works on plain numpy arrays so it can be called from the index builder,
+the tracer and tests alike. ``cache=True`` keeps the machine code in ``__pycache__`` so only
+the first process after an install pays for compilation.
+
+Token ids and suffix-array entries are stored as 24-bit little-endian integers (3 bytes
+each) in ``uint8`` arrays; ``_get24`` reads one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+
+
+@njit(cache=True, inline="always")
+def _mix(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True, nogil=True)
+def hash_codepoints(cps):
+    """Hash of one already-normalised token given as code points (the slow-path twin of
+    the hash computed inside ``tokenize``)."""
+    h = FNV_OFFSET
+    for i in range(cps.shape[0]):
+        h = (h ^ np.uint64(cps[i])) * FNV_PRIME
+    return _mix(h)
+
+
+@njit(cache=True, nogil=True)
+def tokenize(cps, cls, norm):
+    """Split code points into tokens.
+
+    Returns (starts, ends, hashes, complex): char offsets (half-open) of each token, the
+    64-bit hash of its normalised form, and 1 where a character of the token has no
+    single-character normal form (the caller re-hashes those tokens in Python)."""
+    n = cps.shape[0]
+    limit = cls.shape[0]
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    hashes = np.empty(n, np.uint64)
+    cplx = np.zeros(n, np.uint8)
+    k = 0
+    i = 0
+    while i < n:
+        c = cps[i]
+        t = cls[c] if c < limit else 0
+        if t == 0:
+            i += 1
+            continue
+        if t == 2:
+            h = (FNV_OFFSET ^ np.uint64(norm[c])) * FNV_PRIME
+            starts[k] = i
+            ends[k] = i + 1
+            hashes[k] = _mix(h)
+            k += 1
+            i += 1
+            continue
+        s = i
+        h = FNV_OFFSET
+        flag = 0
+        while i < n:
+            c = cps[i]
+            if c >= limit or cls[c] != 1:
+                break
+            v = norm[c]
+            if v < 0:
+                flag = 1
+            else:
+                h = (h ^ np.uint64(v)) * FNV_PRIME
+            i += 1
+        starts[k] = s
+        ends[k] = i
+        hashes[k] = _mix(h)
+        cplx[k] = flag
+        k += 1
+    return starts[:k].copy(), ends[:k].copy(), hashes[:k].copy(), cplx[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def assign_ids(hashes):
+    """Dense ids in first-seen order for 64-bit hashes (open addressing, grows by doubling).
+    Returns (ids int32, distinct hashes uint64)."""
+    n = hashes.shape[0]
+    cap = 1 << 16
+    keys = np.zeros(cap, np.uint64)
+    vals = np.full(cap, -1, np.int32)
+    uniq = np.empty(max(n, 1), np.uint64)
+    nu = 0
+    ids = np.empty(n, np.int32)
+    mask = np.uint64(cap - 1)
+    for i in range(n):
+        h = hashes[i]
+        j = h & mask
+        while True:
+            v = vals[j]
+            if v < 0:
+                vals[j] = nu
+                keys[j] = h
+                uniq[nu] = h
+                ids[i] = nu
+                nu += 1
+                break
+            if keys[j] == h:
+                ids[i] = v
+                break
+            j = (j + np.uint64(1)) & mask
+        if nu * 2 > cap:  # grow and rehash
+            cap *= 2
+            mask = np.uint64(cap - 1)
+            keys = np.zeros(cap, np.uint64)
+            vals = np.full(cap, -1, np.int32)
+            for u in range(nu):
+                hh = uniq[u]
+                jj = hh & mask
+                while vals[jj] >= 0:
+                    jj = (jj + np.uint64(1)) & mask
+                vals[jj] = u
+                keys[jj] = hh
+    return ids, uniq[:nu].copy()
+
+
+@njit(cache=True, inline="always")
+def _get24(a, i):
+    j = 3 * i
+    return np.int64(a[j]) | (np.int64(a[j + 1]) << 8) | (np.int64(a[j + 2]) << 16)
+
+
+@njit(cache=True, nogil=True)
+def get24_many(a, idx):
+    out = np.empty(idx.shape[0], np.int64)
+    for k in range(idx.shape[0]):
+        out[k] = _get24(a, idx[k])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _narrow(tok, sa, lo, hi, off, t):
+    """Sub-range of [lo, hi) whose suffixes have token ``t`` at offset ``off`` (the suffixes
+    in [lo, hi) share their first ``off`` tokens, so those tokens are sorted)."""
+    a = lo
+    b = hi
+    while a < b:
+        mid = (a + b) >> 1
+        if _get24(tok, _get24(sa, mid) + off) < t:
+            a = mid + 1
+        else:
+            b = mid
+    new_lo = a
+    b = hi
+    while a < b:
+        mid = (a + b) >> 1
+        if _get24(tok, _get24(sa, mid) + off) <= t:
+            a = mid + 1
+        else:
+            b = mid
+    return new_lo, a
+
+
+@njit(cache=True, nogil=True)
+def count_range(q, tok, sa, bucket):
+    """SA range [lo, hi) of the exact token sequence ``q`` (ids; -1 never matches)."""
+    t = q[0]
+    if t < 0 or t + 1 >= bucket.shape[0]:
+        return 0, 0
+    lo = bucket[t]
+    hi = bucket[t + 1]
+    for off in range(1, q.shape[0]):
+        if hi <= lo:
+            break
+        t = q[off]
+        if t < 0:
+            return 0, 0
+        lo, hi = _narrow(tok, sa, lo, hi, off, t)
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def _qtok_eq(q, a, tok, b):
+    return q[a] == _get24(tok, b)
+
+
+@njit(cache=True, nogil=True)
+def _extend(q, tok, ntok, qi, si, d, gap, rmin, pen, xdrop):
+    """X-drop extension of an alignment from (qi, si), stepping ``d`` (+1 or -1).
+
+    Exact runs score +1 a token; an edit (substitution, insertion or deletion of up to
+    ``gap`` tokens on either side) costs ``pen`` per skipped token and is taken only when
+    at least ``rmin`` matching tokens follow it. Stops at the query's end, at a document
+    boundary (token 0) or when the score falls ``xdrop`` below its best, and returns the
+    position just past the best-scoring point, its matched-token count and edit count."""
+    m = q.shape[0]
+    score = 0
+    best = 0
+    bq = qi
+    bs = si
+    matched = 0
+    edits = 0
+    best_matched = 0
+    best_edits = 0
+    while True:
+        while 0 <= qi < m and 0 <= si < ntok and _qtok_eq(q, qi, tok, si):
+            qi += d
+            si += d
+            score += 1
+            matched += 1
+        if score > best:
+            best = score
+            bq = qi
+            bs = si
+            best_matched = matched
+            best_edits = edits
+        if not (0 <= qi < m and 0 <= si < ntok) or _get24(tok, si) == 0:
+            break
+        best_run = 0
+        bdq = 0
+        bds = 0
+        bcost = 1 << 30
+        for dq in range(gap + 1):
+            for ds in range(gap + 1):
+                if dq == 0 and ds == 0:
+                    continue
+                ok = True
+                for x in range(ds):  # never skip over a document boundary
+                    p = si + d * x
+                    if p < 0 or p >= ntok or _get24(tok, p) == 0:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                a = qi + d * dq
+                b = si + d * ds
+                run = 0
+                while run < 4 and 0 <= a < m and 0 <= b < ntok and _qtok_eq(q, a, tok, b):
+                    run += 1
+                    a += d
+                    b += d
+                cost = dq if dq > ds else ds
+                if run > best_run or (run == best_run and cost < bcost):
+                    best_run = run
+                    bdq = dq
+                    bds = ds
+                    bcost = cost
+        if best_run < rmin:
+            break
+        score -= pen * bcost
+        if score < best - xdrop:
+            break
+        edits += 1
+        qi += d * bdq
+        si += d * bds
+    return bq, bs, best_matched, best_edits
+
+
+@njit(cache=True, nogil=True)
+def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, rmin, pen, xdrop):
+    """Seed-and-extend over one shard.
+
+    Seeds: at every ``stride``-th query position, the shortest exact match of at least
+    ``seed_len`` tokens that occurs at most ``max_occ`` times; a match still more frequent
+    at ``min_tokens`` tokens seeds with its first ``max_occ`` occurrences (a sample: the
+    caller counts all of them separately). Each seed occurrence is extended both ways with
+    ``_extend``; a seed occurrence already inside an alignment is skipped, and so are query
+    positions inside an alignment of ``min_tokens`` matched tokens. Returns an (n, 6) int64
+    array of alignments: query start, query end, source start, source end (token positions
+    in the shard), matched tokens, edits."""
+    m = q.shape[0]
+    ntok = tok.shape[0] // 3
+    nb = bucket.shape[0]
+    cap = 64
+    out = np.empty((cap, 6), np.int64)
+    n_out = 0
+    cover_end = 0  # alignments start at or before the seed that found them, so a
+    j = 0          # frontier is enough to skip query positions they already cover
+    while j + seed_len <= m:
+        if j < cover_end:
+            j += stride
+            continue
+        t = q[j]
+        if t < 0 or t + 1 >= nb:
+            j += stride
+            continue
+        lo = bucket[t]
+        hi = bucket[t + 1]
+        L = 1
+        while hi > lo and j + L < m and (L < seed_len or (hi - lo > max_occ and L < min_tokens)):
+            t = q[j + L]
+            if t < 0:
+                hi = lo
+                break
+            lo, hi = _narrow(tok, sa, lo, hi, L, t)
+            L += 1
+        if hi <= lo or L < seed_len or (hi - lo > max_occ and L < min_tokens):
+            j += stride
+            continue
+        for i in range(lo, min(hi, lo + max_occ)):
+            p = _get24(sa, i)
+            dup = False
+            for r in range(max(0, n_out - 64), n_out):  # recent alignments only: O(1) per seed
+                if out[r, 0] <= j < out[r, 1] and out[r, 2] <= p < out[r, 3]:
+                    dup = True
+                    break
+            if dup:
+                continue
+            qe, se, mr, er = _extend(q, tok, ntok, j + L, p + L, 1, gap, rmin, pen, xdrop)
+            qb, sb, ml, el = _extend(q, tok, ntok, j - 1, p - 1, -1, gap, rmin, pen, xdrop)
+            if n_out == cap:
+                cap *= 2
+                bigger = np.empty((cap, 6), np.int64)
+                bigger[:n_out] = out[:n_out]
+                out = bigger
+            out[n_out, 0] = qb + 1
+            out[n_out, 1] = qe
+            out[n_out, 2] = sb + 1
+            out[n_out, 3] = se
+            out[n_out, 4] = L + mr + ml
+            out[n_out, 5] = er + el
+            if L + mr + ml >= min_tokens and qe > cover_end:
+                cover_end = qe
+            n_out += 1
+        j += stride
+    return out[:n_out].copy()

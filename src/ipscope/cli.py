@@ -1,0 +1,238 @@
+"""The ``ipscope`` command: a thin shell over the Python API.
+
+Imports of numpy/numba happen inside commands so ``ipscope --help`` stays instant.
+Exit codes: 0 done; 1 the command could not do its job (bad input path, not an index,
+an unreadable or empty query); 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import IpscopeError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _fail(err: IpscopeError) -> None:
+    click.echo(f"ipscope: error: {err.message}", err=True)
+    if err.fix:
+        click.echo(f"  fix: {err.fix}", err=True)
+    sys.exit(err.exit_code)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="ipscope")
+def main() -> None:
+    """ipscope: intellectual-property evidence for the generative-AI era.
+
+    \b
+    Build an index of a reference corpus, then trace texts against it:
+      ipscope index books/ --out books.idx
+      ipscope trace books.idx output.txt --format html --out report.html
+    """
+
+
+@main.command("index", context_settings=CONTEXT)
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Index directory to create.")
+@click.option("--force", is_flag=True, help="Replace --out if it is already an ipscope index.")
+@click.option("--jobs", "-j", type=click.IntRange(0), default=0, show_default=True,
+              help="Worker processes (0: one per CPU core).")
+@click.option("--id-field", default="id", show_default=True, help="JSONL/Parquet field holding the document id.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
+@click.option("--encoding-errors", type=click.Choice(["skip", "replace"]), default="skip", show_default=True,
+              help="Documents that are not valid UTF-8: skip them (with the reason in the account) "
+                   "or index them with U+FFFD for the bad bytes.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_field: str, text_field: str,
+              encoding_errors: str, quiet: bool) -> None:
+    """Index SOURCE files and directories into an index directory.
+
+    \b
+    SOURCE is a file or a directory searched recursively for *.txt, *.md, *.jsonl,
+    *.jsonl.gz and *.parquet. Document ids: a text file given directly is named by its
+    file name, one found under a directory by its path relative to that directory;
+    JSONL and Parquet records by their id field.
+
+    \b
+    The build is atomic (written beside --out, renamed into place when complete) and an
+    interrupted build resumes where it stopped when the same command is run again.
+    Every input record is accounted for in DIR/account.jsonl: indexed, or skipped with
+    the reason and the fix.
+    """
+    from .corpus.readers import ReadOptions
+    from .index import BuildOptions, build_index
+
+    opts = BuildOptions(read=ReadOptions(id_field=id_field, text_field=text_field,
+                                         encoding_errors=encoding_errors),  # type: ignore[arg-type]
+                        jobs=jobs, force=force)
+    try:
+        if quiet:
+            result = build_index(list(sources), out, opts)
+        else:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                          TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+                          console=_err_console()) as bar:
+                tid = bar.add_task("indexing", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(tid, completed=done, total=total)
+
+                result = build_index(list(sources), out, opts, progress)
+    except IpscopeError as e:
+        _fail(e)
+        return
+    if not quiet:
+        c = result.manifest["counts"]
+        mb = c["input_bytes"] / 1e6
+        msg = (f"indexed {c['documents_indexed']:,} document(s), {c['tokens']:,} tokens, {mb:,.1f} MB "
+               f"in {result.seconds:.1f} s ({mb / max(result.seconds, 1e-9):,.1f} MB/s) -> {result.path}")
+        click.echo(msg, err=True)
+        if c["skipped"]:
+            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(c["skipped_by_reason"].items()))
+            click.echo(f"skipped {c['skipped']:,} record(s) ({reasons}); reasons and fixes in "
+                       f"{result.path / 'account.jsonl'}", err=True)
+
+
+def _err_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _read_query(arg: str) -> tuple[str, str]:
+    from .errors import InputError
+    from .trace import MAX_QUERY_CHARS
+
+    if arg == "-":
+        data, name = sys.stdin.buffer.read(), "<stdin>"
+    else:
+        p = Path(arg)
+        if not p.is_file():
+            raise InputError(f"query {arg}: no such file", "give a text file, or - to read standard input")
+        try:
+            data, name = p.read_bytes(), arg
+        except OSError as e:
+            raise InputError(f"query {arg}: cannot read ({e.strerror})", "check the file's permissions") from e
+    if b"\x00" in data[:8192]:
+        raise InputError(f"query {name}: binary data (NUL bytes), not text", "give a UTF-8 text file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"query {name}: invalid UTF-8 at byte {e.start}",
+                         "convert it to UTF-8, e.g. iconv -f latin1 -t utf-8") from e
+    if len(text) > MAX_QUERY_CHARS:
+        raise InputError(f"query {name}: {len(text):,} characters is more than the {MAX_QUERY_CHARS:,} one query may have",
+                         "split it into several queries (they can all be given to one ipscope trace call)")
+    return name, text
+
+
+@main.command("trace", context_settings=CONTEXT)
+@click.argument("index", type=click.Path(path_type=Path))
+@click.argument("queries", nargs=-1, required=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "jsonl", "html"]), default="text",
+              show_default=True, help="text: terminal summary; json: one query; jsonl: one report per line; "
+                                      "html: a self-contained page, query beside its sources.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the report here instead of stdout.")
+@click.option("--min-tokens", "-n", type=click.IntRange(1), default=None,
+              help="Shortest passage reported, in tokens (words; one per CJK character). [default: 12]")
+@click.option("--max-sources", type=click.IntRange(1), default=20, show_default=True,
+              help="Sources listed per passage (total_occurrences still counts all).")
+@click.option("--excerpts", type=click.IntRange(0), default=None,
+              help="Add each source's matched text with this many characters of context "
+                   "(json/jsonl; html always shows 300).")
+def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None, min_tokens: int | None,
+              max_sources: int, excerpts: int | None) -> None:
+    """Find the passages of QUERY texts that come verbatim or near-verbatim from INDEX.
+
+    \b
+    QUERY is a UTF-8 text file, or - for standard input. A passage is reported when at
+    least --min-tokens of its tokens match a source document; small edits (substituted,
+    inserted or deleted words) inside a passage are bridged and the passage is reported
+    as near-verbatim. Tokens are compared after Unicode NFKC normalisation and case
+    folding, ignoring punctuation and spacing, so reformatted copies match too.
+    Offsets are half-open character (code point) offsets in the query and in each
+    source document's original text.
+    """
+    from .index import Index
+    from .trace import DEFAULT_MIN_TOKENS, TraceOptions, trace
+
+    if fmt == "json" and len(queries) > 1:
+        _fail(IpscopeError(f"--format json writes one report but {len(queries)} queries were given",
+                           "use --format jsonl for several queries"))
+    try:
+        idx = Index.open(index)
+    except IpscopeError as e:
+        _fail(e)
+        return
+    n_ctx = 300 if fmt == "html" else (excerpts or 0)
+    opts = TraceOptions(min_tokens=min_tokens or DEFAULT_MIN_TOKENS, max_sources=max_sources, excerpts=n_ctx)
+    reports = []
+    failed = 0
+    sink = open(out, "w", encoding="utf-8") if out and fmt == "jsonl" else None
+    try:
+        for q in queries:
+            try:
+                name, text = _read_query(q)
+            except IpscopeError as e:
+                click.echo(f"ipscope: error: {e.message}\n  fix: {e.fix}", err=True)
+                failed += 1
+                continue
+            rep = trace(idx, text, name, opts)
+            if rep.query_tokens == 0:
+                click.echo(f"ipscope: error: query {name} is empty (no words or characters to compare)\n"
+                           "  fix: give a query with text in it", err=True)
+                failed += 1
+                continue
+            if fmt == "jsonl":
+                from .report import to_jsonl
+
+                line = next(iter(to_jsonl([rep])))
+                (sink.write(line) if sink else sys.stdout.write(line))
+                sys.stdout.flush()
+            else:
+                reports.append(rep)
+    finally:
+        if sink:
+            sink.close()
+    if fmt != "jsonl" and reports:
+        if fmt == "json":
+            from .report import to_json
+
+            _emit(to_json(reports[0]) + "\n", out)
+        elif fmt == "html":
+            from .report.html import render
+
+            _emit(render(reports, str(index)), out)
+            if out:
+                click.echo(f"report: {out}", err=True)
+        else:
+            from rich.console import Console
+
+            from .report.terminal import print_reports
+
+            if out:
+                with open(out, "w", encoding="utf-8") as f:
+                    print_reports(reports, Console(file=f, width=120, color_system=None))
+            else:
+                print_reports(reports)
+    if failed:
+        sys.exit(1)
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,345 @@
+"""Readers: files and directories -> ``Document`` (or ``Skipped`` with a reason).
+
+Inputs are first cut into *units* (a text file, a byte range of a JSONL file, a gzipped
+JSONL file, some row groups of a Parquet file) without reading their contents, so index
+tasks can be handed to worker processes as paths. ``read_unit`` then streams one unit.
+
+Document ids: a text file given directly -> its file name; a file found under a given
+directory -> its path relative to that directory; JSONL/Parquet -> the ``id`` field
+(renamed with ``id_field``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+from ..errors import InputError, MissingExtraError
+from ..types import Document, Skipped
+
+TEXT_SUFFIXES = (".txt", ".md")
+ALL_SUFFIXES = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet")
+SEGMENT_CHARS = 32 << 20  # text files larger than this are read and indexed in parts
+BINARY_PROBE = 8192
+
+UnitKind = Literal["text", "jsonl", "jsonl.gz", "parquet"]
+EncodingErrors = Literal["skip", "replace"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A piece of input a worker reads on its own."""
+
+    kind: UnitKind
+    path: str
+    size: int  # bytes this unit covers (for planning and progress)
+    doc_id: str = ""  # text files
+    start: int = 0  # jsonl: byte range [start, end)
+    end: int = 0
+    first_line: int = 1  # jsonl: line number of the byte at ``start``
+    row_groups: tuple[int, ...] = ()  # parquet
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    id_field: str = "id"
+    text_field: str = "text"
+    encoding_errors: EncodingErrors = "skip"
+    segment_chars: int = SEGMENT_CHARS
+
+
+def _kind_of(path: Path) -> UnitKind | None:
+    name = path.name.lower()
+    if name.endswith(".jsonl.gz"):
+        return "jsonl.gz"
+    if name.endswith(".jsonl"):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(TEXT_SUFFIXES):
+        return "text"
+    return None
+
+
+def discover(sources: list[str | Path]) -> list[tuple[Path, UnitKind, str]]:
+    """(path, kind, id for text files) for every input file, in a stable order.
+
+    Raises InputError for a path that does not exist or a directory without inputs."""
+    found: list[tuple[Path, UnitKind, str]] = []
+    for src in sources:
+        p = Path(src)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and _kind_of(f) is not None)
+            if not files:
+                raise InputError(
+                    f"{p}: no input files found (looked for {', '.join('*' + s for s in ALL_SUFFIXES)})",
+                    "point at a directory holding such files, or give the files directly",
+                )
+            for f in files:
+                found.append((f, _kind_of(f) or "text", f.relative_to(p).as_posix()))
+        elif p.is_file():
+            # a file given directly is read as plain text unless its suffix says otherwise
+            found.append((p, _kind_of(p) or "text", p.name))
+        elif p.exists():
+            raise InputError(f"{p}: not a regular file or directory", "give text, JSONL or Parquet files")
+        else:
+            raise InputError(f"{p}: no such file or directory", "check the path")
+    return found
+
+
+def _jsonl_ranges(path: Path, size: int, target: int) -> Iterator[tuple[int, int, int]]:
+    """Split a JSONL file into byte ranges of about ``target`` bytes at line ends, with the
+    line number each range starts at."""
+    if size <= target:
+        yield 0, size, 1
+        return
+    start, line = 0, 1
+    with open(path, "rb") as f:
+        while start < size:
+            cut = min(start + target, size)
+            if cut < size:
+                f.seek(cut)
+                rest = f.readline()
+                cut += len(rest)
+            f.seek(start)
+            # count lines in [start, cut) in chunks to keep memory flat
+            newlines, pos = 0, start
+            while pos < cut:
+                chunk = f.read(min(16 << 20, cut - pos))
+                newlines += chunk.count(b"\n")
+                pos += len(chunk)
+            yield start, cut, line
+            line += newlines
+            start = cut
+
+
+def plan_units(sources: list[str | Path], target_bytes: int) -> list[Unit]:
+    units: list[Unit] = []
+    for path, kind, doc_id in discover(sources):
+        size = path.stat().st_size
+        if kind == "text":
+            units.append(Unit("text", str(path), size, doc_id=doc_id))
+        elif kind == "jsonl":
+            for a, b, line in _jsonl_ranges(path, size, target_bytes):
+                units.append(Unit("jsonl", str(path), b - a, start=a, end=b, first_line=line))
+        elif kind == "jsonl.gz":
+            units.append(Unit("jsonl.gz", str(path), size))
+        else:
+            units.extend(_parquet_units(path, size, target_bytes))
+    return units
+
+
+def _parquet_units(path: Path, size: int, target: int) -> list[Unit]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("parquet", "pyarrow") from e
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise InputError(f"{path}: not a readable Parquet file ({e})", "check the file or convert it to JSONL") from e
+    units, group, acc = [], [], 0
+    for i in range(meta.num_row_groups):
+        group.append(i)
+        acc += meta.row_group(i).total_byte_size
+        if acc >= target:
+            units.append(Unit("parquet", str(path), acc, row_groups=tuple(group)))
+            group, acc = [], 0
+    if group or not units:
+        units.append(Unit("parquet", str(path), max(acc, size if not units else acc), row_groups=tuple(group)))
+    return units
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_unit(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
+    if unit.kind == "text":
+        yield from _read_text(unit, opts)
+    elif unit.kind == "jsonl":
+        yield from _read_jsonl_range(unit, opts)
+    elif unit.kind == "jsonl.gz":
+        yield from _read_jsonl_gz(unit, opts)
+    else:
+        yield from _read_parquet(unit, opts)
+
+
+def _utf8_fix(where: str) -> str:
+    return (
+        f"convert {where} to UTF-8 (e.g. iconv -f latin1 -t utf-8), "
+        "or pass --encoding-errors replace to index it with U+FFFD in place of the bad bytes"
+    )
+
+
+def _read_text(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
+    where = unit.path
+    try:
+        f = open(unit.path, "rb")
+    except OSError as e:
+        yield Skipped(where, "unreadable", f"cannot read file: {e.strerror}", unit.doc_id)
+        return
+    with f:
+        head = f.read(BINARY_PROBE)
+        if b"\x00" in head:
+            yield Skipped(where, "binary", "binary file (NUL bytes); only text is indexed — remove it or give text files", unit.doc_id)
+            return
+        if unit.size <= opts.segment_chars:
+            data = head + f.read()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if opts.encoding_errors == "skip":
+                    yield Skipped(where, "invalid-utf8", f"invalid UTF-8 at byte {e.start}; " + _utf8_fix(where), unit.doc_id)
+                    return
+                text = data.decode("utf-8", errors="replace")
+            yield Document(unit.doc_id, text, where)
+            return
+        # large file: validate once, then stream in parts cut at whitespace
+        if opts.encoding_errors == "skip":
+            bad = _first_utf8_error(f)
+            if bad is not None:
+                yield Skipped(where, "invalid-utf8", f"invalid UTF-8 at byte {bad}; " + _utf8_fix(where), unit.doc_id)
+                return
+        f.seek(0)
+        yield from _segments(f, unit, opts)
+
+
+def _first_utf8_error(f) -> int | None:
+    f.seek(0)
+    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    pos = 0
+    while True:
+        chunk = f.read(16 << 20)
+        try:
+            dec.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as e:
+            return pos + e.start
+        if not chunk:
+            return None
+        pos += len(chunk)
+
+
+def _segments(f, unit: Unit, opts: ReadOptions) -> Iterator[Document]:
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+    carry = ""
+    offset = 0
+    while True:
+        chunk = f.read(opts.segment_chars)
+        text = carry + dec.decode(chunk, final=not chunk)
+        if not chunk:
+            if text:
+                yield Document(unit.doc_id, text, unit.path, offset=offset)
+            return
+        cut = max(text.rfind(" ", 0, len(text)), text.rfind("\n", 0, len(text)))
+        if cut <= 0:
+            cut = len(text)
+        part, carry = text[:cut], text[cut:]
+        if part:
+            yield Document(unit.doc_id, part, unit.path, offset=offset)
+            offset += len(part)
+
+
+def _record(obj: object, where: str, opts: ReadOptions) -> Document | Skipped:
+    if not isinstance(obj, dict):
+        return Skipped(where, "malformed-json", f"expected a JSON object, got {type(obj).__name__}; each line must be one object")
+    raw_id = obj.get(opts.id_field)
+    if raw_id is None:
+        return Skipped(where, "missing-id", f"no {opts.id_field!r} field; add one, or name the id field with --id-field")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+        return Skipped(where, "bad-id", f"{opts.id_field!r} must be a string or an integer, got {type(raw_id).__name__}")
+    doc_id = str(raw_id)
+    if not doc_id.strip():
+        return Skipped(where, "bad-id", f"{opts.id_field!r} is empty; give every record a unique id")
+    text = obj.get(opts.text_field)
+    if text is None:
+        return Skipped(where, "missing-text", f"no {opts.text_field!r} field; add one, or name the text field with --text-field", doc_id)
+    if not isinstance(text, str):
+        return Skipped(where, "bad-text", f"{opts.text_field!r} must be a string, got {type(text).__name__}", doc_id)
+    return Document(doc_id, text, where)
+
+
+def _parse_line(raw: bytes, where: str, opts: ReadOptions) -> Document | Skipped | None:
+    if not raw.strip():
+        return None  # blank lines are allowed and not records
+    try:
+        s = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if opts.encoding_errors == "skip":
+            return Skipped(where, "invalid-utf8", f"invalid UTF-8 at byte {e.start} of the line; fix the encoding or pass --encoding-errors replace")
+        s = raw.decode("utf-8", errors="replace")
+    try:
+        obj = json.loads(s)
+    except json.JSONDecodeError as e:
+        return Skipped(where, "malformed-json", f"malformed JSON ({e.msg} at column {e.colno}); fix or remove the line")
+    return _record(obj, where, opts)
+
+
+def _read_jsonl_range(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
+    try:
+        f = open(unit.path, "rb")
+    except OSError as e:
+        yield Skipped(unit.path, "unreadable", f"cannot read file: {e.strerror}")
+        return
+    with f:
+        f.seek(unit.start)
+        pos, line = unit.start, unit.first_line
+        while pos < unit.end:
+            raw = f.readline()
+            if not raw:
+                break
+            pos += len(raw)
+            rec = _parse_line(raw, f"{unit.path}:{line}", opts)
+            line += 1
+            if rec is not None:
+                yield rec
+
+
+def _read_jsonl_gz(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
+    line = 0
+    try:
+        with gzip.open(unit.path, "rb") as f:
+            for raw in f:
+                line += 1
+                rec = _parse_line(raw, f"{unit.path}:{line}", opts)
+                if rec is not None:
+                    yield rec
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        yield Skipped(
+            f"{unit.path}:{line + 1}", "unreadable",
+            f"gzip stream unreadable after line {line} ({e}); the records before it were read — re-create the file",
+        )
+
+
+def _read_parquet(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:  # pragma: no cover
+        raise MissingExtraError("parquet", "pyarrow") from e
+    pf = pq.ParquetFile(unit.path)
+    names = pf.schema_arrow.names
+    for col in (opts.id_field, opts.text_field):
+        if col not in names:
+            yield Skipped(unit.path, "missing-id" if col == opts.id_field else "missing-text", f"no {col!r} column (columns: {', '.join(names)}); name it with --id-field/--text-field")
+            return
+    row = sum(pf.metadata.row_group(i).num_rows for i in range(min(unit.row_groups or (0,))))
+    for g in unit.row_groups:
+        table = pf.read_row_group(g, columns=[opts.id_field, opts.text_field])
+        ids = table.column(0).to_pylist()
+        texts = table.column(1).to_pylist()
+        for doc_id, text in zip(ids, texts):
+            row += 1
+            yield _record({opts.id_field: doc_id, opts.text_field: text}, f"{unit.path}:row {row}", opts)
+
+
+def total_size(units: list[Unit]) -> int:
+    return sum(u.size for u in units)
+
+
+def file_signature(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns

@@ -1,0 +1,384 @@
+"""``ipscope index``: build a sharded, memory-mapped index from documents.
+
+The build is a list of independent tasks (a few input units each) behind a small executor.
+A task reads its units, tokenises, and writes one or more shards plus an account of every
+record it read; each shard's ``done.json`` and the task's ``task.json`` marker are written
+last, so a rerun of an interrupted build skips finished tasks. The final step checks ids
+across tasks, writes ``account.jsonl`` and ``manifest.json``, and renames the build
+directory into place (atomic: a failed build never leaves a half index at ``--out``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..corpus.readers import ReadOptions, Unit, file_signature, plan_units, read_unit
+from ..errors import IndexFormatError, InputError
+from ..text import TOKENIZER
+from ..types import Document, Skipped
+from .format import FORMAT, VERSION, is_index
+from .shard import MAX_TOKENS, PartEntry, write_shard
+
+TASK_BYTES = 80 << 20
+BATCH_CHARS = 4 << 20
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    read: ReadOptions = field(default_factory=ReadOptions)
+    jobs: int = 0  # 0: one per core
+    task_bytes: int = TASK_BYTES
+    max_shard_tokens: int = MAX_TOKENS
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    number: int
+    units: tuple[Unit, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(u.size for u in self.units)
+
+    def key(self) -> str:
+        sig = [(asdict(u), file_signature(u.path)) for u in self.units]
+        return hashlib.sha256(json.dumps(sig, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    manifest: dict
+    seconds: float
+
+
+def plan_tasks(units: list[Unit], task_bytes: int) -> list[Task]:
+    tasks: list[Task] = []
+    cur: list[Unit] = []
+    acc = 0
+    for u in units:
+        if cur and acc + u.size > task_bytes:
+            tasks.append(Task(len(tasks), tuple(cur)))
+            cur, acc = [], 0
+        cur.append(u)
+        acc += u.size
+    if cur:
+        tasks.append(Task(len(tasks), tuple(cur)))
+    return tasks
+
+
+# ------------------------------------------------------------------------- the worker
+
+
+class _ShardPacker:
+    """Collects tokenised document parts and writes a shard whenever the next part would
+    not fit; a part larger than a whole shard is split at a token boundary."""
+
+    def __init__(self, root: Path, task_no: int, max_tokens: int, account: list[dict]) -> None:
+        self.root = root
+        self.task_no = task_no
+        self.max_tokens = max_tokens
+        self.account = account
+        self.parts: list[PartEntry] = []
+        self.slots = 0  # tokens + one separator per part
+        self.shards: list[dict] = []
+
+    def add(self, doc: Document, starts: np.ndarray, hashes: np.ndarray, n_chars: int) -> None:
+        text, offset = doc.text, doc.offset
+        while True:
+            room = self.max_tokens - self.slots - 1
+            n = hashes.shape[0]
+            if n <= room:
+                self._append(doc, text, offset, hashes, starts)
+                return
+            if room < 1 or (self.parts and n <= self.max_tokens - 1):
+                self.flush()
+                continue
+            # split: the first ``room`` tokens stay here, the rest starts a new part
+            cut = int(starts[room])
+            self._append(doc, text[:cut], offset, hashes[:room], starts[:room])
+            self.flush()
+            text, offset = text[cut:], offset + cut
+            starts, hashes = starts[room:] - cut, hashes[room:]
+
+    def _append(self, doc: Document, text: str, offset: int, hashes: np.ndarray, starts: np.ndarray) -> None:
+        self.parts.append(PartEntry(doc.id, doc.where, offset, text, hashes, starts))
+        self.slots += hashes.shape[0] + 1
+        self.account.append(
+            {"doc_id": doc.id, "where": doc.where, "status": "indexed", "shard": self._name(),
+             "part": len(self.parts) - 1, "offset": offset, "chars": len(text), "tokens": int(hashes.shape[0])}
+        )
+
+    def _name(self) -> str:
+        return f"{self.task_no:05d}-{len(self.shards)}"
+
+    def flush(self) -> None:
+        if not self.parts:
+            return
+        name = self._name()
+        done = write_shard(self.root / "shards" / name, self.parts)
+        self.shards.append({"name": name, **{k: v for k, v in done.items() if k != "files"},
+                            "sha256": hashlib.sha256(json.dumps(done["files"], sort_keys=True).encode()).hexdigest()})
+        self.parts, self.slots = [], 0
+
+
+def _tokenize_batch(batch: list[Document]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Tokenise several documents in one compiled call (joined by newlines, which are
+    never part of a token) and split the tokens back per document."""
+    from ..text import tokenize
+
+    joined = "\n".join(d.text for d in batch)
+    toks = tokenize(joined)
+    bounds = np.zeros(len(batch) + 1, np.int64)
+    bounds[1:] = np.cumsum([len(d.text) + 1 for d in batch])
+    cuts = np.searchsorted(toks.starts, bounds)
+    out = []
+    for i in range(len(batch)):
+        a, b = cuts[i], cuts[i + 1]
+        out.append((toks.starts[a:b] - bounds[i], toks.hashes[a:b]))
+    return out
+
+
+def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
+    """Read, tokenise and write one task's shards; returns the task record (also written
+    to ``tasks/NNNNN.json`` as its done marker)."""
+    marker = root / "tasks" / f"{task.number:05d}.json"
+    key = task.key()
+    if marker.exists():
+        rec = json.loads(marker.read_text(encoding="utf-8"))
+        if rec.get("key") == key:
+            return rec  # finished by an earlier run of the same build
+    for old in (root / "shards").glob(f"{task.number:05d}-*"):
+        shutil.rmtree(old)  # leftovers of an interrupted run
+    account: list[dict] = []
+    packer = _ShardPacker(root, task.number, opts.max_shard_tokens, account)
+    batch: list[Document] = []
+    batch_chars = 0
+
+    def drain() -> None:
+        nonlocal batch, batch_chars
+        for doc, (starts, hashes) in zip(batch, _tokenize_batch(batch)):
+            if hashes.shape[0] == 0:
+                if not doc.text.strip():
+                    code, reason = "empty", "empty document; nothing to index"
+                else:
+                    code, reason = "no-tokens", "no tokens (only punctuation, symbols or spaces); nothing to index"
+                account.append({"doc_id": doc.id, "where": doc.where, "status": "skipped", "code": code, "reason": reason})
+            else:
+                packer.add(doc, starts, hashes, len(doc.text))
+        batch, batch_chars = [], 0
+
+    for unit in task.units:
+        for rec in read_unit(unit, opts.read):
+            if isinstance(rec, Skipped):
+                account.append({"doc_id": rec.id, "where": rec.where, "status": "skipped", "code": rec.code,
+                                "reason": rec.reason})
+                continue
+            batch.append(rec)
+            batch_chars += len(rec.text)
+            if batch_chars >= BATCH_CHARS:
+                drain()
+    if batch:
+        drain()
+    packer.flush()
+    (root / "tasks").mkdir(parents=True, exist_ok=True)
+    acc_path = root / "tasks" / f"{task.number:05d}.account.jsonl"
+    with open(acc_path, "w", encoding="utf-8") as f:
+        for line in account:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    rec = {"task": task.number, "key": key, "shards": packer.shards, "bytes": task.size}
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec), encoding="utf-8")
+    os.replace(tmp, marker)
+    return rec
+
+
+# ----------------------------------------------------------------------- the executor
+
+
+class LocalExecutor:
+    """Runs tasks in a process pool (or inline with one job); results in task order."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def map(self, fn: Callable, tasks: list[Task], on_done: Callable[[Task], None]) -> list[dict]:
+        if self.jobs <= 1 or len(tasks) <= 1:
+            out = []
+            for t in tasks:
+                out.append(fn(t))
+                on_done(t)
+            return out
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures: list[Future] = []
+            for t in tasks:
+                fut = pool.submit(fn, t)
+                fut.add_done_callback(lambda _f, t=t: on_done(t))
+                futures.append(fut)
+            return [f.result() for f in futures]
+
+
+# ------------------------------------------------------------------------ final step
+
+
+def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists():
+        if not force:
+            raise IndexFormatError(f"{out} already exists", "pass --force to replace it, or choose another --out")
+        if not (is_index(out) or (out.is_dir() and not any(out.iterdir()))):
+            raise IndexFormatError(
+                f"{out} exists and is not an ipscope index; refusing to replace it even with --force",
+                "choose another --out",
+            )
+
+
+def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptions, started: float) -> dict:
+    """Check ids across tasks, write account.jsonl and manifest.json into ``root``."""
+    first_seen: dict[str, str] = {}
+    excluded: dict[str, list[int]] = {}
+    counts = {"records": 0, "documents_indexed": 0, "skipped": 0, "parts": 0}
+    reasons: dict[str, int] = {}
+    tokens = chars = 0
+    with open(root / "account.jsonl", "w", encoding="utf-8") as out:
+        for rec in records:
+            acc_path = root / "tasks" / f"{rec['task']:05d}.account.jsonl"
+            pending: dict[str, dict] = {}  # merge the parts of one document into one line
+            order: list[dict] = []
+            with open(acc_path, encoding="utf-8") as f:
+                for raw in f:
+                    line = json.loads(raw)
+                    if line["status"] == "indexed":
+                        key = (line["doc_id"], line["where"])
+                        prev = pending.get(key)  # type: ignore[arg-type]
+                        if prev is not None and line["offset"] > 0:
+                            prev["shards"].append(line["shard"])
+                            prev["parts"].append([line["shard"], line["part"]])
+                            prev["chars"] += line["chars"]
+                            prev["tokens"] += line["tokens"]
+                            continue
+                        entry = {"doc_id": line["doc_id"], "where": line["where"], "status": "indexed",
+                                 "shards": [line["shard"]], "parts": [[line["shard"], line["part"]]],
+                                 "chars": line["chars"], "tokens": line["tokens"]}
+                        pending[key] = entry  # type: ignore[index]
+                        order.append(entry)
+                    else:
+                        order.append(line)
+            for line in order:
+                counts["records"] += 1
+                if line["status"] == "indexed":
+                    first = first_seen.get(line["doc_id"])
+                    if first is not None:
+                        for shard, part in line["parts"]:
+                            excluded.setdefault(shard, []).append(part)
+                        line = {"doc_id": line["doc_id"], "where": line["where"], "status": "skipped",
+                                "code": "duplicate-id", "reason": f"duplicate id (first at {first}); give every document a unique id"}
+                    else:
+                        first_seen[line["doc_id"]] = line["where"]
+                        counts["documents_indexed"] += 1
+                        counts["parts"] += len(line["parts"])
+                        tokens += line["tokens"]
+                        chars += line["chars"]
+                        del line["parts"]
+                if line["status"] == "skipped":
+                    counts["skipped"] += 1
+                    reasons[line["code"]] = reasons.get(line["code"], 0) + 1
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    shards = [s for rec in records for s in rec["shards"]]
+    content = hashlib.sha256()
+    for s in shards:
+        content.update(f"{s['name']}:{s['sha256']}\n".encode())
+    content.update(json.dumps(excluded, sort_keys=True).encode())
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "params": {"tokenizer": TOKENIZER, "hash": "fnv1a64-splitmix", "max_shard_tokens": opts.max_shard_tokens,
+                   "id_field": opts.read.id_field, "text_field": opts.read.text_field,
+                   "encoding_errors": opts.read.encoding_errors},
+        "counts": {**counts, "tokens": tokens, "chars": chars, "input_bytes": sum(u.size for u in units),
+                   "skipped_by_reason": reasons, "shards": len(shards)},
+        "shards": shards,
+        "excluded_parts": excluded,
+        "content_hash": content.hexdigest(),
+        "build_seconds": round(time.time() - started, 3),
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    return manifest
+
+
+def build_index(
+    sources: Iterable[str | Path],
+    out: str | Path,
+    opts: BuildOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildResult:
+    """Index ``sources`` (files or directories) into ``out``.
+
+    ``progress(done_bytes, total_bytes)`` is called as tasks finish."""
+    opts = opts or BuildOptions()
+    started = time.time()
+    out = Path(out)
+    _prepare_out(out, opts.force)
+    units = plan_units(list(sources), opts.task_bytes)
+    if not units:
+        raise InputError("no input files given", "name files or directories to index")
+    tasks = plan_tasks(units, opts.task_bytes)
+    root = out.parent / f".{out.name}.partial"
+    plan = {"units": [asdict(u) for u in units], "opts": asdict(opts) | {"jobs": 0, "force": False}}
+    plan_path = root / "plan.json"
+    if root.exists():
+        try:
+            same = json.loads(plan_path.read_text(encoding="utf-8")) == json.loads(json.dumps(plan))
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            shutil.rmtree(root)
+    (root / "tasks").mkdir(parents=True, exist_ok=True)
+    (root / "shards").mkdir(exist_ok=True)
+    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+
+    total = sum(t.size for t in tasks)
+    done_bytes = 0
+
+    def on_done(t: Task) -> None:
+        nonlocal done_bytes
+        done_bytes += t.size
+        if progress:
+            progress(done_bytes, total)
+
+    jobs = opts.jobs or (os.cpu_count() or 1)
+    from functools import partial
+
+    records = LocalExecutor(min(jobs, len(tasks))).map(partial(run_task, root=root, opts=opts), tasks, on_done)
+    manifest = _finish(root, records, units, opts, started)
+    if manifest["counts"]["documents_indexed"] == 0:
+        reasons = manifest["counts"]["skipped_by_reason"]
+        raise InputError(
+            f"nothing to index: all {manifest['counts']['records']} records were skipped ({reasons}); "
+            f"see {root / 'account.jsonl'}",
+            "fix the inputs named there",
+        )
+    # atomic swap into place
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(root, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(root, out)
+    for p in (out / "tasks").glob("*.account.jsonl"):
+        p.unlink()
+    return BuildResult(out, manifest, time.time() - started)

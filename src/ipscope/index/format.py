@@ -1,0 +1,75 @@
+"""The on-disk index: ``manifest.json`` plus ``shards/<name>/``; opening and validating it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from ..errors import IndexFormatError
+
+FORMAT = "ipscope-index"
+VERSION = 1
+
+
+def is_index(path: Path) -> bool:
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+@dataclass
+class Index:
+    """An index opened for queries. Shards are memory-mapped lazily, so opening is cheap
+    and the memory a query needs does not grow with the index."""
+
+    path: Path
+    manifest: dict
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Index":
+        p = Path(path)
+        if not p.exists():
+            raise IndexFormatError(f"{p}: no such index directory", f"build one with: ipscope index SOURCE... --out {p}")
+        mpath = p / "manifest.json"
+        if not mpath.is_file():
+            hint = " (an interrupted build? rerun the same ipscope index command to finish it)" if (
+                p.parent / f".{p.name}.partial").exists() else ""
+            raise IndexFormatError(
+                f"{p} is not an ipscope index: it has no manifest.json{hint}",
+                f"build one with: ipscope index SOURCE... --out {p}",
+            )
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise IndexFormatError(f"{mpath}: not valid JSON ({e})", "rebuild the index with ipscope index --force") from e
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise IndexFormatError(
+                f"{p} is not an ipscope index (manifest.json has no \"format\": \"{FORMAT}\")",
+                f"build one with: ipscope index SOURCE... --out {p}",
+            )
+        version = manifest.get("version")
+        if version != VERSION:
+            raise IndexFormatError(
+                f"{p} is an ipscope index of format version {version}; this ipscope reads version {VERSION}",
+                f"rebuild it with this version: ipscope index SOURCE... --out {p} --force",
+            )
+        for s in manifest.get("shards", []):
+            if not (p / "shards" / s["name"] / "done.json").is_file():
+                raise IndexFormatError(f"{p}: shard {s['name']} is missing or unfinished", "rebuild the index with --force")
+        return cls(p, manifest)
+
+    @cached_property
+    def shards(self) -> list:
+        from .shard import Shard
+
+        excluded = self.manifest.get("excluded_parts", {})
+        return [
+            Shard(self.path / "shards" / s["name"], s["name"], frozenset(excluded.get(s["name"], [])))
+            for s in self.manifest["shards"]
+        ]
+
+    def __len__(self) -> int:
+        return int(self.manifest["counts"]["documents_indexed"])

@@ -1,0 +1,22 @@
+"""Renderers: typed results in, JSON / terminal / HTML out."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Literal
+
+from ..types import TraceReport
+
+Format = Literal["text", "json", "jsonl", "html"]
+
+
+def to_json(report: TraceReport, indent: int | None = 2) -> str:
+    return json.dumps(report.to_dict(), ensure_ascii=False, indent=indent)
+
+
+def to_jsonl(reports: Iterable[TraceReport]) -> Iterable[str]:
+    for r in reports:
+        yield json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
+
+
+__all__ = ["Format", "to_json", "to_jsonl"]

@@ -1,0 +1,140 @@
+"""A self-contained HTML trace report: the query beside its sources, matched passages
+highlighted and linked both ways; edits inside near-verbatim spans underlined."""
+
+from __future__ import annotations
+
+import difflib
+import html
+from typing import Iterable
+
+from ..text import tokenize
+from ..types import Source, Span, TraceReport
+
+_CSS = """
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{padding:14px 24px;background:#1d2330;color:#fff}header h1{font-size:18px;margin:0}
+header p{margin:4px 0 0;color:#c9cfdb;font-size:13px}
+section.q{margin:18px 24px;background:#fff;border:1px solid #dde1e8;border-radius:8px}
+section.q>h2{font-size:16px;margin:0;padding:12px 16px;border-bottom:1px solid #dde1e8}
+.stats{color:#59627a;font-weight:normal;font-size:13px;margin-left:8px}
+.cols{display:grid;grid-template-columns:1fr 1fr;gap:0}
+.col{padding:12px 16px;max-height:80vh;overflow:auto}.col+.col{border-left:1px solid #dde1e8}
+.col h3{font-size:13px;text-transform:uppercase;letter-spacing:.04em;color:#59627a;margin:0 0 8px}
+.text{white-space:pre-wrap;font-family:Georgia,serif}
+a.m{color:inherit;text-decoration:none;border-radius:3px}
+a.m.verbatim{background:#c8f0cf}a.m.near-verbatim{background:#fbe7a6}
+a.m:target,a.m:hover{outline:2px solid #3866d6}
+.card{border:1px solid #dde1e8;border-radius:6px;padding:8px 10px;margin:0 0 10px}
+.card:target{outline:2px solid #3866d6}
+.badge{display:inline-block;font-size:12px;padding:0 6px;border-radius:10px;margin-right:6px}
+.badge.verbatim{background:#c8f0cf}.badge.near-verbatim{background:#fbe7a6}
+.src{font-size:13px;color:#59627a;margin:6px 0 2px}
+.ex{font-family:Georgia,serif;white-space:pre-wrap;font-size:14px;background:#fafbfc;padding:6px;border-radius:4px}
+.ex mark{background:#c8f0cf}.ex mark.near{background:#fbe7a6}
+.edit{text-decoration:underline wavy #c0392b;text-underline-offset:3px}
+.none{color:#59627a}
+footer{margin:18px 24px;color:#59627a;font-size:12px}
+"""
+
+
+def _edited_token_ranges(a: str, b: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Char ranges of the tokens of ``a`` and of ``b`` that differ (token-level diff)."""
+    ta, tb = tokenize(a), tokenize(b)
+    sa, sb = ta.strings(a), tb.strings(b)
+    ra: list[tuple[int, int]] = []
+    rb: list[tuple[int, int]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=sa, b=sb, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        ra += [(int(ta.starts[i]), int(ta.ends[i])) for i in range(i1, i2)]
+        rb += [(int(tb.starts[j]), int(tb.ends[j])) for j in range(j1, j2)]
+    return ra, rb
+
+
+def _with_edits(text: str, ranges: list[tuple[int, int]]) -> str:
+    out, pos = [], 0
+    for s, e in ranges:
+        out.append(html.escape(text[pos:s]))
+        out.append(f'<span class="edit">{html.escape(text[s:e])}</span>')
+        pos = e
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def _query_html(rep: TraceReport, prefix: str, edits: dict[int, list[tuple[int, int]]]) -> str:
+    text = rep.text
+    cuts = sorted({0, len(text), *(s.start for s in rep.spans), *(s.end for s in rep.spans)})
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        inside = [i for i, s in enumerate(rep.spans) if s.start <= a and b <= s.end]
+        if not inside:
+            out.append(html.escape(text[a:b]))
+            continue
+        i = inside[0]
+        span = rep.spans[i]
+        # edit ranges are relative to the span start; keep those inside this segment
+        rel = [(max(s + span.start, a) - a, min(e + span.start, b) - a) for s, e in edits.get(i, [])
+               if s + span.start < b and e + span.start > a]
+        seg = _with_edits(text[a:b], rel)
+        out.append(f'<a class="m {span.kind}" id="{prefix}q{i}" href="#{prefix}s{i}" '
+                   f'title="{span.kind}, {span.tokens} tokens">{seg}</a>')
+    return "".join(out)
+
+
+def _source_html(src: Source, near: bool, edit_ranges: list[tuple[int, int]]) -> str:
+    if src.text is None:
+        return ""
+    cls = ' class="near"' if near else ""
+    return (f'<div class="ex">…{html.escape(src.before or "")}<mark{cls}>'
+            f"{_with_edits(src.text, edit_ranges)}</mark>{html.escape(src.after or '')}…</div>")
+
+
+def _section(rep: TraceReport, n: int) -> str:
+    prefix = f"r{n}-"
+    q_edits: dict[int, list[tuple[int, int]]] = {}
+    s_edits: dict[int, list[tuple[int, int]]] = {}
+    for i, span in enumerate(rep.spans):
+        first = span.sources[0] if span.sources else None
+        if span.kind == "near-verbatim" and first is not None and first.text is not None:
+            q_edits[i], s_edits[i] = _edited_token_ranges(rep.text[span.start : span.end], first.text)
+    cards = []
+    for i, span in enumerate(rep.spans):
+        srcs = []
+        for k, src in enumerate(span.sources):
+            edits = s_edits.get(i, []) if k == 0 else []
+            srcs.append(f'<div class="src">{html.escape(src.doc_id)} · characters {src.start:,}–{src.end:,}</div>'
+                        + _source_html(src, span.kind != "verbatim", edits))
+        more = span.total_occurrences - len(span.sources)
+        extra = f'<div class="src">… and {more:,} more occurrence(s) in the corpus</div>' if more > 0 else ""
+        edits_note = f", {span.edits} edit(s)" if span.edits else ""
+        cards.append(
+            f'<div class="card" id="{prefix}s{i}"><span class="badge {span.kind}">{span.kind}</span>'
+            f"{span.tokens} tokens{edits_note} · query characters {span.start:,}–{span.end:,} · "
+            f'seen {span.total_occurrences:,}× · <a href="#{prefix}q{i}">show in query</a>'
+            + "".join(srcs) + extra + "</div>"
+        )
+    docs = ", ".join(f"{html.escape(d.doc_id)} ({d.matched_tokens:,} tokens)" for d in rep.documents[:10])
+    right = "".join(cards) or f'<p class="none">No passage of {rep.min_tokens}+ tokens was found in the corpus.</p>'
+    return (
+        f'<section class="q"><h2>{html.escape(rep.query)}<span class="stats">{rep.query_tokens:,} tokens · '
+        f"{len(rep.spans)} span(s) · {rep.coverage:.1%} found in the corpus · {rep.elapsed_ms:.1f} ms"
+        f"{' · from ' + docs if docs else ''}</span></h2>"
+        f'<div class="cols"><div class="col"><h3>Query</h3><div class="text">{_query_html(rep, prefix, q_edits)}'
+        f'</div></div><div class="col"><h3>Sources</h3>{right}</div></div></section>'
+    )
+
+
+def render(reports: Iterable[TraceReport], index_name: str = "") -> str:
+    body = "".join(_section(r, n) for n, r in enumerate(reports))
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        f"<title>ipscope trace report</title><style>{_CSS}</style></head><body>"
+        f"<header><h1>ipscope trace report</h1><p>index: {html.escape(index_name)} · "
+        "green: verbatim · yellow: near-verbatim (edits underlined) · click a passage to jump to its source</p></header>"
+        f"{body}<footer>Character offsets are half-open and count Unicode code points of the original texts.</footer>"
+        "</body></html>"
+    )
+
+
+__all__ = ["render", "Span"]

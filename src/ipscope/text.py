@@ -1,0 +1,80 @@
+"""Normalisation and tokenisation with character offsets into the original text.
+
+Rules (format ``TOKENIZER`` below, recorded in every index manifest):
+
+* Text is compared after NFKC, case folding and NFKC again; curly quotes, primes and the
+  dash family are unified with their ASCII forms (:func:`normalize`).
+* A token is a maximal run of letters, digits and combining marks, or a single CJK
+  ideograph, kana or Hangul syllable. Punctuation, symbols and whitespace are not tokens.
+* Every token keeps its half-open character offsets in the *original* string, so a match
+  found on normalised tokens points at the exact characters a person wrote.
+* A token's identity is a 64-bit hash of its normalised characters.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _chartable
+
+TOKENIZER = "ipscope-words-cjk-v1"
+
+_UNIFY = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+        "\u2015": "-", "\u2212": "-", "\ufe58": "-", "\ufe63": "-", "\uff0d": "-",
+    }
+)
+
+
+def normalize(text: str) -> str:
+    """The comparison form of ``text``: NFKC, casefold, NFKC, quotes and dashes unified."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return folded.translate(_UNIFY)
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """Tokens of one text: offsets in the original string and normalised-form hashes."""
+
+    starts: np.ndarray  # int64, char offset of each token
+    ends: np.ndarray  # int64, half-open
+    hashes: np.ndarray  # uint64
+
+    def __len__(self) -> int:
+        return int(self.hashes.shape[0])
+
+    def strings(self, text: str) -> list[str]:
+        """The tokens as normalised strings (for people and tests, not hot paths)."""
+        return [normalize(text[s:e]) for s, e in zip(self.starts.tolist(), self.ends.tolist())]
+
+
+def codepoints(text: str) -> np.ndarray:
+    """Code points of ``text`` as uint32 without a per-character Python loop."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def tokenize(text: str) -> Tokens:
+    """Tokenise ``text`` (see the module docstring for the rules)."""
+    from . import _kernels
+
+    cls, norm = _chartable.load()
+    starts, ends, hashes, cplx = _kernels.tokenize(codepoints(text), cls, norm)
+    if cplx.any():
+        for k in np.flatnonzero(cplx).tolist():
+            folded = normalize(text[starts[k] : ends[k]])
+            hashes[k] = _kernels.hash_codepoints(codepoints(folded))
+    return Tokens(starts, ends, hashes)
+
+
+def token_hash(token: str) -> int:
+    """Hash of a single token string (normalised first)."""
+    from . import _kernels
+
+    return int(_kernels.hash_codepoints(codepoints(normalize(token))))

@@ -1,0 +1,175 @@
+"""``trace``: which passages of a text come (near-)verbatim from the indexed corpus.
+
+Seed and extend, per shard (see ``_kernels.trace_shard``):
+
+1. Seeds: at every ``stride``-th query token, the shortest exact match of at least
+   ``seed_len`` tokens that occurs at most ``max_occurrences`` times in the shard, found by
+   narrowing a suffix-array range token by token. With ``seed_len + stride - 1 <=
+   min_tokens`` every verbatim match of ``min_tokens`` tokens holds a seed.
+2. Each seed occurrence is extended left and right through the source document with an
+   X-drop alignment that bridges small edits (substituted, inserted or deleted words),
+   so a lightly edited copy comes out as one near-verbatim span.
+3. Alignments of at least ``min_tokens`` matched tokens become spans; alignments with the
+   same query extent are one span with several sources; an alignment adding fewer than
+   ``min_tokens`` new query tokens to what longer spans already cover is dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .index.format import Index
+from .text import tokenize
+from .types import DocumentMatch, Source, Span, TraceReport
+
+DEFAULT_MIN_TOKENS = 12
+MAX_QUERY_CHARS = 50_000_000
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    min_tokens: int = DEFAULT_MIN_TOKENS
+    max_occurrences: int = 32  # seeds more frequent than this are lengthened (or sampled)
+    max_sources: int = 20  # sources listed per span (total_occurrences still counts all)
+    gap: int = 3  # the most tokens one edit may skip on either side
+    run_after_edit: int = 2  # matching tokens needed after an edit to take it
+    edit_penalty: int = 2
+    xdrop: int = 8
+    excerpts: int = 0  # > 0: attach each source's matched text with this much context
+
+    def seed_params(self) -> tuple[int, int]:
+        """(seed length, stride) with seed length + stride - 1 <= min_tokens, so every
+        verbatim match of min_tokens tokens holds a seed; short seeds also catch the
+        short runs between edits of a lightly edited copy (a seed alone reports nothing:
+        its alignment must reach min_tokens matched tokens)."""
+        n = max(1, self.min_tokens)
+        seed = max(min(n, 4), n // 2)
+        stride = max(1, min(n - seed + 1, n // 4))
+        return seed, stride
+
+
+@dataclass
+class _Align:
+    qs: int
+    qe: int
+    shard: int
+    part: int
+    ss: int  # part-local token offsets in the source
+    se: int
+    matched: int
+    edits: int
+
+
+def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list[_Align], list[np.ndarray]]:
+    from . import _kernels
+
+    seed_len, stride = opts.seed_params()
+    found: list[_Align] = []
+    shard_ids: list[np.ndarray] = []
+    for si, shard in enumerate(index.shards):
+        q = shard.ids_for(hashes)
+        shard_ids.append(q)
+        if int((q >= 0).sum()) < opts.min_tokens:
+            continue
+        rows = _kernels.trace_shard(
+            q, np.asarray(shard.tok), np.asarray(shard.sa), np.asarray(shard.bucket), seed_len, stride,
+            opts.min_tokens, opts.max_occurrences, opts.gap, opts.run_after_edit, opts.edit_penalty, opts.xdrop,
+        )
+        if rows.shape[0] == 0:
+            continue
+        doc_tok = shard.doc_tok
+        parts = np.searchsorted(doc_tok, rows[:, 2], side="right") - 1
+        for (qs, qe, ss, se, matched, edits), d in zip(rows.tolist(), parts.tolist()):
+            if matched < opts.min_tokens or d in shard.excluded:
+                continue
+            base = int(doc_tok[d])
+            found.append(_Align(qs, qe, si, d, ss - base, se - base, matched, edits))
+    return found, shard_ids
+
+
+def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) -> int:
+    from . import _kernels
+
+    total = 0
+    for shard, q in zip(index.shards, shard_ids):
+        seq = q[qs:qe]
+        if seq.shape[0] == 0 or (seq < 0).any():
+            continue
+        lo, hi = _kernels.count_range(seq, np.asarray(shard.tok), np.asarray(shard.sa), np.asarray(shard.bucket))
+        total += max(0, hi - lo)
+    return total
+
+
+def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, cache: dict) -> Source:
+    key = (shard.name, part)
+    if key not in cache:
+        cache[key] = shard.doc_text(part)
+    text = cache[key]
+    base = int(shard.doc_offset[part])
+    a, b = start - base, end - base
+    return Source(doc_id, start, end, text[a:b], text[max(0, a - context) : a], text[b : b + context])
+
+
+def trace(index: Index, text: str, query: str = "-", opts: TraceOptions | None = None) -> TraceReport:
+    """Trace ``text`` against ``index``; ``query`` names it in the report."""
+    opts = opts or TraceOptions()
+    t0 = time.perf_counter()
+    toks = tokenize(text)
+    m = len(toks)
+    aligns, shard_ids = _collect(index, toks.hashes, opts) if m >= opts.min_tokens else ([], [])
+
+    # group alignments with the same query extent and kind into one span
+    groups: dict[tuple[int, int, bool], list[_Align]] = defaultdict(list)
+    for a in aligns:
+        groups[(a.qs, a.qe, a.edits == 0 and a.matched == a.qe - a.qs)].append(a)
+    order = sorted(groups.items(), key=lambda kv: (-max(a.matched for a in kv[1]), not kv[0][2], kv[0][0]))
+    covered = np.zeros(m, bool)
+    chosen: list[tuple[tuple[int, int, bool], list[_Align]]] = []
+    for key, members in order:
+        qs, qe, _ = key
+        new = int((~covered[qs:qe]).sum())
+        if new >= opts.min_tokens or (new == qe - qs and new > 0):
+            covered[qs:qe] = True
+            chosen.append((key, members))
+
+    spans: list[Span] = []
+    cache: dict = {}
+    per_doc: dict[str, np.ndarray] = {}
+    for (qs, qe, verbatim), members in sorted(chosen, key=lambda kv: (kv[0][0], kv[0][1])):
+        members.sort(key=lambda a: (a.edits, -a.matched, a.shard, a.part))
+        sources = []
+        seen: set[tuple[str, int, int]] = set()
+        for a in members:
+            shard = index.shards[a.shard]
+            start, end = shard.span_chars(a.part, a.ss, a.se)
+            doc_id = shard.doc_id(a.part)
+            if (doc_id, start, end) in seen:
+                continue
+            seen.add((doc_id, start, end))
+            mask = per_doc.setdefault(doc_id, np.zeros(m, bool))
+            mask[qs:qe] = True
+            if len(sources) < opts.max_sources:
+                sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, cache)
+                               if opts.excerpts > 0 else Source(doc_id, start, end))
+        occ = _occurrences(index, shard_ids, qs, qe) if verbatim else len(seen)
+        best = members[0]
+        spans.append(
+            Span(
+                start=int(toks.starts[qs]), end=int(toks.ends[qe - 1]), tokens=qe - qs,
+                kind="verbatim" if verbatim else "near-verbatim", total_occurrences=max(occ, len(sources)),
+                sources=tuple(sources), matched_tokens=best.matched if not verbatim else qe - qs,
+                edits=best.edits, token_start=qs, token_end=qe,
+            )
+        )
+    docs = sorted(((d, int(mask.sum())) for d, mask in per_doc.items()), key=lambda x: (-x[1], x[0]))
+    elapsed = (time.perf_counter() - t0) * 1000
+    return TraceReport(
+        query=query, query_chars=len(text), query_tokens=m,
+        coverage=float(covered.sum()) / m if m else 0.0, elapsed_ms=elapsed,
+        spans=tuple(spans), documents=tuple(DocumentMatch(d, n) for d, n in docs),
+        min_tokens=opts.min_tokens, text=text,
+    )
