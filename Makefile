@@ -36,6 +36,7 @@ docs: $(VENV)/.installed
 	$(BIN)/python -m ipscope.docgen > docs/cli.md
 
 bench: $(VENV)/.installed-dev
+	benchmarks/setup_peer.sh
 	$(BIN)/python benchmarks/bench_trace.py
 
 clean:

@@ -332,3 +332,86 @@ def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, 
             n_out += 1
         j += stride
     return out[:n_out].copy()
+
+
+@njit(cache=True, nogil=True)
+def varint_sortable(tok):
+    """Encode ids (< 2**26) as an order-preserving, prefix-free byte string (the UTF-8
+    scheme extended to 26 bits): byte order of two encoded sequences equals the order of
+    the id sequences, and a byte starts an id iff it is not 0b10xxxxxx. With ids ranked by
+    frequency most tokens take 1-2 bytes, so the suffix sort has far less to sort.
+    Returns (bytes, start byte of each id)."""
+    n = tok.shape[0]
+    out = np.empty(n * 5, np.uint8)
+    pos = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        v = tok[i]
+        pos[i] = k
+        if v < 0x80:
+            out[k] = v
+            k += 1
+        elif v < 0x800:
+            out[k] = 0xC0 | (v >> 6)
+            out[k + 1] = 0x80 | (v & 0x3F)
+            k += 2
+        elif v < 0x10000:
+            out[k] = 0xE0 | (v >> 12)
+            out[k + 1] = 0x80 | ((v >> 6) & 0x3F)
+            out[k + 2] = 0x80 | (v & 0x3F)
+            k += 3
+        elif v < 0x200000:
+            out[k] = 0xF0 | (v >> 18)
+            out[k + 1] = 0x80 | ((v >> 12) & 0x3F)
+            out[k + 2] = 0x80 | ((v >> 6) & 0x3F)
+            out[k + 3] = 0x80 | (v & 0x3F)
+            k += 4
+        else:
+            out[k] = 0xF8 | (v >> 24)
+            out[k + 1] = 0x80 | ((v >> 18) & 0x3F)
+            out[k + 2] = 0x80 | ((v >> 12) & 0x3F)
+            out[k + 3] = 0x80 | ((v >> 6) & 0x3F)
+            out[k + 4] = 0x80 | (v & 0x3F)
+            k += 5
+    return out[:k], pos
+
+
+@njit(cache=True, nogil=True)
+def token_starts_only(sa_bytes, enc, n_tok):
+    """Keep the suffixes of the encoded bytes that start at an id, as id positions."""
+    nb = enc.shape[0]
+    tok_at = np.full(nb, -1, np.int32)
+    t = 0
+    for b in range(nb):
+        if (enc[b] & 0xC0) != 0x80:
+            tok_at[b] = t
+            t += 1
+    out = np.empty(n_tok, np.uint32)
+    k = 0
+    for i in range(sa_bytes.shape[0]):
+        v = tok_at[sa_bytes[i]]
+        if v >= 0:
+            out[k] = v
+            k += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def layout_tokens(ids, rank, lengths):
+    """Token array of a shard: each part's ids (mapped through ``rank``) followed by a 0
+    separator. Returns (tokens uint32, start of each part + end)."""
+    n_parts = lengths.shape[0]
+    total = ids.shape[0] + n_parts
+    tok = np.zeros(max(total, 1), np.uint32)
+    starts = np.zeros(n_parts + 1, np.int64)
+    src = 0
+    dst = 0
+    for p in range(n_parts):
+        starts[p] = dst
+        for _ in range(lengths[p]):
+            tok[dst] = rank[ids[src]]
+            dst += 1
+            src += 1
+        dst += 1  # the separator (already 0)
+    starts[n_parts] = dst
+    return tok, starts

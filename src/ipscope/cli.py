@@ -162,7 +162,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     source document's original text.
     """
     from .index import Index
-    from .trace import DEFAULT_MIN_TOKENS, TraceOptions, trace
+    from .trace import DEFAULT_MIN_TOKENS, TraceOptions, trace, warm_up
 
     if fmt == "json" and len(queries) > 1:
         _fail(IpscopeError(f"--format json writes one report but {len(queries)} queries were given",
@@ -172,8 +172,9 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     except IpscopeError as e:
         _fail(e)
         return
-    n_ctx = 300 if fmt == "html" else (excerpts or 0)
+    n_ctx = 300 if fmt == "html" else excerpts
     opts = TraceOptions(min_tokens=min_tokens or DEFAULT_MIN_TOKENS, max_sources=max_sources, excerpts=n_ctx)
+    warm_up()
     reports = []
     failed = 0
     sink = open(out, "w", encoding="utf-8") if out and fmt == "jsonl" else None

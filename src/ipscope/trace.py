@@ -39,7 +39,7 @@ class TraceOptions:
     run_after_edit: int = 2  # matching tokens needed after an edit to take it
     edit_penalty: int = 2
     xdrop: int = 8
-    excerpts: int = 0  # > 0: attach each source's matched text with this much context
+    excerpts: int | None = None  # attach each source's matched text with this much context
 
     def seed_params(self) -> tuple[int, int]:
         """(seed length, stride) with seed length + stride - 1 <= min_tokens, so every
@@ -92,6 +92,8 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
 
 
 def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) -> int:
+    """Places in the corpus holding query tokens [qs, qe) exactly (skipped duplicate
+    documents, still present in their shard, are not counted)."""
     from . import _kernels
 
     total = 0
@@ -100,8 +102,28 @@ def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) ->
         if seq.shape[0] == 0 or (seq < 0).any():
             continue
         lo, hi = _kernels.count_range(seq, np.asarray(shard.tok), np.asarray(shard.sa), np.asarray(shard.bucket))
-        total += max(0, hi - lo)
+        if hi > lo and shard.excluded:
+            pos = _kernels.get24_many(np.asarray(shard.sa), np.arange(lo, hi, dtype=np.int64))
+            parts = np.searchsorted(shard.doc_tok, pos, side="right") - 1
+            total += int((~np.isin(parts, np.fromiter(shard.excluded, np.int64))).sum())
+        else:
+            total += max(0, hi - lo)
     return total
+
+
+def warm_up() -> None:
+    """Load the compiled kernels (from numba's cache) so the first query's ``elapsed_ms``
+    measures tracing, not loading machine code."""
+    from . import _kernels
+
+    tok = np.zeros(3 * 4, np.uint8)
+    bucket = np.zeros(3, np.int32)
+    tok.setflags(write=False)  # the same types as memory-mapped shards: read-only arrays
+    bucket.setflags(write=False)
+    _kernels.trace_shard(np.array([1, 1], np.int64), tok, tok, bucket, 1, 1, 1, 1, 1, 1, 1, 1)
+    _kernels.count_range(np.array([1], np.int64), tok, tok, bucket)
+    _kernels.get24_many(tok, np.zeros(1, np.int64))
+    tokenize("warm up")
 
 
 def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, cache: dict) -> Source:
@@ -154,7 +176,7 @@ def trace(index: Index, text: str, query: str = "-", opts: TraceOptions | None =
             mask[qs:qe] = True
             if len(sources) < opts.max_sources:
                 sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, cache)
-                               if opts.excerpts > 0 else Source(doc_id, start, end))
+                               if opts.excerpts is not None else Source(doc_id, start, end))
         occ = _occurrences(index, shard_ids, qs, qe) if verbatim else len(seen)
         best = members[0]
         spans.append(

@@ -264,6 +264,8 @@ def _record(obj: object, where: str, opts: ReadOptions) -> Document | Skipped:
 
 
 def _parse_line(raw: bytes, where: str, opts: ReadOptions) -> Document | Skipped | None:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a byte-order mark (usually on the first line) is not JSON
     if not raw.strip():
         return None  # blank lines are allowed and not records
     try:

@@ -63,6 +63,16 @@ class BuildResult:
     seconds: float
 
 
+def balanced_task_bytes(total: int, jobs: int, limit: int, floor: int = 4 << 20) -> int:
+    """Task size that gives every worker the same number of tasks of at most ``limit``
+    bytes (a small corpus is still split across the workers)."""
+    if jobs <= 1 or total <= floor:
+        return limit
+    n = -(-total // limit)  # tasks needed at the limit
+    n = -(-n // jobs) * jobs  # rounded up to a multiple of the workers
+    return max(floor, -(-total // n))
+
+
 def plan_tasks(units: list[Unit], task_bytes: int) -> list[Task]:
     tasks: list[Task] = []
     cur: list[Unit] = []
@@ -163,12 +173,22 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
         shutil.rmtree(old)  # leftovers of an interrupted run
     account: list[dict] = []
     packer = _ShardPacker(root, task.number, opts.max_shard_tokens, account)
-    batch: list[Document] = []
+    batch: list[Document | Skipped] = []  # skipped records wait here too: the account keeps input order
     batch_chars = 0
 
     def drain() -> None:
         nonlocal batch, batch_chars
-        for doc, (starts, hashes) in zip(batch, _tokenize_batch(batch)):
+        docs = [r for r in batch if isinstance(r, Document)]
+        tokens = iter(_tokenize_batch(docs)) if docs else iter(())
+        for rec in batch:
+            if isinstance(rec, Skipped):
+                account.append({"doc_id": rec.id, "where": rec.where, "status": "skipped", "code": rec.code,
+                                "reason": rec.reason})
+                continue
+            doc = rec
+            starts, hashes = next(tokens)
+            if hashes.shape[0] == 0 and doc.offset > 0:
+                continue  # a trailing part of a large document holding only spaces
             if hashes.shape[0] == 0:
                 if not doc.text.strip():
                     code, reason = "empty", "empty document; nothing to index"
@@ -181,13 +201,9 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
 
     for unit in task.units:
         for rec in read_unit(unit, opts.read):
-            if isinstance(rec, Skipped):
-                account.append({"doc_id": rec.id, "where": rec.where, "status": "skipped", "code": rec.code,
-                                "reason": rec.reason})
-                continue
             batch.append(rec)
-            batch_chars += len(rec.text)
-            if batch_chars >= BATCH_CHARS:
+            batch_chars += len(rec.text) if isinstance(rec, Document) else 0
+            if batch_chars >= BATCH_CHARS or len(batch) >= 20000:
                 drain()
     if batch:
         drain()
@@ -332,10 +348,14 @@ def build_index(
     started = time.time()
     out = Path(out)
     _prepare_out(out, opts.force)
+    jobs = opts.jobs or (os.cpu_count() or 1)
     units = plan_units(list(sources), opts.task_bytes)
     if not units:
         raise InputError("no input files given", "name files or directories to index")
-    tasks = plan_tasks(units, opts.task_bytes)
+    task_bytes = balanced_task_bytes(sum(u.size for u in units), jobs, opts.task_bytes)
+    if task_bytes < opts.task_bytes:
+        units = plan_units(list(sources), task_bytes)
+    tasks = plan_tasks(units, task_bytes)
     root = out.parent / f".{out.name}.partial"
     plan = {"units": [asdict(u) for u in units], "opts": asdict(opts) | {"jobs": 0, "force": False}}
     plan_path = root / "plan.json"
@@ -359,7 +379,6 @@ def build_index(
         if progress:
             progress(done_bytes, total)
 
-    jobs = opts.jobs or (os.cpu_count() or 1)
     from functools import partial
 
     records = LocalExecutor(min(jobs, len(tasks))).map(partial(run_task, root=root, opts=opts), tasks, on_done)

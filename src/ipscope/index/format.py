@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import IndexFormatError
 
 FORMAT = "ipscope-index"
-VERSION = 1
+VERSION = 2  # 2: frequency-ranked ids (vocab_ids.npy), text frames recorded per shard
 
 
 def is_index(path: Path) -> bool:
@@ -56,9 +56,16 @@ class Index:
                 f"{p} is an ipscope index of format version {version}; this ipscope reads version {VERSION}",
                 f"rebuild it with this version: ipscope index SOURCE... --out {p} --force",
             )
+        from .shard import FILES
+
         for s in manifest.get("shards", []):
-            if not (p / "shards" / s["name"] / "done.json").is_file():
+            d = p / "shards" / s["name"]
+            if not (d / "done.json").is_file():
                 raise IndexFormatError(f"{p}: shard {s['name']} is missing or unfinished", "rebuild the index with --force")
+            missing = [f for f in FILES if not (d / f).is_file()]
+            if missing:
+                raise IndexFormatError(f"{p}: shard {s['name']} lacks {', '.join(missing)}",
+                                       "rebuild the index with ipscope index --force")
         return cls(p, manifest)
 
     @cached_property

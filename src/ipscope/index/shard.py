@@ -4,8 +4,9 @@ Files in a shard directory (all plain arrays, no pickles):
 
 ``tokens.u24``     token ids, 24-bit little-endian; id 0 separates documents and ends the file
 ``sa.u24``         suffix array over the token ids (positions, 24-bit little-endian)
-``vocab.npy``      uint64 sorted hashes of the shard's distinct tokens; token id = index + 1
-``bucket.npy``     int64, SA range of suffixes starting with id t is [bucket[t], bucket[t+1])
+``vocab.npy``      uint64 sorted hashes of the shard's distinct tokens
+``vocab_ids.npy``  uint32 token id of each hash in ``vocab.npy`` (ids rank tokens by frequency, from 1)
+``bucket.npy``     int32, SA range of suffixes starting with id t is [bucket[t], bucket[t+1])
 ``doc_tok.npy``    int64 [D+1], token position where each document part starts (+ end)
 ``doc_bytes.npy``  int64 [D+1], byte range of each part in the text stream
 ``doc_offset.npy`` int64 [D], char offset of the part within its whole document
@@ -32,12 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import IndexFormatError
+
 MAX_TOKENS = (1 << 24) - 2
-BLOCK = 1 << 18
+BLOCK = 1 << 18  # random access decodes at most this much (streamed, so half on average)
 CKPT = 256
 ZSTD_LEVEL = 6
 FILES = (
-    "tokens.u24", "sa.u24", "vocab.npy", "bucket.npy", "doc_tok.npy", "doc_bytes.npy",
+    "tokens.u24", "sa.u24", "vocab.npy", "vocab_ids.npy", "bucket.npy", "doc_tok.npy", "doc_bytes.npy",
     "doc_offset.npy", "docs.json", "text.zst", "text_blocks.npy", "ckpt.npy", "doc_ckpt.npy",
 )
 
@@ -46,22 +49,17 @@ def to_u24(a: np.ndarray) -> bytes:
     return np.ascontiguousarray(a.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]).tobytes()
 
 
-def suffix_array_u24(ids: np.ndarray) -> np.ndarray:
-    """Suffix array of a sequence of ids < 2**24 with libdivsufsort: the ids are written
-    as 3 big-endian bytes, so byte order equals id order, and only suffixes starting at
-    a multiple of 3 are kept."""
+def suffix_array(tok: np.ndarray) -> np.ndarray:
+    """Suffix array of a sequence of ids (< 2**24) with libdivsufsort, which sorts bytes:
+    the ids are written with an order-preserving variable-length code (frequent ids are
+    small, so mostly 1-2 bytes) and only suffixes starting at an id are kept."""
     from pydivsufsort import divsufsort
 
-    n = ids.shape[0]
-    b = np.empty(3 * n, np.uint8)
-    b[0::3] = ids >> 16
-    b[1::3] = (ids >> 8) & 0xFF
-    b[2::3] = ids & 0xFF
-    sa = divsufsort(b)
-    del b
-    sa = sa[sa % 3 == 0]
-    sa //= 3
-    return sa
+    from .. import _kernels
+
+    enc, _ = _kernels.varint_sortable(tok)
+    sa_bytes = divsufsort(enc)
+    return _kernels.token_starts_only(sa_bytes, enc, tok.shape[0])
 
 
 @dataclass
@@ -75,16 +73,12 @@ class PartEntry:
 
 
 def _byte_offsets(text: str, chars: np.ndarray) -> np.ndarray:
-    """UTF-8 byte offsets of the given char offsets of ``text``."""
+    """UTF-8 byte offsets of the given (increasing) char offsets of ``text``."""
     if text.isascii():
         return chars.copy()
-    from ..text import codepoints
-
-    cps = codepoints(text)
-    width = 1 + (cps >= 0x80).astype(np.int64) + (cps >= 0x800) + (cps >= 0x10000)
-    cum = np.zeros(cps.shape[0] + 1, np.int64)
-    np.cumsum(width, out=cum[1:])
-    return cum[chars]
+    cuts = chars.tolist()
+    widths = [len(text[a:b].encode("utf-8", "surrogatepass")) for a, b in zip([0] + cuts[:-1], cuts)]
+    return np.cumsum(np.array(widths, dtype=np.int64))
 
 
 def _sha256(path: Path) -> str:
@@ -106,30 +100,31 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
     lengths = np.array([p.hashes.shape[0] for p in parts], dtype=np.int64)
     all_hashes = np.concatenate([p.hashes for p in parts]) if parts else np.empty(0, np.uint64)
     ids, uniq = _kernels.assign_ids(all_hashes)
-    order = np.argsort(uniq, kind="stable")
-    rank = np.empty(order.shape[0], np.uint32)
-    rank[order] = np.arange(1, order.shape[0] + 1, dtype=np.uint32)
-    vocab = uniq[order]
+    del all_hashes
+    # ids ranked by frequency (1 = most frequent; 0 separates documents): the suffix sort
+    # then works on mostly 1-2 byte codes
+    counts = np.bincount(ids, minlength=uniq.shape[0])
+    by_freq = np.argsort(-counts, kind="stable")
+    rank = np.empty(uniq.shape[0], np.uint32)
+    rank[by_freq] = np.arange(1, uniq.shape[0] + 1, dtype=np.uint32)
+    order = np.argsort(uniq)
+    vocab = uniq[order]  # sorted hashes, for lookups from queries
+    vocab_ids = rank[order]
     n_tok = int(lengths.sum())
     n_docs = len(parts)
-    total = n_tok + n_docs + (1 if n_docs == 0 else 0)
-    if total > MAX_TOKENS + 1:
-        raise ValueError(f"shard too large: {total} tokens")
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    tok = np.zeros(total, np.uint32)
-    tok[np.arange(n_tok, dtype=np.int64) + doc_of] = rank[ids]
-    del ids, doc_of
-    doc_tok = np.zeros(n_docs + 1, np.int64)
-    doc_tok[1:] = np.cumsum(lengths + 1)
-    sa = suffix_array_u24(tok)
-    counts = np.bincount(tok, minlength=vocab.shape[0] + 1)
-    bucket = np.zeros(vocab.shape[0] + 2, np.int64)
-    bucket[1:] = np.cumsum(counts)
+    if n_tok + n_docs > MAX_TOKENS + 1:
+        raise ValueError(f"shard too large: {n_tok + n_docs} token slots")
+    tok, doc_tok = _kernels.layout_tokens(ids, rank, lengths)
+    del ids
+    sa = suffix_array(tok)
+    bucket = np.zeros(uniq.shape[0] + 2, np.int32)  # every position < 2**24
+    bucket[1:] = np.cumsum(np.bincount(tok, minlength=uniq.shape[0] + 1))
 
     (out / "tokens.u24").write_bytes(to_u24(tok))
     (out / "sa.u24").write_bytes(to_u24(sa))
     del sa, tok
     np.save(out / "vocab.npy", vocab)
+    np.save(out / "vocab_ids.npy", vocab_ids)
     np.save(out / "bucket.npy", bucket)
     np.save(out / "doc_tok.npy", doc_tok)
 
@@ -171,6 +166,7 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
         "docs": n_docs,
         "vocab": int(vocab.shape[0]),
         "text_bytes": int(doc_bytes[-1]),
+        "text_block": BLOCK,
         "chars": int(sum(len(p.text) for p in parts)),
         "files": {name: _sha256(out / name) for name in FILES},
     }
@@ -201,6 +197,10 @@ class Shard:
         return np.load(self.path / "vocab.npy", mmap_mode="r", allow_pickle=False)
 
     @cached_property
+    def vocab_ids(self) -> np.ndarray:
+        return np.load(self.path / "vocab_ids.npy", mmap_mode="r", allow_pickle=False)
+
+    @cached_property
     def bucket(self) -> np.ndarray:
         return np.load(self.path / "bucket.npy", mmap_mode="r", allow_pickle=False)
 
@@ -221,6 +221,11 @@ class Shard:
         return np.load(self.path / "text_blocks.npy", allow_pickle=False)
 
     @cached_property
+    def block(self) -> int:
+        """Uncompressed size of the text frames of this shard (recorded when written)."""
+        return int(json.loads((self.path / "done.json").read_text(encoding="utf-8"))["text_block"])
+
+    @cached_property
     def docs(self) -> dict:
         return json.loads((self.path / "docs.json").read_text(encoding="utf-8"))
 
@@ -229,10 +234,9 @@ class Shard:
         vocab = self.vocab
         if vocab.shape[0] == 0:
             return np.full(hashes.shape[0], -1, np.int64)
-        pos = np.searchsorted(vocab, hashes)
-        pos_c = np.minimum(pos, vocab.shape[0] - 1)
-        hit = vocab[pos_c] == hashes
-        return np.where(hit, pos_c + 1, -1).astype(np.int64)
+        pos = np.minimum(np.searchsorted(vocab, hashes), vocab.shape[0] - 1)
+        hit = vocab[pos] == hashes
+        return np.where(hit, self.vocab_ids[pos], -1).astype(np.int64)
 
     def doc_of(self, token_pos: int) -> int:
         return int(np.searchsorted(self.doc_tok, token_pos, side="right") - 1)
@@ -267,24 +271,37 @@ class Shard:
         return off + int(toks.starts[a - c0 * CKPT]), off + int(toks.ends[b - 1 - c0 * CKPT])
 
     def read_bytes(self, d: int, lo: int, hi: int) -> bytes:
-        """Bytes [lo, hi) of part ``d``'s UTF-8 text, decompressing only the frames needed."""
+        """Bytes [lo, hi) of part ``d``'s UTF-8 text, decompressing only the frames needed
+        and each only up to the last byte wanted."""
         import zstandard
 
+        block = self.block
         base = int(self.doc_bytes[d])
         b0, b1 = base + lo, base + hi
         if b1 <= b0:
             return b""
-        first, last = b0 // BLOCK, (b1 - 1) // BLOCK
+        first, last = b0 // block, (b1 - 1) // block
         dctx = zstandard.ZstdDecompressor()
         with open(self.path / "text.zst", "rb") as f:
             f.seek(int(self.blocks[first]))
             raw = f.read(int(self.blocks[last + 1] - self.blocks[first]))
-        data = bytearray()
+        out = []
         start = int(self.blocks[first])
         for blk in range(first, last + 1):
-            data += dctx.decompress(raw[int(self.blocks[blk]) - start : int(self.blocks[blk + 1]) - start])
-        lo_in = b0 - first * BLOCK
-        return bytes(data[lo_in : lo_in + (b1 - b0)])
+            frame = raw[int(self.blocks[blk]) - start : int(self.blocks[blk + 1]) - start]
+            a = max(b0, blk * block) - blk * block  # the wanted range within this block
+            b = min(b1, (blk + 1) * block) - blk * block
+            with dctx.stream_reader(frame) as r:
+                pos = 0
+                while pos < b:
+                    got = r.read(min(b - pos, 1 << 16))
+                    if not got:
+                        raise IndexFormatError(f"{self.path / 'text.zst'}: frame {blk} is truncated",
+                                               "rebuild the index with ipscope index --force")
+                    if pos + len(got) > a:
+                        out.append(got[max(0, a - pos) :])
+                    pos += len(got)
+        return b"".join(out)
 
     def doc_text(self, d: int) -> str:
         """The whole original text of part ``d``."""

@@ -1,0 +1,272 @@
+"""Benchmark ``ipscope index`` + ``ipscope trace`` against infini-gram, in one run.
+
+For each corpus size (tokens) it builds a corpus of shuffled sentences from the shared
+Project Gutenberg books (each sentence copy has a 50% chance of one word replaced, so the
+corpus is not one text repeated), then measures, for ipscope and for infini-gram (PyPI
+``infini-gram``, its own indexer and engine, GPT-2 tokens) on the same files:
+
+* build: wall seconds, MB/s of raw text, peak RSS (largest process and process-tree sum),
+  index bytes per raw text byte (ipscope's figure includes the compressed original texts);
+* trace of ~1,000-token outputs (planted passages from the corpus, verbatim and lightly
+  edited, in held-out novel text): p50/p95 latency with the index open, process RSS,
+  one-query CLI wall time; accuracy on the planted passages.
+
+It also reports accuracy on the planted sets of ``planted.py`` over the real books and the
+Chinese classics. Each size prints one JSON line; all lines are appended to
+``benchmarks/results/bench_trace.jsonl``.
+
+    python benchmarks/bench_trace.py                       # 1M, 10M, 100M tokens
+    python benchmarks/bench_trace.py --sizes 1e6 --no-peer # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import _infinigram as ig  # noqa: E402
+import planted  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+PY = sys.executable
+IPSCOPE = str(Path(PY).parent / "ipscope")
+
+
+# ------------------------------------------------------------------------- corpora
+
+
+def sentence_pool(shared: Path) -> list[str]:
+    sents: list[str] = []
+    for p in sorted((shared / "gutenberg").glob("*.txt")):
+        if p.name in planted.HELD_OUT_BOOKS:
+            continue
+        text = " ".join(planted.body(planted._read_book(p)).split())
+        for s in re.split(r"(?<=[.!?])\s+", text):
+            if 4 <= s.count(" ") + 1 <= 80:
+                sents.append(s)
+    return sents
+
+
+def make_corpus(pool: list[str], n_tokens: int, out: Path, seed: int = 1, doc_tokens: int = 2000,
+                file_bytes: int = 64 << 20, keep: int = 300) -> dict:
+    """JSONL files of documents made of random sentences; returns counts and ``keep``
+    sample documents (id -> text) for planting."""
+    done = out / "corpus.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(seed)
+    tok_re = re.compile(r"[^\W_]+")
+    counts = [len(tok_re.findall(s)) for s in pool]
+    vocab = [w for s in pool[:: max(1, len(pool) // 20000)] for w in s.split() if w.isalpha()]
+    total = 0
+    n_doc = 0
+    fno = 0
+    f = open(out / f"part-{fno:03d}.jsonl", "w", encoding="utf-8")
+    raw_bytes = 0
+    sample: dict[str, str] = {}
+    keep_every = max(1, (n_tokens // doc_tokens) // keep)
+    while total < n_tokens:
+        parts, t = [], 0
+        while t < doc_tokens:
+            i = rnd.randrange(len(pool))
+            s = pool[i]
+            if rnd.random() < 0.5:
+                w = s.split(" ")
+                w[rnd.randrange(len(w))] = rnd.choice(vocab)
+                s = " ".join(w)
+            parts.append(s)
+            t += counts[i]
+            if len(parts) % 6 == 0:
+                parts.append("\n\n")
+        text = " ".join(parts).replace(" \n\n ", "\n\n")
+        doc_id = f"doc{n_doc:07d}"
+        line = json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"
+        if f.tell() + len(line) > file_bytes:
+            f.close()
+            fno += 1
+            f = open(out / f"part-{fno:03d}.jsonl", "w", encoding="utf-8")
+        f.write(line)
+        raw_bytes += len(text.encode("utf-8"))
+        if n_doc % keep_every == 0 and len(sample) < keep:
+            sample[doc_id] = text
+        total += t
+        n_doc += 1
+    f.close()
+    info = {"tokens": total, "docs": n_doc, "raw_bytes": raw_bytes, "sample": sample}
+    done.write_text(json.dumps(info))
+    return info
+
+
+def dir_bytes(p: Path) -> int:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+# ------------------------------------------------------------------------ measuring
+
+_TRACE_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[2])
+import planted
+from ipscope.index import Index
+from ipscope.trace import trace
+cfg = json.load(open(sys.argv[1]))
+t0 = time.perf_counter()
+idx = Index.open(cfg["index"])
+qs = [planted.PlantedQuery(q["text"], [planted.Planted(**p) for p in q["planted"]], [tuple(x) for x in q["novel"]])
+      for q in cfg["queries"]]
+for q in qs[:3]:
+    trace(idx, q.text)  # warm-up: compiled code loaded, first pages mapped
+reps = [trace(idx, q.text) for q in qs]
+lat = sorted(r.elapsed_ms for r in reps)
+by_kind = {}
+for q, r in zip(qs, reps):
+    by_kind.setdefault(q.planted[0].kind, ([], []))
+    by_kind[q.planted[0].kind][0].append(q)
+    by_kind[q.planted[0].kind][1].append(r)
+acc = {k: planted.score(v[0], v[1]) for k, v in by_kind.items()}
+print("RESULT " + json.dumps({"lat": lat, "tokens": [r.query_tokens for r in reps], "accuracy": acc,
+      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def bench_size(n_tokens: int, args, pool: list[str], novel: list[str]) -> dict:
+    work = Path(args.work)
+    cdir = work / f"corpus-{n_tokens}"
+    info = make_corpus(pool, n_tokens, cdir)
+    raw = info["raw_bytes"]
+    row: dict = {"bench": "trace", "corpus_tokens": info["tokens"], "corpus_docs": info["docs"],
+                 "raw_mb": round(raw / 1e6, 1)}
+
+    # ---- ipscope build
+    idx = work / f"ipscope-{n_tokens}.idx"
+    run = ig._run_measured([IPSCOPE, "index", str(cdir), "--out", str(idx), "--force", "--quiet"])
+    if run["returncode"] != 0:
+        raise RuntimeError(run["stderr"])
+    row["ipscope"] = {
+        "build_s": round(run["seconds"], 2), "build_mb_s": round(raw / 1e6 / run["seconds"], 2),
+        "build_peak_rss_mb": run["peak_rss_mb"], "build_tree_rss_mb": round(run["peak_tree_rss_mb"]),
+        "index_bytes_per_byte": round(dir_bytes(idx) / raw, 3),
+    }
+
+    # ---- queries: planted passages of the corpus in held-out text, ~1,000 tokens
+    qs = (planted.make_queries(info["sample"], novel, "verbatim", args.queries // 2, seed=7, query_words=850)
+          + planted.make_queries(info["sample"], novel, "edited", args.queries - args.queries // 2, seed=8,
+                                 query_words=850))
+    qfile = work / f"queries-{n_tokens}.json"
+    qfile.write_text(json.dumps({"index": str(idx), "queries": [
+        {"text": q.text, "planted": [p.__dict__ for p in q.planted], "novel": q.novel} for q in qs]}))
+    run = ig._run_measured([PY, "-c", _TRACE_CHILD, str(qfile), str(HERE)])
+    line = next((x for x in run["stdout"].splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(run["stderr"][-3000:])
+    res = json.loads(line[7:])
+    row["query_tokens_p50"] = statistics.median(res["tokens"])
+    row["ipscope"].update({
+        "trace_p50_ms": round(pct(res["lat"], 50), 2), "trace_p95_ms": round(pct(res["lat"], 95), 2),
+        "trace_process_rss_mb": round(res["rss_mb"]),
+        "accuracy": {k: {"attributed": round(v["attributed"], 4), "novel_false": round(v["novel_false"], 4)}
+                     for k, v in res["accuracy"].items()},
+    })
+    one = work / "one-query.txt"
+    one.write_text(qs[0].text, encoding="utf-8")
+    walls = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        subprocess.run([IPSCOPE, "trace", str(idx), str(one), "-f", "json"], check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+    row["ipscope"]["cli_one_query_s"] = round(statistics.median(walls), 3)
+
+    # ---- infini-gram on the same files and queries
+    if args.peer and n_tokens <= args.peer_max_tokens:
+        why = ig.available(args.peer_python)
+        if why:
+            row["infini_gram"] = {"skipped": why}
+        else:
+            igdir = work / f"ig-{n_tokens}"
+            if igdir.exists():
+                import shutil
+
+                shutil.rmtree(igdir)
+            b = ig.build(cdir, igdir, python=args.peer_python)
+            qr = ig.query(igdir, [q.text for q in qs], python=args.peer_python, min_len=8, creativity=False)
+            lat = qr.get("latency_ms") or []
+            row["infini_gram"] = {
+                "tokenizer": b["tokenizer"], "build_s": round(b["seconds"], 2),
+                "build_mb_s": round(raw / 1e6 / b["seconds"], 2), "build_peak_rss_mb": b["peak_rss_mb"],
+                "build_tree_rss_mb": round(b["peak_tree_rss_mb"]),
+                "index_bytes_per_byte": round(b["index_bytes"] / raw, 3),
+                "trace_p50_ms": round(pct(lat, 50), 2) if lat else None,
+                "trace_p95_ms": round(pct(lat, 95), 2) if lat else None,
+                "query_process_rss_mb": qr.get("peak_rss_mb"),
+            }
+            row["ratios"] = {
+                "build_speed_x": round(row["ipscope"]["build_mb_s"] / row["infini_gram"]["build_mb_s"], 1),
+                "trace_p50_speed_x": round(row["infini_gram"]["trace_p50_ms"] / max(1e-6, row["ipscope"]["trace_p50_ms"]), 1)
+                if lat else None,
+            }
+    elif args.peer:
+        row["infini_gram"] = {"skipped": f"corpus above --peer-max-tokens {args.peer_max_tokens:.0f}"}
+    return row
+
+
+def bench_accuracy(args) -> dict:
+    """Planted-set accuracy on the real books and Chinese classics (not shuffled)."""
+    from ipscope.index import BuildOptions, Index, build_index
+
+    work = Path(args.work) / "accuracy"
+    data = planted.prepare(SHARED, work)
+    idx = work / "idx"
+    build_index([data["corpus"]], idx, BuildOptions(force=True))
+    res = planted.evaluate(Index.open(idx), data, n=args.accuracy_queries)
+    return {"bench": "trace-accuracy", "queries_per_kind": args.accuracy_queries,
+            **{k: {"attributed": round(v["attributed"], 4), "novel_false": round(v["novel_false"], 4)}
+               for k, v in res.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1e6,1e7,1e8", help="corpus sizes in tokens, comma-separated")
+    ap.add_argument("--queries", type=int, default=60, help="trace queries per size")
+    ap.add_argument("--accuracy-queries", type=int, default=40, help="queries per planted kind (real books)")
+    ap.add_argument("--work", default=str(HERE / "work"), help="scratch directory (corpora and indexes)")
+    ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True, help="measure infini-gram")
+    ap.add_argument("--peer-python", default=os.environ.get("IG_PYTHON", str(HERE / "work" / "ig-venv" / "bin" / "python")))
+    ap.add_argument("--peer-max-tokens", type=float, default=1e8)
+    ap.add_argument("--out", default=str(HERE / "results" / "bench_trace.jsonl"))
+    args = ap.parse_args()
+    if not SHARED.exists():
+        sys.exit(f"needs the shared data at {SHARED}")
+    pool = sentence_pool(SHARED)
+    novel = [planted.body(planted._read_book(SHARED / "gutenberg" / b)) for b in planted.HELD_OUT_BOOKS]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rows = [bench_accuracy(args)] if args.accuracy_queries else []
+    print(json.dumps(rows[0]) if rows else "", flush=True)
+    for s in args.sizes.split(","):
+        row = bench_size(int(float(s)), args, pool, novel)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    with open(args.out, "a", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"when": stamp, "machine": f"{os.cpu_count()} cores", **r}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
