@@ -36,7 +36,7 @@ class TraceOptions:
     max_occurrences: int = 32  # seeds more frequent than this are lengthened (or sampled)
     max_sources: int = 20  # sources listed per span (total_occurrences still counts all)
     gap: int = 3  # the most tokens one edit may skip on either side
-    run_after_edit: int = 2  # matching tokens needed after an edit to take it
+    run_after_edit: int = 1  # matching tokens needed after an edit to take it
     edit_penalty: int = 2
     xdrop: int = 8
     excerpts: int | None = None  # attach each source's matched text with this much context

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..corpus.readers import ReadOptions, Unit, file_signature, plan_units, read_unit
-from ..errors import IndexFormatError, InputError
+from ..errors import IndexFormatError, InputError, IpscopeError
 from ..text import TOKENIZER
 from ..types import Document, Skipped
 from .format import FORMAT, VERSION, is_index
@@ -237,14 +237,25 @@ class LocalExecutor:
                 on_done(t)
             return out
         import multiprocessing as mp
+        from concurrent.futures.process import BrokenProcessPool
 
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures: list[Future] = []
-            for t in tasks:
-                fut = pool.submit(fn, t)
-                fut.add_done_callback(lambda _f, t=t: on_done(t))
-                futures.append(fut)
-            return [f.result() for f in futures]
+        # spawn, not fork: libdivsufsort runs OpenMP threads, and a process forked after
+        # OpenMP has started can hang in its first parallel region
+        try:
+            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
+                futures: list[Future] = []
+                for t in tasks:
+                    fut = pool.submit(fn, t)
+                    fut.add_done_callback(lambda _f, t=t: on_done(t))
+                    futures.append(fut)
+                return [f.result() for f in futures]
+        except BrokenProcessPool as e:
+            raise IpscopeError(
+                "an index worker process died before finishing its task (out of memory, killed, or it "
+                "could not start because the calling script builds the index at import time)",
+                "rerun the same command to resume; from a Python script, call build_index under "
+                "`if __name__ == \"__main__\":` or pass BuildOptions(jobs=1)",
+            ) from e
 
 
 # ------------------------------------------------------------------------ final step

@@ -10,7 +10,7 @@ from rich.text import Text
 from ..types import TraceReport
 
 
-def _clip(s: str, n: int = 90) -> str:
+def _clip(s: str, n: int = 64) -> str:
     s = " ".join(s.split())
     return s if len(s) <= n else s[: n - 21] + " … " + s[-18:]
 
@@ -23,25 +23,20 @@ def render(report: TraceReport) -> Group:
         f"{report.coverage:.1%} of the text found in the corpus · {report.elapsed_ms:.1f} ms"
     )
     parts: list = [head]
-    if report.spans:
-        t = Table(show_header=True, header_style="bold", expand=False, pad_edge=False)
-        t.add_column("query chars", justify="right", no_wrap=True)
-        t.add_column("tokens", justify="right")
-        t.add_column("kind")
-        t.add_column("seen", justify="right")
-        t.add_column("source (chars)")
-        t.add_column("passage")
-        for s in report.spans:
-            src = s.sources[0] if s.sources else None
-            where = f"{src.doc_id} [{src.start:,}–{src.end:,})" if src else "—"
-            if len(s.sources) > 1:
-                where += f" +{len(s.sources) - 1} more"
-            kind = Text(s.kind, style="green" if s.kind == "verbatim" else "yellow")
-            if s.edits:
-                kind.append(f" ({s.edits} edits)", style="dim")
-            t.add_row(f"{s.start:,}–{s.end:,}", str(s.tokens), kind, str(s.total_occurrences), where,
-                      _clip(report.text[s.start : s.end]) if report.text else "")
-        parts.append(t)
+    for n, s in enumerate(report.spans, 1):
+        line = Text(f"{n:>3}. ", style="bold")
+        line.append(s.kind, style="green" if s.kind == "verbatim" else "yellow")
+        line.append(f"  query {s.start:,}–{s.end:,}  {s.tokens} tokens")
+        if s.edits:
+            line.append(f", {s.edits} edits", style="yellow")
+        line.append(f"  seen {s.total_occurrences:,}×", style="dim")
+        parts.append(line)
+        for src in s.sources[:3]:
+            parts.append(Text(f"     from {src.doc_id} [{src.start:,}–{src.end:,})", style="cyan"))
+        if len(s.sources) > 3:
+            parts.append(Text(f"     … and {len(s.sources) - 3} more source(s)", style="dim"))
+        if report.text:
+            parts.append(Text(f"     “{_clip(report.text[s.start : s.end])}”", style="dim"))
     if report.documents:
         d = Table(show_header=True, header_style="bold", title="documents", title_justify="left")
         d.add_column("document")

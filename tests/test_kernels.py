@@ -1,0 +1,80 @@
+"""The compiled kernels against plain-Python definitions of what they compute."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ipscope import _kernels
+from ipscope.index.shard import suffix_array, to_u24
+
+
+def naive_sa(tok: list[int]) -> list[int]:
+    return sorted(range(len(tok)), key=lambda i: tok[i:])
+
+
+ids = st.lists(st.integers(0, 40), min_size=1, max_size=120)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ids, st.integers(1, 3_000_000))
+def test_suffix_array_matches_naive_sort(seq: list[int], scale: int) -> None:
+    # spread the ids over a wide range so 1- to 5-byte codes all occur
+    tok = np.array([x * scale % (1 << 24) for x in seq] + [0], dtype=np.uint32)
+    assert suffix_array(tok).tolist() == naive_sa(tok.tolist())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, (1 << 24) - 1), min_size=1, max_size=6),
+       st.lists(st.integers(0, (1 << 24) - 1), min_size=1, max_size=6))
+def test_varint_code_preserves_order(a: list[int], b: list[int]) -> None:
+    ea, _ = _kernels.varint_sortable(np.array(a, np.uint32))
+    eb, _ = _kernels.varint_sortable(np.array(b, np.uint32))
+    assert (bytes(ea) < bytes(eb)) == (a < b)
+    assert (bytes(ea) == bytes(eb)) == (a == b)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=5, max_size=80), st.lists(st.integers(1, 6), min_size=1, max_size=4))
+def test_count_range_counts_every_occurrence(seq: list[int], pat: list[int]) -> None:
+    tok = np.array(seq + [0], dtype=np.uint32)
+    sa = suffix_array(tok)
+    bucket = np.zeros(8, np.int32)
+    bucket[1:] = np.cumsum(np.bincount(tok, minlength=7))
+    t3, s3 = np.frombuffer(to_u24(tok), np.uint8), np.frombuffer(to_u24(sa), np.uint8)
+    lo, hi = _kernels.count_range(np.array(pat, np.int64), t3, s3, bucket)
+    expected = sum(1 for i in range(len(seq)) if seq[i : i + len(pat)] == pat)
+    assert hi - lo == expected
+    assert sorted(_kernels.get24_many(s3, np.arange(lo, hi)).tolist()) == [
+        i for i in range(len(seq)) if seq[i : i + len(pat)] == pat
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=300))
+def test_assign_ids_is_a_dense_first_seen_numbering(values: list[int]) -> None:
+    arr = np.array(values, dtype=np.uint64)
+    got, uniq = _kernels.assign_ids(arr)
+    first: dict[int, int] = {}
+    for v in values:
+        first.setdefault(v, len(first))
+    assert got.tolist() == [first[v] for v in values]
+    assert uniq.tolist() == list(first)
+
+
+def test_assign_ids_grows_past_its_first_table() -> None:
+    arr = np.arange(200_000, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    got, uniq = _kernels.assign_ids(np.concatenate([arr, arr]))
+    assert uniq.shape[0] == 200_000
+    assert got[200_000:].tolist() == list(range(200_000))
+
+
+def test_extension_bridges_a_substitution_and_stops_at_a_document_boundary() -> None:
+    src = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0, 5, 6]
+    q = np.array([5, 6, 7, 99, 9, 10, 11, 12, 13, 14, 5, 6], np.int64)
+    tok = np.array(src, np.uint32)
+    t3 = np.frombuffer(to_u24(tok), np.uint8)
+    qe, se, matched, edits = _kernels._extend(q, t3, len(src), 0, 0, 1, 3, 2, 2, 8)
+    assert (qe, se) == (10, 10)  # through the substituted 4th token, stopped at the separator
+    assert matched == 9 and edits == 1
