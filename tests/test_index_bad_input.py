@@ -207,11 +207,6 @@ def test_malformed_jsonl_lines_are_reported_by_line_and_the_rest_indexed(tmp_pat
     assert found_docs(out, passage(8)) == {"six"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: readers._parse_line passes the line with its trailing newline to json.loads, so an "
-    "unterminated object is reported 'at column 1' (of a phantom second line) instead of its real column",
-    strict=True,
-)
 def test_malformed_json_column_points_into_the_line(tmp_path: Path) -> None:
     bad = '{"id": "two", "text": "unterminated"'
     jl = write_jsonl(tmp_path / "recs.jsonl", [{"id": "one", "text": passage(9)}, bad])
@@ -312,11 +307,6 @@ def test_duplicate_id_second_skipped_and_never_traced(tmp_path: Path) -> None:
     assert len(Index.open(out)) == 3
 
 
-@pytest.mark.xfail(
-    reason="BUG: trace._occurrences counts matches in excluded (duplicate-id) parts: an exact duplicate "
-    "record gives total_occurrences == 2 while only one source is indexed",
-    strict=True,
-)
 def test_exact_duplicate_record_is_not_counted_as_an_occurrence(tmp_path: Path) -> None:
     rec = {"id": "same", "text": passage(22)}
     jl = write_jsonl(tmp_path / "recs.jsonl", [rec, rec, {"id": "other", "text": passage(23)}])
@@ -671,11 +661,6 @@ def test_large_document_ending_with_a_newline_has_one_account_line(tmp_path: Pat
     assert (counts["records"], counts["skipped"]) == (1, 0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: build._finish appends a shard name to the account line's 'shards' once per part, so a "
-    "document with several parts in one shard lists that shard repeatedly",
-    strict=True,
-)
 def test_account_lists_each_shard_once(tmp_path: Path) -> None:
     text = "\r\n\r\n".join(read(p) for p in BOOKS[:3]).rstrip()
     doc, out = _split_build(tmp_path, text)

@@ -75,11 +75,6 @@ def test_normalize_is_idempotent_on_examples() -> None:
         pytest.param("\uac00\u11a8", "\uac01", id="hangul-LV+T"),
     ],
 )
-@pytest.mark.xfail(
-    reason="BUG: text.tokenize splits NFKC-equivalent CJK before composing: 'カ\\u3099' -> 2 tokens "
-    "but 'ガ' -> 1; conjoining Hangul jamo hash code point by code point (no composition)",
-    strict=True,
-)
 def test_nfkc_equivalent_cjk_hash_equal(decomposed: str, composed: str) -> None:
     assert unicodedata.normalize("NFKC", decomposed) == composed
     assert hashes(decomposed) == hashes(composed)
@@ -143,7 +138,7 @@ def test_token_hash_matches_tokenize() -> None:
 
 # ------------------------------------------------------------------ properties
 
-_PROP = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_PROP = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 # any text, including marks, CJK, astral code points and punctuation
 any_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
 

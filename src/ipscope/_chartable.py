@@ -3,8 +3,10 @@
 Two arrays over every code point up to ``LIMIT``:
 
 * ``cls``: 0 = not part of a token (punctuation, space, symbols), 1 = word character
-  (letters, digits, combining marks after NFKC + casefold), 2 = a token on its own
-  (CJK ideographs, kana, Hangul syllables).
+  (letters and digits after NFKC + casefold), 2 = a token on its own (CJK ideographs,
+  kana, Hangul syllables, leading Hangul jamo), 3 = joins the token before it (combining
+  marks, kana sound marks, vowel and final Hangul jamo: they compose with the character
+  before them under NFKC, so "カ\u3099" is one token like "ガ").
 * ``norm``: the single code point a character normalises to (NFKC, casefold, NFKC again),
   or -1 when it does not normalise to exactly one character or may compose with its
   neighbour (combining marks). Tokens holding such a character are normalised as a whole
@@ -53,6 +55,14 @@ def _is_word_char(c: str) -> bool:
     return unicodedata.category(c)[0] in "LNM"
 
 
+def _joins_previous(cp: int, c: str) -> bool:
+    if 0x1160 <= cp <= 0x11FF or 0xD7B0 <= cp <= 0xD7FF:  # Hangul vowel and final jamo
+        return True
+    if cp in (0xFF9E, 0xFF9F):  # halfwidth kana sound marks (NFKC: combining U+3099/309A)
+        return True
+    return unicodedata.category(c)[0] == "M"
+
+
 def generate() -> tuple[np.ndarray, np.ndarray]:
     cls = np.zeros(LIMIT, dtype=np.uint8)
     norm = np.full(LIMIT, -1, dtype=np.int32)
@@ -67,6 +77,12 @@ def generate() -> tuple[np.ndarray, np.ndarray]:
         if cat in ("Cn", "Co", "Cs"):
             continue
         f = _fold(c)
+        if _joins_previous(cp, c):
+            cls[cp] = 3  # norm stays -1: a token holding it is normalised as a whole
+            continue
+        if 0x1100 <= cp <= 0x115F or 0xA960 <= cp <= 0xA97F:  # leading jamo start a syllable
+            cls[cp] = 2
+            continue
         if single[cp] and cat[0] == "L":
             cls[cp] = 2
             norm[cp] = ord(f) if len(f) == 1 else cp

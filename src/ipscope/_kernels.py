@@ -60,11 +60,19 @@ def tokenize(cps, cls, norm):
         if t == 0:
             i += 1
             continue
+        if t == 3 and k > 0 and ends[k - 1] == i:
+            # a combining mark or conjoining jamo composes with the token just before it
+            ends[k - 1] = i + 1
+            cplx[k - 1] = 1
+            i += 1
+            continue
         if t == 2:
-            h = (FNV_OFFSET ^ np.uint64(norm[c])) * FNV_PRIME
+            v = norm[c]
+            h = (FNV_OFFSET ^ np.uint64(v if v >= 0 else c)) * FNV_PRIME
             starts[k] = i
             ends[k] = i + 1
             hashes[k] = _mix(h)
+            cplx[k] = 1 if v < 0 else 0
             k += 1
             i += 1
             continue
@@ -73,7 +81,7 @@ def tokenize(cps, cls, norm):
         flag = 0
         while i < n:
             c = cps[i]
-            if c >= limit or cls[c] != 1:
+            if c >= limit or (cls[c] != 1 and cls[c] != 3):
                 break
             v = norm[c]
             if v < 0:
@@ -339,15 +347,12 @@ def varint_sortable(tok):
     """Encode ids (< 2**26) as an order-preserving, prefix-free byte string (the UTF-8
     scheme extended to 26 bits): byte order of two encoded sequences equals the order of
     the id sequences, and a byte starts an id iff it is not 0b10xxxxxx. With ids ranked by
-    frequency most tokens take 1-2 bytes, so the suffix sort has far less to sort.
-    Returns (bytes, start byte of each id)."""
+    frequency most tokens take 1-2 bytes, so the suffix sort has far less to sort."""
     n = tok.shape[0]
     out = np.empty(n * 5, np.uint8)
-    pos = np.empty(n, np.int64)
     k = 0
     for i in range(n):
         v = tok[i]
-        pos[i] = k
         if v < 0x80:
             out[k] = v
             k += 1
@@ -373,7 +378,7 @@ def varint_sortable(tok):
             out[k + 3] = 0x80 | ((v >> 6) & 0x3F)
             out[k + 4] = 0x80 | (v & 0x3F)
             k += 5
-    return out[:k], pos
+    return out[:k]
 
 
 @njit(cache=True, nogil=True)
@@ -415,3 +420,16 @@ def layout_tokens(ids, rank, lengths):
         dst += 1  # the separator (already 0)
     starts[n_parts] = dst
     return tok, starts
+
+
+@njit(cache=True, nogil=True)
+def pack_u24(a):
+    """Little-endian 24-bit packing of non-negative ints < 2**24 (3 bytes each)."""
+    n = a.shape[0]
+    out = np.empty(3 * n, np.uint8)
+    for i in range(n):
+        v = a[i]
+        out[3 * i] = v & 0xFF
+        out[3 * i + 1] = (v >> 8) & 0xFF
+        out[3 * i + 2] = (v >> 16) & 0xFF
+    return out

@@ -148,8 +148,12 @@ def _read_query(arg: str) -> tuple[str, str]:
 @click.option("--excerpts", type=click.IntRange(0), default=None,
               help="Add each source's matched text with this many characters of context "
                    "(json/jsonl; html always shows 300).")
+@click.option("--max-rss-mb", type=click.FloatRange(100), default=None,
+              help="Keep this process's resident memory under this many MB by dropping the memory-mapped "
+                   "shard pages it has touched once it nears the budget (they stay in the page cache). "
+                   "Slower on large indexes; useful for long-running or many-query processes. [default: no limit]")
 def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None, min_tokens: int | None,
-              max_sources: int, excerpts: int | None) -> None:
+              max_sources: int, excerpts: int | None, max_rss_mb: float | None) -> None:
     """Find the passages of QUERY texts that come verbatim or near-verbatim from INDEX.
 
     \b
@@ -173,7 +177,8 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
         _fail(e)
         return
     n_ctx = 300 if fmt == "html" else excerpts
-    opts = TraceOptions(min_tokens=min_tokens or DEFAULT_MIN_TOKENS, max_sources=max_sources, excerpts=n_ctx)
+    opts = TraceOptions(min_tokens=min_tokens or DEFAULT_MIN_TOKENS, max_sources=max_sources, excerpts=n_ctx,
+                        max_rss_mb=max_rss_mb)
     warm_up()
     reports = []
     failed = 0

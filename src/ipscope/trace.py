@@ -16,6 +16,7 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ class TraceOptions:
     edit_penalty: int = 2
     xdrop: int = 8
     excerpts: int | None = None  # attach each source's matched text with this much context
+    seed_len: int | None = None  # override the seed length derived from min_tokens
+    stride: int | None = None  # override the seed stride derived from min_tokens
+    max_rss_mb: float | None = None  # keep the process's resident memory under this (see _trim)
 
     def seed_params(self) -> tuple[int, int]:
         """(seed length, stride) with seed length + stride - 1 <= min_tokens, so every
@@ -47,9 +51,9 @@ class TraceOptions:
         short runs between edits of a lightly edited copy (a seed alone reports nothing:
         its alignment must reach min_tokens matched tokens)."""
         n = max(1, self.min_tokens)
-        seed = max(min(n, 4), n // 2)
-        stride = max(1, min(n - seed + 1, n // 4))
-        return seed, stride
+        seed = max(min(n, 3), n // 4)
+        stride = n - seed + 1
+        return self.seed_len or seed, self.stride or stride
 
 
 @dataclass
@@ -79,6 +83,7 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
             q, np.asarray(shard.tok), np.asarray(shard.sa), np.asarray(shard.bucket), seed_len, stride,
             opts.min_tokens, opts.max_occurrences, opts.gap, opts.run_after_edit, opts.edit_penalty, opts.xdrop,
         )
+        _trim(index, opts.max_rss_mb)
         if rows.shape[0] == 0:
             continue
         doc_tok = shard.doc_tok
@@ -89,6 +94,36 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
             base = int(doc_tok[d])
             found.append(_Align(qs, qe, si, d, ss - base, se - base, matched, edits))
     return found, shard_ids
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):  # not Linux: no budget can be kept
+        return 0.0
+
+
+def _trim(index: Index, max_rss_mb: float | None) -> None:
+    """Keep resident memory under ``max_rss_mb``.
+
+    Shards are memory-mapped, so a query's random accesses into the token and suffix
+    arrays make file pages resident, and the kernel maps 64 KiB around each one: on a
+    100M-token index one 1,000-token query maps most of the arrays (~500 MB). Those pages
+    are page cache the kernel can reclaim, but they count in RSS. With a budget, once RSS
+    comes within ~150 MB of it, the shards' mappings are dropped (MADV_DONTNEED; the data stays in
+    the page cache) at the cost of re-faulting them on the next access. One shard's search
+    maps up to ~100 MB, hence the margin below the budget."""
+    if not max_rss_mb or _rss_mb() < max(max_rss_mb - 150, 0.5 * max_rss_mb):
+        return
+    import mmap
+
+    for shard in index.shards:
+        for name in ("tok", "sa"):
+            arr = shard.__dict__.get(name)  # only arrays already opened
+            mm = getattr(arr, "_mmap", None)
+            if mm is not None and hasattr(mm, "madvise"):
+                mm.madvise(mmap.MADV_DONTNEED)
 
 
 def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) -> int:
@@ -187,6 +222,7 @@ def trace(index: Index, text: str, query: str = "-", opts: TraceOptions | None =
                 edits=best.edits, token_start=qs, token_end=qe,
             )
         )
+    _trim(index, opts.max_rss_mb)
     docs = sorted(((d, int(mask.sum())) for d, mask in per_doc.items()), key=lambda x: (-x[1], x[0]))
     elapsed = (time.perf_counter() - t0) * 1000
     return TraceReport(

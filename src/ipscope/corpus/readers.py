@@ -275,7 +275,7 @@ def _parse_line(raw: bytes, where: str, opts: ReadOptions) -> Document | Skipped
             return Skipped(where, "invalid-utf8", f"invalid UTF-8 at byte {e.start} of the line; fix the encoding or pass --encoding-errors replace")
         s = raw.decode("utf-8", errors="replace")
     try:
-        obj = json.loads(s)
+        obj = json.loads(s.rstrip("\r\n"))  # so an error's column is on this line
     except json.JSONDecodeError as e:
         return Skipped(where, "malformed-json", f"malformed JSON ({e.msg} at column {e.colno}); fix or remove the line")
     return _record(obj, where, opts)

@@ -31,6 +31,7 @@ from .shard import MAX_TOKENS, PartEntry, write_shard
 
 TASK_BYTES = 80 << 20
 BATCH_CHARS = 4 << 20
+SMALL_BUILD_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,9 @@ class LocalExecutor:
 
         # spawn, not fork: libdivsufsort runs OpenMP threads, and a process forked after
         # OpenMP has started can hang in its first parallel region
+        # each worker is one core's worth: keep libdivsufsort's OpenMP to one thread in it
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = "1"
         try:
             with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
                 futures: list[Future] = []
@@ -256,6 +260,11 @@ class LocalExecutor:
                 "rerun the same command to resume; from a Python script, call build_index under "
                 "`if __name__ == \"__main__\":` or pass BuildOptions(jobs=1)",
             ) from e
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
 
 
 # ------------------------------------------------------------------------ final step
@@ -291,7 +300,8 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                         key = (line["doc_id"], line["where"])
                         prev = pending.get(key)  # type: ignore[arg-type]
                         if prev is not None and line["offset"] > 0:
-                            prev["shards"].append(line["shard"])
+                            if line["shard"] not in prev["shards"]:
+                                prev["shards"].append(line["shard"])
                             prev["parts"].append([line["shard"], line["part"]])
                             prev["chars"] += line["chars"]
                             prev["tokens"] += line["tokens"]
@@ -363,20 +373,27 @@ def build_index(
     units = plan_units(list(sources), opts.task_bytes)
     if not units:
         raise InputError("no input files given", "name files or directories to index")
-    task_bytes = balanced_task_bytes(sum(u.size for u in units), jobs, opts.task_bytes)
+    total_in = sum(u.size for u in units)
+    root = out.parent / f".{out.name}.partial"
+    plan_path = root / "plan.json"
+    inputs = {"inputs": [[u.path, *file_signature(u.path)] for u in units],
+              "opts": json.loads(json.dumps(asdict(opts) | {"jobs": 0, "force": False}))}
+    old: dict = {}
+    if root.exists():
+        try:
+            old = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+    if old.get("inputs") == inputs["inputs"] and old.get("opts") == inputs["opts"]:
+        task_bytes = int(old["task_bytes"])  # resuming: keep the tasks of the interrupted run
+    else:
+        task_bytes = balanced_task_bytes(total_in, 1 if total_in < SMALL_BUILD_BYTES else jobs, opts.task_bytes)
+        if root.exists():
+            shutil.rmtree(root)  # another build's leftovers
     if task_bytes < opts.task_bytes:
         units = plan_units(list(sources), task_bytes)
     tasks = plan_tasks(units, task_bytes)
-    root = out.parent / f".{out.name}.partial"
-    plan = {"units": [asdict(u) for u in units], "opts": asdict(opts) | {"jobs": 0, "force": False}}
-    plan_path = root / "plan.json"
-    if root.exists():
-        try:
-            same = json.loads(plan_path.read_text(encoding="utf-8")) == json.loads(json.dumps(plan))
-        except (OSError, ValueError):
-            same = False
-        if not same:
-            shutil.rmtree(root)
+    plan = inputs | {"task_bytes": task_bytes, "units": [asdict(u) for u in units]}
     (root / "tasks").mkdir(parents=True, exist_ok=True)
     (root / "shards").mkdir(exist_ok=True)
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
@@ -392,7 +409,9 @@ def build_index(
 
     from functools import partial
 
-    records = LocalExecutor(min(jobs, len(tasks))).map(partial(run_task, root=root, opts=opts), tasks, on_done)
+    # below ~32 MB, starting worker processes costs more than it saves
+    workers = 1 if total < SMALL_BUILD_BYTES else min(jobs, len(tasks))
+    records = LocalExecutor(workers).map(partial(run_task, root=root, opts=opts), tasks, on_done)
     manifest = _finish(root, records, units, opts, started)
     if manifest["counts"]["documents_indexed"] == 0:
         reasons = manifest["counts"]["skipped_by_reason"]

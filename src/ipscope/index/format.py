@@ -31,12 +31,13 @@ class Index:
     @classmethod
     def open(cls, path: str | Path) -> "Index":
         p = Path(path)
+        hint = " (an interrupted build? rerun the same ipscope index command to finish it)" if (
+            p.parent / f".{p.name}.partial").exists() else ""
         if not p.exists():
-            raise IndexFormatError(f"{p}: no such index directory", f"build one with: ipscope index SOURCE... --out {p}")
+            raise IndexFormatError(f"{p}: no such index directory{hint}",
+                                   f"build one with: ipscope index SOURCE... --out {p}")
         mpath = p / "manifest.json"
         if not mpath.is_file():
-            hint = " (an interrupted build? rerun the same ipscope index command to finish it)" if (
-                p.parent / f".{p.name}.partial").exists() else ""
             raise IndexFormatError(
                 f"{p} is not an ipscope index: it has no manifest.json{hint}",
                 f"build one with: ipscope index SOURCE... --out {p}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import re
 from typing import Iterable
 
 from ..text import tokenize
@@ -81,12 +82,18 @@ def _query_html(rep: TraceReport, prefix: str, edits: dict[int, list[tuple[int, 
     return "".join(out)
 
 
+def _context(s: str) -> str:
+    """Context around a passage, for display: CRLF as one break, blank runs collapsed."""
+    return html.escape(re.sub(r"\n\s*\n\s*", "\n\n", s.replace("\r\n", "\n")))
+
+
 def _source_html(src: Source, near: bool, edit_ranges: list[tuple[int, int]]) -> str:
     if src.text is None:
         return ""
     cls = ' class="near"' if near else ""
-    return (f'<div class="ex">…{html.escape(src.before or "")}<mark{cls}>'
-            f"{_with_edits(src.text, edit_ranges)}</mark>{html.escape(src.after or '')}…</div>")
+    body = _with_edits(src.text, edit_ranges).replace("\r\n", "\n")
+    return (f'<div class="ex">…{_context(src.before or "")}<mark{cls}>'
+            f"{body}</mark>{_context(src.after or '')}…</div>")
 
 
 def _section(rep: TraceReport, n: int) -> str:
