@@ -11,7 +11,8 @@ Files in a shard directory (all plain arrays, no pickles):
 ``doc_bytes.npy``  int64 [D+1], byte range of each part in the text stream
 ``doc_offset.npy`` int64 [D], char offset of the part within its whole document
 ``docs.json``      ids and origins of the parts
-``text.zst``       the parts' original UTF-8 text, zstd frames of ``BLOCK`` bytes each
+``text.zst``       the parts' original UTF-8 text, zstd frames of ``text_block`` bytes each
+                   (``done.json``: 256 KiB, or 1 MiB in shards of at most 32 Mi characters)
 ``text_blocks.npy`` int64, byte offset of each frame in ``text.zst`` (+ end)
 ``ckpt.npy``       int64 (k, 2): char and byte offset (within its part) of every ``CKPT``-th
                    token of each part, so a span's characters are found by decoding and
@@ -37,10 +38,12 @@ from ..errors import IndexFormatError
 
 MAX_TOKENS = (1 << 24) - 2
 BLOCK = 1 << 18  # random access decodes at most this much (streamed, so half on average)
+BLOCK_SMALL = 1 << 20
 CKPT = 256
 ZSTD_LEVEL = 3  # 6 compresses ~8% smaller but at half the speed; the build is the bottleneck
-ZSTD_LEVEL_SMALL = 9
-SMALL_SHARD_CHARS = 32 << 20
+ZSTD_LEVEL_SMALL = 6  # for shards of at most TINY_SHARD_CHARS
+TINY_SHARD_CHARS = 8 << 20
+SMALL_SHARD_CHARS = 32 << 20  # shards up to this size use BLOCK_SMALL frames
 FILES = (
     "tokens.u24", "sa.u24", "vocab.npy", "vocab_ids.npy", "bucket.npy", "doc_tok.npy", "doc_bytes.npy",
     "doc_offset.npy", "docs.json", "text.zst", "text_blocks.npy", "ckpt.npy", "doc_ckpt.npy",
@@ -134,8 +137,10 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
 
     # original text: a stream of UTF-8 parts, compressed in independent BLOCK-sized frames
     text_total = sum(len(p.text) for p in parts)
-    # small shards: the stronger level costs little time and keeps small indexes compact
-    cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL if text_total > SMALL_SHARD_CHARS else ZSTD_LEVEL_SMALL)
+    # small shards: a stronger level and larger frames cost little time there and keep small
+    # indexes compact (their fixed costs, such as the vocabulary, weigh more)
+    cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL_SMALL if text_total <= TINY_SHARD_CHARS else ZSTD_LEVEL)
+    block = BLOCK_SMALL if text_total <= SMALL_SHARD_CHARS else BLOCK
     doc_bytes = np.zeros(n_docs + 1, np.int64)
     frames = [0]
     pending = bytearray()
@@ -145,10 +150,10 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
             data = p.text.encode("utf-8", "surrogatepass")
             doc_bytes[i + 1] = doc_bytes[i] + len(data)
             pending += data
-            while len(pending) >= BLOCK:
-                written += f.write(cctx.compress(bytes(pending[:BLOCK])))
+            while len(pending) >= block:
+                written += f.write(cctx.compress(bytes(pending[:block])))
                 frames.append(written)
-                del pending[:BLOCK]
+                del pending[:block]
         if pending:
             written += f.write(cctx.compress(bytes(pending)))
             frames.append(written)
@@ -172,7 +177,7 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
         "docs": n_docs,
         "vocab": int(vocab.shape[0]),
         "text_bytes": int(doc_bytes[-1]),
-        "text_block": BLOCK,
+        "text_block": block,
         "chars": int(sum(len(p.text) for p in parts)),
         "files": {name: _sha256(out / name) for name in FILES},
     }
