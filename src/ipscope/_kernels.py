@@ -167,7 +167,17 @@ def _narrow(tok, sa, lo, hi, off, t):
         else:
             b = mid
     new_lo = a
-    b = hi
+    if a >= hi or _get24(tok, _get24(sa, a) + off) != t:
+        return a, a
+    # the upper bound by galloping from the lower one: matches are usually few, so this
+    # touches far fewer (random) pages than a second binary search over [a, hi)
+    prev = a
+    step = 1
+    while a + step < hi and _get24(tok, _get24(sa, a + step) + off) == t:
+        prev = a + step
+        step *= 2
+    a = prev + 1
+    b = min(new_lo + step, hi)
     while a < b:
         mid = (a + b) >> 1
         if _get24(tok, _get24(sa, mid) + off) <= t:
@@ -291,15 +301,14 @@ def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, 
     out = np.empty((cap, 6), np.int64)
     n_out = 0
     cover_end = 0  # alignments start at or before the seed that found them, so a
-    j = 0          # frontier is enough to skip query positions they already cover
-    while j + seed_len <= m:
-        if j < cover_end:
-            j += stride
+    j = -stride    # frontier is enough to skip query positions they already cover
+    while True:
+        j += stride
+        if j + seed_len > m:
+            break
+        if j < cover_end or q[j] < 0 or q[j] + 1 >= nb:
             continue
         t = q[j]
-        if t < 0 or t + 1 >= nb:
-            j += stride
-            continue
         lo = bucket[t]
         hi = bucket[t + 1]
         L = 1
@@ -311,7 +320,6 @@ def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, 
             lo, hi = _narrow(tok, sa, lo, hi, L, t)
             L += 1
         if hi <= lo or L < seed_len or (hi - lo > max_occ and L < min_tokens):
-            j += stride
             continue
         for i in range(lo, min(hi, lo + max_occ)):
             p = _get24(sa, i)
@@ -338,7 +346,6 @@ def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, 
             if L + mr + ml >= min_tokens and qe > cover_end:
                 cover_end = qe
             n_out += 1
-        j += stride
     return out[:n_out].copy()
 
 

@@ -75,15 +75,19 @@ def balanced_task_bytes(total: int, jobs: int, limit: int, floor: int = 4 << 20)
 
 
 def plan_tasks(units: list[Unit], task_bytes: int) -> list[Task]:
+    """Group units, in order, into ceil(total / task_bytes) tasks of near-equal size: a
+    task closes once the bytes so far reach its share of the total."""
+    total = sum(u.size for u in units)
+    n = max(1, -(-total // max(1, task_bytes)))
     tasks: list[Task] = []
     cur: list[Unit] = []
     acc = 0
     for u in units:
-        if cur and acc + u.size > task_bytes:
-            tasks.append(Task(len(tasks), tuple(cur)))
-            cur, acc = [], 0
         cur.append(u)
         acc += u.size
+        if acc * n >= total * (len(tasks) + 1) and len(tasks) < n - 1:
+            tasks.append(Task(len(tasks), tuple(cur)))
+            cur = []
     if cur:
         tasks.append(Task(len(tasks), tuple(cur)))
     return tasks
@@ -390,8 +394,9 @@ def build_index(
         task_bytes = balanced_task_bytes(total_in, 1 if total_in < SMALL_BUILD_BYTES else jobs, opts.task_bytes)
         if root.exists():
             shutil.rmtree(root)  # another build's leftovers
-    if task_bytes < opts.task_bytes:
-        units = plan_units(list(sources), task_bytes)
+    # JSONL is cut into ranges of a quarter task, so tasks come out close to task_bytes and
+    # every worker gets the same share (whole files of a size near task_bytes would not)
+    units = plan_units(list(sources), max(4 << 20, task_bytes // 4))
     tasks = plan_tasks(units, task_bytes)
     plan = inputs | {"task_bytes": task_bytes, "units": [asdict(u) for u in units]}
     (root / "tasks").mkdir(parents=True, exist_ok=True)
