@@ -168,6 +168,8 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     from .index import Index
     from .trace import DEFAULT_MIN_TOKENS, TraceOptions, trace, warm_up
 
+    if out is not None and not out.parent.is_dir():
+        _fail(IpscopeError(f"--out {out}: directory {out.parent} does not exist", "create it or choose another path"))
     if fmt == "json" and len(queries) > 1:
         _fail(IpscopeError(f"--format json writes one report but {len(queries)} queries were given",
                            "use --format jsonl for several queries"))
@@ -191,7 +193,11 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
                 click.echo(f"ipscope: error: {e.message}\n  fix: {e.fix}", err=True)
                 failed += 1
                 continue
-            rep = trace(idx, text, name, opts)
+            try:
+                rep = trace(idx, text, name, opts)
+            except IpscopeError as e:  # a damaged index found while reading it
+                _fail(e)
+                return
             if rep.query_tokens == 0:
                 click.echo(f"ipscope: error: query {name} is empty (no words or characters to compare)\n"
                            "  fix: give a query with text in it", err=True)

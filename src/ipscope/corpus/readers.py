@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+import zlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,14 +234,17 @@ def _segments(f, unit: Unit, opts: ReadOptions) -> Iterator[Document]:
         text = carry + dec.decode(chunk, final=not chunk)
         if not chunk:
             if text:
-                yield Document(unit.doc_id, text, unit.path, offset=offset)
+                yield Document(unit.doc_id, text, unit.path, meta={"segmented": True}, offset=offset)
             return
-        cut = max(text.rfind(" ", 0, len(text)), text.rfind("\n", 0, len(text)))
-        if cut <= 0:
+        # cut at the last space or newline, so no token is split; a part may then be empty
+        # (the text carries over); only a stretch with no whitespace at all is cut anywhere
+        cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
+        if cut < 0 and len(text) > 4 * opts.segment_chars:
             cut = len(text)
+        cut = max(cut, 0)
         part, carry = text[:cut], text[cut:]
         if part:
-            yield Document(unit.doc_id, part, unit.path, offset=offset)
+            yield Document(unit.doc_id, part, unit.path, meta={"segmented": True}, offset=offset)
             offset += len(part)
 
 
@@ -253,6 +257,11 @@ def _record(obj: object, where: str, opts: ReadOptions) -> Document | Skipped:
     if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
         return Skipped(where, "bad-id", f"{opts.id_field!r} must be a string or an integer, got {type(raw_id).__name__}")
     doc_id = str(raw_id)
+    try:
+        doc_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return Skipped(where, "bad-id", f"{opts.id_field!r} holds an unpaired surrogate ({doc_id!a}); "
+                       "ids must be valid Unicode")
     if not doc_id.strip():
         return Skipped(where, "bad-id", f"{opts.id_field!r} is empty; give every record a unique id")
     text = obj.get(opts.text_field)
@@ -289,6 +298,8 @@ def _parse_line(raw: bytes, where: str, opts: ReadOptions) -> Document | Skipped
             obj = json.loads(s.rstrip("\r\n"))  # stripped, so an error's column is on this line
         except json.JSONDecodeError as e:
             return Skipped(where, "malformed-json", f"malformed JSON ({e.msg} at column {e.colno}); fix or remove the line")
+        except (ValueError, RecursionError) as e:  # e.g. a 5,000-digit number, nesting too deep
+            return Skipped(where, "malformed-json", f"unreadable JSON ({str(e)[:120]}); fix or remove the line")
     return _record(obj, where, opts)
 
 
@@ -321,7 +332,7 @@ def _read_jsonl_gz(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped
                 rec = _parse_line(raw, f"{unit.path}:{line}", opts)
                 if rec is not None:
                     yield rec
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         yield Skipped(
             f"{unit.path}:{line + 1}", "unreadable",
             f"gzip stream unreadable after line {line} ({e}); the records before it were read — re-create the file",
@@ -341,9 +352,9 @@ def _read_parquet(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]
             return
     row = sum(pf.metadata.row_group(i).num_rows for i in range(min(unit.row_groups or (0,))))
     for g in unit.row_groups:
-        table = pf.read_row_group(g, columns=[opts.id_field, opts.text_field])
-        ids = table.column(0).to_pylist()
-        texts = table.column(1).to_pylist()
+        table = pf.read_row_group(g, columns=list(dict.fromkeys([opts.id_field, opts.text_field])))
+        ids = table.column(opts.id_field).to_pylist()
+        texts = table.column(opts.text_field).to_pylist()
         for doc_id, text in zip(ids, texts):
             row += 1
             yield _record({opts.id_field: doc_id, opts.text_field: text}, f"{unit.path}:row {row}", opts)

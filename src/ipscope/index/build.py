@@ -177,6 +177,8 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
     for old in (root / "shards").glob(f"{task.number:05d}-*"):
         shutil.rmtree(old)  # leftovers of an interrupted run
     account: list[dict] = []
+    empty_parts: dict[tuple[str, str], Document] = {}  # parts of large documents without tokens
+    indexed_parts: set[tuple[str, str]] = set()
     packer = _ShardPacker(root, task.number, opts.max_shard_tokens, account)
     batch: list[Document | Skipped] = []  # skipped records wait here too: the account keeps input order
     batch_chars = 0
@@ -192,8 +194,11 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                 continue
             doc = rec
             starts, hashes = next(tokens)
-            if hashes.shape[0] == 0 and doc.offset > 0:
-                continue  # a trailing part of a large document holding only spaces
+            if hashes.shape[0] == 0 and doc.meta.get("segmented"):
+                empty_parts.setdefault((doc.id, doc.where), doc)  # judged once all parts are read
+                continue
+            if doc.meta.get("segmented"):
+                indexed_parts.add((doc.id, doc.where))
             if hashes.shape[0] == 0:
                 if not doc.text.strip():
                     code, reason = "empty", "empty document; nothing to index"
@@ -212,6 +217,10 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                 drain()
     if batch:
         drain()
+    for key, doc in empty_parts.items():
+        if key not in indexed_parts:  # no part of this large document had a token
+            account.append({"doc_id": doc.id, "where": doc.where, "status": "skipped", "code": "no-tokens",
+                            "reason": "no tokens (only punctuation, symbols or spaces); nothing to index"})
     packer.flush()
     (root / "tasks").mkdir(parents=True, exist_ok=True)
     acc_path = root / "tasks" / f"{task.number:05d}.account.jsonl"
@@ -303,7 +312,7 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                     if line["status"] == "indexed":
                         key = (line["doc_id"], line["where"])
                         prev = pending.get(key)  # type: ignore[arg-type]
-                        if prev is not None and line["offset"] > 0:
+                        if prev is not None and line["offset"] > 0:  # a later part of it
                             if line["shard"] not in prev["shards"]:
                                 prev["shards"].append(line["shard"])
                             prev["parts"].append([line["shard"], line["part"]])
@@ -370,6 +379,8 @@ def build_index(
 
     ``progress(done_bytes, total_bytes)`` is called as tasks finish."""
     opts = opts or BuildOptions()
+    if not 16 <= opts.max_shard_tokens <= MAX_TOKENS:
+        raise ValueError(f"max_shard_tokens must be between 16 and {MAX_TOKENS}")
     started = time.time()
     out = Path(out)
     _prepare_out(out, opts.force)

@@ -67,6 +67,11 @@ class Index:
             if missing:
                 raise IndexFormatError(f"{p}: shard {s['name']} lacks {', '.join(missing)}",
                                        "rebuild the index with ipscope index --force")
+            slots = 3 * (int(s["tokens"]) + int(s["docs"]))  # tokens plus one separator per part
+            for f in ("tokens.u24", "sa.u24"):
+                if (d / f).stat().st_size != slots:
+                    raise IndexFormatError(f"{p}: shard {s['name']}: {f} has the wrong size (damaged or truncated)",
+                                           "rebuild the index with ipscope index --force")
         return cls(p, manifest)
 
     @cached_property
