@@ -114,7 +114,9 @@ def test_resume_with_a_process_pool(corpus: Path, tmp_path: Path, monkeypatch: p
     interrupt(monkeypatch, [corpus], out, stop_at=1)
     kept = stamps(partial_of(out), "00000-")
     assert kept
-    opts2 = BuildOptions(jobs=2, task_bytes=OPTS.task_bytes)  # jobs is not part of the plan
+    # jobs (and when to start workers) are not part of the plan; parallel_min_bytes=0 makes this
+    # small corpus really go through the process pool
+    opts2 = BuildOptions(jobs=2, task_bytes=OPTS.task_bytes, parallel_min_bytes=0)
     res = build_index([corpus], out, opts2)
     assert stamps(out, "00000-") == kept
     ref = build_index([corpus], tmp_path / "fresh.idx", OPTS)
@@ -134,7 +136,8 @@ def test_resume_with_other_jobs_keeps_finished_tasks_of_a_larger_corpus(
     interrupt(monkeypatch, [src], out, opts, stop_at=1)
     kept = stamps(partial_of(out), "00000-")
     assert kept
-    build_index([src], out, BuildOptions(jobs=2, task_bytes=opts.task_bytes))
+    # with workers, 2 jobs would size tasks differently; the resumed build keeps the old tasks
+    build_index([src], out, BuildOptions(jobs=2, task_bytes=opts.task_bytes, parallel_min_bytes=0))
     assert stamps(out, "00000-") == kept
 
 

@@ -31,7 +31,6 @@ from .shard import MAX_TOKENS, PartEntry, write_shard
 
 TASK_BYTES = 80 << 20
 BATCH_CHARS = 4 << 20
-SMALL_BUILD_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class BuildOptions:
     task_bytes: int = TASK_BYTES
     max_shard_tokens: int = MAX_TOKENS
     force: bool = False
+    parallel_min_bytes: int = 32 << 20  # smaller inputs are built in this process (workers cost more)
 
 
 @dataclass(frozen=True)
@@ -392,7 +392,8 @@ def build_index(
     root = out.parent / f".{out.name}.partial"
     plan_path = root / "plan.json"
     inputs = {"inputs": [[u.path, *file_signature(u.path)] for u in units],
-              "opts": json.loads(json.dumps(asdict(opts) | {"jobs": 0, "force": False}))}
+              # what changes the index; jobs, force and when to use workers do not
+              "opts": json.loads(json.dumps(asdict(opts) | {"jobs": 0, "force": False, "parallel_min_bytes": 0}))}
     old: dict = {}
     if root.exists():
         try:
@@ -402,7 +403,7 @@ def build_index(
     if old.get("inputs") == inputs["inputs"] and old.get("opts") == inputs["opts"]:
         task_bytes = int(old["task_bytes"])  # resuming: keep the tasks of the interrupted run
     else:
-        task_bytes = balanced_task_bytes(total_in, 1 if total_in < SMALL_BUILD_BYTES else jobs, opts.task_bytes)
+        task_bytes = balanced_task_bytes(total_in, 1 if total_in < opts.parallel_min_bytes else jobs, opts.task_bytes)
         if root.exists():
             shutil.rmtree(root)  # another build's leftovers
     # JSONL is cut into ranges of a quarter task, so tasks come out close to task_bytes and
@@ -426,7 +427,7 @@ def build_index(
     from functools import partial
 
     # below ~32 MB, starting worker processes costs more than it saves
-    workers = 1 if total < SMALL_BUILD_BYTES else min(jobs, len(tasks))
+    workers = 1 if total < opts.parallel_min_bytes else min(jobs, len(tasks))
     records = LocalExecutor(workers).map(partial(run_task, root=root, opts=opts), tasks, on_done)
     manifest = _finish(root, records, units, opts, started)
     if manifest["counts"]["documents_indexed"] == 0:
