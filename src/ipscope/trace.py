@@ -5,7 +5,9 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 1. Seeds: at every ``stride``-th query token, the shortest exact match of at least
    ``seed_len`` tokens that occurs at most ``max_occurrences`` times in the shard, found by
    narrowing a suffix-array range token by token. With ``seed_len + stride - 1 <=
-   min_tokens`` every verbatim match of ``min_tokens`` tokens holds a seed.
+   min_tokens`` every verbatim match of ``min_tokens`` tokens holds a seed position; it is
+   found unless the tokens from that position to the match's end are a phrase occurring
+   more than ``max_occurrences`` times in the shard (the search then runs past the match).
 2. Each seed occurrence is extended left and right through the source document with an
    X-drop alignment that bridges small edits (substituted, inserted or deleted words),
    so a lightly edited copy comes out as one near-verbatim span.
