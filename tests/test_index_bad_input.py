@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from conftest import DEMO
 from ipscope.cli import main
 from ipscope.corpus.readers import ReadOptions
-from ipscope.errors import IndexFormatError, InputError
+from ipscope.errors import IndexFormatError
 from ipscope.index import BuildOptions, Index, build_index
 from ipscope.text import tokenize
 from ipscope.trace import TraceOptions, trace

@@ -183,12 +183,6 @@ def test_each_token_hash_is_the_hash_of_its_normal_form(text: str) -> None:
         assert h == token_hash(text[a:b])
 
 
-@_PROP
-@given(any_text)
-def test_strings_are_normalised_slices(text: str) -> None:
-    t = tokenize(text)
-    assert t.strings(text) == [normalize(text[a:b]) for a, b in zip(t.starts.tolist(), t.ends.tolist())]
-
 
 def test_shipped_char_table_equals_generated() -> None:
     cls, norm = _chartable.generate()

@@ -78,7 +78,7 @@ def test_lightly_edited_copy_is_one_near_verbatim_span(index: Index) -> None:
     words = src[400_000:402_000].split()[1:-1]
     rnd = random.Random(3)
     edited = []
-    for i, w in enumerate(words):
+    for w in words:
         if rnd.random() < 1 / 12:
             edited.append(rnd.choice(["purple", "suddenly", "window"]))  # substitution
         else:

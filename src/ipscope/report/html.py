@@ -9,7 +9,7 @@ import re
 from typing import Iterable
 
 from ..text import tokenize
-from ..types import Source, Span, TraceReport
+from ..types import Source, TraceReport
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -144,4 +144,4 @@ def render(reports: Iterable[TraceReport], index_name: str = "") -> str:
     )
 
 
-__all__ = ["render", "Span"]
+__all__ = ["render"]
