@@ -59,14 +59,14 @@ def to_u24(a: np.ndarray) -> bytes:
 def suffix_array(tok: np.ndarray) -> np.ndarray:
     """Suffix array of a sequence of ids (< 2**24) with libdivsufsort, which sorts bytes:
     the ids are written with an order-preserving variable-length code (frequent ids are
-    small, so mostly 1-2 bytes) and only suffixes starting at an id are kept."""
+    small, so mostly one byte) and only suffixes starting at an id are kept."""
     from pydivsufsort import divsufsort
 
     from .. import _kernels
 
     enc = _kernels.varint_sortable(tok)
     sa_bytes = divsufsort(enc)
-    return _kernels.token_starts_only(sa_bytes, enc, tok.shape[0])
+    return _kernels.token_starts_only(sa_bytes, tok, enc.shape[0])
 
 
 @dataclass
