@@ -203,12 +203,11 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
                            "  fix: give a query with text in it", err=True)
                 failed += 1
                 continue
-            if fmt == "jsonl":
-                from .report import to_jsonl
+            if fmt == "jsonl":  # written as each query is done
+                from .report import to_json_line
 
-                line = next(iter(to_jsonl([rep])))
-                (sink.write(line) if sink else sys.stdout.write(line))
-                sys.stdout.flush()
+                (sink or sys.stdout).write(to_json_line(rep))
+                (sink or sys.stdout).flush()
             else:
                 reports.append(rep)
     finally:

@@ -66,10 +66,8 @@ def tokenize(text: str) -> Tokens:
 
     cls, norm = _chartable.load()
     starts, ends, hashes, cplx = _kernels.tokenize(codepoints(text), cls, norm)
-    if cplx.any():
-        for k in np.flatnonzero(cplx).tolist():
-            folded = normalize(text[starts[k] : ends[k]])
-            hashes[k] = _kernels.hash_codepoints(codepoints(folded))
+    for k in np.flatnonzero(cplx).tolist():  # tokens the tables cannot normalise char by char
+        hashes[k] = token_hash(text[starts[k] : ends[k]])
     return Tokens(starts, ends, hashes)
 
 

@@ -82,15 +82,14 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
         if int((q >= 0).sum()) < opts.min_tokens:
             continue
         rows = _kernels.trace_shard(
-            q, np.asarray(shard.tok), np.asarray(shard.sa), np.asarray(shard.bucket), seed_len, stride,
-            opts.min_tokens, opts.max_occurrences, opts.gap, opts.run_after_edit, opts.edit_penalty, opts.xdrop,
+            q, *shard.search_arrays, seed_len, stride, opts.min_tokens, opts.max_occurrences,
+            opts.gap, opts.run_after_edit, opts.edit_penalty, opts.xdrop,
         )
         _trim(index, opts.max_rss_mb)
         if rows.shape[0] == 0:
             continue
         doc_tok = shard.doc_tok
-        parts = np.searchsorted(doc_tok, rows[:, 2], side="right") - 1
-        for (qs, qe, ss, se, matched, edits), d in zip(rows.tolist(), parts.tolist()):
+        for (qs, qe, ss, se, matched, edits), d in zip(rows.tolist(), shard.parts_of(rows[:, 2]).tolist()):
             if matched < opts.min_tokens or d in shard.excluded:
                 continue
             base = int(doc_tok[d])
@@ -118,14 +117,8 @@ def _trim(index: Index, max_rss_mb: float | None) -> None:
     maps up to ~100 MB, hence the margin below the budget."""
     if not max_rss_mb or _rss_mb() < max(max_rss_mb - 150, 0.5 * max_rss_mb):
         return
-    import mmap
-
     for shard in index.shards:
-        for name in ("tok", "sa"):
-            arr = shard.__dict__.get(name)  # only arrays already opened
-            mm = getattr(arr, "_mmap", None)
-            if mm is not None and hasattr(mm, "madvise"):
-                mm.madvise(mmap.MADV_DONTNEED)
+        shard.release()
 
 
 def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) -> int:
@@ -138,10 +131,10 @@ def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) ->
         seq = q[qs:qe]
         if seq.shape[0] == 0 or (seq < 0).any():
             continue
-        lo, hi = _kernels.count_range(seq, np.asarray(shard.tok), np.asarray(shard.sa), np.asarray(shard.bucket))
+        tok, sa, bucket = shard.search_arrays
+        lo, hi = _kernels.count_range(seq, tok, sa, bucket)
         if hi > lo and shard.excluded:
-            pos = _kernels.get24_many(np.asarray(shard.sa), np.arange(lo, hi, dtype=np.int64))
-            parts = np.searchsorted(shard.doc_tok, pos, side="right") - 1
+            parts = shard.parts_of(_kernels.get24_many(sa, np.arange(lo, hi, dtype=np.int64)))
             total += int((~np.isin(parts, np.fromiter(shard.excluded, np.int64))).sum())
         else:
             total += max(0, hi - lo)

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..corpus.readers import ReadOptions, Unit, file_signature, plan_units, read_unit
+from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
 from ..errors import IndexFormatError, InputError, IpscopeError
 from ..text import TOKENIZER
 from ..types import Document, Skipped
@@ -109,7 +109,7 @@ class _ShardPacker:
         self.slots = 0  # tokens + one separator per part
         self.shards: list[dict] = []
 
-    def add(self, doc: Document, starts: np.ndarray, hashes: np.ndarray, n_chars: int) -> None:
+    def add(self, doc: Document, starts: np.ndarray, hashes: np.ndarray) -> None:
         text, offset = doc.text, doc.offset
         while True:
             room = self.max_tokens - self.slots - 1
@@ -194,10 +194,10 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                 continue
             doc = rec
             starts, hashes = next(tokens)
-            if hashes.shape[0] == 0 and doc.meta.get("segmented"):
-                empty_parts.setdefault((doc.id, doc.where), doc)  # judged once all parts are read
-                continue
-            if doc.meta.get("segmented"):
+            if doc.meta.get("segmented"):  # a part of a large file: judged as a whole at the end
+                if hashes.shape[0] == 0:
+                    empty_parts.setdefault((doc.id, doc.where), doc)
+                    continue
                 indexed_parts.add((doc.id, doc.where))
             if hashes.shape[0] == 0:
                 if not doc.text.strip():
@@ -206,7 +206,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                     code, reason = "no-tokens", "no tokens (only punctuation, symbols or spaces); nothing to index"
                 account.append({"doc_id": doc.id, "where": doc.where, "status": "skipped", "code": code, "reason": reason})
             else:
-                packer.add(doc, starts, hashes, len(doc.text))
+                packer.add(doc, starts, hashes)
         batch, batch_chars = [], 0
 
     for unit in task.units:
@@ -385,13 +385,15 @@ def build_index(
     out = Path(out)
     _prepare_out(out, opts.force)
     jobs = opts.jobs or (os.cpu_count() or 1)
-    units = plan_units(list(sources), opts.task_bytes)
-    if not units:
+    sources = list(sources)
+    files = [str(path) for path, _kind, _id in discover(sources)]
+    if not files:
         raise InputError("no input files given", "name files or directories to index")
-    total_in = sum(u.size for u in units)
+    signatures = [[f, *file_signature(f)] for f in files]
+    total_in = sum(size for _f, size, _mtime in signatures)
     root = out.parent / f".{out.name}.partial"
     plan_path = root / "plan.json"
-    inputs = {"inputs": [[u.path, *file_signature(u.path)] for u in units],
+    inputs = {"inputs": signatures,
               # what changes the index; jobs, force and when to use workers do not
               "opts": json.loads(json.dumps(asdict(opts) | {"jobs": 0, "force": False, "parallel_min_bytes": 0}))}
     old: dict = {}
@@ -408,7 +410,7 @@ def build_index(
             shutil.rmtree(root)  # another build's leftovers
     # JSONL is cut into ranges of a quarter task, so tasks come out close to task_bytes and
     # every worker gets the same share (whole files of a size near task_bytes would not)
-    units = plan_units(list(sources), max(4 << 20, task_bytes // 4))
+    units = plan_units(sources, max(4 << 20, task_bytes // 4))
     tasks = plan_tasks(units, task_bytes)
     plan = inputs | {"task_bytes": task_bytes, "units": [asdict(u) for u in units]}
     (root / "tasks").mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,7 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
     ids, uniq = _kernels.assign_ids(all_hashes)
     del all_hashes
     # ids ranked by frequency (1 = most frequent; 0 separates documents): the suffix sort
-    # then works on mostly 1-2 byte codes
+    # then works on mostly one-byte codes
     counts = np.bincount(ids, minlength=uniq.shape[0])
     by_freq = np.argsort(-counts, kind="stable")
     rank = np.empty(uniq.shape[0], np.uint32)
@@ -178,7 +178,7 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
         "vocab": int(vocab.shape[0]),
         "text_bytes": int(doc_bytes[-1]),
         "text_block": block,
-        "chars": int(sum(len(p.text) for p in parts)),
+        "chars": text_total,
         "files": {name: _sha256(out / name) for name in FILES},
     }
     tmp = out / "done.json.tmp"
@@ -249,8 +249,24 @@ class Shard:
         hit = vocab[pos] == hashes
         return np.where(hit, self.vocab_ids[pos], -1).astype(np.int64)
 
-    def doc_of(self, token_pos: int) -> int:
-        return int(np.searchsorted(self.doc_tok, token_pos, side="right") - 1)
+    @cached_property
+    def search_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tokens, suffix array, bucket) as plain read-only arrays for the kernels."""
+        return np.asarray(self.tok), np.asarray(self.sa), np.asarray(self.bucket)
+
+    def parts_of(self, token_pos: np.ndarray) -> np.ndarray:
+        """The document part holding each of the given shard token positions."""
+        return np.searchsorted(self.doc_tok, token_pos, side="right") - 1
+
+    def release(self) -> None:
+        """Drop this process's mappings of the token and suffix arrays (the data stays in
+        the page cache; the next access maps it again)."""
+        import mmap
+
+        for name in ("tok", "sa"):
+            mm = getattr(self.__dict__.get(name), "_mmap", None)  # only arrays already opened
+            if mm is not None and hasattr(mm, "madvise"):
+                mm.madvise(mmap.MADV_DONTNEED)
 
     @cached_property
     def ckpt(self) -> np.ndarray:

@@ -14,9 +14,12 @@ def to_json(report: TraceReport, indent: int | None = 2) -> str:
     return json.dumps(report.to_dict(), ensure_ascii=False, indent=indent)
 
 
+def to_json_line(report: TraceReport) -> str:
+    return json.dumps(report.to_dict(), ensure_ascii=False) + "\n"
+
+
 def to_jsonl(reports: Iterable[TraceReport]) -> Iterable[str]:
-    for r in reports:
-        yield json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
+    return map(to_json_line, reports)
 
 
-__all__ = ["Format", "to_json", "to_jsonl"]
+__all__ = ["Format", "to_json", "to_json_line", "to_jsonl"]
