@@ -143,3 +143,14 @@ def test_skip_codes_are_documented():
 def test_docs_linked_from_readme_exist(name: str):
     assert (DOCS / name).is_file()
     assert f"docs/{name}" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_shard_file_is_documented(demo_index: Path):
+    from ipscope.index.shard import FILES
+
+    shard = next((demo_index / "shards").iterdir())
+    written = sorted(p.name for p in shard.iterdir())
+    assert set(FILES) <= set(written)
+    doc = _formats_md()
+    missing = [name for name in written if f"| `{name}` |" not in doc]
+    assert not missing, f"docs/formats.md does not describe these shard files: {missing}"

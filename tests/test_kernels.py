@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipscope import _kernels
-from ipscope.index.shard import suffix_array, to_u24
+from ipscope.index.shard import sample_rows, suffix_array, to_u24
 
 
 def naive_sa(tok: list[int]) -> list[int]:
@@ -35,15 +35,25 @@ def test_varint_code_preserves_order(a: list[int], b: list[int]) -> None:
     assert (bytes(ea) == bytes(eb)) == (a == b)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(1, 6), min_size=5, max_size=80), st.lists(st.integers(1, 6), min_size=1, max_size=4))
-def test_count_range_counts_every_occurrence(seq: list[int], pat: list[int]) -> None:
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(1, 6), min_size=5, max_size=300),
+    st.lists(st.integers(1, 6), min_size=1, max_size=5),
+    st.sampled_from([1, 2, 3, 7, 128]),
+)
+def test_count_range_counts_every_occurrence(seq: list[int], pat: list[int], every: int) -> None:
     tok = np.array(seq + [0], dtype=np.uint32)
     sa = suffix_array(tok)
     bucket = np.zeros(8, np.int32)
     bucket[1:] = np.cumsum(np.bincount(tok, minlength=7))
     t3, s3 = np.frombuffer(to_u24(tok), np.uint8), np.frombuffer(to_u24(sa), np.uint8)
-    lo, hi = _kernels.count_range(np.array(pat, np.int64), t3, s3, bucket)
+    samp = _kernels.sample_keys(t3, s3, every)
+    # the shard's stored form (48-bit rows) holds the same keys the kernel computes
+    rows = sample_rows(tok, sa, every)
+    padded = np.zeros((rows.shape[0], 8), np.uint8)
+    padded[:, :6] = rows
+    assert padded.view("<i8").reshape(-1).tolist() == samp.tolist()
+    lo, hi = _kernels.count_range(np.array(pat, np.int64), t3, s3, bucket, samp, every)
     expected = sum(1 for i in range(len(seq)) if seq[i : i + len(pat)] == pat)
     assert hi - lo == expected
     assert sorted(_kernels.get24_many(s3, np.arange(lo, hi)).tolist()) == [

@@ -145,6 +145,22 @@ def test_many_small_shards_give_the_same_report_as_one(tmp_path: Path, demo_inde
     assert a == b
 
 
+def test_seeding_in_chunks_and_a_memory_budget_change_nothing(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipscope.trace as tr
+
+    query = SAMPLE.read_text(encoding="utf-8")
+    whole = trace(index, query).to_dict()
+    monkeypatch.setattr(tr, "SEED_CHUNK", 1)  # one seed per kernel call, the budget checked after each
+    released: list[int] = []
+    for shard in index.shards:
+        monkeypatch.setattr(shard, "release", lambda real=shard.release: (released.append(1), real()))
+    chunked = trace(index, query, opts=TraceOptions(max_rss_mb=100)).to_dict()
+    assert released, "a budget below the process's size must drop the mappings"
+    for d in (whole, chunked):
+        d.pop("elapsed_ms")
+    assert whole == chunked
+
+
 def test_json_report_matches_the_documented_shape(demo_index: Path) -> None:
     r = CliRunner().invoke(main, ["trace", str(demo_index), str(SAMPLE), "--format", "json"])
     assert r.exit_code == 0, r.output

@@ -187,22 +187,121 @@ def _narrow(tok, sa, lo, hi, off, t):
     return new_lo, a
 
 
+# The sample: every SAMPLE_EVERY-th suffix-array row's tokens 2 and 3 (offsets 1 and 2),
+# kept in memory, so the first three tokens of a seed are located by a binary search in
+# memory and then within one window of SAMPLE_EVERY rows of the mapped arrays; without it,
+# each seed cost ~two binary searches over the whole first-token range in the mapped
+# files (a random page each step).
+SAMPLE_EVERY = 128
+
+
+@njit(cache=True, inline="always")
+def _key2(tok, sa, i, ntok):
+    p = _get24(sa, i)
+    a = _get24(tok, p + 1) if p + 1 < ntok else 0
+    b = _get24(tok, p + 2) if p + 2 < ntok else 0
+    return (a << 24) | b
+
+
 @njit(cache=True, nogil=True)
-def count_range(q, tok, sa, bucket):
+def sample_keys(tok, sa, every):
+    """Keys (token at offset 1 << 24 | token at offset 2) of SA rows 0, every, 2*every, ..."""
+    n = sa.shape[0] // 3
+    ntok = tok.shape[0] // 3
+    m = (n + every - 1) // every
+    out = np.empty(m, np.int64)
+    for r in range(m):
+        out[r] = _key2(tok, sa, r * every, ntok)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _first_key(tok, sa, samp, every, lo0, hi0, kq, strict, ntok):
+    """First row i in [lo0, hi0) (rows sharing their first token, so sorted by _key2)
+    whose key is >= kq (> kq when ``strict``); hi0 if none."""
+    ra = (lo0 + every - 1) // every
+    a = ra
+    b = (hi0 + every - 1) // every  # sampled rows ra..b-1 lie in [lo0, hi0)
+    while a < b:
+        mid = (a + b) >> 1
+        v = samp[mid]
+        if v < kq or (strict and v == kq):
+            a = mid + 1
+        else:
+            b = mid
+    # the answer lies after the last sampled row below kq and at or before row a
+    lo = max(lo0, (a - 1) * every + 1) if a > ra else lo0
+    hi = min(hi0, a * every)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = _key2(tok, sa, mid, ntok)
+        if v < kq or (strict and v == kq):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _range3(q, j, tok, sa, bucket, samp, every):
+    """SA range of query tokens q[j:j+3] (all >= 1, q[j] a valid bucket)."""
+    ntok = tok.shape[0] // 3
+    lo = bucket[q[j]]
+    hi = bucket[q[j] + 1]
+    if hi <= lo:
+        return lo, lo
+    kq = (q[j + 1] << 24) | q[j + 2]
+    lo = _first_key(tok, sa, samp, every, lo, hi, kq, False, ntok)
+    hi = _first_key(tok, sa, samp, every, lo, hi, kq, True, ntok)
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def count_range(q, tok, sa, bucket, samp, every):
     """SA range [lo, hi) of the exact token sequence ``q`` (ids; -1 never matches)."""
     t = q[0]
     if t < 0 or t + 1 >= bucket.shape[0]:
         return 0, 0
     lo = bucket[t]
     hi = bucket[t + 1]
-    for off in range(1, q.shape[0]):
+    start = 1
+    if q.shape[0] >= 3:
+        if q[1] <= 0 or q[2] <= 0:
+            return 0, 0
+        lo, hi = _range3(q, 0, tok, sa, bucket, samp, every)
+        start = 3
+    for off in range(start, q.shape[0]):
         if hi <= lo:
             break
+        if hi - lo <= 8:
+            break  # few candidates left: compare them whole (sequential reads, no searches)
         t = q[off]
         if t < 0:
             return 0, 0
         lo, hi = _narrow(tok, sa, lo, hi, off, t)
-    return lo, hi
+    else:
+        return lo, hi
+    if hi <= lo:
+        return lo, lo
+    # the suffixes holding q are contiguous in [lo, hi): find them by direct comparison
+    ntok = tok.shape[0] // 3
+    first = -1
+    last = -1
+    for i in range(lo, hi):
+        p = _get24(sa, i)
+        ok = p + q.shape[0] <= ntok
+        k = 0
+        while ok and k < q.shape[0]:
+            if q[k] < 0 or _get24(tok, p + k) != q[k]:
+                ok = False
+            k += 1
+        if ok:
+            if first < 0:
+                first = i
+            last = i
+    if first < 0:
+        return lo, lo
+    return first, last + 1
 
 
 @njit(cache=True, inline="always")
@@ -283,7 +382,8 @@ def _extend(q, tok, ntok, qi, si, d, gap, rmin, pen, xdrop):
 
 
 @njit(cache=True, nogil=True)
-def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, rmin, pen, xdrop):
+def trace_shard(q, tok, sa, bucket, samp, every, j_from, j_to, cover_end, seed_len, stride, min_tokens, max_occ,
+                gap, rmin, pen, xdrop):
     """Seed-and-extend over one shard.
 
     Seeds: at every ``stride``-th query position, the shortest exact match of at least
@@ -292,19 +392,24 @@ def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, 
     caller counts all of them separately). Each seed occurrence is extended both ways with
     ``_extend``; a seed occurrence already inside an alignment is skipped, and so are query
     positions inside an alignment of ``min_tokens`` matched tokens. Returns an (n, 6) int64
-    array of alignments: query start, query end, source start, source end (token positions
-    in the shard), matched tokens, edits."""
+    array of alignments (query start, query end, source start, source end as token
+    positions in the shard, matched tokens, edits) and the new ``cover_end``.
+
+    Seeds are taken at query positions j_from, j_from + stride, ... below j_to (so a long
+    query can be traced in chunks, the caller keeping memory in check between them), with
+    ``cover_end`` carried over from the previous chunk."""
     m = q.shape[0]
     ntok = tok.shape[0] // 3
     nb = bucket.shape[0]
     cap = 64
     out = np.empty((cap, 6), np.int64)
     n_out = 0
-    cover_end = 0  # alignments start at or before the seed that found them, so a
-    j = -stride    # frontier is enough to skip query positions they already cover
+    # alignments start at or before the seed that found them, so a frontier (cover_end)
+    # is enough to skip query positions they already cover
+    j = j_from - stride
     while True:
         j += stride
-        if j + seed_len > m:
+        if j >= j_to or j + seed_len > m:
             break
         if j < cover_end or q[j] < 0 or q[j] + 1 >= nb:
             continue
@@ -312,6 +417,11 @@ def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, 
         lo = bucket[t]
         hi = bucket[t + 1]
         L = 1
+        if seed_len >= 3 and hi > lo:
+            if q[j + 1] <= 0 or q[j + 2] <= 0:
+                continue
+            lo, hi = _range3(q, j, tok, sa, bucket, samp, every)
+            L = 3
         while hi > lo and j + L < m and (L < seed_len or (hi - lo > max_occ and L < min_tokens)):
             t = q[j + L]
             if t < 0:
@@ -346,7 +456,7 @@ def trace_shard(q, tok, sa, bucket, seed_len, stride, min_tokens, max_occ, gap, 
             if L + mr + ml >= min_tokens and qe > cover_end:
                 cover_end = qe
             n_out += 1
-    return out[:n_out].copy()
+    return out[:n_out].copy(), cover_end
 
 
 # the order-preserving code of token ids for the suffix sort: lead byte ranges by length

@@ -30,7 +30,10 @@ from .text import tokenize
 from .types import DocumentMatch, Source, Span, TraceReport
 
 DEFAULT_MIN_TOKENS = 12
+DEFAULT_MAX_RSS_MB = 300.0
 MAX_QUERY_CHARS = 50_000_000
+SEED_CHUNK = 100  # seeds per kernel call (memory is checked between calls)
+TRIM_MARGIN_MB = 100
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class TraceOptions:
     excerpts: int | None = None  # attach each source's matched text with this much context
     seed_len: int | None = None  # override the seed length derived from min_tokens
     stride: int | None = None  # override the seed stride derived from min_tokens
-    max_rss_mb: float | None = None  # keep the process's resident memory under this (see _trim)
+    max_rss_mb: float | None = DEFAULT_MAX_RSS_MB  # keep the process's resident memory under this; None: no budget (see _trim)
 
     def seed_params(self) -> tuple[int, int]:
         """(seed length, stride) with seed length + stride - 1 <= min_tokens, so every
@@ -81,11 +84,18 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
         shard_ids.append(q)
         if int((q >= 0).sum()) < opts.min_tokens:
             continue
-        rows = _kernels.trace_shard(
-            q, *shard.search_arrays, seed_len, stride, opts.min_tokens, opts.max_occurrences,
-            opts.gap, opts.run_after_edit, opts.edit_penalty, opts.xdrop,
-        )
-        _trim(index, opts.max_rss_mb)
+        arrays = shard.search_arrays
+        chunks: list[np.ndarray] = []
+        cover_end = 0
+        # seeds in chunks of SEED_CHUNK, so a budget is kept between them even on a huge query
+        for j_from in range(0, q.shape[0], SEED_CHUNK * stride):
+            found_rows, cover_end = _kernels.trace_shard(
+                q, *arrays, j_from, j_from + SEED_CHUNK * stride, cover_end, seed_len, stride, opts.min_tokens,
+                opts.max_occurrences, opts.gap, opts.run_after_edit, opts.edit_penalty, opts.xdrop,
+            )
+            chunks.append(found_rows)
+            _trim(index, opts.max_rss_mb)
+        rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         if rows.shape[0] == 0:
             continue
         doc_tok = shard.doc_tok
@@ -110,18 +120,19 @@ def _trim(index: Index, max_rss_mb: float | None) -> None:
 
     Shards are memory-mapped, so a query's random accesses into the token and suffix
     arrays make file pages resident, and the kernel maps 64 KiB around each one: on a
-    100M-token index one 1,000-token query maps most of the arrays (~500 MB). Those pages
-    are page cache the kernel can reclaim, but they count in RSS. With a budget, once RSS
-    comes within ~150 MB of it, the shards' mappings are dropped (MADV_DONTNEED; the data stays in
-    the page cache) at the cost of re-faulting them on the next access. One shard's search
-    maps up to ~100 MB, hence the margin below the budget."""
-    if not max_rss_mb or _rss_mb() < max(max_rss_mb - 150, 0.5 * max_rss_mb):
+    100M-token index a stream of 1,000-token queries maps most of the arrays (~600 MB).
+    Those pages are page cache the kernel can reclaim, but they count in RSS. With a budget,
+    once RSS comes within ``TRIM_MARGIN_MB`` of it, the shards' mappings are dropped
+    (MADV_DONTNEED; the data stays in the page cache) at the cost of re-faulting them on the
+    next access. This is checked after every kernel call, and one call (``SEED_CHUNK`` seeds
+    in one shard) maps at most ~90 MB, hence the margin."""
+    if not max_rss_mb or _rss_mb() < max(max_rss_mb - TRIM_MARGIN_MB, 0.5 * max_rss_mb):
         return
     for shard in index.shards:
         shard.release()
 
 
-def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) -> int:
+def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int, max_rss_mb: float | None) -> int:
     """Places in the corpus holding query tokens [qs, qe) exactly (skipped duplicate
     documents, still present in their shard, are not counted)."""
     from . import _kernels
@@ -131,13 +142,14 @@ def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int) ->
         seq = q[qs:qe]
         if seq.shape[0] == 0 or (seq < 0).any():
             continue
-        tok, sa, bucket = shard.search_arrays
-        lo, hi = _kernels.count_range(seq, tok, sa, bucket)
+        arrays = shard.search_arrays
+        lo, hi = _kernels.count_range(seq, *arrays)
         if hi > lo and shard.excluded:
-            parts = shard.parts_of(_kernels.get24_many(sa, np.arange(lo, hi, dtype=np.int64)))
+            parts = shard.parts_of(_kernels.get24_many(arrays[1], np.arange(lo, hi, dtype=np.int64)))
             total += int((~np.isin(parts, np.fromiter(shard.excluded, np.int64))).sum())
         else:
             total += max(0, hi - lo)
+        _trim(index, max_rss_mb)
     return total
 
 
@@ -150,8 +162,9 @@ def warm_up() -> None:
     bucket = np.zeros(3, np.int32)
     tok.setflags(write=False)  # the same types as memory-mapped shards: read-only arrays
     bucket.setflags(write=False)
-    _kernels.trace_shard(np.array([1, 1], np.int64), tok, tok, bucket, 1, 1, 1, 1, 1, 1, 1, 1)
-    _kernels.count_range(np.array([1], np.int64), tok, tok, bucket)
+    samp = np.zeros(1, np.int64)
+    _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), tok, tok, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1, 1, 1, 1, 1)
+    _kernels.count_range(np.array([1, 1, 1], np.int64), tok, tok, bucket, samp, 1)
     _kernels.get24_many(tok, np.zeros(1, np.int64))
     tokenize("warm up")
 
@@ -207,7 +220,7 @@ def trace(index: Index, text: str, query: str = "-", opts: TraceOptions | None =
             if len(sources) < opts.max_sources:
                 sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, cache)
                                if opts.excerpts is not None else Source(doc_id, start, end))
-        occ = _occurrences(index, shard_ids, qs, qe) if verbatim else len(seen)
+        occ = _occurrences(index, shard_ids, qs, qe, opts.max_rss_mb) if verbatim else len(seen)
         best = members[0]
         spans.append(
             Span(

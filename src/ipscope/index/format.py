@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import IndexFormatError
 
 FORMAT = "ipscope-index"
-VERSION = 2  # 2: frequency-ranked ids (vocab_ids.npy), text frames recorded per shard
+VERSION = 3  # 2: frequency-ranked ids (vocab_ids.npy), text frames recorded per shard; 3: sample.npy
 
 
 def is_index(path: Path) -> bool:

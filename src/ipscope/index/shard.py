@@ -7,6 +7,10 @@ Files in a shard directory (all plain arrays, no pickles):
 ``vocab.npy``      uint64 sorted hashes of the shard's distinct tokens
 ``vocab_ids.npy``  uint32 token id of each hash in ``vocab.npy`` (ids rank tokens by frequency, from 1)
 ``bucket.npy``     int32, SA range of suffixes starting with id t is [bucket[t], bucket[t+1])
+``sample.npy``     uint8 (k, 6): for SA rows 0, S, 2S, ... (S = ``_kernels.SAMPLE_EVERY``) the
+                   48-bit little-endian key ``id at offset 1 << 24 | id at offset 2`` of the
+                   suffix, loaded into memory so seeds are located without binary searches
+                   over the mapped arrays
 ``doc_tok.npy``    int64 [D+1], token position where each document part starts (+ end)
 ``doc_bytes.npy``  int64 [D+1], byte range of each part in the text stream
 ``doc_offset.npy`` int64 [D], char offset of the part within its whole document
@@ -45,7 +49,7 @@ ZSTD_LEVEL_SMALL = 6  # for shards of at most TINY_SHARD_CHARS
 TINY_SHARD_CHARS = 8 << 20
 SMALL_SHARD_CHARS = 32 << 20  # shards up to this size use BLOCK_SMALL frames
 FILES = (
-    "tokens.u24", "sa.u24", "vocab.npy", "vocab_ids.npy", "bucket.npy", "doc_tok.npy", "doc_bytes.npy",
+    "tokens.u24", "sa.u24", "vocab.npy", "vocab_ids.npy", "bucket.npy", "sample.npy", "doc_tok.npy", "doc_bytes.npy",
     "doc_offset.npy", "docs.json", "text.zst", "text_blocks.npy", "ckpt.npy", "doc_ckpt.npy",
 )
 
@@ -77,6 +81,14 @@ class PartEntry:
     text: str
     hashes: np.ndarray
     starts: np.ndarray  # char offset of each token within ``text``
+
+
+def sample_rows(tok: np.ndarray, sa: np.ndarray, every: int) -> np.ndarray:
+    """The ``sample.npy`` rows (see the module doc) from the token ids and suffix array."""
+    pos = sa[::every].astype(np.int64)
+    padded = np.concatenate([tok.astype(np.int64), np.zeros(2, np.int64)])  # past the end: 0
+    keys = (padded[pos + 1] << 24) | padded[pos + 2]
+    return np.ascontiguousarray(keys.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :6])
 
 
 def _byte_offsets(text: str, chars: np.ndarray) -> np.ndarray:
@@ -127,6 +139,7 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
     bucket = np.zeros(uniq.shape[0] + 2, np.int32)  # every position < 2**24
     bucket[1:] = np.cumsum(np.bincount(tok, minlength=uniq.shape[0] + 1))
 
+    np.save(out / "sample.npy", sample_rows(tok, sa, _kernels.SAMPLE_EVERY))
     (out / "tokens.u24").write_bytes(to_u24(tok))
     (out / "sa.u24").write_bytes(to_u24(sa))
     del sa, tok
@@ -250,9 +263,19 @@ class Shard:
         return np.where(hit, self.vocab_ids[pos], -1).astype(np.int64)
 
     @cached_property
-    def search_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(tokens, suffix array, bucket) as plain read-only arrays for the kernels."""
-        return np.asarray(self.tok), np.asarray(self.sa), np.asarray(self.bucket)
+    def sample(self) -> np.ndarray:
+        """The sampled suffix keys as int64, in memory (~0.06 bytes a token)."""
+        rows = np.load(self.path / "sample.npy", allow_pickle=False)
+        keys = np.zeros((rows.shape[0], 8), np.uint8)
+        keys[:, :6] = rows
+        return keys.view("<i8").reshape(-1)
+
+    @cached_property
+    def search_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """(tokens, suffix array, bucket, sample, sample spacing) for the kernels."""
+        from .._kernels import SAMPLE_EVERY
+
+        return np.asarray(self.tok), np.asarray(self.sa), np.asarray(self.bucket), self.sample, SAMPLE_EVERY
 
     def parts_of(self, token_pos: np.ndarray) -> np.ndarray:
         """The document part holding each of the given shard token positions."""
