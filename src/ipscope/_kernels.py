@@ -515,20 +515,38 @@ def varint_sortable(tok):
 @njit(cache=True, nogil=True)
 def token_starts_only(sa_bytes, tok, nb):
     """Keep the suffixes of the encoded bytes (``nb`` of them) that start at an id, as id
-    positions."""
-    tok_at = np.full(nb, -1, np.int32)
+    positions. Which bytes start an id is a bitmap with a count per 64-bit word (~1/6 byte
+    per encoded byte, so it stays in cache while ``sa_bytes`` streams past); an id's
+    position is the number of starts before its byte."""
+    nw = (nb >> 6) + 1
+    bits = np.zeros(nw, np.uint64)
     b = 0
     for t in range(tok.shape[0]):
-        tok_at[b] = t
+        bits[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
         b += _code_len(np.int64(tok[t]))
+    before = np.empty(nw, np.int32)  # starts in the words before this one (< 2**24)
+    c = 0
+    for w in range(nw):
+        before[w] = c
+        c += _popcount(bits[w])
     out = np.empty(tok.shape[0], np.uint32)
     k = 0
     for i in range(sa_bytes.shape[0]):
-        v = tok_at[sa_bytes[i]]
-        if v >= 0:
-            out[k] = v
+        p = sa_bytes[i]
+        word = bits[p >> 6]
+        bit = np.uint64(1) << np.uint64(p & 63)
+        if word & bit:
+            out[k] = before[p >> 6] + _popcount(word & (bit - np.uint64(1)))
             k += 1
     return out
+
+
+@njit(cache=True, inline="always")
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(cache=True, nogil=True)

@@ -86,8 +86,12 @@ class PartEntry:
 def sample_rows(tok: np.ndarray, sa: np.ndarray, every: int) -> np.ndarray:
     """The ``sample.npy`` rows (see the module doc) from the token ids and suffix array."""
     pos = sa[::every].astype(np.int64)
-    padded = np.concatenate([tok.astype(np.int64), np.zeros(2, np.int64)])  # past the end: 0
-    keys = (padded[pos + 1] << 24) | padded[pos + 2]
+    n = tok.shape[0]
+
+    def at(p: np.ndarray) -> np.ndarray:  # ids at positions p, 0 past the end
+        return np.where(p < n, tok[np.minimum(p, n - 1)], 0).astype(np.int64)
+
+    keys = (at(pos + 1) << 24) | at(pos + 2)
     return np.ascontiguousarray(keys.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :6])
 
 
