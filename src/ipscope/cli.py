@@ -34,6 +34,8 @@ def main() -> None:
     Build an index of a reference corpus, then trace texts against it:
       ipscope index books/ --out books.idx
       ipscope trace books.idx output.txt --format html --out report.html
+    Decide which training records may be used, with the evidence:
+      ipscope audit crawl.jsonl --sites snapshot/ --out audit/
     """
 
 
@@ -248,3 +250,80 @@ def _emit(text: str, out: Path | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.command("audit", context_settings=CONTEXT)
+@click.argument("corpus", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output directory to create.")
+@click.option("--sites", type=click.Path(path_type=Path), default=None,
+              help="Snapshot of site files: DIR/<host>/robots.txt, DIR/<host>/ai.txt, "
+                   "DIR/<host>/.well-known/tdmrep.json (a missing file counts as HTTP 404).")
+@click.option("--fetch", is_flag=True,
+              help="Fetch each site's robots.txt, ai.txt and tdmrep.json live (needs ipscope[fetch]); "
+                   "cached on disk for --ttl seconds.")
+@click.option("--agent", "agents", multiple=True, metavar="TOKEN",
+              help="A crawler's user-agent token whose reservations count (repeatable), e.g. --agent MyBot.")
+@click.option("--policy", type=click.Choice(["any-ai-agent", "agent"]), default="any-ai-agent", show_default=True,
+              help="any-ai-agent: reserved when a signal reserves for everyone, for any AI-training agent of the "
+                   "shipped list, or for an --agent; agent: only for the --agent tokens (and everyone).")
+@click.option("--allow-private", is_flag=True,
+              help="With --fetch, allow sites on loopback, private and link-local addresses (refused by default).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="With --fetch, where fetched site files are kept. [default: ~/.cache/ipscope/sites]")
+@click.option("--ttl", "ttl_s", type=click.FloatRange(0), default=86400, show_default=True,
+              help="With --fetch, seconds a fetched site file stays valid in the cache.")
+@click.option("--force", is_flag=True, help="Replace --out if it is already an ipscope audit.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
+def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bool, agents: tuple[str, ...],
+              policy: str, allow_private: bool, cache_dir: Path | None, ttl_s: float, force: bool,
+              quiet: bool) -> None:
+    """Decide, with evidence, which CORPUS records may be used to train AI.
+
+    \b
+    CORPUS is JSONL, JSONL.gz or Parquet files (or directories of them) with records
+    {"id", "url", "text"} and optionally "headers" (HTTP response headers), "html" (the
+    raw page), "license" and "media_path". Every record ends in exactly one of
+    DIR/allowed.jsonl, DIR/reserved.jsonl or DIR/rejected.jsonl (malformed lines, no id,
+    no http(s) URL), and DIR/manifest.jsonl has one line per record, in input order,
+    with the decision, the signals that decided it (where they were read, the exact
+    text) and its licence. DIR/summary.json and DIR/summary.md are the EU AI Act public
+    summary of training content, with the fields only the provider can fill marked.
+
+    \b
+    Signals read: robots.txt (RFC 9309, with the IETF Content-Usage and Cloudflare
+    Content-Signal lines), W3C TDMRep (tdmrep.json, headers, HTML meta, EPUB and PDF),
+    noai/noimageai (X-Robots-Tag, meta robots), Spawning ai.txt, the IETF Content-Usage
+    header, C2PA/CAWG training-mining assertions (needs ipscope[c2pa]) and licences.
+    Exit code 0 when the audit completed, whatever the records held.
+    """
+    from .audit.run import AuditOptions, audit
+
+    opts = AuditOptions(sites=sites, fetch=fetch, agents=agents, policy=policy,  # type: ignore[arg-type]
+                        allow_private=allow_private, cache_dir=cache_dir, ttl_s=ttl_s, force=force)
+    try:
+        if quiet:
+            result = audit([str(c) for c in corpus], out, opts)
+        else:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
+
+            from .audit.records import discover
+
+            files = discover([str(c) for c in corpus])
+            # progress counts bytes of JSON lines read; gzip sizes would not compare
+            total = None if any(f.name.lower().endswith(".gz") for f in files) else sum(f.stat().st_size for f in files)
+            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                          TransferSpeedColumn(), TimeElapsedColumn(), "{task.fields[records]}", transient=True,
+                          console=_err_console()) as bar:
+                tid = bar.add_task("auditing", total=total, records="")
+
+                def progress(done: int, read: int) -> None:
+                    bar.update(tid, completed=read, records=f"{done:,} records")
+
+                result = audit([str(c) for c in corpus], out, opts, progress)
+    except IpscopeError as e:
+        _fail(e)
+        return
+    if not quiet:
+        from .report.terminal import audit_summary
+
+        audit_summary(result, _err_console())

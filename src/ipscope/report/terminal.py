@@ -55,3 +55,34 @@ def print_reports(reports: list[TraceReport], console: Console | None = None) ->
     console = console or Console()
     for r in reports:
         console.print(Panel(render(r), expand=True))
+
+
+def audit_summary(result, console: Console | None = None) -> None:
+    """The table printed after ``ipscope audit``: records per decision, signals that reserved, problems."""
+    console = console or Console(stderr=True)
+    total = result.total
+    t = Table(title=f"audit of {total:,} record(s) in {result.seconds:.1f} s", title_justify="left")
+    t.add_column("decision")
+    t.add_column("records", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("written to")
+    for d in ("allowed", "reserved", "rejected"):
+        n = result.counts.get(d, 0)
+        t.add_row(d, f"{n:,}", f"{n / total:.1%}" if total else "-", str(result.out / f"{d}.jsonl"))
+    console.print(t)
+    if result.reserved_by:
+        s = Table(title="signals that reserved records (a record may have several)", title_justify="left")
+        s.add_column("signal")
+        s.add_column("records", justify="right")
+        for sig, n in result.reserved_by.most_common():
+            s.add_row(sig, f"{n:,}")
+        console.print(s)
+    if result.problems:
+        p = Table(title="records whose signals could not all be read (see \"problems\" in the manifest)",
+                  title_justify="left")
+        p.add_column("signal")
+        p.add_column("records", justify="right")
+        for sig, n in result.problems.most_common():
+            p.add_row(sig, f"{n:,}")
+        console.print(p)
+    console.print(f"manifest: {result.out / 'manifest.jsonl'}   summary: {result.out / 'summary.md'}")

@@ -1,0 +1,1 @@
+"""Audit: decide, with evidence, which training documents may be used (``ipscope audit``)."""

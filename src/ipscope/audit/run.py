@@ -1,0 +1,350 @@
+"""``ipscope audit``: read every rights signal of every record, decide, write the outputs.
+
+One pass over the corpus, streaming (memory grows with the number of distinct sites, not of
+records). Per record: check its fields (or reject it), look up its site's files (parsed once per
+site and cached), collect the findings of every signal, let the policy decide, classify its
+licence, and write one manifest line plus the record itself to ``allowed``/``reserved``/``rejected``.
+With ``--fetch`` records are taken in batches so each batch's new sites are fetched concurrently.
+
+Outputs are written to ``DIR.partial`` and renamed to ``DIR`` at the end, so a DIR that exists is
+always a finished audit.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal
+from urllib.parse import urlsplit
+
+from ..errors import InputError, MissingExtraError
+from .page import PageMeta, scan_html
+from .policy import Policy, PolicyName
+from .records import Record, RawRecord, check, discover, read_raw
+from .signals.base import Finding, Problem
+
+OUTPUTS = ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl", "summary.json", "summary.md")
+EVIDENCE_CHARS = 300
+Decision = Literal["allowed", "reserved", "rejected"]
+# a page needs scanning only if it may hold one of the tags the signals read
+_HTML_HINT = re.compile(r"noai|noimageai|tdm-|licen[cs]e|robots", re.I)
+_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".svg")
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    sites: Path | None = None  # snapshot directory (DIR/<host>/robots.txt ...)
+    fetch: bool = False  # fetch site files live (needs ipscope[fetch])
+    agents: tuple[str, ...] = ()
+    policy: PolicyName = "any-ai-agent"
+    allow_private: bool = False
+    cache_dir: Path | None = None  # --fetch cache (default ~/.cache/ipscope/sites)
+    ttl_s: float = 86400.0
+    force: bool = False
+    batch: int = 5000  # records per fetch batch
+
+
+@dataclass
+class AuditResult:
+    out: Path
+    counts: Counter[str]  # decision -> records
+    reserved_by: Counter[str]  # signal -> reserved records it reserved
+    problems: Counter[str]  # signal -> records with a problem reading it
+    inputs: list[str]
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class _Site:
+    """A site's files, parsed once."""
+
+    robots: Any  # signals.robots.RobotsFile
+    ai_txt: Any | None  # signals.aitxt.AiTxtFile
+    tdmrep: Any | None  # signals.tdmrep.TdmrepFile
+    problems: list[Problem]
+
+
+_NO_SITE = _Site(None, None, None, [])
+
+
+def _parse_site(files: Any) -> _Site:
+    from .signals import aitxt, robots, tdmrep
+
+    problems: list[Problem] = []
+    for name, f in (("robots.txt", files.robots), ("ai.txt", files.ai_txt), ("tdmrep", files.tdmrep)):
+        if f.error:  # unreachable, refused, truncated, too many redirects: said once, by the reader
+            problems.append(Problem(name, f.url, f.error))
+    r = files.robots
+    rob = robots.robots_for_status(r.status, r.body, r.url)
+    problems.extend(rob.problems)
+    a = files.ai_txt
+    ai = None
+    if a.status is not None and 200 <= a.status < 300 and a.body is not None:
+        ai = aitxt.parse_ai_txt(a.body, a.url)
+        problems.extend(ai.problems)
+    t = files.tdmrep
+    tdm = None
+    if t.status is not None and 200 <= t.status < 300 and t.body is not None:
+        tdm = tdmrep.parse_tdmrep_json(t.body, t.url)
+        problems.extend(tdm.problems)
+    return _Site(rob, ai, tdm, problems)
+
+
+def _path_of(url: str) -> str:
+    """Path and query of a URL, as robots.txt rules and TDMRep locations match them."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "/"
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+def _cap(f: Finding) -> dict[str, str]:
+    d = f.to_dict()
+    ev = str(d.get("evidence", ""))
+    if len(ev) > EVIDENCE_CHARS:
+        d["evidence"] = ev[:EVIDENCE_CHARS] + "…"
+    return d  # type: ignore[return-value]
+
+
+class Auditor:
+    """Judges records one by one (the Python API behind ``ipscope audit``)."""
+
+    def __init__(self, opts: AuditOptions, sites_source: Any = None) -> None:
+        self.opts = opts
+        self.policy = Policy.make(opts.policy, opts.agents)
+        self.source = sites_source
+        self.sites: dict[str, _Site] = {}
+
+    def site(self, key: str) -> _Site:
+        s = self.sites.get(key)
+        if s is None:
+            s = _parse_site(self.source.get(key)) if self.source is not None else _NO_SITE
+            self.sites[key] = s
+        return s
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Fetch (concurrently) the sites among ``keys`` not seen yet."""
+        new = [k for k in dict.fromkeys(keys) if k not in self.sites]
+        if new and self.source is not None and hasattr(self.source, "get_many"):
+            for k, files in self.source.get_many(new).items():
+                self.sites[k] = _parse_site(files)
+
+    def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
+        """(decision, deciding findings, licence, problems) for one record."""
+        from . import licences
+        from .signals import content_usage, noai, tdmrep
+
+        site = self.site(key)
+        path = _path_of(rec.url)
+        agents = self.policy.agents
+        findings: list[Finding] = []
+        problems: list[Problem] = list(site.problems)
+        if site.robots is not None:
+            findings.extend(site.robots.check(path, agents))
+        if site.ai_txt is not None:
+            findings.extend(site.ai_txt.check(path, agents))
+        h = rec.headers
+        page: PageMeta | None = None
+        if rec.html and _HTML_HINT.search(rec.html):
+            page = scan_html(rec.html)
+        image = False
+        media_tdm: list[Finding] = []
+        if rec.media_path:
+            fs, ps, media_tdm = self._media(rec.media_path)
+            findings.extend(fs)
+            problems.extend(ps)
+            image = rec.media_path.lower().endswith(_IMAGE_EXT)
+        # TDMRep: the well-known file < headers < HTML meta < EPUB/PDF metadata (the higher decides)
+        tdm_file = site.tdmrep.match(path) if site.tdmrep is not None else None
+        tdm_head: list[Finding] = []
+        if "tdm-reservation" in h or "tdm-policy" in h:
+            tdm_head, ps = tdmrep.read_headers(h)
+            problems.extend(ps)
+        tdm_html: list[Finding] = []
+        if page is not None:
+            tdm_html, ps = tdmrep.read_html(page)
+            problems.extend(ps)
+        decided = tdmrep.decide(tdm_file, tdm_head, tdm_html, media_tdm)
+        if decided is not None:
+            findings.append(decided)
+        if "x-robots-tag" in h:
+            fs, ps = noai.header_findings(h["x-robots-tag"])
+            findings.extend(fs)
+            problems.extend(ps)
+        if page is not None:
+            findings.extend(noai.html_findings(page))
+        if "content-usage" in h:
+            findings.extend(content_usage.header_findings(h["content-usage"], problems=problems))
+        if not image:  # noimageai reserves images only
+            findings = [f for f in findings if f.signal != "noimageai"]
+        reserved, deciding = self.policy.decide(findings)
+        lic = licences.classify(rec.license, page)
+        return ("reserved" if reserved else "allowed"), deciding, lic, problems
+
+    @staticmethod
+    def _media(path: str) -> tuple[list[Finding], list[Problem], list[Finding]]:
+        """(findings, problems, TDMRep findings) of a record's media file: EPUB and PDF carry TDMRep
+        metadata, other media C2PA/CAWG manifests."""
+        from .signals import c2pa, tdmrep
+
+        p = Path(path)
+        if not p.is_file():
+            return [], [Problem("media", path, "media_path does not name a readable file; its metadata was not read")], []
+        low = p.name.lower()
+        if low.endswith(".epub"):
+            fs, ps = tdmrep.epub_findings(p)
+            return [], ps, fs
+        if low.endswith(".pdf"):
+            fs, ps = tdmrep.pdf_findings(p)
+            return [], ps, fs
+        try:
+            fs, ps = c2pa.media_findings(p)
+        except MissingExtraError as e:
+            return [], [Problem("c2pa", path, f"C2PA manifests not read: {e.message}; fix: {e.fix}")], []
+        return fs, ps, []
+
+
+def _prepare(out: Path, force: bool) -> Path:
+    if out.exists():
+        if not force:
+            raise InputError(f"{out} already exists", "pass --force to replace it, or choose another --out")
+        if not out.is_dir() or not (out / "manifest.jsonl").is_file():
+            raise InputError(f"{out} exists and is not an ipscope audit directory; refusing to replace it",
+                             "choose another --out")
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _sites_source(opts: AuditOptions) -> Any:
+    if opts.sites is not None and opts.fetch:
+        raise InputError("--sites and --fetch cannot be used together", "choose one source of site files")
+    if opts.sites is not None:
+        from .sites import SnapshotSites
+
+        if not opts.sites.is_dir():
+            raise InputError(f"--sites {opts.sites}: not a directory",
+                             "give a snapshot laid out as DIR/<host>/robots.txt, DIR/<host>/ai.txt, "
+                             "DIR/<host>/.well-known/tdmrep.json")
+        return SnapshotSites(opts.sites)
+    if opts.fetch:
+        from .fetch import Fetcher
+
+        cache = opts.cache_dir or Path.home() / ".cache" / "ipscope" / "sites"
+        return Fetcher(cache, ttl_s=opts.ttl_s, allow_private=opts.allow_private)
+    return None
+
+
+def _batches(it: Iterator[RawRecord], n: int) -> Iterator[list[RawRecord]]:
+    batch: list[RawRecord] = []
+    for r in it:
+        batch.append(r)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
+          on_progress: Callable[[int, int], None] | None = None) -> AuditResult:
+    """Audit the corpus files/directories ``corpus`` and write the outputs to ``out``.
+
+    ``on_progress(records_done, bytes_read)`` is called every few thousand records."""
+    import orjson
+
+    from .sites import site_key
+    from .summary import SummaryBuilder
+
+    opts = opts or AuditOptions()
+    if opts.policy == "agent" and not opts.agents:
+        raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
+    t0 = time.perf_counter()
+    paths = discover(corpus)
+    source = _sites_source(opts)
+    out = Path(out)
+    tmp = _prepare(out, opts.force)
+    auditor = Auditor(opts, source)
+    summary = SummaryBuilder()
+    counts: Counter[str] = Counter()
+    reserved_by: Counter[str] = Counter()
+    problem_count: Counter[str] = Counter()
+    done = 0
+    read = 0
+    fh = {name: open(tmp / f"{name}.jsonl", "wb") for name in ("manifest", "allowed", "reserved", "rejected")}
+    try:
+        manifest = fh["manifest"]
+        for batch in _batches(read_raw(paths), opts.batch):
+            checked = [(r, check(r)) for r in batch]
+            keys = {}
+            for r, c in checked:
+                if isinstance(c, Record):
+                    keys[id(c)] = site_key(c.url)
+            if opts.fetch:
+                auditor.prefetch(k for k in keys.values() if k)
+            for r, c in checked:
+                read += len(r.raw) + 1
+                where = {"source": r.source, "line": r.line}
+                if isinstance(c, str):
+                    obj = r.obj or {}
+                    rid, url = obj.get("id"), obj.get("url")
+                    line = {"id": rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
+                            "url": url if isinstance(url, str) else None, "decision": "rejected", "reasons": [],
+                            "license": None, **where, "error": c}
+                    fh["rejected"].write(r.raw + b"\n")
+                    counts["rejected"] += 1
+                    summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
+                                licence_category="unspecified", source_kind="crawled")
+                else:
+                    key = keys[id(c)] or ""
+                    decision, deciding, lic, problems = auditor.judge(c, key)
+                    line = {"id": c.id, "url": c.url, "decision": decision, "reasons": [_cap(f) for f in deciding],
+                            "license": lic.to_dict(), **where}
+                    if problems:
+                        line["problems"] = [p.to_dict() for p in problems]
+                        for s in {p.signal for p in problems}:
+                            problem_count[s] += 1
+                    if c.notes:
+                        line["notes"] = c.notes
+                    fh[decision].write(c.raw + b"\n")
+                    counts[decision] += 1
+                    sigs = list(dict.fromkeys(f.signal for f in deciding if f.reserved))
+                    for s in sigs:
+                        reserved_by[s] += 1
+                    image = bool(c.media_path and c.media_path.lower().endswith(_IMAGE_EXT))
+                    summary.add(url=c.url, host=key.rsplit(":", 1)[0] if key and not key.startswith("[") else key,
+                                text_chars=len(c.text), modality="image" if image else "text", decision=decision,
+                                signals=sigs, licence_category=lic.category, source_kind="crawled")
+                manifest.write(orjson.dumps(line) + b"\n")
+                done += 1
+            if on_progress is not None:
+                on_progress(done, read)
+    finally:
+        for f in fh.values():
+            f.close()
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from .summary import to_markdown
+
+    summ = summary.to_dict(agents=list(auditor.policy.agents), policy=opts.policy,
+                           inputs=[str(p) for p in paths], generated_at=generated)
+    (tmp / "summary.json").write_bytes(orjson.dumps(summ, option=orjson.OPT_INDENT_2))
+    (tmp / "summary.md").write_text(to_markdown(summ), encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return AuditResult(out, counts, reserved_by, problem_count, [str(p) for p in paths],
+                       time.perf_counter() - t0, summ)

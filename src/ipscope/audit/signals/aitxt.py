@@ -1,0 +1,364 @@
+"""Spawning's ``ai.txt``: a robots.txt-like file at a site's root saying which files AI datasets may use.
+
+Spawning proposed ``/ai.txt`` on 30 May 2023 ("ai.txt: A new way for websites to set permissions for AI");
+unlike robots.txt it is meant to be read when a dataset *downloads* a file, not when a crawler visits. There
+is no written grammar: the file uses robots.txt's (RFC 9309) ``User-Agent`` groups with ``Allow`` /
+``Disallow`` rules, and Spawning's generator (site.spawning.ai/spawning-ai-txt, and its WordPress plugin)
+writes file-type patterns, e.g. everything but text blocked::
+
+    # Spawning AI
+    # Prevent datasets from using the following file types
+
+    User-Agent: *
+    Allow: *.txt
+    Disallow: *.jpg
+    Disallow: /
+
+so this module reads the file exactly as RFC 9309 reads robots.txt: groups per product token (case-insensitive,
+several groups of one agent merged, ``*`` for the rest, §2.2.1); ``*`` matches any run of characters and a
+final ``$`` the end of the path (§2.2.3); the longest matching pattern wins, and ``Allow`` wins a tie (§2.2.2).
+``*.jpg`` therefore matches every path containing ``.jpg`` and beats ``Disallow: /`` because it is longer.
+Spawning's own ``datadiligence`` package does not parse ai.txt (it relays ai.txt through the Spawning API),
+so RFC 9309 is the only written rule set to follow.
+
+The file is compiled once per host (:func:`parse_ai_txt`); :meth:`AiTxtFile.check` costs a few microseconds
+per record: rules are indexed by kind (prefix, exact, "contains", suffix, general wildcard) so a check does a
+handful of dict look-ups instead of testing every rule, and the agent → group plan is cached per agent list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
+
+SIGNAL = "ai.txt"
+#: RFC 9309 §2.5: crawlers SHOULD parse at least 500 KiB; more is cut (bounds memory and compile time).
+MAX_BYTES = 500 * 1024
+#: Line-level problems reported per file; the rest are counted in one closing Problem.
+MAX_LINE_PROBLEMS = 20
+_PLAN_CACHE = 256
+
+_USER_AGENT_KEYS = frozenset({"user-agent", "useragent", "user agent", "user_agent"})
+_ALLOW_KEYS = frozenset({"allow"})
+# Google's robots.txt parser accepts these misspellings of "disallow"; sites copy them into ai.txt too.
+_DISALLOW_KEYS = frozenset({"disallow", "dissallow", "dissalow", "disalow", "diasllow", "disallaw"})
+_TOKEN = re.compile(r"[A-Za-z0-9_.\-]+")
+# "*" alone (or before a space or an undecodable byte) is the catch-all group; "*OrkashBot*" is not (as Google reads it).
+_STAR = re.compile(r"\*(?![A-Za-z0-9_.\-*])")
+_LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+_HTML_START = re.compile(rb"\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normalise(s: str) -> str:
+    """Canonical percent-encoding (RFC 9309 §2.2.2, RFC 3986 §6.2.2): non-ASCII and controls encoded as UTF-8,
+    escapes of unreserved characters decoded, other escapes upper-cased, a stray ``%`` encoded."""
+    if s.isascii() and s.isprintable() and " " not in s and "%" not in s:
+        return s  # the common case, tested with four C-speed scans
+    out: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == "%":
+            m = _ESCAPE.match(s, i)
+            if m:
+                ch = chr(int(m.group(1), 16))
+                out.append(ch if ch in _UNRESERVED else "%" + m.group(1).upper())
+                i += 3
+                continue
+            out.append("%25")
+        elif "\x21" <= c <= "\x7e":
+            out.append(c)
+        else:
+            out.extend(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    allow: bool
+    priority: int  # octets of the normalised pattern as written (RFC 9309 §2.2.2 "most octets")
+    line: int
+    text: str  # the line as written, the evidence
+    #: longest first, Allow on a tie (§2.2.2), then the earlier line, so the evidence does not depend on indexing
+    key: tuple[int, bool, int] = (0, False, 0)
+
+    def beats(self, other: _Rule | None) -> bool:
+        return other is None or self.key > other.key
+
+
+def _keep(table: dict[str, _Rule], key: str, rule: _Rule) -> None:
+    if rule.beats(table.get(key)):
+        table[key] = rule
+
+
+class _Matcher:
+    """The rules of one agent (its groups merged), indexed by pattern kind so a path is decided quickly."""
+
+    __slots__ = ("contains", "empty", "exact", "general", "prefix", "prefix_lengths", "suffix", "suffix_lengths")
+
+    def __init__(self, rules: Sequence[tuple[str, _Rule]]) -> None:
+        prefix: dict[int, dict[str, _Rule]] = {}
+        exact: dict[str, _Rule] = {}
+        contains: dict[str, dict[int, dict[str, _Rule]]] = {}  # first char -> length -> literal -> rule
+        suffix: dict[int, dict[str, _Rule]] = {}
+        general: list[tuple[re.Pattern[str], _Rule]] = []
+        for pattern, rule in rules:
+            anchored = pattern.endswith("$")
+            body = re.sub(r"\*+", "*", pattern[:-1] if anchored else pattern)
+            if anchored and body.endswith("*"):
+                anchored = False  # "…*$" ends anywhere
+            if not anchored:
+                body = body.rstrip("*")  # rules match prefixes, so a trailing "*" adds nothing
+            if "*" not in body:
+                if anchored:
+                    _keep(exact, body, rule)
+                else:
+                    _keep(prefix.setdefault(len(body), {}), body, rule)
+                continue
+            head, _, lit = body.partition("*")
+            # "*lit" and "/*lit" (lit not starting with "/": a path starts with "/", so both mean "lit occurs")
+            if "*" not in lit and (head == "" or (head == "/" and not lit.startswith("/"))):
+                if anchored:
+                    _keep(suffix.setdefault(len(lit), {}), lit, rule)
+                else:
+                    _keep(contains.setdefault(lit[0], {}).setdefault(len(lit), {}), lit, rule)
+                continue
+            rx = ".*?".join(re.escape(p) for p in body.split("*")) + (r"\Z" if anchored else "")
+            general.append((re.compile(rx, re.DOTALL), rule))
+        general.sort(key=lambda g: g[1].key, reverse=True)
+        self.prefix = prefix
+        self.prefix_lengths = tuple(sorted(prefix))
+        self.exact = exact
+        self.contains = {c: tuple(sorted(by_len.items(), reverse=True)) for c, by_len in contains.items()}
+        self.suffix = suffix
+        self.suffix_lengths = tuple(sorted(suffix))
+        self.general = tuple(general)
+        self.empty = not rules
+
+    def decide(self, path: str) -> _Rule | None:
+        """The rule that decides ``path`` (a normalised path starting with "/"), or None when none matches."""
+        best: _Rule | None = None
+        n = len(path)
+        prefix = self.prefix
+        for length in self.prefix_lengths:
+            if length > n:
+                break
+            r = prefix[length].get(path[:length])
+            if r is not None and r.beats(best):
+                best = r
+        if self.exact:
+            r = self.exact.get(path)
+            if r is not None and r.beats(best):
+                best = r
+        suffix = self.suffix
+        for length in self.suffix_lengths:
+            if length > n:
+                break
+            r = suffix[length].get(path[n - length:])
+            if r is not None and r.beats(best):
+                best = r
+        for first, by_len in self.contains.items():
+            pos = path.find(first)
+            while pos != -1:
+                for length, table in by_len:
+                    if pos + length <= n:
+                        r = table.get(path[pos:pos + length])
+                        if r is not None and r.beats(best):
+                            best = r
+                pos = path.find(first, pos + 1)
+        for rx, rule in self.general:
+            if best is not None and rule.key <= best.key:
+                break  # sorted: nothing further can win
+            if rx.match(path):
+                best = rule
+                break
+        return best
+
+
+#: per agent list: (matcher, the agents it decides, Findings made so far by line)
+_Plan = tuple[tuple[_Matcher, tuple[str, ...], dict[int, Finding]], ...]
+
+
+class AiTxtFile:
+    """One parsed ``ai.txt``. Build it with :func:`parse_ai_txt`; ask it with :meth:`check`."""
+
+    __slots__ = ("_last_key", "_last_plan", "_named", "_plans", "_star", "agents", "problems", "source")
+
+    def __init__(self, source: str, problems: list[Problem], named: dict[str, _Matcher],
+                 star: _Matcher | None) -> None:
+        self.source = source
+        #: what was wrong with the file (never fatal)
+        self.problems = problems
+        #: lower-cased product tokens that have their own group
+        self.agents: frozenset[str] = frozenset(named)
+        self._named = named
+        self._star = star
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._last_key: tuple[str, ...] | None = None
+        self._last_plan: _Plan = ()
+
+    def __repr__(self) -> str:
+        return f"AiTxtFile({self.source!r}, agents={sorted(self.agents)}, star={self._star is not None})"
+
+    def _plan(self, agents: tuple[str, ...]) -> _Plan:
+        by_matcher: dict[int, tuple[_Matcher, list[str]]] = {}
+        for a in agents:
+            token = str(a).strip().lower()
+            m = self._named.get(token) if token != ANY_AGENT else None
+            if m is None:
+                m = self._star  # RFC 9309 §2.2.1: no group of its own -> the "*" group
+            if m is None or m.empty:
+                continue
+            entry = by_matcher.setdefault(id(m), (m, []))
+            if token not in entry[1]:
+                entry[1].append(token)
+        # Each entry carries a cache of its Findings: they are immutable, and the same rule deciding for the same
+        # agents gives the same Finding, so a record costs a dict look-up instead of building one.
+        plan = tuple((m, tuple(names), {}) for m, names in by_matcher.values())
+        if len(self._plans) >= _PLAN_CACHE:
+            self._plans.clear()
+        self._plans[agents] = plan
+        return plan
+
+    def check(self, path: str, agents: Sequence[str]) -> list[Finding]:
+        """Findings for the file at ``path`` (URL path, plus ``?query`` if any) and each agent in ``agents``.
+
+        One Finding per deciding line: ``reserved`` is True for a ``Disallow`` and False for an ``Allow`` that
+        wins; ``agents`` lists the asked-for tokens that line decides (``*`` stands for "an agent without a
+        group of its own"). No Finding when no rule matches (nothing said = no reservation)."""
+        if agents is self._last_key:
+            plan = self._last_plan  # the audit passes the same agent tuple for every record: skip even hashing it
+        else:
+            key = agents if type(agents) is tuple else tuple(agents)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._plan(key)
+            if type(agents) is tuple:
+                self._last_key, self._last_plan = agents, plan
+        if not plan:
+            return []
+        if not path.startswith("/"):
+            path = "/" + path
+        path = _normalise(path)
+        out: list[Finding] = []
+        for matcher, names, made in plan:
+            rule = matcher.decide(path)
+            if rule is not None:
+                f = made.get(rule.line)
+                if f is None:
+                    f = made[rule.line] = Finding(SIGNAL, f"{self.source} line {rule.line}", rule.text,
+                                                  not rule.allow, names)
+                out.append(f)
+        return out
+
+
+def parse_ai_txt(data: bytes, source: str) -> AiTxtFile:
+    """Parse the bytes of an ``ai.txt`` served at ``source`` (used in ``where``). Never raises: anything wrong
+    is a :class:`Problem` in ``.problems`` and the readable part of the file still counts."""
+    problems: list[Problem] = []
+    line_problems = 0
+
+    def problem(where: str, message: str) -> None:
+        nonlocal line_problems
+        line_problems += 1
+        if line_problems <= MAX_LINE_PROBLEMS:
+            problems.append(Problem(SIGNAL, where, message))
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        problems.append(Problem(SIGNAL, source, f"content is {type(data).__name__}, not bytes; treated as absent"))
+        return AiTxtFile(source, problems, {}, None)
+    data = bytes(data)
+    if len(data) > MAX_BYTES:
+        problems.append(Problem(SIGNAL, source, f"file is {len(data):,} bytes; only the first {MAX_BYTES:,} were "
+                                                "read (RFC 9309 §2.5 limit)"))
+        data = data[:MAX_BYTES]
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if cut > 0:
+            data = data[:cut]
+    if b"\x00" in data:
+        problems.append(Problem(SIGNAL, source, "binary content (NUL bytes), not a text file; treated as absent"))
+        return AiTxtFile(source, problems, {}, None)
+    if _HTML_START.match(data):
+        problems.append(Problem(SIGNAL, source, "an HTML page, not an ai.txt (the site answers every path with a "
+                                                "page); treated as absent"))
+        return AiTxtFile(source, problems, {}, None)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        problems.append(Problem(SIGNAL, source, f"not valid UTF-8 (first bad byte at offset {e.start}); "
+                                                "undecodable bytes replaced"))
+        text = data.decode("utf-8", "replace")
+
+    # Groups as RFC 9309 §2.1 forms them: consecutive user-agent lines, then their rules.
+    group_agents: list[list[str]] = []
+    group_rules: list[list[tuple[str, _Rule]]] = []
+    in_agents = False
+    for lineno, raw in enumerate(_LINE_SPLIT.split(text), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, colon, value = line.partition(":")
+        where = f"{source} line {lineno}"
+        if not colon:
+            problem(where, f"{raw.strip()[:80]!r} has no ':'; line ignored")
+            continue
+        key = key.strip().lower()
+        value = value.strip()
+        if key in _USER_AGENT_KEYS:
+            if not in_agents:
+                group_agents.append([])
+                group_rules.append([])
+                in_agents = True
+            if _STAR.match(value):
+                group_agents[-1].append(ANY_AGENT)
+                continue
+            m = _TOKEN.match(value)
+            if m:
+                group_agents[-1].append(m.group(0).lower())
+            else:
+                # The group still exists (its rules must not fall into the previous group), it names nobody.
+                problem(where, f"user-agent {value[:80]!r} is not a product token; its group applies to no agent")
+            continue
+        allow = key in _ALLOW_KEYS
+        if not allow and key not in _DISALLOW_KEYS:
+            continue  # sitemap, crawl-delay, content-usage …: not ai.txt rules
+        in_agents = False
+        if not group_agents:
+            problem(where, "rule before any User-Agent line; ignored (RFC 9309 §2.1)")
+            continue
+        if not value:
+            continue  # "Disallow:" with nothing: no restriction, but the group still exists
+        if value[0] not in "/*":
+            problem(where, f"pattern {value[:80]!r} starts with neither '/' nor '*', so it can never match a "
+                           "path (RFC 9309 §2.2.2); ignored")
+            continue
+        pattern = _normalise(value)
+        group_rules[-1].append((pattern, _Rule(allow, len(pattern), lineno, raw.strip(),
+                                                    (len(pattern), allow, -lineno))))
+    if line_problems > MAX_LINE_PROBLEMS:
+        problems.append(Problem(SIGNAL, source, f"{line_problems - MAX_LINE_PROBLEMS} more line problems "
+                                                "not listed"))
+
+    # Merge every group naming an agent (RFC 9309 §2.2.1); agents with the same groups share one matcher.
+    groups_of: dict[str, list[int]] = {}
+    for gi, names in enumerate(group_agents):
+        for name in names:
+            if gi not in groups_of.setdefault(name, []):
+                groups_of[name].append(gi)
+    compiled: dict[tuple[int, ...], _Matcher] = {}
+    by_agent: dict[str, _Matcher] = {}
+    for name, gis in groups_of.items():
+        key = tuple(gis)
+        if key not in compiled:
+            compiled[key] = _Matcher([r for gi in gis for r in group_rules[gi]])
+        by_agent[name] = compiled[key]
+    star = by_agent.pop(ANY_AGENT, None)
+    return AiTxtFile(source, problems, by_agent, star)

@@ -1,0 +1,569 @@
+"""robots.txt (RFC 9309), with the aipref ``Content-Usage`` rule and Cloudflare's ``Content-Signal`` line.
+
+One :class:`RobotsFile` per site: parsed once, compiled lazily per agent group, then asked per record with
+:meth:`RobotsFile.check`. The exact rules, and where they differ from protego, are in docs/audit/robots.md.
+
+- Parsing (RFC 9309 §2.2, §2.5): the first 500 KiB (a cut line is dropped), UTF-8 with a BOM skipped and bad
+  bytes replaced, CR / LF / CRLF line ends, ``#`` comments. Groups are runs of ``user-agent`` lines followed by
+  rules; groups naming the same agent are merged (§2.2.1). Records other than user-agent / allow / disallow /
+  content-usage / content-signal (sitemap, crawl-delay, ...) neither join nor end a group (§2.2.4).
+  Like Google's parser and protego, common misspellings (``dissallow``, ``useragent``, ``user agent``) and a
+  missing colon (``Disallow /x``) are accepted — §2.2.4 lets crawlers be lenient.
+- Agent matching follows protego so the two agree: a group's name matches an agent when it occurs in the
+  agent's token at a token start; the longest matching name wins, ``*`` scores 1; case-insensitive. Beyond
+  protego, a ``user-agent`` value such as ``GPTBot/1.0`` also registers its product token ``gptbot``
+  (§2.2.1: the product token is the identifier, letters ``_`` and ``-``).
+- Matching (§2.2.2, §2.2.3): the longest pattern (in octets, after percent-encoding normalisation) decides,
+  ``allow`` wins a tie, ``*`` is any run of characters, a final ``$`` anchors; no rule → allowed;
+  ``/robots.txt`` is always allowed.
+- Usage rules: ``Content-Usage: [path] <prefs>`` (draft-ietf-aipref-attach §3) — for paths the group may
+  crawl, the longest matching path's preference applies, ties combine most-restrictive (vocab §5.1);
+  ``Content-Signal: [path] ai-train=no, ...`` (contentsignals.org) — applies to its group, whatever the
+  Allow/Disallow rules say. A path-less line applies to every path. Lines outside any group apply site-wide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final, Literal
+
+from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
+from ipscope.audit.signals.content_usage import MAX_EVIDENCE, UsagePrefs, parse_usage
+
+SIGNAL: Final = "robots.txt"
+USAGE_SIGNAL: Final = "content-usage"
+CONTENT_SIGNAL: Final = "content-signal"
+#: RFC 9309 §2.5: a parser must read at least 500 kibibytes; we stop there.
+MAX_BYTES: Final = 500 * 1024
+#: Problems kept per file; the rest are counted in one last Problem.
+MAX_PROBLEMS: Final = 20
+
+Kind = Literal["allow", "disallow", "content-usage", "content-signal"]
+
+_USER_AGENT: Final = frozenset({"user-agent", "useragent", "user agent"})
+# Misspellings Google's parser and protego accept (RFC 9309 §2.2.4 allows leniency).
+_DISALLOW: Final = frozenset({"disallow", "dissallow", "dissalow", "disalow", "diasllow", "disallaw"})
+_KINDS: Final[dict[str, Kind]] = {
+    **{k: "disallow" for k in _DISALLOW},
+    "allow": "allow",
+    "content-usage": "content-usage",
+    "content-signal": "content-signal",
+}
+# Records recognised only so that "<record> <value>" without a colon is read as that record (then ignored).
+_OTHER: Final = frozenset({"sitemap", "sitemaps", "site-map", "crawl-delay", "crawl delay", "request-rate",
+                           "request rate", "visit-time", "visit time", "host"})
+_KNOWN: Final = _USER_AGENT | frozenset(_KINDS) | _OTHER
+_EOL: Final = re.compile(r"\r\n|\r|\n")
+_PRODUCT_TOKEN: Final = re.compile(r"[a-z_-]+")
+
+
+# --- percent-encoding normalisation (RFC 9309 §2.2.2) ------------------------------------------------------
+# Both a rule's path and a request's path are brought to one spelling before comparing: escapes of ordinary
+# characters are decoded (%62 -> b), everything outside the unreserved set plus "/" and "=" is escaped with
+# upper-case hex (ツ -> %E3%83%84, ":" -> %3A, "?" -> %3F). "/" and "%" stay as written because "%2F" is data
+# inside a path segment, not a separator. In the query, "/" is data too, so it is escaped there (Figure 4's
+# "/foo/bar?baz=https://foo.bar" is matched as "...https%3A%2F%2Ffoo.bar"). In patterns "*" stays a wildcard
+# and "%2A" a literal star; a final "$" stays the anchor and any other "$" is a literal (%24).
+
+_FAST_PATH: Final = re.compile(r"/[A-Za-z0-9_.~/=-]*").fullmatch
+_FAST_PATTERN: Final = re.compile(r"[/*][A-Za-z0-9_.~/=*-]*\$?").fullmatch
+_ESCAPE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
+_HEX_DIGITS: Final = frozenset(b"0123456789ABCDEFabcdef")
+
+
+def _unsafe_runs(extra: bytes) -> Callable[[Callable[[re.Match[bytes]], bytes], bytes], bytes]:
+    rx = re.compile(rb"[^A-Za-z0-9_.~=%-" + re.escape(extra) + rb"]+")
+    return lambda fn, b: rx.sub(fn, b)  # type: ignore[arg-type, return-value]
+
+
+_SUB_PATH: Final = _unsafe_runs(b"/")
+_SUB_QUERY: Final = _unsafe_runs(b"")
+_SUB_PATTERN_PATH: Final = _unsafe_runs(b"/*")
+_SUB_PATTERN_QUERY: Final = _unsafe_runs(b"*")
+
+
+def _escape_run(m: re.Match[bytes]) -> bytes:
+    return "".join(f"%{c:02X}" for c in m.group()).encode("ascii")
+
+
+def _norm_part(b: bytes, keep: frozenset[int], sub: Callable[..., bytes]) -> bytes:
+    if b"%" in b:
+        def decode(m: re.Match[bytes]) -> bytes:
+            v = int(m.group(1), 16)
+            return b"%%%02X" % v if v in keep else bytes((v,))
+        b = _ESCAPE.sub(decode, b)
+    b = sub(_escape_run, b)
+    # a "%" not followed by two hex digits is a literal percent sign; escape it so it cannot pair up later
+    if b"%" in b:
+        b = re.sub(rb"%(?![0-9A-F]{2})", b"%25", b)
+    return b
+
+
+_KEEP_PATH: Final = frozenset({0x2F, 0x25})  # "/" and "%"
+_KEEP_QUERY: Final = frozenset({0x25})
+_KEEP_PATTERN_PATH: Final = frozenset({0x2F, 0x25, 0x2A})  # and "*": %2A is a literal star in a pattern
+_KEEP_PATTERN_QUERY: Final = frozenset({0x25, 0x2A})
+
+
+def normalize_path(path: str) -> str:
+    """The path (+ query) of a request as rules are compared with it (RFC 9309 §2.2.2)."""
+    if _FAST_PATH(path):
+        return path
+    path = path.partition("#")[0]
+    if not path.startswith("/"):
+        path = "/" + path
+    if _FAST_PATH(path):
+        return path
+    raw = path.encode("utf-8", "surrogatepass")
+    p, q, query = raw.partition(b"?")
+    out = _norm_part(p, _KEEP_PATH, _SUB_PATH)
+    if q:
+        out += b"%3F" + _norm_part(query, _KEEP_QUERY, _SUB_QUERY)
+    return out.decode("ascii")
+
+
+def normalize_pattern(pattern: str) -> str:
+    """A rule's path pattern in the same spelling as :func:`normalize_path` (``*`` and a final ``$`` kept)."""
+    if _FAST_PATTERN(pattern):
+        return pattern
+    anchor = ""
+    if pattern.endswith("$"):
+        pattern, anchor = pattern[:-1], "$"
+    raw = pattern.encode("utf-8", "surrogatepass")
+    p, q, query = raw.partition(b"?")
+    out = _norm_part(p, _KEEP_PATTERN_PATH, _SUB_PATTERN_PATH)
+    if q:
+        out += b"%3F" + _norm_part(query, _KEEP_PATTERN_QUERY, _SUB_PATTERN_QUERY)
+    return out.decode("ascii") + anchor
+
+
+def _pattern_regex(p: str) -> str:
+    """Regex source matching a path from its start when the normalised pattern ``p`` applies.
+
+    Each ``*`` part is found leftmost and then committed (an atomic group), which is exact for glob
+    patterns and keeps matching linear: a hostile ``/*a*a*a*a$`` cannot make the regex backtrack.
+    """
+    anchored = p.endswith("$")
+    if anchored:
+        p = p[:-1]
+    head, *rest = p.split("*")
+    out = re.escape(head)
+    if not rest:
+        return out + (r"\Z" if anchored else "")
+    *mid, last = rest
+    for part in mid:
+        if part:
+            out += f"(?>.*?{re.escape(part)})"
+    if anchored:
+        if last:
+            out += f".*{re.escape(last)}\\Z"
+    elif last:
+        out += f"(?>.*?{re.escape(last)})"
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> Callable[[str], re.Match[str] | None]:
+    return re.compile(_pattern_regex(pattern), re.S).match
+
+
+# --- parsed structure --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One group member line: an allow/disallow rule or a usage line, with where it was written."""
+
+    kind: Kind
+    pattern: str  # normalised; "/" for a path-less usage line
+    line: int
+    text: str  # the line as written (stripped), for evidence
+    prefs: UsagePrefs | None = None  # content-usage: the parsed preference
+    train: bool | None = None  # content-signal: ai-train yes (True) / no (False) / absent (None)
+
+
+class _Matcher:
+    """The compiled rules of one agent's merged groups: decides a normalised path in one regex match."""
+
+    __slots__ = ("rules", "_match", "usage")
+
+    def __init__(self, rules: list[Rule], usage: list[Rule]) -> None:
+        # §2.2.2: most octets first; "allow" before "disallow" at equal length; then file order
+        ordered = sorted(rules, key=lambda r: (-len(r.pattern), r.kind != "allow", r.line))
+        seen: set[tuple[str, str]] = set()
+        self.rules: list[Rule] = []
+        for r in ordered:
+            if (r.kind, r.pattern) not in seen and r.pattern[:1] in ("/", "*"):
+                seen.add((r.kind, r.pattern))
+                self.rules.append(r)
+        self._match: Callable[[str], re.Match[str] | None] | None = None
+        if self.rules:
+            alts = "|".join(f"({_pattern_regex(r.pattern)})" for r in self.rules)
+            self._match = re.compile(alts, re.S).match
+        self.usage = usage  # content-usage and content-signal lines (site-wide ones included)
+
+    def decide(self, path: str) -> Rule | None:
+        """The deciding rule for ``path`` (normalised), or None when no rule matches (allowed)."""
+        if self._match is None:
+            return None
+        m = self._match(path)
+        return None if m is None else self.rules[m.lastindex - 1]  # type: ignore[operator]
+
+
+class _Entry:
+    """The agents (of one asked list) that fall to one matcher, with the Findings already made for them."""
+
+    __slots__ = ("matcher", "agents", "findings")
+
+    def __init__(self, matcher: _Matcher, agents: tuple[str, ...]) -> None:
+        self.matcher = matcher
+        self.agents = agents
+        self.findings: dict[tuple[int, str, bool], Finding] = {}
+
+
+def _usage_matches(rules: list[Rule], path: str, kind: Kind) -> list[Rule]:
+    """The ``kind`` usage lines with the longest pattern matching ``path`` (attach §3.1: longest match)."""
+    best: list[Rule] = []
+    best_len = -1
+    for r in rules:
+        if r.kind != kind or len(r.pattern) < best_len:
+            continue
+        if _compiled(r.pattern)(path) is None:
+            continue
+        if len(r.pattern) > best_len:
+            best, best_len = [r], len(r.pattern)
+        else:
+            best.append(r)
+    return best
+
+
+class RobotsFile:
+    """A parsed robots.txt; :meth:`check` answers per record. Never raises on any input."""
+
+    def __init__(self, source: str, status: int | None = 200) -> None:
+        self.source = source
+        self.status = status
+        self.problems: list[Problem] = []
+        #: set for a 5xx / unreachable file: every path is disallowed for everyone (RFC 9309 §2.3.1.4)
+        self.complete_disallow: str | None = None
+        self._groups: list[list[Rule]] = []
+        self._key_groups: dict[str, list[int]] = {}  # agent name (lower-case) -> its group ids, file order
+        self._sitewide: list[Rule] = []
+        self._matchers: dict[tuple[int, ...], _Matcher] = {}
+        self._plans: dict[tuple[str, ...], list[_Entry]] = {}
+        self._last_agents: object = None
+        self._last_plan: list[_Entry] = []
+        self._complete: dict[tuple[str, ...], Finding] = {}
+        self._dropped_problems = 0
+
+    # -- building
+
+    def _problem(self, message: str, line: int | None = None) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self._dropped_problems += 1
+            return
+        where = self.source if line is None else f"{self.source} line {line}"
+        self.problems.append(Problem(SIGNAL, where, message))
+
+    @property
+    def agents_named(self) -> list[str]:
+        """The agent names the file has groups for (lower-case, file order)."""
+        return list(self._key_groups)
+
+    # -- asking
+
+    def _select(self, agent: str) -> str | None:
+        """The group name that applies to ``agent`` (protego's rule: longest name found at a token start)."""
+        best: str | None = None
+        best_score = 0
+        for key in self._key_groups:
+            if key == ANY_AGENT:
+                score = 1
+            else:
+                score = 0
+                i = agent.find(key)
+                while i != -1:
+                    if i == 0 or not (agent[i - 1].isalnum() or agent[i - 1] in "-_"):
+                        score = len(key)
+                        break
+                    i = agent.find(key, i + 1)
+            if score > best_score:
+                best, best_score = key, score
+        return best
+
+    def _matcher(self, groups: tuple[int, ...]) -> _Matcher:
+        m = self._matchers.get(groups)
+        if m is None:
+            rules: list[Rule] = []
+            usage: list[Rule] = list(self._sitewide)
+            for g in groups:
+                for r in self._groups[g]:
+                    (rules if r.kind in ("allow", "disallow") else usage).append(r)
+            m = self._matchers[groups] = _Matcher(rules, usage)
+        return m
+
+    def _plan(self, agents: Sequence[str]) -> list[_Entry]:
+        """Agents grouped by the matcher that decides for them; computed once per agent list (pass the same
+        tuple object every call and even the lookup is skipped)."""
+        if agents is self._last_agents:
+            return self._last_plan
+        key = tuple(agents)
+        plan = self._plans.get(key)
+        if plan is None:
+            by_group: dict[tuple[int, ...], list[str]] = {}
+            for a in key:
+                name = self._select(a.strip().lower())
+                groups = tuple(self._key_groups[name]) if name is not None else ()
+                if groups or self._sitewide:
+                    by_group.setdefault(groups, []).append(a)
+            plan = [_Entry(self._matcher(g) if g else _Matcher([], list(self._sitewide)), tuple(v))
+                    for g, v in by_group.items()]
+            if len(self._plans) >= 16:  # a run uses one or two agent lists; bound it anyway
+                self._plans.clear()
+            self._plans[key] = plan
+        self._last_agents, self._last_plan = agents, plan
+        return plan
+
+    def check(self, path: str, agents: Sequence[str]) -> list[Finding]:
+        """Findings for one request path (+ query) and the agents asked about.
+
+        One ``robots.txt`` Finding per group that disallows ``path`` (listing the agents that fall to it),
+        plus ``content-usage`` / ``content-signal`` Findings where those lines state a training preference.
+        """
+        if self.complete_disallow is not None:
+            who = tuple(agents)
+            f = self._complete.get(who)
+            if f is None:
+                f = self._complete[who] = Finding(SIGNAL, self.source, self.complete_disallow, True, who)
+            return [f]
+        plan = self._plan(agents)
+        if not plan or path.partition("?")[0] == "/robots.txt":  # §2.2.2: implicitly allowed
+            return []
+        npath = normalize_path(path)
+        out: list[Finding] = []
+        for e in plan:
+            rule = e.matcher.decide(npath)
+            crawlable = rule is None or rule.kind == "allow"
+            if not crawlable:
+                out.append(self._finding(e, rule, SIGNAL, True))  # type: ignore[arg-type]
+            if e.matcher.usage:
+                self._usage_findings(e, npath, crawlable, out)
+        return out
+
+    def allowed(self, path: str, agent: str = ANY_AGENT) -> bool:
+        """True when ``agent`` may crawl ``path`` by the Allow/Disallow rules alone."""
+        return not any(f.signal == SIGNAL for f in self.check(path, (agent,)))
+
+    def _finding(self, e: _Entry, rule: Rule, signal: str, reserved: bool) -> Finding:
+        key = (rule.line, signal, reserved)
+        f = e.findings.get(key)
+        if f is None:
+            f = e.findings[key] = Finding(signal, f"{self.source} line {rule.line}", rule.text, reserved, e.agents)
+        return f
+
+    def _usage_findings(self, e: _Entry, npath: str, crawlable: bool, out: list[Finding]) -> None:
+        m = e.matcher
+        if crawlable:  # attach §3.1: no preferences are implied for resources that may not be crawled
+            cu = _usage_matches(m.usage, npath, "content-usage")
+            verdicts = [(r, r.prefs.training) for r in cu if r.prefs is not None]
+            deny = [r for r, t in verdicts if t == "disallowed"]
+            allow = [r for r, t in verdicts if t == "allowed"]
+            if deny:  # vocab §5.1: a disallow among equally specific statements wins
+                out.append(self._finding(e, deny[0], USAGE_SIGNAL, True))
+            elif allow:
+                out.append(self._finding(e, allow[0], USAGE_SIGNAL, False))
+        cs = [r for r in _usage_matches(m.usage, npath, "content-signal") if r.train is not None]
+        no = [r for r in cs if r.train is False]
+        if no:
+            out.append(self._finding(e, no[0], CONTENT_SIGNAL, True))
+        elif cs:
+            out.append(self._finding(e, cs[0], CONTENT_SIGNAL, False))
+
+
+# --- parsing -----------------------------------------------------------------------------------------------
+
+
+def _split(line: str) -> tuple[str, str] | None:
+    """``(record name lower-cased, value)`` of a comment-free, stripped, non-empty line, or None.
+
+    ``name: value`` is the form of RFC 9309 §2.2. Like Google's parser and protego we also read
+    ``name value`` when the colon is missing and the name is a record we know, and ``user agent``.
+    """
+    name, colon, raw = line.partition(":")
+    if colon:
+        key = name.strip().lower()
+        if key in _KNOWN or not raw or raw[0].isspace():
+            return key, raw.strip()
+    words = line.split()
+    for n in (1, 2):
+        key = " ".join(words[:n]).lower()
+        if key in _KNOWN:
+            return key, " ".join(words[n:])
+    return (name.strip().lower(), raw.strip()) if colon else None
+
+
+def _agent_names(value: str) -> list[str]:
+    ua = value.strip().lower()
+    names = [ua]
+    if ua != ANY_AGENT and "*" in ua:
+        names.append(ua.replace("*", ""))  # protego: "*" inside a name is dropped ("*bot*" -> "bot")
+    token = _PRODUCT_TOKEN.match(ua)
+    if token and token.group() != ua:
+        names.append(token.group())  # RFC 9309 §2.2.1: "GPTBot/1.0" names the product token "gptbot"
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def _usage_rule(kind: Kind, value: str, n: int, text: str, f: RobotsFile) -> Rule | None:
+    """A Content-Usage / Content-Signal line: an optional path, whitespace, then the preferences."""
+    pattern = "/"
+    prefs_text = value
+    if value[:1] in ("/", "*"):
+        parts = value.split(None, 1)
+        pattern = normalize_pattern(parts[0])
+        prefs_text = parts[1] if len(parts) > 1 else ""
+    if not prefs_text.strip():
+        f._problem(f"{kind} line has a path but no preferences; ignored", n)
+        return None
+    if kind == "content-usage":
+        prefs = parse_usage(prefs_text)
+        if prefs.error is not None:
+            f._problem(f"Content-Usage value {prefs.error}; preferences unknown — write e.g. "
+                       "'Content-Usage: / train-ai=n'", n)
+        return Rule(kind, pattern, n, text, prefs=prefs)
+    train: bool | None = None
+    for item in prefs_text.split(","):
+        k, eq, v = item.partition("=")
+        k, v = k.strip().lower(), v.strip().lower()
+        if not eq or not k:
+            f._problem(f"Content-Signal item {item.strip()!r} is not 'name=yes|no'; ignored", n)
+        elif k == "ai-train":
+            if v in ("yes", "y"):
+                train = True if train is None else train  # a "no" on the same line stays (most restrictive)
+            elif v in ("no", "n"):
+                train = False
+            else:
+                f._problem(f"Content-Signal ai-train={v!r} is neither yes nor no; ignored", n)
+    return Rule(kind, pattern, n, text, train=train)
+
+
+def parse_robots(data: bytes, source: str) -> RobotsFile:
+    """Parse a robots.txt body (RFC 9309 §2.2); never raises. ``source`` names it in evidence."""
+    f = RobotsFile(source)
+    try:
+        _parse_into(f, data if isinstance(data, bytes | bytearray | memoryview) else b"")
+    except Exception as e:  # noqa: BLE001 — a defect here must cost one site, not the audit
+        f._groups.clear()
+        f._key_groups.clear()
+        f._sitewide.clear()
+        f._problem(f"could not be parsed ({type(e).__name__}: {e}); treated as no restriction — "
+                   "please report this file to ipscope")
+    if f._dropped_problems:
+        f.problems.append(Problem(SIGNAL, source, f"{f._dropped_problems} more problems not listed"))
+    return f
+
+
+def _parse_into(f: RobotsFile, data: bytes | bytearray | memoryview) -> None:
+    raw = bytes(data)
+    if len(raw) > MAX_BYTES:
+        cut = max(raw.rfind(b"\n", 0, MAX_BYTES + 1), raw.rfind(b"\r", 0, MAX_BYTES + 1))
+        f._problem(f"{len(raw)} bytes; only the first {MAX_BYTES} (500 KiB, RFC 9309 §2.5) are read and the "
+                   "line cut there is dropped")
+        raw = raw[: cut + 1] if cut >= 0 else b""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        text = raw.decode("utf-8", "replace")
+        f._problem(f"not valid UTF-8 (first bad byte at offset {e.start}; RFC 9309 §2.1 requires UTF-8); "
+                   "bad bytes were replaced with U+FFFD")
+    if "\x00" in text:
+        f._problem("contains NUL bytes (binary data?); read as text anyway")
+
+    current: list[str] = []  # agent names of the group being read
+    in_agents = False  # the last group-relevant line was a user-agent line
+    group = -1
+    records = 0
+    for n, written in enumerate(_EOL.split(text), 1):
+        hash_at = written.find("#")
+        line = (written[:hash_at] if hash_at >= 0 else written).strip()
+        if not line:
+            continue
+        kv = _split(line)
+        if kv is None:
+            continue
+        key, value = kv
+        text_n = line if hash_at < 0 else written.strip()  # evidence: the line as written, comment included
+        if key in _USER_AGENT:
+            records += 1
+            if not in_agents:  # a user-agent line after rules starts a new group (§2.2.1)
+                in_agents, current = True, []
+                group += 1
+                f._groups.append([])
+            for name in _agent_names(value):
+                if name not in current:
+                    current.append(name)
+                    ids = f._key_groups.setdefault(name, [])
+                    if not ids or ids[-1] != group:
+                        ids.append(group)
+            continue
+        kind = _KINDS.get(key)
+        if kind is None:
+            continue  # §2.2.4: other records must not interfere with groups
+        records += 1
+        in_agents = False
+        if not value:
+            continue  # "Disallow:" with nothing after it: no rule (§2.2.2)
+        if kind in ("allow", "disallow"):
+            if not current:
+                f._problem(f"{kind} rule outside any group (no named user-agent line before it); ignored "
+                           "(RFC 9309 §2.2)", n)
+                continue
+            if value[0] not in "/*":
+                f._problem(f"path {value[:60]!r} does not start with '/' so it can never match; "
+                           "did you mean '/" + value[:60].lstrip("/") + "'?", n)
+            rule = Rule(kind, normalize_pattern(value), n, text_n[:MAX_EVIDENCE])
+        else:
+            usage = _usage_rule(kind, value, n, text_n[:MAX_EVIDENCE], f)
+            if usage is None:
+                continue
+            if not current:
+                f._sitewide.append(usage)
+                continue
+            rule = usage
+        if current:
+            f._groups[group].append(rule)
+    if records == 0 and text.strip():
+        looks = "an HTML page" if text.lstrip()[:1] == "<" else "not robots.txt"
+        f._problem(f"no robots.txt records found (looks like {looks}); no rules apply")
+
+
+def robots_for_status(status: int | None, data: bytes | None, source: str) -> RobotsFile:
+    """The RobotsFile a fetch result stands for (RFC 9309 §2.3.1).
+
+    2xx: the body is parsed. 4xx (a file missing from a snapshot included): no restriction (§2.3.1.3).
+    5xx or unreachable (``status`` None): complete disallow for every agent (§2.3.1.4). A 3xx here means
+    the redirects were not followed to the end (over five hops): treated as unavailable (§2.3.1.2).
+    """
+    if status is not None and 200 <= status < 300:
+        f = parse_robots(data or b"", source)
+        f.status = status
+        return f
+    f = RobotsFile(source, status)
+    if status is not None and 300 <= status < 500:
+        if status < 400:
+            f._problem(f"HTTP {status}: redirect not followed to the end; treated as unavailable, no "
+                       "restriction (RFC 9309 §2.3.1.2)")
+        return f
+    if status is None:
+        f.complete_disallow = "unreachable: RFC 9309 §2.3.1.4 complete disallow"
+    elif 500 <= status < 600:
+        f.complete_disallow = f"HTTP {status}: RFC 9309 §2.3.1.4 complete disallow"
+    else:
+        f.complete_disallow = f"HTTP {status} (not a valid status): treated as unreachable, RFC 9309 §2.3.1.4 " \
+                              "complete disallow"
+        f._problem(f"HTTP status {status} is not a valid status code; treated as unreachable")
+    return f

@@ -1,0 +1,694 @@
+"""W3C TDM Reservation Protocol (TDMRep): ``/.well-known/tdmrep.json``, headers, HTML ``<meta>``, EPUB, PDF.
+
+Spec: "TDM Reservation Protocol (TDMRep)", W3C Community Group Final Report (copy in
+../shared/data/tdmrep/spec/index.html). Section names below are that document's headings.
+
+* ``tdm-reservation`` is 1 (TDM rights reserved) or 0 (not reserved); "Other values are considered protocol
+  errors. In such a case the TDM Agents MUST consider that ``tdm-reservation`` is unset" (§ tdm-reservation).
+  Such values become a :class:`Problem` and no finding.
+* ``tdm-policy`` is a URL; it is recorded in the evidence, never fetched.
+* Precedence (§ Processing priority): the well-known file, then the HTTP headers ("supercede any value inferred
+  from a TDM file"), then HTML ``<meta>`` ("supercede previous values"), then EPUB/PDF metadata; "the absence of
+  ``tdm-reservation`` and ``tdm-policy`` MUST not reset current values". See :func:`decide`.
+
+Nothing here raises on bad input: every reader returns its findings and a list of :class:`Problem`.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+from ipscope.audit.page import PageMeta
+from ipscope.audit.signals.base import Finding, Problem
+
+SIGNAL: Final = "tdmrep"
+
+#: 500 KiB, the cap ``ipscope.audit.sites`` applies to every site file (RFC 9309 §2.5's parsing limit; TDMRep
+#: sets none). Bytes past it are not read; the entries complete before it are still used.
+MAX_BYTES: Final[int] = 500 * 1024
+#: Rules past this many are ignored (with a Problem): ``match`` is linear in the number of rules.
+MAX_ENTRIES: Final[int] = 10_000
+#: A longer ``location`` is not a path pattern anyone wrote by hand; it is ignored (with a Problem).
+MAX_LOCATION: Final[int] = 2048
+#: Largest EPUB package document / PDF metadata stream (decoded) that is read.
+MAX_XML: Final[int] = 8 * 1024 * 1024
+
+#: The namespace IRIs of the TDMRep vocabulary. The spec's EPUB 3 section and tdmrep.jsonld use
+#: ``http://www.w3.org/ns/tdmrep#``, its PDF section ``http://www.w3.org/ns/tdmrep/``; both are accepted anywhere.
+TDM_NAMESPACES: Final = frozenset({"http://www.w3.org/ns/tdmrep#", "http://www.w3.org/ns/tdmrep/"})
+
+# --------------------------------------------------------------------------------------------- the file
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One valid entry of tdmrep.json: ``index`` is its position in the JSON array (0 = first, as jq ``.[0]``)."""
+
+    index: int
+    location: str
+    reserved: bool
+    policy: str | None
+    finding: Finding
+
+
+@dataclass(frozen=True, slots=True)
+class TdmrepFile:
+    """A parsed ``/.well-known/tdmrep.json``: the valid rules in file order, the problems, one compiled matcher."""
+
+    source: str
+    rules: tuple[Rule, ...] = ()
+    problems: list[Problem] = field(default_factory=list)
+    _rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+
+    def match(self, path: str) -> Finding | None:
+        """The finding of the FIRST rule whose ``location`` matches ``path``, or ``None`` (reservation unset).
+
+        ``path`` is the request target: the URL path with its query string (``/a/b.html?x=1``), the form
+        Google's robots.txt matching (which the spec defers to) compares against; a full ``http(s)://`` URL
+        is accepted too. § TDM File on the Origin Server: "The most specific match is the first in sequence."
+        """
+        rx = self._rx
+        if rx is None:
+            return None
+        if path[:1] != "/":
+            path = request_target(path)
+        if _NEEDS_CANON.search(path) is not None:
+            path = _canon(path)
+        m = rx.match(path)
+        if m is None:
+            return None
+        return self.rules[m.lastindex - 1].finding  # type: ignore[operator]  # every alternative ends in ()
+
+
+def request_target(url: str) -> str:
+    """``/path?query`` of a URL (the fragment is not part of it); ``"/"`` for an empty path."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+def parse_tdmrep_json(data: bytes, source: str) -> TdmrepFile:
+    """Parse tdmrep.json bytes fetched from ``source`` (its URL or snapshot path). Never raises.
+
+    Bad input gives ``problems`` (each naming the entry and the fix); the valid entries are still used.
+    """
+    problems: list[Problem] = []
+    if len(data) > MAX_BYTES:
+        problems.append(_p(source, f"the file is {len(data):,} bytes, over the {MAX_BYTES // 1024} KiB limit; "
+                                   "only the entries complete within the limit were read — keep tdmrep.json short"))
+        data = data[:MAX_BYTES]
+    if b"\x00" in data:
+        problems.append(_p(source, "binary data (NUL bytes), not a JSON file; treated as absent"))
+        return TdmrepFile(source, (), problems)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        problems.append(_p(source, f"not UTF-8 (byte {e.start}); bad bytes replaced by U+FFFD — save it as UTF-8"))
+        text = data.decode("utf-8-sig", errors="replace")
+    items = _load(text, source, problems)
+    rules: list[Rule] = []
+    pieces: list[str] = []
+    for i, entry in enumerate(items):
+        if len(rules) >= MAX_ENTRIES:
+            problems.append(_p(source, f"more than {MAX_ENTRIES:,} rules; entries from {i} on were ignored"))
+            break
+        rule = _rule(entry, i, source, problems)
+        if rule is not None:
+            rules.append(rule[0])
+            pieces.append(rule[1])
+    rx = None
+    if pieces:
+        try:
+            rx = re.compile("(?:" + "|".join(pieces) + ")", re.DOTALL)
+        except (re.error, RecursionError, OverflowError) as e:  # not expected: every literal is escaped
+            problems.append(_p(source, f"the location patterns could not be compiled ({e}); file treated as absent"))
+            return TdmrepFile(source, (), problems)
+    return TdmrepFile(source, tuple(rules), problems, rx)
+
+
+def _p(where: str, message: str) -> Problem:
+    return Problem(SIGNAL, where, message)
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _load(text: str, source: str, problems: list[Problem]) -> list[object]:
+    """The JSON array's items; salvages the entries before a syntax error (or the size cut)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        items = _salvage(text)
+        where = (f" at line {e.lineno} column {e.colno}: {e.msg}" if isinstance(e, json.JSONDecodeError)
+                 else " (nested too deeply)")
+        hint = " — it looks like an HTML page (a soft 404?)" if text.lstrip()[:1] == "<" else ""
+        done = (f"the {len(items)} entries before the error were used" if items
+                else "treated as absent (no TDMRep file)")
+        problems.append(_p(source, f"not valid JSON{where}{hint}; {done} — fix the file or report it to the site"))
+        return items
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict) and "location" in doc:
+        problems.append(_p(source, "a JSON object, not an array; read as one rule — § TDM File on the Origin "
+                                   "Server: the brackets \"are mandatory even if you express only one rule\""))
+        return [doc]
+    problems.append(_p(source, f"the top level is a JSON {_jtype(doc)}, not an array of rules; treated as absent"))
+    return []
+
+
+def _salvage(text: str) -> list[object]:
+    dec = json.JSONDecoder()
+    i = _WS.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("[", i):
+        return []
+    out: list[object] = []
+    i += 1
+    while True:
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
+        try:
+            obj, i = dec.raw_decode(text, i)
+        except (ValueError, RecursionError):
+            return out
+        out.append(obj)
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
+        if not text.startswith(",", i):
+            return out
+        i += 1
+
+
+def _jtype(v: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(v), "number")
+
+
+def _rule(entry: object, i: int, source: str, problems: list[Problem]) -> tuple[Rule, str] | None:
+    where = f"{source} entry {i}"
+    if not isinstance(entry, dict):
+        problems.append(_p(where, f"a JSON {_jtype(entry)}, not an object with location and tdm-reservation; "
+                                  "ignored"))
+        return None
+    loc = entry.get("location")
+    if not isinstance(loc, str):
+        what = "missing" if loc is None and "location" not in entry else f"a {_jtype(loc)}, not a string"
+        problems.append(_p(where, f"\"location\" is {what}; entry ignored — each rule needs a path pattern "
+                                  "such as \"/\""))
+        return None
+    res = entry.get("tdm-reservation")
+    if isinstance(res, bool) or not isinstance(res, (int, float)) or res not in (0, 1):
+        what = "missing" if "tdm-reservation" not in entry else f"{json.dumps(res)[:40]}"
+        problems.append(_p(where, f"\"tdm-reservation\" is {what}, not the number 0 or 1: a protocol error, so the "
+                                  "reservation is unset (§ tdm-reservation); entry ignored — write 1 or 0 unquoted"))
+        return None
+    pol = entry.get("tdm-policy")
+    if pol is not None and _bad_url(pol):
+        problems.append(_p(where, f"\"tdm-policy\" {json.dumps(pol)[:80]} is not an http(s) URL; the rule is used, "
+                                  "the policy is only shown as evidence — point it at the policy document"))
+    pattern = _normalise_location(loc, where, problems)
+    if pattern is None:
+        return None
+    evidence = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+    finding = Finding(SIGNAL, where, evidence, reserved=res == 1)
+    rule = Rule(i, loc, res == 1, pol if isinstance(pol, str) else None, finding)
+    return rule, _pattern_regex(pattern) + "()"
+
+
+def _bad_url(v: object) -> bool:
+    if not isinstance(v, str):
+        return True
+    try:
+        parts = urlsplit(v.strip())
+    except ValueError:
+        return True
+    return parts.scheme not in ("http", "https") or not parts.netloc
+
+
+def _normalise_location(loc: str, where: str, problems: list[Problem]) -> str | None:
+    loc = loc.strip()
+    if not loc:
+        problems.append(_p(where, "\"location\" is empty; entry ignored (an empty robots.txt path matches nothing) "
+                                  "— use \"/\" for the whole site"))
+        return None
+    if len(loc) > MAX_LOCATION:
+        problems.append(_p(where, f"\"location\" is {len(loc):,} characters (limit {MAX_LOCATION}); entry ignored"))
+        return None
+    if loc.startswith(("http://", "https://")):
+        path = request_target(loc)
+        problems.append(_p(where, f"\"location\" is a full URL; its path {path!r} was used — write the path only"))
+        loc = path
+    elif not loc.startswith(("/", "*")):
+        # Google's "URL matching based on path values" (which the spec says to follow): "fish/" is "equivalent
+        # to /fish/".
+        problems.append(_p(where, f"\"location\" {loc[:60]!r} does not start with \"/\"; read as \"/{loc[:60]}\""))
+        loc = "/" + loc
+    return _canon(loc)
+
+
+# --- path matching -------------------------------------------------------------------------------------
+# § Use of regular expressions: "*" is "0 or more instances of any character", "$" at the end "designates the
+# end of the match pattern"; a match is a prefix match ("the end of the path from the rule is reached before a
+# difference in octets is encountered"), case-sensitive. Percent-encoded unreserved characters are decoded
+# before comparison, other escapes are kept (hex upper-cased), so "%7E" equals "~" but "%2F" is not "/".
+# Special characters matched verbatim are written "%24" / "%2A" in patterns and match "$" / "*" in the URL.
+#
+# All rules become ONE regular expression, one alternative per rule in file order, each ending in an empty
+# group: `re` tries alternatives left to right, so the first rule that matches wins and `lastindex` names it.
+# Each "*" followed by a literal becomes an atomic group (?>.*?literal): the leftmost occurrence is always the
+# best one for a prefix match, and committing to it keeps hostile patterns ("*a*a*a*a*b") linear, not
+# exponential.
+
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PRINTABLE: Final = "".join(chr(c) for c in range(0x21, 0x7F))
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_NONPRINT = re.compile(r"[^\x21-\x7e]")
+_NEEDS_CANON = re.compile(r"[^\x21-\x7e]|%")
+_SPECIAL = re.compile(r"(%24|%2A|\$)")
+
+
+def _pct(m: re.Match[str]) -> str:
+    c = chr(int(m.group(1), 16))
+    return c if c in _UNRESERVED else "%" + m.group(1).upper()
+
+
+def _canon(s: str) -> str:
+    """Canonical form for comparison: non-printable/non-ASCII characters %-encoded (UTF-8), unreserved
+    escapes decoded, other escapes in upper case."""
+    if _NONPRINT.search(s) is not None:
+        s = quote(s, safe=_PRINTABLE, errors="surrogatepass")
+    if "%" in s:
+        s = _PCT.sub(_pct, s)
+    return s
+
+
+def _literal(seg: str) -> str:
+    out = []
+    for part in _SPECIAL.split(seg):
+        if part == "$" or part == "%24":
+            out.append(r"(?:\$|%24)")
+        elif part == "%2A":
+            out.append(r"(?:\*|%2A)")
+        elif part:
+            out.append(re.escape(part))
+    return "".join(out)
+
+
+def _pattern_regex(loc: str) -> str:
+    anchored = loc.endswith("$")
+    if anchored:
+        loc = loc[:-1]
+    segs = loc.split("*")
+    rx = _literal(segs[0])
+    mids = segs[1:]
+    last = mids.pop() if anchored and mids else None
+    rx += "".join(f"(?>.*?{_literal(s)})" for s in mids if s)
+    if anchored:
+        if last is None:
+            rx += r"\Z"
+        elif last:  # "...*tail$": the path ends with tail ("...*$" ends anywhere: nothing to add)
+            rx += f".*{_literal(last)}\\Z"
+    return rx
+
+
+# -------------------------------------------------------------------------------- headers, HTML, levels
+
+
+def header_findings(headers: Mapping[str, str]) -> list[Finding]:
+    """``tdm-reservation`` / ``tdm-policy`` response headers (§ TDM Header Field in HTTP Responses).
+
+    ``headers`` must have LOWER-CASED keys (HTTP field names are case-insensitive; the caller lower-cases
+    them once per record). Returns [] or one finding. See :func:`read_headers` for the problems.
+    """
+    if "tdm-reservation" not in headers:
+        return []
+    return read_headers(headers)[0]
+
+
+def read_headers(headers: object) -> tuple[list[Finding], list[Problem]]:
+    """:func:`header_findings` with its problems; accepts anything (a list of pairs, non-string values)."""
+    if not isinstance(headers, Mapping):
+        return [], [_p("headers", f"headers are a {type(headers).__name__}, not a mapping; ignored")]
+    problems: list[Problem] = []
+    res = _header_text(headers.get("tdm-reservation"), "tdm-reservation", problems)
+    pol = _header_text(headers.get("tdm-policy"), "tdm-policy", problems)
+    if res is None:
+        return [], problems
+    # Repeated header lines arrive joined by "," (RFC 9110 §5.3).
+    values = res.split(",")
+    evidence = f"tdm-reservation: {res}" + (f"; tdm-policy: {pol}" if pol is not None else "")
+    f = _level("header tdm-reservation", "header tdm-reservation", values, [pol] if pol else [], evidence,
+               problems)
+    return ([f] if f else []), problems
+
+
+def _header_text(v: object, name: str, problems: list[Problem]) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+        return ", ".join(v)
+    problems.append(_p(f"header {name}", f"value is a {type(v).__name__}, not text; ignored"))
+    return None
+
+
+def html_findings(page: PageMeta) -> list[Finding]:
+    """``<meta name="tdm-reservation">`` / ``<meta name="tdm-policy">`` (§ TDM Metadata in HTML Content)."""
+    return read_html(page)[0]
+
+
+def read_html(page: PageMeta) -> tuple[list[Finding], list[Problem]]:
+    """:func:`html_findings` with its problems."""
+    res = page.meta("tdm-reservation")
+    if not res:
+        return [], []
+    pol = page.meta("tdm-policy")
+    problems: list[Problem] = []
+    evidence = " ".join([f'<meta name="tdm-reservation" content="{v}">' for v in res]
+                        + [f'<meta name="tdm-policy" content="{v}">' for v in pol])
+    where = 'html <meta name="tdm-reservation">'
+    f = _level(where, where, res, pol, evidence, problems)
+    return ([f] if f else []), problems
+
+
+def _level(where: str, label: str, values: Sequence[str], policies: Sequence[str], evidence: str,
+           problems: list[Problem]) -> Finding | None:
+    """One technique's finding: reserved if any valid value is 1, allowed if all valid values are 0."""
+    valid = set()
+    for v in values:
+        s = v.strip()
+        if s == "0" or s == "1":
+            valid.add(s)
+        else:
+            problems.append(_p(label, f"value {v[:60]!r} is not 0 or 1: a protocol error, so this reservation is "
+                                      "unset (§ tdm-reservation); ignored — use 1 (reserved) or 0"))
+    for v in policies:
+        if _bad_url(v):
+            problems.append(_p(label, f"tdm-policy {v[:80]!r} is not an http(s) URL; kept as evidence only"))
+    if not valid:
+        return None
+    if len(valid) > 1:
+        problems.append(_p(label, "both 0 and 1 given; the reservation (1) is kept — give one value"))
+    return Finding(SIGNAL, where, evidence, reserved="1" in valid)
+
+
+def _has_policy(f: Finding) -> bool:
+    ev = f.evidence
+    return "tdm-policy" in ev or "tdm:policy" in ev or ":policy>" in ev
+
+
+def decide(file: Finding | None, headers: Sequence[Finding], html: Sequence[Finding],
+           media: Sequence[Finding] = ()) -> Finding | None:
+    """The TDMRep verdict for one document (§ Processing priority).
+
+    Precedence, low to high: the well-known file, the HTTP headers, HTML ``<meta>``, EPUB/PDF metadata (``media``).
+    The highest technique that gives a valid ``tdm-reservation`` decides; a technique without one does not reset
+    a lower one. When the deciding value contradicts a lower technique (``0`` over ``1`` or ``1`` over ``0``) the
+    returned finding's evidence says what it overrides; a reservation without a policy names a lower technique's
+    ``tdm-policy`` (policies are inherited the same way). Within one technique a 1 wins over a 0.
+    """
+    top: Finding | None = None
+    lower: list[Finding] = []
+    for level in (media, html, headers, (file,) if file is not None else ()):
+        if not level:
+            continue
+        f = next((x for x in level if x.reserved), level[0])
+        if top is None:
+            top = f
+        else:
+            lower.append(f)
+    if top is None or not lower:
+        return top
+    notes = []
+    contrary = [f for f in lower if f.reserved != top.reserved]
+    if contrary:
+        notes.append("overrides " + "; ".join(f"{f.where}: {f.evidence}" for f in contrary))
+    if top.reserved and not _has_policy(top):
+        inherited = next((f for f in lower if _has_policy(f)), None)
+        if inherited is not None:
+            notes.append(f"tdm-policy from {inherited.where}: {inherited.evidence}")
+    if not notes:
+        return top
+    return Finding(SIGNAL, top.where, f"{top.evidence} ({'; '.join(notes)})", top.reserved, top.agents)
+
+
+# ------------------------------------------------------------------------------------------------- EPUB
+# § TDM Metadata in EPUB 2 files: <meta name="tdm:reservation" content="1" /> in the package metadata.
+# § TDM Metadata in EPUB 3 files: <meta property="tdm:reservation">1</meta>, prefix "tdm: http://www.w3.org/
+# ns/tdmrep#" declared on <package>. Both forms are read in any EPUB version (EPUB 3 files often carry both).
+
+_PREFIX = re.compile(r"([A-Za-z_][\w.-]*):\s+(\S+)")
+_OPF_MEDIA = "application/oebps-package+xml"
+
+
+def _local(tag: object) -> str:
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _xml(data: bytes, where: str, problems: list[Problem]) -> ET.Element | None:
+    if b"<!ENTITY" in data:
+        problems.append(_p(where, "XML declares entities; not parsed (entity expansion is a known attack)"))
+        return None
+    try:
+        return ET.fromstring(data)
+    except (ET.ParseError, ValueError, RecursionError) as e:
+        problems.append(_p(where, f"not well-formed XML ({e}); TDMRep metadata not read"))
+        return None
+
+
+def _zip_read(zf: zipfile.ZipFile, name: str, where: str, problems: list[Problem]) -> bytes | None:
+    info = zf.getinfo(name)
+    if info.file_size > MAX_XML:
+        problems.append(_p(where, f"{name} is {info.file_size:,} bytes uncompressed (limit {MAX_XML:,}); not read"))
+        return None
+    with zf.open(info) as fh:
+        return fh.read(MAX_XML + 1)[:MAX_XML]
+
+
+def epub_findings(path: Path) -> tuple[list[Finding], list[Problem]]:
+    """TDMRep metadata of an EPUB's package document (covers every resource of the package). Never raises."""
+    problems: list[Problem] = []
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            opf_name = _rootfile(zf, where, problems)
+            data = _zip_read(zf, opf_name, where, problems) if opf_name else None
+    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, RuntimeError,
+            NotImplementedError, zlib.error, ValueError) as e:
+        return [], [_p(where, f"cannot read the EPUB ({type(e).__name__}: {e}); TDMRep metadata not read")]
+    if data is None:
+        return [], problems
+    where = f"{path}!{opf_name}"
+    root = _xml(data, where, problems)
+    if root is None:
+        return [], problems
+    prefixes = dict(_PREFIX.findall(root.get("prefix", "")))
+    res: list[str] = []
+    pol: list[str] = []
+    snippets: list[str] = []
+    undeclared = False
+    for meta in (el for el in root.iter() if _local(el.tag) == "meta"):
+        name = meta.get("name")
+        if name in ("tdm:reservation", "tdm:policy"):
+            value = meta.get("content", "")
+            snippets.append(f'<meta name="{name}" content="{value}"/>')
+            (res if name == "tdm:reservation" else pol).append(value)
+            continue
+        prop = meta.get("property") or ""
+        pfx, colon, term = prop.partition(":")
+        if not colon or term not in ("reservation", "policy") or meta.get("refines"):
+            continue
+        iri = prefixes.get(pfx)
+        if iri is None and pfx == "tdm":
+            undeclared = True
+        elif iri not in TDM_NAMESPACES:
+            continue
+        value = (meta.text or "").strip()
+        snippets.append(f'<meta property="{prop}">{value}</meta>')
+        (res if term == "reservation" else pol).append(value)
+    if undeclared:
+        problems.append(_p(where, "prefix \"tdm\" is used but not declared on <package>; read as TDMRep — add "
+                                  "prefix=\"tdm: http://www.w3.org/ns/tdmrep#\""))
+    if not res:
+        return [], problems
+    f = _level(f"{where} <meta tdm:reservation>", where, res, pol, " ".join(snippets), problems)
+    return ([f] if f else []), problems
+
+
+def _rootfile(zf: zipfile.ZipFile, where: str, problems: list[Problem]) -> str | None:
+    names = zf.namelist()
+    if "META-INF/container.xml" in names:
+        data = _zip_read(zf, "META-INF/container.xml", where, problems)
+        root = _xml(data, f"{where}!META-INF/container.xml", problems) if data else None
+        if root is not None:
+            found = [(el.get("media-type"), el.get("full-path")) for el in root.iter()
+                     if _local(el.tag) == "rootfile" and el.get("full-path")]
+            for media, full in sorted(found, key=lambda x: x[0] != _OPF_MEDIA):
+                if full in names:
+                    return full
+    opfs = [n for n in names if n.lower().endswith(".opf")]
+    if opfs:
+        problems.append(_p(where, f"META-INF/container.xml does not name a package document; used {opfs[0]}"))
+        return opfs[0]
+    problems.append(_p(where, "no package document (.opf) found; not an EPUB? TDMRep metadata not read"))
+    return None
+
+
+# -------------------------------------------------------------------------------------------------- PDF
+# § TDM Metadata in PDF files: tdm:reservation / tdm:policy in the XMP packet, namespace
+# http://www.w3.org/ns/tdmrep/. The packet lives in a stream object whose dictionary has /Type /Metadata. A
+# stream's dictionary is never inside a compressed object stream, so it is always visible in the raw bytes;
+# the stream data may be /FlateDecode-compressed, which zlib undoes. The document's own packet is the one the
+# catalog's /Metadata names (pages and images may carry their own); when the catalog sits in a compressed
+# object stream and cannot be seen, every packet that has TDMRep properties counts.
+
+_PDF_META = re.compile(rb"/Type\s*/Metadata\b")
+_PDF_OBJ = re.compile(rb"(\d+)\s+\d+\s+obj\b")
+_PDF_STREAM = re.compile(rb"\bstream(?:\r\n|\n|\r)")
+_PDF_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[^\s/<>\[\]()]+)")
+_PDF_CATALOG = re.compile(rb"/Type\s*/Catalog\b")
+_PDF_REF = re.compile(rb"/Metadata\s+(\d+)\s+\d+\s+R")
+_XMP = re.compile(rb"<(?:[\w.-]+:)?xmpmeta\b.*?</(?:[\w.-]+:)?xmpmeta\s*>", re.DOTALL)
+_RDF = re.compile(rb"<((?:[\w.-]+:)?)RDF\b.*?</\1RDF\s*>", re.DOTALL)
+_XMLNS_TDM = re.compile(rb"""xmlns:([\w.-]+)\s*=\s*["']?http://www\.w3\.org/ns/tdmrep[/#]""")
+
+
+def pdf_findings(path: Path) -> tuple[list[Finding], list[Problem]]:
+    """TDMRep properties of a PDF's XMP metadata (covers every page). Never raises."""
+    where = str(path)
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _pdf(data, where)
+    except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
+        return [], [_p(where, f"cannot read the PDF ({type(e).__name__}: {e}); TDMRep metadata not read")]
+
+
+def _obj_head(data: mmap.mmap, pos: int) -> re.Match[bytes] | None:
+    """The ``N G obj`` header nearest before ``pos`` (within 4 KiB: dictionaries before a stream are short)."""
+    head = None
+    for head in _PDF_OBJ.finditer(data, max(0, pos - 4096), pos):
+        pass
+    return head
+
+
+def _pdf(data: mmap.mmap, where: str) -> tuple[list[Finding], list[Problem]]:
+    problems: list[Problem] = []
+    if data.find(b"%PDF-", 0, 1024) < 0:
+        return [], [_p(where, "no %PDF- header: not a PDF; TDMRep metadata not read")]
+    packets: dict[int | None, tuple[int, bytes]] = {}  # object number -> (offset, XMP); a later object wins
+    seen = 0  # metadata streams found, read or not
+    for m in _PDF_META.finditer(data):
+        s = _PDF_STREAM.search(data, m.end(), m.end() + 65536)
+        if s is None or data.find(b"endobj", m.end(), s.start()) >= 0:
+            continue
+        seen += 1
+        head = _obj_head(data, m.start())
+        num = int(head.group(1)) if head else None
+        label = f"{where} object {num}"
+        end = data.find(b"endstream", s.end(), s.end() + MAX_XML)
+        if end < 0:
+            problems.append(_p(label, "metadata stream has no endstream within the size limit; not read"))
+            continue
+        flt = _PDF_FILTER.search(data, m.start(), s.start())
+        raw = data[s.end():end]
+        names = re.findall(rb"/(\w+)", flt.group(1)) if flt else []
+        if names == [b"FlateDecode"]:
+            try:
+                raw = zlib.decompressobj().decompress(raw, MAX_XML)
+            except zlib.error as e:
+                problems.append(_p(label, f"metadata stream does not inflate ({e}); not read"))
+                continue
+        elif names:
+            problems.append(_p(label, f"metadata stream uses filter {b' '.join(names).decode()}, which ipscope "
+                                      "does not decode; not read"))
+            continue
+        packets[num] = (m.start(), raw)
+    catalog = None
+    for c in _PDF_CATALOG.finditer(data):
+        head = _obj_head(data, c.start())
+        stop = data.find(b"endobj", c.end())
+        ref = _PDF_REF.search(data, head.end() if head else c.start(), stop if stop >= 0 else len(data))
+        if ref:
+            catalog = int(ref.group(1))  # the last catalog in the file (incremental updates) wins
+    if catalog in packets:
+        chosen = [(catalog, packets[catalog][1])]
+    else:
+        chosen = [(n, raw) for n, (_, raw) in sorted(packets.items(), key=lambda kv: kv[1][0])]
+    if not seen:  # no stream dictionary recognised (a damaged file?): scan for a bare packet
+        m = _XMP.search(data)
+        if m is not None:
+            chosen = [(None, m.group(0))]
+    if not chosen:
+        if seen:
+            return [], problems  # each unreadable stream has its Problem already
+        if data.find(b"/Encrypt") >= 0:
+            why = "the PDF is encrypted"
+        elif data.find(b"/ObjStm") >= 0:
+            why = "its objects are in compressed object streams and no metadata stream was found"
+        elif data.find(b"/Metadata") >= 0:
+            why = "a /Metadata entry exists but its stream could not be read"
+        else:
+            return [], problems  # no XMP at all: nothing to read, nothing wrong
+        problems.append(_p(where, f"XMP metadata not found ({why}); TDMRep properties, if any, were not read"))
+        return [], problems
+    res: list[str] = []
+    pol: list[str] = []
+    snippets: list[str] = []
+    first = None
+    for num, raw in chosen:
+        label = f"{where} XMP" + (f" (object {num})" if num is not None else "")
+        r, p = _xmp_props(raw, label, problems)
+        if r and first is None:
+            first = label
+        res += [v for v, _ in r]
+        pol += [v for v, _ in p]
+        snippets += [s for _, s in r + p]
+    if not res or first is None:
+        return [], problems
+    f = _level(f"{first} tdm:reservation", first, res, pol, " ".join(snippets), problems)
+    return ([f] if f else []), problems
+
+
+def _xmp_props(raw: bytes, where: str, problems: list[Problem]
+               ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(value, evidence) of each tdm:reservation and tdm:policy in one XMP packet."""
+    m = _XMP.search(raw) or _RDF.search(raw)
+    if m is None:
+        return [], []
+    xml = m.group(0)
+    props: dict[str, list[tuple[str, str]]] = {"reservation": [], "policy": []}
+    if b"<!ENTITY" not in xml:
+        try:
+            root = ET.fromstring(xml)
+        except (ET.ParseError, ValueError, RecursionError) as e:
+            problems.append(_p(where, f"XMP is not well-formed XML ({e}); TDMRep properties read by pattern"))
+        else:
+            for el in root.iter():
+                for k, v in el.attrib.items():  # XMP shorthand: <rdf:Description tdm:reservation="1">
+                    ns, _, term = k[1:].partition("}")
+                    if k[:1] == "{" and ns in TDM_NAMESPACES and term in props:
+                        props[term].append((v.strip(), f'tdm:{term}="{v.strip()}"'))
+                tag = el.tag if isinstance(el.tag, str) else ""
+                ns, _, term = tag[1:].partition("}")
+                if tag[:1] == "{" and ns in TDM_NAMESPACES and term in props:
+                    v = (el.text or "").strip()
+                    props[term].append((v, f"<tdm:{term}>{v}</tdm:{term}>"))
+            return props["reservation"], props["policy"]
+    for pfx in set(_XMLNS_TDM.findall(xml)):
+        p = re.escape(pfx)
+        for t, v in re.findall(rb"<" + p + rb":(reservation|policy)\s*>\s*([^<]*?)\s*</" + p + rb":\1\s*>", xml):
+            term, value = t.decode(), v.decode("utf-8", "replace")
+            props[term].append((value, f"<tdm:{term}>{value}</tdm:{term}>"))
+        for t, v in re.findall(rb"\b" + p + rb""":(reservation|policy)\s*=\s*["']([^"']*)["']""", xml):
+            term, value = t.decode(), v.decode("utf-8", "replace").strip()
+            props[term].append((value, f'tdm:{term}="{value}"'))
+    return props["reservation"], props["policy"]
