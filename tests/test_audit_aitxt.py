@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import timeit
 from pathlib import Path
 
@@ -184,6 +185,9 @@ def test_rfc9309_2_2_2_percent_encoding() -> None:
     assert reserved(f, "/foo/bar/%E3%83%84") and reserved(f, "/foo/bar/%e3%83%84") and reserved(f, "/foo/bar/ツ")
     assert reserved(f, "/foo/bar/%62%61%7A")
     assert not reserved(f, "/foo/bar/qux")
+    # reserved characters stay encoded (so "%2F" is not "/"); hex case and stray "%" are normalised
+    f = parse_ai_txt(b"User-agent: *\nDisallow: /a%2fb\nDisallow: /100%\n", SRC)
+    assert reserved(f, "/a%2Fb") and not reserved(f, "/a/b") and reserved(f, "/100%25") and reserved(f, "/100%")
 
 
 def test_rfc9309_2_2_3_special_characters() -> None:
@@ -368,6 +372,21 @@ def _agents() -> tuple[str, ...]:
     names = list(json.loads(p.read_text(encoding="utf-8"))) if p.exists() else []
     unique = list(dict.fromkeys(n.lower() for n in names))[:159]
     return ("*", *unique, *(f"bot{i}" for i in range(159 - len(unique))))
+
+
+def test_a_file_of_thousands_of_wildcard_rules_stays_cheap() -> None:
+    # 20,000 "/<n>*x<i>/y" rules (~500 KiB): wildcard rules are indexed by their literal head and compiled on
+    # first use, so parsing is one pass and a record only tries the rules whose head its path starts with
+    lines = ["User-agent: *"] + [f"Disallow: /{i * 7919 % 10**6}*x{i}/y" for i in range(20_000)]
+    t0 = time.perf_counter()
+    f = parse_ai_txt("\n".join(lines).encode(), SRC)
+    parse = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(200):
+        f.check(f"/abc/{i}/zzz", ("*",))
+    per_check = (time.perf_counter() - t0) / 200
+    assert reserved(f, "/7919/ax1/y/z") and not reserved(f, "/7919/ax2/y")
+    assert parse < 10 and per_check < 1e-3, (parse, per_check)
 
 
 def test_check_with_160_agents_is_microseconds() -> None:

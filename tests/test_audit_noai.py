@@ -230,7 +230,7 @@ def test_no_reservation_without_the_word(value: str) -> None:
 
 
 # ------------------------------------------------------------------ speed (a loose bound: the measured figure is
-# ~0.2 µs for a value without the directives and a few µs with them; see docs/audit/noai.md)
+# ~0.4 µs for a value without the directives, about 1 µs with them; see docs/audit/noai.md)
 
 
 def test_header_parsing_is_microseconds() -> None:

@@ -244,3 +244,34 @@ def test_fetch_from_a_real_server_on_loopback(tmp_path: Path, site_server: int) 
     man = _read_jsonl(tmp_path / "p" / "manifest.jsonl")
     assert [m["decision"] for m in man] == ["reserved", "reserved"]
     assert any("--allow-private" in p["message"] for p in man[0].get("problems", []))
+
+
+def test_agent_policy_uses_the_agents_own_group_before_the_star_group(tmp_path: Path) -> None:
+    snap = tmp_path / "snap"
+    for host, robots in (("own.test", b"User-agent: *\nDisallow: /\n\nUser-agent: GPTBot\nAllow: /\n"),
+                         ("star.test", b"User-agent: *\nDisallow: /\n")):
+        (snap / host).mkdir(parents=True)
+        (snap / host / "robots.txt").write_bytes(robots)
+    recs = [{"id": "own", "url": "https://own.test/a", "text": "t"}, {"id": "star", "url": "https://star.test/a", "text": "t"}]
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    audit([str(tmp_path / "c.jsonl")], tmp_path / "o", AuditOptions(sites=snap, policy="agent", agents=("GPTBot",)))
+    man = _read_jsonl(tmp_path / "o" / "manifest.jsonl")
+    assert [m["decision"] for m in man] == ["allowed", "reserved"]
+    assert man[1]["reasons"][0]["evidence"] == "Disallow: /"
+    # under any-ai-agent the "*" group's rule counts for own.test too (AI agents without a group of their own)
+    audit([str(tmp_path / "c.jsonl")], tmp_path / "p", AuditOptions(sites=snap))
+    assert [m["decision"] for m in _read_jsonl(tmp_path / "p" / "manifest.jsonl")] == ["reserved", "reserved"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"https?://[a-z0-9.]{1,12}(:[0-9]{1,4})?([/?#][ -~]{0,30})?", fullmatch=True))
+def test_path_of_agrees_with_urlsplit(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from ipscope.audit.run import _path_of
+    from ipscope.audit.sites import site_key
+
+    if site_key(url) is None:
+        return
+    p = urlsplit(url)
+    assert _path_of(url) == (p.path or "/") + (f"?{p.query}" if p.query else "")

@@ -27,6 +27,7 @@ from ipscope.audit.signals.base import Finding
 from ipscope.audit.signals.tdmrep import (
     MAX_BYTES,
     MAX_ENTRIES,
+    TdmrepFile,
     decide,
     epub_findings,
     header_findings,
@@ -131,7 +132,7 @@ def test_quoted_examples_are_the_specs() -> None:
     if not (SPEC / "spec" / "index.html").exists():
         pytest.skip(f"needs the shared data set {SPEC} (present in CI, absent from a plain clone)")
     page = (SPEC / "spec" / "index.html").read_text(encoding="utf-8")
-    examples = [_ws(html.unescape(m)) for m in re.findall(r'<pre class="example">(.*?)</pre>', page, re.S)]
+    examples = [_ws(html.unescape(m)) for m in re.findall(r'<pre class="example">(.*?)</pre>', page, re.DOTALL)]
     for quoted in (SPEC_FILE_1, SPEC_FILE_2, SPEC_HEADERS_1, SPEC_HEADERS_2, SPEC_HTML, SPEC_PDF_XMP):
         assert _ws(quoted) in examples, quoted[:60]
     for quoted in (SPEC_EPUB2_META, SPEC_EPUB3_META):
@@ -169,12 +170,12 @@ def test_spec_example_2_three_groups() -> None:
     assert f.match("/directory-a") is None  # the rule's trailing "/" is not reached
 
 
-def _one(location: str, res: int = 1) -> object:
+def _one(location: str, res: int = 1) -> TdmrepFile:
     return parse_tdmrep_json(json.dumps([{"location": location, "tdm-reservation": res}]).encode(), SRC)
 
 
 def _hits(location: str, path: str) -> bool:
-    return _one(location).match(path) is not None  # type: ignore[attr-defined]
+    return _one(location).match(path) is not None
 
 
 def test_special_characters_table() -> None:
@@ -190,7 +191,7 @@ def test_special_characters_table() -> None:
     # "If TDM Agents match special characters verbatim in the URI, they MUST use "%" encoding":
     # pattern /path/foo-%24 matches https://provider.com/path/foo-$
     assert _hits("/path/foo-%24", "/path/foo-$")
-    assert _one("/path/foo-%24").match("https://provider.com/path/foo-$") is not None  # type: ignore[attr-defined]
+    assert _one("/path/foo-%24").match("https://provider.com/path/foo-$") is not None
     assert not _hits("/path/foo-%24", "/path/foo-")
     assert _hits("/file-%2A.html", "/file-*.html") and not _hits("/file-%2A.html", "/file-x.html")
 
@@ -229,9 +230,9 @@ GOOGLE = [
 def test_google_path_matching_examples(location: str, yes: list[str], no: list[str]) -> None:
     f = _one(location)
     for path in yes:
-        assert f.match(path) is not None, (location, path)  # type: ignore[attr-defined]
+        assert f.match(path) is not None, (location, path)
     for path in no:
-        assert f.match(path) is None, (location, path)  # type: ignore[attr-defined]
+        assert f.match(path) is None, (location, path)
 
 
 def test_query_string_is_part_of_the_match() -> None:
@@ -240,7 +241,7 @@ def test_query_string_is_part_of_the_match() -> None:
     assert _hits("/*?print=1", "/a/b?print=1") and not _hits("/*?print=1", "/a/b")
     assert request_target("https://provider.com/a/b?x=1#frag") == "/a/b?x=1"
     assert request_target("https://provider.com") == "/"
-    assert _one("/a$").match("https://provider.com/a#top") is not None  # type: ignore[attr-defined]
+    assert _one("/a$").match("https://provider.com/a#top") is not None
 
 
 def test_first_matching_entry_wins() -> None:
@@ -268,34 +269,34 @@ def test_location_repairs_are_reported() -> None:
 # ---------------------------------------------------------------------------------------- bad input
 
 
-def _bad(data: bytes) -> object:
+def _bad(data: bytes) -> TdmrepFile:
     return parse_tdmrep_json(data, SRC)
 
 
 def test_not_json() -> None:
     f = _bad(b"<html><body>Not found</body></html>")
-    assert f.rules == () and f.match("/") is None  # type: ignore[attr-defined]
-    (p,) = f.problems  # type: ignore[attr-defined]
+    assert f.rules == () and f.match("/") is None
+    (p,) = f.problems
     assert "not valid JSON at line 1 column 1" in p.message and "soft 404" in p.message
     assert "treated as absent" in p.message and p.where == SRC
-    assert _bad(b"").problems and _bad(b"   ").rules == ()  # type: ignore[attr-defined]
+    assert _bad(b"").problems and _bad(b"   ").rules == ()
 
 
 def test_truncated_json_keeps_the_complete_entries() -> None:
     f = _bad(b'[{"location": "/a/", "tdm-reservation": 1}, {"location": "/b/", "tdm-rese')
-    assert len(f.rules) == 1 and f.match("/a/x") is not None  # type: ignore[attr-defined]
-    assert "the 1 entries before the error were used" in f.problems[0].message  # type: ignore[attr-defined]
+    assert len(f.rules) == 1 and f.match("/a/x") is not None
+    assert "the 1 entries before the error were used" in f.problems[0].message
 
 
 def test_object_instead_of_list() -> None:
     f = _bad(b'{"location": "/", "tdm-reservation": 1}')
-    assert len(f.rules) == 1 and f.match("/x") is not None  # type: ignore[attr-defined]
-    assert "not an array" in f.problems[0].message  # type: ignore[attr-defined]
+    assert len(f.rules) == 1 and f.match("/x") is not None
+    assert "not an array" in f.problems[0].message
     f = _bad(b'{"rules": []}')
-    assert f.rules == () and "JSON object, not an array" in f.problems[0].message  # type: ignore[attr-defined]
+    assert f.rules == () and "JSON object, not an array" in f.problems[0].message
     for doc in (b"1", b'"x"', b"null", b"true"):
         f = _bad(doc)
-        assert f.rules == () and len(f.problems) == 1  # type: ignore[attr-defined]
+        assert f.rules == () and len(f.problems) == 1
 
 
 @pytest.mark.parametrize(("entry", "needle"), [
@@ -322,11 +323,12 @@ def test_bad_entries_are_named_and_skipped(entry: str, needle: str) -> None:
 def test_bad_policy_keeps_the_rule() -> None:
     for pol in ('42', '"policy.json"', '"ftp://x/p"'):
         f = _bad(b'[{"location": "/", "tdm-reservation": 1, "tdm-policy": %s}]' % pol.encode())
-        (p,) = f.problems  # type: ignore[attr-defined]
+        (p,) = f.problems
         assert "not an http(s) URL" in p.message and p.where == f"{SRC} entry 0"
-        hit = f.match("/")  # type: ignore[attr-defined]
+        hit = f.match("/")
         assert hit is not None and hit.reserved and pol in hit.evidence
-    assert _bad(b'[{"location": "/", "tdm-reservation": 0, "tdm-policy": "%s"}]' % POLICY.encode()).problems == []  # type: ignore[attr-defined]
+    ok = b'[{"location": "/", "tdm-reservation": 0, "tdm-policy": "%s"}]' % POLICY.encode()
+    assert _bad(ok).problems == []
 
 
 def test_huge_file_is_cut_at_the_limit() -> None:
@@ -334,34 +336,34 @@ def test_huge_file_is_cut_at_the_limit() -> None:
     n = MAX_BYTES // len(entry % 0) + 500
     data = b"[" + b"".join(entry % i for i in range(n)) + b'{"location": "/", "tdm-reservation": 1}]'
     f = _bad(data)
-    assert "over the 500 KiB limit" in f.problems[0].message  # type: ignore[attr-defined]
-    assert 0 < len(f.rules) < n  # type: ignore[attr-defined]
-    assert f.match("/d000000/x") is not None and f.match(f"/d{n - 1:06d}/x") is None  # type: ignore[attr-defined]
+    assert "over the 500 KiB limit" in f.problems[0].message
+    assert 0 < len(f.rules) < n
+    assert f.match("/d000000/x") is not None and f.match(f"/d{n - 1:06d}/x") is None
 
 
 def test_too_many_entries() -> None:
     data = json.dumps([{"location": f"/{i}/", "tdm-reservation": 1} for i in range(MAX_ENTRIES + 5)]).encode()
     assert len(data) < MAX_BYTES
     f = _bad(data)
-    assert len(f.rules) == MAX_ENTRIES  # type: ignore[attr-defined]
-    assert f"entries from {MAX_ENTRIES} on were ignored" in f.problems[0].message  # type: ignore[attr-defined]
-    assert f.match(f"/{MAX_ENTRIES - 1}/x") is not None and f.match(f"/{MAX_ENTRIES}/x") is None  # type: ignore[attr-defined]
+    assert len(f.rules) == MAX_ENTRIES
+    assert f"entries from {MAX_ENTRIES} on were ignored" in f.problems[0].message
+    assert f.match(f"/{MAX_ENTRIES - 1}/x") is not None and f.match(f"/{MAX_ENTRIES}/x") is None
 
 
 def test_binary_and_bad_utf8_and_deep_nesting() -> None:
-    assert "binary" in _bad(bytes(range(256))).problems[0].message  # type: ignore[attr-defined]
+    assert "binary" in _bad(bytes(range(256))).problems[0].message
     f = _bad(b'[{"location": "/\xff/", "tdm-reservation": 1}]')
-    assert "not UTF-8 (byte 16)" in f.problems[0].message and len(f.rules) == 1  # type: ignore[attr-defined]
-    assert _bad(b"\xef\xbb\xbf" + SPEC_FILE_1.encode()).problems == []  # a UTF-8 BOM is fine  # type: ignore[attr-defined]
+    assert "not UTF-8 (byte 16)" in f.problems[0].message and len(f.rules) == 1
+    assert _bad(b"\xef\xbb\xbf" + SPEC_FILE_1.encode()).problems == []  # a UTF-8 BOM is fine
     f = _bad(b"[" * 100_000)
-    assert f.rules == () and "nested too deeply" in f.problems[0].message  # type: ignore[attr-defined]
+    assert f.rules == () and "nested too deeply" in f.problems[0].message
 
 
 def test_hostile_wildcards_stay_fast() -> None:
     # With plain backtracking "*a*a*...*b" against "aaa...a" is exponential; atomic groups keep it linear.
     f = _one("/" + "*a" * 40 + "*b$")
     t = time.perf_counter()
-    assert f.match("/" + "a" * 5000) is None  # type: ignore[attr-defined]
+    assert f.match("/" + "a" * 5000) is None
     assert time.perf_counter() - t < 0.5
 
 
@@ -426,7 +428,7 @@ def _ref_match(pattern: str, path: str) -> bool:
 def test_matching_agrees_with_a_reference(pat: list[str], path: list[str]) -> None:
     pattern = "/" + "".join(pat)  # "$" is an anchor only at the end; elsewhere both sides read it as literal
     target = "/" + "".join(path)
-    assert (_one(pattern).match(target) is not None) == _ref_match(pattern, target), (pattern, target)  # type: ignore[attr-defined]
+    assert (_one(pattern).match(target) is not None) == _ref_match(pattern, target), (pattern, target)
 
 
 # -------------------------------------------------------------------------------------------- headers
@@ -592,7 +594,8 @@ def make_pdf(*streams: bytes, flate: bool = False, catalog_ref: int | None = 3, 
     for xmp in streams:
         data = zlib.compress(xmp) if flate else xmp
         filt = b" /Filter /FlateDecode" if flate else b""
-        objs.append(b"<< /Type /Metadata /Subtype /XML /Length %d%s >>\nstream\n%s\nendstream" % (len(data), filt, data))
+        objs.append(b"<< /Type /Metadata /Subtype /XML /Length %d%s >>\nstream\n%s\nendstream"
+                    % (len(data), filt, data))
     out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
     offsets = []
     for i, o in enumerate(objs, 1):

@@ -154,3 +154,30 @@ def test_every_shard_file_is_documented(demo_index: Path):
     doc = _formats_md()
     missing = [name for name in written if f"| `{name}` |" not in doc]
     assert not missing, f"docs/formats.md does not describe these shard files: {missing}"
+
+
+def test_audit_manifest_keys_are_documented(tmp_path: Path):
+    import json
+
+    from ipscope.audit.run import AuditOptions, audit
+
+    recs = [
+        b'{"id": 1, "url": "https://example.com/a", "text": "t", "headers": {"X-Robots-Tag": "noai"}, '
+        b'"license": "MIT"}',
+        b'{"id": "2", "url": "https://example.com/b", "text": "t", "headers": 5}',
+        b"not json",
+    ]
+    (tmp_path / "c.jsonl").write_bytes(b"\n".join(recs) + b"\n")
+    snap = tmp_path / "snap" / "example.com"
+    snap.mkdir(parents=True)
+    (snap / "robots.txt").write_bytes(b"\xff binary\n")
+    audit([str(tmp_path / "c.jsonl")], tmp_path / "o", AuditOptions(sites=tmp_path / "snap"))
+    keys: set[str] = set()
+    for line in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines():
+        m = json.loads(line)
+        keys |= set(m)
+        keys |= {f"reasons[].{k}" for r in m["reasons"] for k in r}
+    assert {"error", "problems", "notes", "reasons[].signal"} <= keys
+    doc = _formats_md()
+    missing = sorted(k for k in keys if f"| `{k}` |" not in doc)
+    assert not missing, f"docs/formats.md does not document these audit manifest keys: {missing}"

@@ -54,9 +54,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Where a site owner reads who we are (sent in the User-Agent, as RFC 9309 §2.2.1 crawlers do).
-DOCS_URL: Final = "https://github.com/ipscope/ipscope/blob/main/docs/audit/sites.md"
-USER_AGENT: Final = f"ipscope/{__version__} (+{DOCS_URL})"
+#: Says who we are and what we read (RFC 9309 §2.2.1: crawlers send a product token); a deployment with a
+#: public page about its crawler should pass ``user_agent`` with that page's address.
+USER_AGENT: Final = f"ipscope/{__version__} (rights-signal audit: robots.txt, ai.txt, tdmrep.json only)"
 MAX_REDIRECTS: Final = 5
 _REDIRECT_STATUS: Final = frozenset({301, 302, 303, 307, 308})
 _KINDS: Final[tuple[FileKind, ...]] = ("robots", "ai_txt", "tdmrep")

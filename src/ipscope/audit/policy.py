@@ -76,6 +76,11 @@ class Policy:
     name: PolicyName
     agents: tuple[str, ...]  # lower-cased tokens checked against agent-specific rules, "*" first
     agent_set: frozenset[str]
+    # the agents site files (robots.txt, ai.txt) are evaluated for. There "*" means "every agent without a
+    # group of its own": under ``any-ai-agent`` a rule for it counts (it covers AI agents without their own
+    # group), under ``agent`` only the named agents are evaluated, each through its own group or, when it
+    # has none, through the "*" group (RFC 9309 §2.2.1)
+    site_agents: tuple[str, ...] = ()
 
     @classmethod
     def make(cls, name: PolicyName, named: Iterable[str] = ()) -> "Policy":
@@ -85,7 +90,8 @@ class Policy:
         else:
             chosen = list(training_agents()) + named_l
         seen = dict.fromkeys([ANY_AGENT] + chosen)  # ordered, unique
-        return cls(name, tuple(seen), frozenset(seen))
+        site = tuple(seen) if name == "any-ai-agent" else tuple(dict.fromkeys(chosen))
+        return cls(name, tuple(seen), frozenset(seen), site)
 
     def counts(self, f: Finding) -> bool:
         """True when ``f`` applies under this policy (for everyone, or for one of our agents)."""

@@ -12,7 +12,6 @@ always a finished audit.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from collections import Counter
@@ -20,19 +19,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
-from urllib.parse import urlsplit
 
 from ..errors import InputError, MissingExtraError
+from . import licences
 from .page import PageMeta, scan_html
 from .policy import Policy, PolicyName
 from .records import Record, RawRecord, check, discover, read_raw
+from .signals import content_usage, noai, tdmrep
 from .signals.base import Finding, Problem
 
 OUTPUTS = ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl", "summary.json", "summary.md")
 EVIDENCE_CHARS = 300
 Decision = Literal["allowed", "reserved", "rejected"]
-# a page needs scanning only if it may hold one of the tags the signals read
-_HTML_HINT = re.compile(r"noai|noimageai|tdm-|licen[cs]e|robots", re.I)
+# a page needs scanning only if it may hold one of the tags the signals read (plain substring tests on the
+# lower-cased page: several times faster than one case-insensitive regular expression)
+# ("noai" also covers noimageai and every robots meta that says it; "licen" licence and license)
+_HTML_HINTS = ("noai", "tdm-", "licen")
+
+
+def _may_hold_signals(html: str) -> bool:
+    low = html.lower()
+    return any(h in low for h in _HTML_HINTS)
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".svg")
 
 
@@ -101,13 +108,24 @@ def _parse_site(files: Any) -> _Site:
 
 
 def _path_of(url: str) -> str:
-    """Path and query of a URL, as robots.txt rules and TDMRep locations match them."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "/"
-    path = parts.path or "/"
-    return f"{path}?{parts.query}" if parts.query else path
+    """Path and query of a URL (no fragment), as robots.txt rules and TDMRep locations match them.
+    The URL has passed ``site_key``, so it is ``http(s)://authority`` followed by ``/``, ``?``, ``#`` or
+    nothing; cut by hand (urlsplit costs ~10 us a record)."""
+    start = url.find("://") + 3
+    end = len(url)
+    for ch in "/?#":
+        k = url.find(ch, start, end)
+        if k != -1:
+            end = k
+    rest = url[end:]
+    frag = rest.find("#")
+    if frag != -1:
+        rest = rest[:frag]
+    if rest.endswith("?") and rest.find("?") == len(rest) - 1:  # an empty query is no query
+        rest = rest[:-1]
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    return rest
 
 
 def _cap(f: Finding) -> dict[str, str]:
@@ -143,12 +161,9 @@ class Auditor:
 
     def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
         """(decision, deciding findings, licence, problems) for one record."""
-        from . import licences
-        from .signals import content_usage, noai, tdmrep
-
         site = self.site(key)
         path = _path_of(rec.url)
-        agents = self.policy.agents
+        agents = self.policy.site_agents
         findings: list[Finding] = []
         problems: list[Problem] = list(site.problems)
         if site.robots is not None:
@@ -157,7 +172,7 @@ class Auditor:
             findings.extend(site.ai_txt.check(path, agents))
         h = rec.headers
         page: PageMeta | None = None
-        if rec.html and _HTML_HINT.search(rec.html):
+        if rec.html and _may_hold_signals(rec.html):
             page = scan_html(rec.html)
         image = False
         media_tdm: list[Finding] = []

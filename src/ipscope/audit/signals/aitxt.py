@@ -97,17 +97,35 @@ def _keep(table: dict[str, _Rule], key: str, rule: _Rule) -> None:
         table[key] = rule
 
 
+class _Wild:
+    """A rule with a "*" inside; its regex is compiled on first use (a huge file costs nothing until it is asked)."""
+
+    __slots__ = ("rule", "rx", "source")
+
+    def __init__(self, source: str, rule: _Rule) -> None:
+        self.source = source
+        self.rule = rule
+        self.rx: re.Pattern[str] | None = None
+
+    def match(self, path: str) -> bool:
+        rx = self.rx
+        if rx is None:
+            rx = self.rx = re.compile(self.source, re.DOTALL)
+        return rx.match(path) is not None
+
+
 class _Matcher:
     """The rules of one agent (its groups merged), indexed by pattern kind so a path is decided quickly."""
 
-    __slots__ = ("contains", "empty", "exact", "general", "prefix", "prefix_lengths", "suffix", "suffix_lengths")
+    __slots__ = ("contains", "empty", "exact", "general", "general_lengths", "prefix", "prefix_lengths", "suffix",
+                 "suffix_lengths")
 
     def __init__(self, rules: Sequence[tuple[str, _Rule]]) -> None:
         prefix: dict[int, dict[str, _Rule]] = {}
         exact: dict[str, _Rule] = {}
         contains: dict[str, dict[int, dict[str, _Rule]]] = {}  # first char -> length -> literal -> rule
         suffix: dict[int, dict[str, _Rule]] = {}
-        general: list[tuple[re.Pattern[str], _Rule]] = []
+        general: dict[int, dict[str, list[_Wild]]] = {}  # length of the literal head -> head -> rules
         for pattern, rule in rules:
             anchored = pattern.endswith("$")
             body = re.sub(r"\*+", "*", pattern[:-1] if anchored else pattern)
@@ -129,16 +147,21 @@ class _Matcher:
                 else:
                     _keep(contains.setdefault(lit[0], {}).setdefault(len(lit), {}), lit, rule)
                 continue
+            # Indexed by the literal before the first "*": a path only tries the rules whose head it starts with,
+            # so a file with thousands of wildcard rules does not cost thousands of regex calls per record.
             rx = ".*?".join(re.escape(p) for p in body.split("*")) + (r"\Z" if anchored else "")
-            general.append((re.compile(rx, re.DOTALL), rule))
-        general.sort(key=lambda g: g[1].key, reverse=True)
+            general.setdefault(len(head), {}).setdefault(head, []).append(_Wild(rx, rule))
+        for by_head in general.values():
+            for lst in by_head.values():
+                lst.sort(key=lambda w: w.rule.key, reverse=True)
         self.prefix = prefix
         self.prefix_lengths = tuple(sorted(prefix))
         self.exact = exact
         self.contains = {c: tuple(sorted(by_len.items(), reverse=True)) for c, by_len in contains.items()}
         self.suffix = suffix
         self.suffix_lengths = tuple(sorted(suffix))
-        self.general = tuple(general)
+        self.general = general
+        self.general_lengths = tuple(sorted(general))
         self.empty = not rules
 
     def decide(self, path: str) -> _Rule | None:
@@ -172,12 +195,16 @@ class _Matcher:
                         if r is not None and r.beats(best):
                             best = r
                 pos = path.find(first, pos + 1)
-        for rx, rule in self.general:
-            if best is not None and rule.key <= best.key:
-                break  # sorted: nothing further can win
-            if rx.match(path):
-                best = rule
+        general = self.general
+        for length in self.general_lengths:
+            if length > n:
                 break
+            for wild in general[length].get(path[:length], ()):
+                if best is not None and wild.rule.key <= best.key:
+                    break  # sorted: nothing further in this list can win
+                if wild.match(path):
+                    best = wild.rule
+                    break
         return best
 
 

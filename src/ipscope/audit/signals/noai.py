@@ -125,16 +125,37 @@ def header_findings(
         low = v.lower()
         if not _mentions(low):
             continue  # the common case: no work beyond two substring tests
-        if len(v) > MAX_VALUE_CHARS:
-            problems.append(Problem(NOAI, w, f"header value is {len(v):,} characters; only the first "
-                                             f"{MAX_VALUE_CHARS:,} were read"))
-            v, low = v[:MAX_VALUE_CHARS], low[:MAX_VALUE_CHARS]
-        notes: list[str] = []
-        evidence = v.strip()
-        for sig, agent in _scan(low, ANY_AGENT, notes):
-            findings.append(Finding(sig, w, evidence, True, (agent,)))
-        problems.extend(Problem(NOAI, w, note) for note in notes)
+        got = _read_value(v, low, w)
+        findings.extend(got[0])
+        problems.extend(got[1])
     return findings, problems
+
+
+#: Results per (value, where): a corpus repeats the same few header values (one per site configuration) and
+#: Findings are immutable, so a repeat costs a dict look-up. Bounded; cleared when full.
+_CACHE: dict[tuple[str, str], tuple[tuple[Finding, ...], tuple[Problem, ...]]] = {}
+_CACHE_MAX = 4096
+
+
+def _read_value(v: str, low: str, w: str) -> tuple[tuple[Finding, ...], tuple[Problem, ...]]:
+    key = (v, w)
+    got = _CACHE.get(key)
+    if got is not None:
+        return got
+    problems: list[Problem] = []
+    if len(v) > MAX_VALUE_CHARS:
+        problems.append(Problem(NOAI, w, f"header value is {len(v):,} characters; only the first "
+                                         f"{MAX_VALUE_CHARS:,} were read"))
+        v, low = v[:MAX_VALUE_CHARS], low[:MAX_VALUE_CHARS]
+    notes: list[str] = []
+    evidence = v.strip()
+    findings = tuple(Finding(sig, w, evidence, True, (agent,)) for sig, agent in _scan(low, ANY_AGENT, notes))
+    problems.extend(Problem(NOAI, w, note) for note in notes)
+    got = (findings, tuple(problems))
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = got
+    return got
 
 
 def html_findings(page: PageMeta) -> list[Finding]:
