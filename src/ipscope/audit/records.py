@@ -9,9 +9,10 @@ whether given as an object or as a list of ``[name, value]`` pairs).
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from ..errors import InputError, MissingExtraError
 
@@ -74,21 +75,37 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
     name = str(path)
     with f:
         try:
-            for n, line in enumerate(f, 1):
-                line = line.rstrip(b"\r\n")
-                if not line.strip():
+            for n, line in enumerate(_lines(f), 1):
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if not line or line.isspace():
                     continue
                 try:
                     obj = orjson.loads(line)
                 except orjson.JSONDecodeError as e:
                     yield RawRecord(name, n, line, None, _json_error(line, e))
                     continue
-                if not isinstance(obj, dict):
+                if type(obj) is not dict:
                     yield RawRecord(name, n, line, None, f"a JSON {type(obj).__name__}, not an object")
                     continue
                 yield RawRecord(name, n, line, obj)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:  # a truncated or corrupt .gz: keep what was read
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # truncated or corrupt .gz: keep what was read
             yield RawRecord(name, -1, b"", None, f"the file could not be read to its end: {e}")
+
+
+def _lines(f: BinaryIO, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The file's lines without their ``\\n``, read in large chunks (records of web pages are longer
+    than the buffer line-by-line iteration reads with, which then copies each line several times)."""
+    rest = b""
+    while True:
+        data = f.read(chunk)
+        if not data:
+            break
+        parts = (rest + data).split(b"\n") if rest else data.split(b"\n")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
 
 
 def _json_error(line: bytes, e: Exception) -> str:
