@@ -275,3 +275,15 @@ def test_path_of_agrees_with_urlsplit(url: str) -> None:
         return
     p = urlsplit(url)
     assert _path_of(url) == (p.path or "/") + (f"?{p.query}" if p.query else "")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), st.one_of(st.text(max_size=12), st.integers(), st.lists(st.text(max_size=5))),
+                       max_size=8))
+def test_headers_object_and_pair_list_read_the_same(headers: dict) -> None:
+    from ipscope.audit.records import _headers
+
+    a_notes: list[str] = []
+    b_notes: list[str] = []
+    assert _headers(headers, a_notes) == _headers([[k, v] for k, v in headers.items()], b_notes)
+    assert a_notes == b_notes

@@ -149,6 +149,13 @@ def read_raw(paths: list[Path]) -> Iterator[RawRecord]:
 
 def _headers(value: Any, notes: list[str]) -> dict[str, str]:
     """Headers as {lower-cased name: value}; repeated names are joined with ", " (RFC 9110 §5.3)."""
+    if type(value) is dict:  # the common case, done in one pass (this runs for every record)
+        try:
+            fast = {k.strip().lower(): v for k, v in value.items()}
+        except AttributeError:  # a name that is not a string
+            fast = None
+        if fast is not None and len(fast) == len(value) and all(type(v) is str for v in fast.values()):
+            return fast
     items: list[tuple[Any, Any]]
     if isinstance(value, dict):
         items = list(value.items())
