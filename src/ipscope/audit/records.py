@@ -40,6 +40,7 @@ class Record:
     id: str
     url: str
     text: str
+    key: str  # the site (sites.site_key of the URL)
     headers: dict[str, str] = field(default_factory=dict)
     html: str | None = None
     license: str | None = None
@@ -207,7 +208,9 @@ def check(r: RawRecord) -> Record | str:
     url = obj.get("url")
     if not isinstance(url, str) or not url.strip():
         return "no url: every record needs a 'url' (the http(s) address the text was collected from)"
-    if site_key(url.strip()) is None:
+    url = url.strip()
+    key = site_key(url)
+    if key is None:
         return f"not a valid http(s) URL: {url[:200]!r}"
     text = obj.get("text")
     if not isinstance(text, str):
@@ -216,7 +219,7 @@ def check(r: RawRecord) -> Record | str:
     notes: list[str] = []
     headers = _headers(obj["headers"], notes) if obj.get("headers") is not None else {}
     return Record(
-        source=r.source, line=r.line, raw=r.raw, id=str(rid), url=url.strip(), text=text, headers=headers,
+        source=r.source, line=r.line, raw=r.raw, id=str(rid), url=url, text=text, key=key, headers=headers,
         html=_opt_str(obj, "html", notes), license=_opt_str(obj, "license", notes),
         media_path=_opt_str(obj, "media_path", notes), notes=notes,
     )

@@ -282,7 +282,6 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     ``on_progress(records_done, bytes_read)`` is called every few thousand records."""
     import orjson
 
-    from .sites import site_key
     from .summary import SummaryBuilder
 
     opts = opts or AuditOptions()
@@ -300,17 +299,14 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     problem_count: Counter[str] = Counter()
     done = 0
     read = 0
-    fh = {name: open(tmp / f"{name}.jsonl", "wb") for name in ("manifest", "allowed", "reserved", "rejected")}
+    fh = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20)
+          for name in ("manifest", "allowed", "reserved", "rejected")}
     try:
         manifest = fh["manifest"]
         for batch in _batches(read_raw(paths), opts.batch):
             checked = [(r, check(r)) for r in batch]
-            keys = {}
-            for r, c in checked:
-                if isinstance(c, Record):
-                    keys[id(c)] = site_key(c.url)
             if opts.fetch:
-                auditor.prefetch(k for k in keys.values() if k)
+                auditor.prefetch(c.key for _, c in checked if type(c) is Record)
             for r, c in checked:
                 read += len(r.raw) + 1
                 where = {"source": r.source, "line": r.line}
@@ -320,12 +316,13 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                     line = {"id": rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
                             "url": url if isinstance(url, str) else None, "decision": "rejected", "reasons": [],
                             "license": None, **where, "error": c}
-                    fh["rejected"].write(r.raw + b"\n")
+                    fh["rejected"].write(r.raw)
+                    fh["rejected"].write(b"\n")
                     counts["rejected"] += 1
                     summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
                                 licence_category="unspecified", source_kind="crawled")
                 else:
-                    key = keys[id(c)] or ""
+                    key = c.key
                     decision, deciding, lic, problems = auditor.judge(c, key)
                     line = {"id": c.id, "url": c.url, "decision": decision, "reasons": [_cap(f) for f in deciding],
                             "license": lic.to_dict(), **where}
@@ -335,7 +332,9 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                             problem_count[s] += 1
                     if c.notes:
                         line["notes"] = c.notes
-                    fh[decision].write(c.raw + b"\n")
+                    out_f = fh[decision]
+                    out_f.write(c.raw)
+                    out_f.write(b"\n")
                     counts[decision] += 1
                     sigs = list(dict.fromkeys(f.signal for f in deciding if f.reserved))
                     for s in sigs:
@@ -344,7 +343,7 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                     summary.add(url=c.url, host=key.rsplit(":", 1)[0] if key and not key.startswith("[") else key,
                                 text_chars=len(c.text), modality="image" if image else "text", decision=decision,
                                 signals=sigs, licence_category=lic.category, source_kind="crawled")
-                manifest.write(orjson.dumps(line) + b"\n")
+                manifest.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
                 done += 1
             if on_progress is not None:
                 on_progress(done, read)
