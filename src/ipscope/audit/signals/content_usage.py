@@ -134,29 +134,80 @@ def parse_usage(value: str | bytes) -> UsagePrefs:
     return UsagePrefs(explicit=explicit)
 
 
-def header_findings(
-    value: str | Sequence[str],
-    where: str = HEADER_WHERE,
-    problems: list[Problem] | None = None,
-) -> list[Finding]:
-    """Findings of a ``Content-Usage`` response header (attach §2); never raises.
+def parse_content_signal(value: str) -> tuple[bool | None, list[str]]:
+    """Cloudflare's ``Content-Signal`` value (``search=yes, ai-train=no``; contentsignals.org).
 
-    ``value`` may be a list when the header was sent several times: the lines are joined with ", " as
-    RFC 9110 §5.3 combines field lines. A value that does not parse adds a Problem to ``problems``
-    (when given) and yields no finding.
+    Returns ``ai-train`` as True (yes) / False (no) / None (absent), and notes on items that could not be
+    read. Lenient: names and values are case-insensitive and ``y``/``n`` count as yes/no. When ``ai-train``
+    appears twice, a ``no`` wins (the most restrictive reading).
     """
-    if not isinstance(value, str):
-        value = ", ".join(v for v in value if isinstance(v, str))
+    train: bool | None = None
+    notes: list[str] = []
+    for item in value.split(","):
+        k, eq, v = item.partition("=")
+        k, v = k.strip().lower(), v.strip().lower()
+        if not eq or not k:
+            if item.strip():
+                notes.append(f"Content-Signal item {item.strip()[:60]!r} is not 'name=yes|no'; ignored")
+        elif k == "ai-train":
+            if v in ("yes", "y"):
+                train = True if train is None else train
+            elif v in ("no", "n"):
+                train = False
+            else:
+                notes.append(f"Content-Signal ai-train={v[:30]!r} is neither yes nor no; ignored")
+    return train, notes
+
+
+def header_signal(value: object, where: str = HEADER_WHERE) -> tuple[list[Finding], list[Problem]]:
+    """Findings and Problems of a ``Content-Usage`` response header (attach §2); never raises.
+
+    ``value`` is the header value, or a list of values when the header was sent several times: those are
+    joined with ", " as RFC 9110 §5.3 combines field lines (so a key repeated in a later line wins, RFC 9651
+    §4.2.2). ``bytes`` are read as ASCII. Any other type, or a value that is not a Dictionary, is a Problem.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")  # HTTP field octets (RFC 9110 §5.5); non-ASCII then fails parsing
+    elif not isinstance(value, str):
+        parts = list(value) if isinstance(value, list | tuple) else None
+        if parts is None or not all(isinstance(v, str | bytes) for v in parts):
+            return [], [Problem(SIGNAL, where, f"header is {type(value).__name__}, not text or a list of text; "
+                                               "ignored — pass the header value(s) as strings")]
+        value = ", ".join(v.decode("latin-1") if isinstance(v, bytes) else v for v in parts if v.strip())
+    key = (value, where)
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = _read_header(value, where)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = hit
+    return list(hit[0]), list(hit[1])
+
+
+def header_findings(
+    value: str | Sequence[str], where: str = HEADER_WHERE, problems: list[Problem] | None = None
+) -> list[Finding]:
+    """The Findings of :func:`header_signal`; its Problems are appended to ``problems`` when given."""
+    findings, found = header_signal(value, where)
+    if problems is not None:
+        problems.extend(found)
+    return findings
+
+
+#: Results per (value, where): a corpus repeats the same few header values, and Findings are immutable.
+_CACHE: dict[tuple[str, str], tuple[tuple[Finding, ...], tuple[Problem, ...]]] = {}
+_CACHE_MAX: Final = 4096
+
+
+def _read_header(value: str, where: str) -> tuple[tuple[Finding, ...], tuple[Problem, ...]]:
     if not value.strip():
-        return []
+        return (), ()
     prefs = parse_usage(value)
     if prefs.error is not None:
-        if problems is not None:
-            problems.append(Problem(SIGNAL, where, f"{prefs.error}; preferences treated as unknown — "
-                                    "the value must be a Structured Field Dictionary such as 'train-ai=n'"))
-        return []
+        return (), (Problem(SIGNAL, where, f"{prefs.error}; preferences treated as unknown — the value must be "
+                                           "a Structured Field Dictionary such as 'train-ai=n'"),)
     finding = usage_finding(prefs, where, value.strip())
-    return [finding] if finding is not None else []
+    return ((finding,) if finding is not None else ()), ()
 
 
 def usage_finding(

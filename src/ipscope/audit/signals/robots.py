@@ -1,37 +1,22 @@
 """robots.txt (RFC 9309), with the aipref ``Content-Usage`` rule and Cloudflare's ``Content-Signal`` line.
 
-One :class:`RobotsFile` per site: parsed once, compiled lazily per agent group, then asked per record with
-:meth:`RobotsFile.check`. The exact rules, and where they differ from protego, are in docs/audit/robots.md.
-
-- Parsing (RFC 9309 §2.2, §2.5): the first 500 KiB (a cut line is dropped), UTF-8 with a BOM skipped and bad
-  bytes replaced, CR / LF / CRLF line ends, ``#`` comments. Groups are runs of ``user-agent`` lines followed by
-  rules; groups naming the same agent are merged (§2.2.1). Records other than user-agent / allow / disallow /
-  content-usage / content-signal (sitemap, crawl-delay, ...) neither join nor end a group (§2.2.4).
-  Like Google's parser and protego, common misspellings (``dissallow``, ``useragent``, ``user agent``) and a
-  missing colon (``Disallow /x``) are accepted — §2.2.4 lets crawlers be lenient.
-- Agent matching follows protego so the two agree: a group's name matches an agent when it occurs in the
-  agent's token at a token start; the longest matching name wins, ``*`` scores 1; case-insensitive. Beyond
-  protego, a ``user-agent`` value such as ``GPTBot/1.0`` also registers its product token ``gptbot``
-  (§2.2.1: the product token is the identifier, letters ``_`` and ``-``).
-- Matching (§2.2.2, §2.2.3): the longest pattern (in octets, after percent-encoding normalisation) decides,
-  ``allow`` wins a tie, ``*`` is any run of characters, a final ``$`` anchors; no rule → allowed;
-  ``/robots.txt`` is always allowed.
-- Usage rules: ``Content-Usage: [path] <prefs>`` (draft-ietf-aipref-attach §3) — for paths the group may
-  crawl, the longest matching path's preference applies, ties combine most-restrictive (vocab §5.1);
-  ``Content-Signal: [path] ai-train=no, ...`` (contentsignals.org) — applies to its group, whatever the
-  Allow/Disallow rules say. A path-less line applies to every path. Lines outside any group apply site-wide.
+One :class:`RobotsFile` per site: parsed once (:func:`parse_robots`, :func:`robots_for_status`), each agent
+group compiled on first use, then asked per record with :meth:`RobotsFile.check`. RFC 9309 decides the
+grammar (§2.2), the longest-match rule (§2.2.2), ``*``/``$`` (§2.2.3), the 500 KiB limit (§2.5) and the
+fetch-status rules (§2.3.1); agent names match as protego matches them, so the two agree. Every rule, and
+the few places where ipscope and protego differ (with the RFC text that decides), is in docs/audit/robots.md.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
 
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
-from ipscope.audit.signals.content_usage import MAX_EVIDENCE, UsagePrefs, parse_usage
+from ipscope.audit.signals.content_usage import MAX_EVIDENCE, UsagePrefs, parse_content_signal, parse_usage
 
 SIGNAL: Final = "robots.txt"
 USAGE_SIGNAL: Final = "content-usage"
@@ -57,7 +42,8 @@ _OTHER: Final = frozenset({"sitemap", "sitemaps", "site-map", "crawl-delay", "cr
                            "request rate", "visit-time", "visit time", "host"})
 _KNOWN: Final = _USER_AGENT | frozenset(_KINDS) | _OTHER
 _EOL: Final = re.compile(r"\r\n|\r|\n")
-_PRODUCT_TOKEN: Final = re.compile(r"[a-z_-]+")
+_PRODUCT_TOKEN: Final = re.compile(r"([a-z_-]+)/")  # a product token with a version: "gptbot/1.0"
+_INDEX_PAGE: Final = re.compile(r"/index\.html\Z")
 
 
 # --- percent-encoding normalisation (RFC 9309 §2.2.2) ------------------------------------------------------
@@ -71,58 +57,52 @@ _PRODUCT_TOKEN: Final = re.compile(r"[a-z_-]+")
 _FAST_PATH: Final = re.compile(r"/[A-Za-z0-9_.~/=-]*").fullmatch
 _FAST_PATTERN: Final = re.compile(r"[/*][A-Za-z0-9_.~/=*-]*\$?").fullmatch
 _ESCAPE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
-_HEX_DIGITS: Final = frozenset(b"0123456789ABCDEFabcdef")
+_STRAY_PERCENT: Final = re.compile(rb"%(?![0-9A-F]{2})")
+_UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~=%")
 
 
-def _unsafe_runs(extra: bytes) -> Callable[[Callable[[re.Match[bytes]], bytes], bytes], bytes]:
-    rx = re.compile(rb"[^A-Za-z0-9_.~=%-" + re.escape(extra) + rb"]+")
-    return lambda fn, b: rx.sub(fn, b)  # type: ignore[arg-type, return-value]
+def _table(extra: bytes) -> list[str]:
+    """``str.translate`` table, byte value -> its spelling: itself when safe (unreserved, "=", "%" and
+    ``extra``), else %XX. Translating the latin-1 reading of the bytes escapes a whole path in one C call."""
+    safe = _UNRESERVED | frozenset(extra)
+    return [chr(c) if c in safe else f"%{c:02X}" for c in range(256)]
 
 
-_SUB_PATH: Final = _unsafe_runs(b"/")
-_SUB_QUERY: Final = _unsafe_runs(b"")
-_SUB_PATTERN_PATH: Final = _unsafe_runs(b"/*")
-_SUB_PATTERN_QUERY: Final = _unsafe_runs(b"*")
+def _decoder(keep: frozenset[int]) -> Callable[[re.Match[bytes]], bytes]:
+    """Escape -> the byte it stands for, except the ``keep`` ones, which stay escaped (upper-case hex)."""
+    def decode(m: re.Match[bytes]) -> bytes:
+        v = int(m.group(1), 16)
+        return b"%%%02X" % v if v in keep else bytes((v,))
+    return decode
 
 
-def _escape_run(m: re.Match[bytes]) -> bytes:
-    return "".join(f"%{c:02X}" for c in m.group()).encode("ascii")
+_Way = tuple[Callable[[re.Match[bytes]], bytes], list[str]]
+# (decoder, table) for a path, a query, and a pattern's path and query: "/" is a separator only in the
+# path; "*" is a wildcard (and %2A a literal star) only in a pattern; "%" (%25) always stays as written.
+_PATH: Final[_Way] = (_decoder(frozenset(b"/%")), _table(b"/"))
+_QUERY: Final[_Way] = (_decoder(frozenset(b"%")), _table(b""))
+_PATTERN_PATH: Final[_Way] = (_decoder(frozenset(b"/%*")), _table(b"/*"))
+_PATTERN_QUERY: Final[_Way] = (_decoder(frozenset(b"%*")), _table(b"*"))
 
 
-def _norm_part(b: bytes, keep: frozenset[int], sub: Callable[..., bytes]) -> bytes:
+def _norm_part(b: bytes, way: _Way) -> str:
     if b"%" in b:
-        def decode(m: re.Match[bytes]) -> bytes:
-            v = int(m.group(1), 16)
-            return b"%%%02X" % v if v in keep else bytes((v,))
-        b = _ESCAPE.sub(decode, b)
-    b = sub(_escape_run, b)
-    # a "%" not followed by two hex digits is a literal percent sign; escape it so it cannot pair up later
-    if b"%" in b:
-        b = re.sub(rb"%(?![0-9A-F]{2})", b"%25", b)
-    return b
-
-
-_KEEP_PATH: Final = frozenset({0x2F, 0x25})  # "/" and "%"
-_KEEP_QUERY: Final = frozenset({0x25})
-_KEEP_PATTERN_PATH: Final = frozenset({0x2F, 0x25, 0x2A})  # and "*": %2A is a literal star in a pattern
-_KEEP_PATTERN_QUERY: Final = frozenset({0x25, 0x2A})
+        b = _ESCAPE.sub(way[0], b)
+        if b"%" in b:  # a "%" not followed by two hex digits is a literal percent sign: spelled %25
+            b = _STRAY_PERCENT.sub(b"%25", b)
+    return b.decode("latin-1").translate(way[1])
 
 
 def normalize_path(path: str) -> str:
     """The path (+ query) of a request as rules are compared with it (RFC 9309 §2.2.2)."""
     if _FAST_PATH(path):
         return path
-    path = path.partition("#")[0]
+    if "#" in path:
+        path = path.partition("#")[0]
     if not path.startswith("/"):
         path = "/" + path
-    if _FAST_PATH(path):
-        return path
-    raw = path.encode("utf-8", "surrogatepass")
-    p, q, query = raw.partition(b"?")
-    out = _norm_part(p, _KEEP_PATH, _SUB_PATH)
-    if q:
-        out += b"%3F" + _norm_part(query, _KEEP_QUERY, _SUB_QUERY)
-    return out.decode("ascii")
+    p, q, query = path.encode("utf-8", "surrogatepass").partition(b"?")
+    return _norm_part(p, _PATH) + ("%3F" + _norm_part(query, _QUERY) if q else "")
 
 
 def normalize_pattern(pattern: str) -> str:
@@ -132,12 +112,8 @@ def normalize_pattern(pattern: str) -> str:
     anchor = ""
     if pattern.endswith("$"):
         pattern, anchor = pattern[:-1], "$"
-    raw = pattern.encode("utf-8", "surrogatepass")
-    p, q, query = raw.partition(b"?")
-    out = _norm_part(p, _KEEP_PATTERN_PATH, _SUB_PATTERN_PATH)
-    if q:
-        out += b"%3F" + _norm_part(query, _KEEP_PATTERN_QUERY, _SUB_PATTERN_QUERY)
-    return out.decode("ascii") + anchor
+    p, q, query = pattern.encode("utf-8", "surrogatepass").partition(b"?")
+    return _norm_part(p, _PATTERN_PATH) + ("%3F" + _norm_part(query, _PATTERN_QUERY) if q else "") + anchor
 
 
 def _pattern_regex(p: str) -> str:
@@ -186,31 +162,119 @@ class Rule:
 
 
 class _Matcher:
-    """The compiled rules of one agent's merged groups: decides a normalised path in one regex match."""
+    """The compiled rules of one agent's merged groups: decides a normalised path in one or two regex calls.
 
-    __slots__ = ("rules", "_match", "usage")
+    Plain patterns (no ``*``) go into one regex shaped like a radix trie of the patterns: at each branch the
+    longer continuations are tried before the pattern that ends there, so the first match *is* the longest
+    matching pattern, found in one pass over the path however many rules share a prefix (some sites list
+    30,000 paths). Which pattern matched is the empty capture group placed where it ends. Wildcard patterns
+    are one alternation in priority order. The two winners are compared by length (allow wins a tie).
+    If the trie regex cannot be built (pathological nesting), plain patterns are probed by length instead.
+    """
+
+    __slots__ = ("rules", "usage", "signals", "_trie", "_trie_rules", "_wild", "_wild_rules", "_plain", "_lengths",
+                 "_exact")
 
     def __init__(self, rules: list[Rule], usage: list[Rule]) -> None:
         # §2.2.2: most octets first; "allow" before "disallow" at equal length; then file order
         ordered = sorted(rules, key=lambda r: (-len(r.pattern), r.kind != "allow", r.line))
-        seen: set[tuple[str, str]] = set()
-        self.rules: list[Rule] = []
+        best: dict[str, Rule] = {}
         for r in ordered:
-            if (r.kind, r.pattern) not in seen and r.pattern[:1] in ("/", "*"):
-                seen.add((r.kind, r.pattern))
-                self.rules.append(r)
-        self._match: Callable[[str], re.Match[str] | None] | None = None
-        if self.rules:
-            alts = "|".join(f"({_pattern_regex(r.pattern)})" for r in self.rules)
-            self._match = re.compile(alts, re.S).match
-        self.usage = usage  # content-usage and content-signal lines (site-wide ones included)
+            if r.pattern[:1] in ("/", "*"):
+                best.setdefault(r.pattern, r)  # the same pattern twice: the allow (sorted first) decides
+        self.rules = list(best.values())
+        # content-usage and content-signal lines (site-wide ones included), longest pattern first
+        self.usage = _by_length(r for r in usage if r.kind == "content-usage")
+        self.signals = _by_length(r for r in usage if r.kind == "content-signal")
+        wild = [r for r in self.rules if "*" in r.pattern]
+        plain = [r for r in self.rules if "*" not in r.pattern]
+        self._wild_rules = wild
+        self._wild = re.compile("|".join(f"({_pattern_regex(r.pattern)})" for r in wild), re.S).match if wild else None
+        self._trie_rules: list[Rule] = []
+        self._trie: Callable[[str], re.Match[str] | None] | None = None
+        self._plain: dict[str, Rule] = {}
+        self._exact: dict[str, Rule] = {}
+        self._lengths: tuple[int, ...] = ()
+        if plain:
+            try:
+                source = _trie_regex({r.pattern: r for r in plain}, self._trie_rules)
+                self._trie = re.compile(source, re.S).match
+            except (RecursionError, re.error, OverflowError, MemoryError):
+                self._trie_rules = []
+                for r in plain:
+                    if r.pattern.endswith("$"):
+                        self._exact[r.pattern[:-1]] = r
+                    else:
+                        self._plain[r.pattern] = r
+                self._lengths = tuple(sorted({len(k) for k in self._plain}, reverse=True))
 
     def decide(self, path: str) -> Rule | None:
         """The deciding rule for ``path`` (normalised), or None when no rule matches (allowed)."""
-        if self._match is None:
-            return None
-        m = self._match(path)
-        return None if m is None else self.rules[m.lastindex - 1]  # type: ignore[operator]
+        best: Rule | None = None
+        if self._trie is not None:
+            m = self._trie(path)
+            if m is not None:
+                best = self._trie_rules[m.lastindex - 1]  # type: ignore[operator]
+        elif self._lengths or self._exact:
+            n = len(path)
+            for length in self._lengths:
+                if length <= n and (r := self._plain.get(path[:length])) is not None:
+                    best = r
+                    break
+            if (r := self._exact.get(path)) is not None:
+                best = _better(best, r)
+        if self._wild is not None:
+            m = self._wild(path)
+            if m is not None:
+                best = _better(best, self._wild_rules[m.lastindex - 1])  # type: ignore[operator]
+        return best
+
+
+def _trie_regex(patterns: dict[str, Rule], order: list[Rule]) -> str:
+    """Regex source of the radix trie of ``patterns`` (plain, some ending in the ``$`` anchor); appends the
+    rule of each capture group to ``order`` in group order."""
+    keys = sorted({k[:-1] if k.endswith("$") else k for k in patterns})
+
+    def node(items: list[str], at: int) -> str:
+        alts: list[str] = []
+        i = 0
+        while i < len(items):  # children: items continuing past ``at``, grouped by their next character
+            if len(items[i]) == at:
+                i += 1
+                continue
+            j = i
+            while j < len(items) and len(items[j]) > at and items[j][at] == items[i][at]:
+                j += 1
+            group = items[i:j]
+            common = at + 1
+            shortest = min(len(g) for g in group)
+            while common < shortest and all(g[common] == group[0][common] for g in group):
+                common += 1
+            alts.append(re.escape(group[0][at:common]) + node(group, common))
+            i = j
+        here = items[0][:at] if items and len(items[0]) == at else None
+        if here is not None:  # patterns ending at this node, after the longer ones
+            if (r := patterns.get(here + "$")) is not None:
+                order.append(r)
+                alts.append(r"\Z()")
+            if (r := patterns.get(here)) is not None:
+                order.append(r)
+                alts.append("()")
+        if not alts:
+            return ""
+        return alts[0] if len(alts) == 1 and not alts[0].endswith("()") else "(?:" + "|".join(alts) + ")"
+
+    return node(keys, 0)
+
+
+def _better(a: Rule | None, b: Rule) -> Rule:
+    """The more specific of two matching rules (§2.2.2: more octets; allow on a tie)."""
+    if a is None:
+        return b
+    la, lb = len(a.pattern), len(b.pattern)
+    if la != lb:
+        return a if la > lb else b
+    return b if b.kind == "allow" and a.kind != "allow" else a
 
 
 class _Entry:
@@ -224,18 +288,22 @@ class _Entry:
         self.findings: dict[tuple[int, str, bool], Finding] = {}
 
 
-def _usage_matches(rules: list[Rule], path: str, kind: Kind) -> list[Rule]:
-    """The ``kind`` usage lines with the longest pattern matching ``path`` (attach §3.1: longest match)."""
+_Usage = list[tuple[int, Callable[[str], re.Match[str] | None], Rule]]
+
+
+def _by_length(rules: Iterable[Rule]) -> _Usage:
+    return sorted(((len(r.pattern), _compiled(r.pattern), r) for r in rules), key=lambda t: -t[0])
+
+
+def _longest(rules: _Usage, path: str) -> list[Rule]:
+    """The usage lines with the longest pattern matching ``path`` (attach §3.1: as for Allow/Disallow)."""
     best: list[Rule] = []
-    best_len = -1
-    for r in rules:
-        if r.kind != kind or len(r.pattern) < best_len:
-            continue
-        if _compiled(r.pattern)(path) is None:
-            continue
-        if len(r.pattern) > best_len:
-            best, best_len = [r], len(r.pattern)
-        else:
+    best_len = 0
+    for length, match, r in rules:
+        if length < best_len:
+            break
+        if match(path) is not None:
+            best_len = length
             best.append(r)
     return best
 
@@ -256,7 +324,7 @@ class RobotsFile:
         self._plans: dict[tuple[str, ...], list[_Entry]] = {}
         self._last_agents: object = None
         self._last_plan: list[_Entry] = []
-        self._complete: dict[tuple[str, ...], Finding] = {}
+        self._complete: Finding | None = None
         self._dropped_problems = 0
 
     # -- building
@@ -308,7 +376,7 @@ class RobotsFile:
     def _plan(self, agents: Sequence[str]) -> list[_Entry]:
         """Agents grouped by the matcher that decides for them; computed once per agent list (pass the same
         tuple object every call and even the lookup is skipped)."""
-        if agents is self._last_agents:
+        if agents is self._last_agents and type(agents) is tuple:
             return self._last_plan
         key = tuple(agents)
         plan = self._plans.get(key)
@@ -334,11 +402,10 @@ class RobotsFile:
         plus ``content-usage`` / ``content-signal`` Findings where those lines state a training preference.
         """
         if self.complete_disallow is not None:
-            who = tuple(agents)
-            f = self._complete.get(who)
-            if f is None:
-                f = self._complete[who] = Finding(SIGNAL, self.source, self.complete_disallow, True, who)
-            return [f]
+            if agents is not self._last_agents or type(agents) is not tuple:
+                self._last_agents = agents
+                self._complete = Finding(SIGNAL, self.source, self.complete_disallow, True, tuple(agents))
+            return [self._complete]  # type: ignore[list-item]
         plan = self._plan(agents)
         if not plan or path.partition("?")[0] == "/robots.txt":  # §2.2.2: implicitly allowed
             return []
@@ -349,7 +416,7 @@ class RobotsFile:
             crawlable = rule is None or rule.kind == "allow"
             if not crawlable:
                 out.append(self._finding(e, rule, SIGNAL, True))  # type: ignore[arg-type]
-            if e.matcher.usage:
+            if e.matcher.usage or e.matcher.signals:
                 self._usage_findings(e, npath, crawlable, out)
         return out
 
@@ -367,7 +434,7 @@ class RobotsFile:
     def _usage_findings(self, e: _Entry, npath: str, crawlable: bool, out: list[Finding]) -> None:
         m = e.matcher
         if crawlable:  # attach §3.1: no preferences are implied for resources that may not be crawled
-            cu = _usage_matches(m.usage, npath, "content-usage")
+            cu = _longest(m.usage, npath)
             verdicts = [(r, r.prefs.training) for r in cu if r.prefs is not None]
             deny = [r for r, t in verdicts if t == "disallowed"]
             allow = [r for r, t in verdicts if t == "allowed"]
@@ -375,7 +442,7 @@ class RobotsFile:
                 out.append(self._finding(e, deny[0], USAGE_SIGNAL, True))
             elif allow:
                 out.append(self._finding(e, allow[0], USAGE_SIGNAL, False))
-        cs = [r for r in _usage_matches(m.usage, npath, "content-signal") if r.train is not None]
+        cs = [r for r in _longest(m.signals, npath) if r.train is not None]
         no = [r for r in cs if r.train is False]
         if no:
             out.append(self._finding(e, no[0], CONTENT_SIGNAL, True))
@@ -411,8 +478,8 @@ def _agent_names(value: str) -> list[str]:
     if ua != ANY_AGENT and "*" in ua:
         names.append(ua.replace("*", ""))  # protego: "*" inside a name is dropped ("*bot*" -> "bot")
     token = _PRODUCT_TOKEN.match(ua)
-    if token and token.group() != ua:
-        names.append(token.group())  # RFC 9309 §2.2.1: "GPTBot/1.0" names the product token "gptbot"
+    if token:  # RFC 9309 §2.2.1 / RFC 9110 §10.1.5: "GPTBot/1.0" is the product token "gptbot" + a version
+        names.append(token.group(1))
     return [n for n in dict.fromkeys(names) if n]
 
 
@@ -433,27 +500,22 @@ def _usage_rule(kind: Kind, value: str, n: int, text: str, f: RobotsFile) -> Rul
             f._problem(f"Content-Usage value {prefs.error}; preferences unknown — write e.g. "
                        "'Content-Usage: / train-ai=n'", n)
         return Rule(kind, pattern, n, text, prefs=prefs)
-    train: bool | None = None
-    for item in prefs_text.split(","):
-        k, eq, v = item.partition("=")
-        k, v = k.strip().lower(), v.strip().lower()
-        if not eq or not k:
-            f._problem(f"Content-Signal item {item.strip()!r} is not 'name=yes|no'; ignored", n)
-        elif k == "ai-train":
-            if v in ("yes", "y"):
-                train = True if train is None else train  # a "no" on the same line stays (most restrictive)
-            elif v in ("no", "n"):
-                train = False
-            else:
-                f._problem(f"Content-Signal ai-train={v!r} is neither yes nor no; ignored", n)
+    train, notes = parse_content_signal(prefs_text)
+    for note in notes:
+        f._problem(note, n)
     return Rule(kind, pattern, n, text, train=train)
 
 
 def parse_robots(data: bytes, source: str) -> RobotsFile:
     """Parse a robots.txt body (RFC 9309 §2.2); never raises. ``source`` names it in evidence."""
     f = RobotsFile(source)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    elif not isinstance(data, bytes | bytearray | memoryview):
+        f._problem(f"content is {type(data).__name__}, not bytes; treated as an empty file")
+        data = b""
     try:
-        _parse_into(f, data if isinstance(data, bytes | bytearray | memoryview) else b"")
+        _parse_into(f, data)
     except Exception as e:  # noqa: BLE001 — a defect here must cost one site, not the audit
         f._groups.clear()
         f._key_groups.clear()
@@ -465,15 +527,34 @@ def parse_robots(data: bytes, source: str) -> RobotsFile:
     return f
 
 
+def decode_robots(data: bytes) -> str:
+    """The text of a robots.txt body as the parser reads it (before the size cap).
+
+    RFC 9309 §2.1 wants UTF-8: a UTF-8 BOM is skipped, bad bytes become U+FFFD. A file that starts with a
+    UTF-16 BOM (a few sites save robots.txt from Windows editors) is decoded as UTF-16 rather than read as
+    garbage, so the rules its owner wrote still count — noted as a Problem.
+    """
+    return _utf8(bytes(data))[0].decode("utf-8", "replace")
+
+
+def _utf8(raw: bytes) -> tuple[bytes, str | None]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:], None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = raw.decode("utf-16", "replace")
+        return text.encode("utf-8"), "UTF-16 (byte order mark), not UTF-8 as RFC 9309 §2.1 requires; decoded as UTF-16"
+    return raw, None
+
+
 def _parse_into(f: RobotsFile, data: bytes | bytearray | memoryview) -> None:
-    raw = bytes(data)
+    raw, note = _utf8(bytes(data))
+    if note:
+        f._problem(note)
     if len(raw) > MAX_BYTES:
         cut = max(raw.rfind(b"\n", 0, MAX_BYTES + 1), raw.rfind(b"\r", 0, MAX_BYTES + 1))
         f._problem(f"{len(raw)} bytes; only the first {MAX_BYTES} (500 KiB, RFC 9309 §2.5) are read and the "
                    "line cut there is dropped")
         raw = raw[: cut + 1] if cut >= 0 else b""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -486,12 +567,13 @@ def _parse_into(f: RobotsFile, data: bytes | bytearray | memoryview) -> None:
     current: list[str] = []  # agent names of the group being read
     in_agents = False  # the last group-relevant line was a user-agent line
     group = -1
-    records = 0
+    records = content = 0
     for n, written in enumerate(_EOL.split(text), 1):
         hash_at = written.find("#")
         line = (written[:hash_at] if hash_at >= 0 else written).strip()
         if not line:
             continue
+        content += 1
         kv = _split(line)
         if kv is None:
             continue
@@ -523,22 +605,27 @@ def _parse_into(f: RobotsFile, data: bytes | bytearray | memoryview) -> None:
                            "(RFC 9309 §2.2)", n)
                 continue
             if value[0] not in "/*":
-                f._problem(f"path {value[:60]!r} does not start with '/' so it can never match; "
-                           "did you mean '/" + value[:60].lstrip("/") + "'?", n)
+                f._problem(f"path {value[:80]!r} does not start with '/' or '*', so it never matches; "
+                           "write the path from its first '/'", n)
             rule = Rule(kind, normalize_pattern(value), n, text_n[:MAX_EVIDENCE])
+            if kind == "allow" and _INDEX_PAGE.search(rule.pattern):
+                # Google's parser and protego: allowing ".../index.html" allows the directory URL ".../" too,
+                # which serves that page. An exact-match rule, so it never widens beyond that one URL.
+                directory = rule.pattern[: rule.pattern.rindex("/") + 1] + "$"
+                f._groups[group].append(Rule("allow", directory, n, rule.text))
         else:
             usage = _usage_rule(kind, value, n, text_n[:MAX_EVIDENCE], f)
             if usage is None:
                 continue
-            if not current:
+            if not current:  # before any user-agent line: honoured for every agent (docs/audit/robots.md)
                 f._sitewide.append(usage)
                 continue
             rule = usage
-        if current:
-            f._groups[group].append(rule)
-    if records == 0 and text.strip():
-        looks = "an HTML page" if text.lstrip()[:1] == "<" else "not robots.txt"
-        f._problem(f"no robots.txt records found (looks like {looks}); no rules apply")
+        f._groups[group].append(rule)
+    if records == 0 and content:
+        looks = "an HTML page" if text.lstrip()[:1] == "<" else "some other kind of file"
+        f._problem(f"no robots.txt records found (looks like {looks}); no rules apply — the site should "
+                   "serve a plain-text robots.txt or a 404")
 
 
 def robots_for_status(status: int | None, data: bytes | None, source: str) -> RobotsFile:
