@@ -181,3 +181,32 @@ def test_audit_manifest_keys_are_documented(tmp_path: Path):
     doc = _formats_md()
     missing = sorted(k for k in keys if f"| `{k}` |" not in doc)
     assert not missing, f"docs/formats.md does not document these audit manifest keys: {missing}"
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(md: str) -> set[str]:
+    """GitHub's anchors of a Markdown page's headings: lower-cased, punctuation dropped, spaces -> '-'."""
+    out = set()
+    for h in re.findall(r"^#+ (.+)$", md, re.M):
+        out.add(re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_relative_links_in_docs_and_readme_resolve():
+    """Every relative link in README.md and docs/**/*.md names a file that exists (and a heading of it)."""
+    pages = [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```|`[^`\n]*`", "", page.read_text(encoding="utf-8"), flags=re.S)  # code is not links
+        for target in _LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s):, mailto:
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                broken.append(f"{page.relative_to(REPO)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
+                broken.append(f"{page.relative_to(REPO)}: {target} (no such heading)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
