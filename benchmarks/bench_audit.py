@@ -11,7 +11,8 @@ as crawls do. Figures, one JSON line:
   what it can check without the network) over the same records' headers, records/s — it reads neither
   robots.txt, ai.txt, tdmrep.json nor HTML, so it does less work per record than ipscope;
 * parity: ipscope's robots.txt decision for ``*`` against protego's ``can_fetch`` on every file of
-  ../shared/data/robots for a fixed URL set (agreement);
+  ../shared/data/robots for the fixed URL set of tests/test_audit_robots.py (agreement, and the files that
+  differ with the RFC 9309 rule that explains each; an unexplained difference fails the run);
 * fetch: the JSON line of ``benchmarks/bench_fetch.py`` (live fetching from a local server, cold and warm).
 
     python benchmarks/bench_audit.py                  # 100,000 and 400,000 records
@@ -175,48 +176,37 @@ def bench_peer(corpus: Path) -> dict:
 
 
 def bench_parity() -> dict:
-    """ipscope vs protego for agent * on every robots file and a fixed URL set."""
-    import re
-
+    """ipscope vs protego for agent "*" on every robots.txt file, with the URL set and the explained deviations of
+    tests/test_audit_robots.py (the slow parity test): agreement, the files that differ and why, and the time
+    each parser takes to parse the files and answer every URL."""
     from protego import Protego
 
-    from ipscope.audit.signals.robots import parse_robots
+    from ipscope.audit.signals.robots import decode_robots, parse_robots
+
+    sys.path.insert(0, str(REPO / "tests"))
+    import test_audit_robots as tr  # the parity rules live with the test that enforces them
 
     files = _robots_files()
-    agree = total = 0
-    differ: list[str] = []
     t_ips = t_pro = 0.0
     for f in files:
         data = f.read_bytes()
-        text = data.decode("utf-8", "replace")
-        paths = {"/", "/robots.txt", "/index.html", "/a/b/c/d.html", "/search?q=x"}
-        for m in re.finditer(r"(?im)^\s*(?:dis)?allow\s*:\s*(\S+)", text):
-            p = m.group(1).replace("*", "x").rstrip("$") or "/"
-            if not p.startswith("/"):
-                p = "/" + p
-            paths.update({p, p + "x", p + "?q=1"})
+        text = decode_robots(data)
+        urls = tr.url_set(f.name, text)
         t = time.perf_counter()
         ours = parse_robots(data, f.name)
-        mine = [not ours.check(p, ("*",)) for p in sorted(paths)]
+        for u in urls:
+            ours.allowed(u, "*")
         t_ips += time.perf_counter() - t
         t = time.perf_counter()
-        try:
-            pro = Protego.parse(text)
-            theirs = [pro.can_fetch(f"https://{f.name}{p}", "*") for p in sorted(paths)]
-        except Exception as e:  # protego crashing on a file is a finding too
-            differ.append(f"{f.name}: protego raised {type(e).__name__}")
-            continue
-        finally:
-            t_pro += time.perf_counter() - t
-        for p, a, b in zip(sorted(paths), mine, theirs):
-            total += 1
-            if a == b:
-                agree += 1
-            elif len(differ) < 20:
-                differ.append(f"{f.name} {p}: ipscope {'allow' if a else 'disallow'}, protego "
-                              f"{'allow' if b else 'disallow'}")
-    return {"files": len(files), "urls": total, "agreement": round(agree / max(total, 1), 5),
-            "ipscope_s": round(t_ips, 2), "protego_s": round(t_pro, 2), "differences": differ}
+        theirs = Protego.parse(text)
+        for u in urls:
+            theirs.can_fetch("https://example.com" + u, "*")
+        t_pro += time.perf_counter() - t
+    checked, differ = tr.parity(files)  # raises if a difference is not explained by RFC 9309
+    n_differ = sum(map(len, differ.values()))
+    return {"files": len(files), "urls": checked, "agreement": round(1 - n_differ / max(checked, 1), 5),
+            "differing_files": {name: tr.DEVIATIONS.get(name, "?") for name in sorted(differ)},
+            "ipscope_s": round(t_ips, 2), "protego_s": round(t_pro, 2)}
 
 
 def bench_fetch(hosts: int) -> dict:
