@@ -216,44 +216,86 @@ def sample_keys(tok, sa, every):
 
 
 @njit(cache=True, nogil=True)
-def _first_key(tok, sa, samp, every, lo0, hi0, kq, strict, ntok):
-    """First row i in [lo0, hi0) (rows sharing their first token, so sorted by _key2)
-    whose key is >= kq (> kq when ``strict``); hi0 if none."""
+def _first_key(tok, sa, samp, every, lo0, hi0, kq, ntok):
+    """(i, key of row i or -1 when not read): the first row i in [lo0, hi0) (rows sharing their first token,
+    so sorted by _key2) whose key is >= kq; i = hi0 if none. The key of row i comes free when the search
+    read it, and tells the caller whether the range of kq is empty without another (random) read."""
     ra = (lo0 + every - 1) // every
     a = ra
     b = (hi0 + every - 1) // every  # sampled rows ra..b-1 lie in [lo0, hi0)
     while a < b:
         mid = (a + b) >> 1
-        v = samp[mid]
-        if v < kq or (strict and v == kq):
+        if samp[mid] < kq:
             a = mid + 1
         else:
             b = mid
-    # the answer lies after the last sampled row below kq and at or before row a
+    # the answer lies after the last sampled row below kq and at or before row a * every
     lo = max(lo0, (a - 1) * every + 1) if a > ra else lo0
     hi = min(hi0, a * every)
+    k_hi = samp[a] if hi == a * every and a < samp.shape[0] else -1
     while lo < hi:
         mid = (lo + hi) >> 1
         v = _key2(tok, sa, mid, ntok)
-        if v < kq or (strict and v == kq):
+        if v < kq:
             lo = mid + 1
         else:
             hi = mid
-    return lo
+            k_hi = v
+    return lo, (k_hi if lo < hi0 else -1)
 
 
 @njit(cache=True, nogil=True)
 def _range3(q, j, tok, sa, bucket, samp, every):
-    """SA range of query tokens q[j:j+3] (all >= 1, q[j] a valid bucket)."""
+    """SA range of query tokens q[j:j+3] (all >= 1, q[j] a valid bucket).
+
+    The lower bound is a binary search (in the in-memory sample, then within one window of the mapped
+    arrays). The upper bound mostly costs no or few reads: an empty range is known from the key found at
+    the lower bound; otherwise the sample bounds the last row of the range to one window, and a range
+    inside one window (the usual case) is found by galloping from its first row."""
     ntok = tok.shape[0] // 3
-    lo = bucket[q[j]]
-    hi = bucket[q[j] + 1]
-    if hi <= lo:
-        return lo, lo
+    lo0 = bucket[q[j]]
+    hi0 = bucket[q[j] + 1]
+    if hi0 <= lo0:
+        return lo0, lo0
     kq = (q[j + 1] << 24) | q[j + 2]
-    lo = _first_key(tok, sa, samp, every, lo, hi, kq, False, ntok)
-    hi = _first_key(tok, sa, samp, every, lo, hi, kq, True, ntok)
-    return lo, hi
+    lo, klo = _first_key(tok, sa, samp, every, lo0, hi0, kq, ntok)
+    if lo >= hi0:
+        return lo, lo
+    if klo < 0:
+        klo = _key2(tok, sa, lo, ntok)
+    if klo != kq:
+        return lo, lo
+    # sampled rows after lo: the first with a key > kq bounds the range (ub); the last with key == kq (lb)
+    # means the range reaches at least that far
+    a = lo // every + 1
+    b = (hi0 + every - 1) // every
+    while a < b:
+        mid = (a + b) >> 1
+        if samp[mid] <= kq:
+            a = mid + 1
+        else:
+            b = mid
+    ub = min(hi0, a * every)
+    first = lo // every + 1
+    start = lo
+    if a > first:  # a sampled row inside the range: the end lies in the window after the last such row
+        start = (a - 1) * every
+    else:  # no sampled row inside: gallop from lo (ranges are usually short)
+        step = 1
+        while start + step < ub and _key2(tok, sa, start + step, ntok) == kq:
+            start += step
+            step *= 2
+        ub = min(ub, start + step)
+    # the last row with key == kq is in [start, ub): binary search for the first row > start with a larger key
+    x = start + 1
+    y = ub
+    while x < y:
+        mid = (x + y) >> 1
+        if _key2(tok, sa, mid, ntok) <= kq:
+            x = mid + 1
+        else:
+            y = mid
+    return lo, x
 
 
 @njit(cache=True, nogil=True)
