@@ -237,35 +237,77 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
 # ----------------------------------------------------------------------- the executor
 
 
+def _warm_worker() -> None:
+    """Load what a task needs (modules, and the kernels' machine code from numba's cache) in a new worker,
+    so it happens while the main process is still planning rather than in the first task."""
+    import tempfile
+
+    from ..text import tokenize
+
+    text = "warm up the worker"
+    toks = tokenize(text)
+    with tempfile.TemporaryDirectory() as d:
+        write_shard(Path(d) / "s", [PartEntry("w", "w", 0, text, toks.hashes, toks.starts)])
+
+
 class LocalExecutor:
-    """Runs tasks in a process pool (or inline with one job); results in task order."""
+    """Runs tasks in a process pool (or inline with one job); results in task order.
+
+    ``start()`` spawns the workers early and warms them up; ``map()`` starts them if that was not done;
+    ``close()`` (also at the end of ``map``) shuts the pool down."""
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
+        self._pool: ProcessPoolExecutor | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def start(self) -> None:
+        if self.jobs <= 1 or self._pool is not None:
+            return
+        import multiprocessing as mp
+
+        # spawn, not fork: libdivsufsort runs OpenMP threads, and a process forked after
+        # OpenMP has started can hang in its first parallel region
+        # each worker is one core's worth: keep libdivsufsort's OpenMP (and numpy's BLAS, whose idle
+        # threads spin) to one thread in it
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            self._saved_env[name] = os.environ.get(name)
+            os.environ[name] = "1"
+        self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"))
+        for _ in range(self.jobs):
+            self._pool.submit(_warm_worker)
+
+    def close(self) -> None:
+        if self._pool is None:
+            return
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
 
     def map(self, fn: Callable, tasks: list[Task], on_done: Callable[[Task], None]) -> list[dict]:
         if self.jobs <= 1 or len(tasks) <= 1:
+            self.close()
             out = []
             for t in tasks:
                 out.append(fn(t))
                 on_done(t)
             return out
-        import multiprocessing as mp
         from concurrent.futures.process import BrokenProcessPool
 
-        # spawn, not fork: libdivsufsort runs OpenMP threads, and a process forked after
-        # OpenMP has started can hang in its first parallel region
-        # each worker is one core's worth: keep libdivsufsort's OpenMP to one thread in it
-        saved = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = "1"
+        self.start()
+        assert self._pool is not None
         try:
-            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
-                futures: list[Future] = []
-                for t in tasks:
-                    fut = pool.submit(fn, t)
-                    fut.add_done_callback(lambda _f, t=t: on_done(t))
-                    futures.append(fut)
-                return [f.result() for f in futures]
+            futures: list[Future] = []
+            for t in tasks:
+                fut = self._pool.submit(fn, t)
+                fut.add_done_callback(lambda _f, t=t: on_done(t))
+                futures.append(fut)
+            return [f.result() for f in futures]
         except BrokenProcessPool as e:
             raise IpscopeError(
                 "an index worker process died before finishing its task (out of memory, killed, or it "
@@ -274,10 +316,7 @@ class LocalExecutor:
                 "`if __name__ == \"__main__\":` or pass BuildOptions(jobs=1)",
             ) from e
         finally:
-            if saved is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = saved
+            self.close()
 
 
 # ------------------------------------------------------------------------ final step
@@ -301,14 +340,16 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
     counts = {"records": 0, "documents_indexed": 0, "skipped": 0, "parts": 0}
     reasons: dict[str, int] = {}
     tokens = chars = 0
-    with open(root / "account.jsonl", "w", encoding="utf-8") as out:
+    import orjson
+
+    with open(root / "account.jsonl", "wb", buffering=1 << 20) as out:
         for rec in records:
             acc_path = root / "tasks" / f"{rec['task']:05d}.account.jsonl"
             pending: dict[str, dict] = {}  # merge the parts of one document into one line
             order: list[dict] = []
-            with open(acc_path, encoding="utf-8") as f:
+            with open(acc_path, "rb") as f:
                 for raw in f:
-                    line = json.loads(raw)
+                    line = orjson.loads(raw)
                     if line["status"] == "indexed":
                         key = (line["doc_id"], line["where"])
                         prev = pending.get(key)  # type: ignore[arg-type]
@@ -345,7 +386,7 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                 if line["status"] == "skipped":
                     counts["skipped"] += 1
                     reasons[line["code"]] = reasons.get(line["code"], 0) + 1
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
     shards = [s for rec in records for s in rec["shards"]]
     content = hashlib.sha256()
     for s in shards:
@@ -391,6 +432,18 @@ def build_index(
         raise InputError("no input files given", "name files or directories to index")
     signatures = [[f, *file_signature(f)] for f in files]
     total_in = sum(size for _f, size, _mtime in signatures)
+    # workers start (and load their compiled code) while this process plans the tasks
+    planned = -(-total_in // balanced_task_bytes(total_in, jobs, opts.task_bytes))  # tasks, about
+    executor = LocalExecutor(1 if total_in < opts.parallel_min_bytes else min(jobs, max(1, planned)))
+    try:
+        return _build(sources, out, opts, signatures, total_in, jobs, executor, started, progress)
+    finally:
+        executor.close()
+
+
+def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, total_in: int, jobs: int,
+           executor: LocalExecutor, started: float, progress: Callable[[int, int], None] | None) -> BuildResult:
+    executor.start()
     root = out.parent / f".{out.name}.partial"
     plan_path = root / "plan.json"
     inputs = {"inputs": signatures,
@@ -429,8 +482,10 @@ def build_index(
     from functools import partial
 
     # below ~32 MB, starting worker processes costs more than it saves
-    workers = 1 if total < opts.parallel_min_bytes else min(jobs, len(tasks))
-    records = LocalExecutor(workers).map(partial(run_task, root=root, opts=opts), tasks, on_done)
+    if total < opts.parallel_min_bytes or len(tasks) <= 1:
+        executor.close()
+        executor = LocalExecutor(1)
+    records = executor.map(partial(run_task, root=root, opts=opts), tasks, on_done)
     manifest = _finish(root, records, units, opts, started)
     if manifest["counts"]["documents_indexed"] == 0:
         reasons = manifest["counts"]["skipped_by_reason"]

@@ -140,8 +140,12 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
     tok, doc_tok = _kernels.layout_tokens(ids, rank, lengths)
     del ids
     sa = suffix_array(tok)
+    # SA rows per first token id: id 0 (the separators) first, then rank r holds the tokens of by_freq[r - 1]
+    per_id = np.empty(uniq.shape[0] + 1, np.int64)
+    per_id[0] = tok.shape[0] - n_tok
+    per_id[1:] = counts[by_freq]
     bucket = np.zeros(uniq.shape[0] + 2, np.int32)  # every position < 2**24
-    bucket[1:] = np.cumsum(np.bincount(tok, minlength=uniq.shape[0] + 1))
+    bucket[1:] = np.cumsum(per_id)
 
     np.save(out / "sample.npy", sample_rows(tok, sa, _kernels.SAMPLE_EVERY))
     (out / "tokens.u24").write_bytes(to_u24(tok))
