@@ -47,18 +47,56 @@ def test_count_range_counts_every_occurrence(seq: list[int], pat: list[int], eve
     bucket = np.zeros(8, np.int32)
     bucket[1:] = np.cumsum(np.bincount(tok, minlength=7))
     t3, s3 = np.frombuffer(to_u24(tok), np.uint8), np.frombuffer(to_u24(sa), np.uint8)
-    samp = _kernels.sample_keys(t3, s3, every)
+    samp = _kernels.sample_keys(_kernels.mem_source(t3), _kernels.mem_source(s3), every)
     # the shard's stored form (48-bit rows) holds the same keys the kernel computes
     rows = sample_rows(tok, sa, every)
     padded = np.zeros((rows.shape[0], 8), np.uint8)
     padded[:, :6] = rows
     assert padded.view("<i8").reshape(-1).tolist() == samp.tolist()
-    lo, hi = _kernels.count_range(np.array(pat, np.int64), t3, s3, bucket, samp, every)
+    lo, hi = _kernels.count_range(np.array(pat, np.int64), _kernels.mem_source(t3), _kernels.mem_source(s3), bucket, samp, every)
     expected = sum(1 for i in range(len(seq)) if seq[i : i + len(pat)] == pat)
     assert hi - lo == expected
-    assert sorted(_kernels.get24_many(s3, np.arange(lo, hi)).tolist()) == [
+    assert sorted(_kernels.get24_many(_kernels.mem_source(s3), np.arange(lo, hi)).tolist()) == [
         i for i in range(len(seq)) if seq[i : i + len(pat)] == pat
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 6), min_size=5, max_size=400),
+    st.lists(st.lists(st.integers(1, 6), min_size=1, max_size=5), min_size=1, max_size=4),
+    st.sampled_from([1, 2, 4, 16]),
+)
+def test_file_sources_read_what_memory_sources_read(tmp_path_factory, seq: list[int], pats: list[list[int]],
+                                                    slots: int) -> None:
+    """Reading the arrays with pread through a tiny block cache (entries straddling blocks, evictions,
+    two files sharing one cache) gives the same ranges and entries as reading them from memory."""
+    import os
+
+    tok = np.array(seq + [0], dtype=np.uint32)
+    sa = suffix_array(tok)
+    bucket = np.zeros(8, np.int32)
+    bucket[1:] = np.cumsum(np.bincount(tok, minlength=7))
+    t3, s3 = np.frombuffer(to_u24(tok), np.uint8), np.frombuffer(to_u24(sa), np.uint8)
+    d = tmp_path_factory.mktemp("src")
+    (d / "t").write_bytes(t3.tobytes())
+    (d / "s").write_bytes(s3.tobytes())
+    fds = [os.open(d / "t", os.O_RDONLY), os.open(d / "s", os.O_RDONLY)]
+    try:
+        cache = _kernels.new_cache(slots)
+        ft, fs = (_kernels.file_source(fds[0], len(tok), 0, cache), _kernels.file_source(fds[1], len(tok), 1, cache))
+        mt, ms = _kernels.mem_source(t3), _kernels.mem_source(s3)
+        samp = _kernels.sample_keys(mt, ms, 2)
+        assert _kernels.sample_keys(ft, fs, 2).tolist() == samp.tolist()
+        for pat in pats:
+            q = np.array(pat, np.int64)
+            assert _kernels.count_range(q, ft, fs, bucket, samp, 2) == _kernels.count_range(q, mt, ms, bucket, samp, 2)
+        idx = np.arange(len(tok), dtype=np.int64)[::-1]
+        assert _kernels.get24_many(fs, idx).tolist() == _kernels.get24_many(ms, idx).tolist()
+        assert _kernels.get24_many(ft, idx).tolist() == tok[::-1].tolist()
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 @settings(max_examples=100, deadline=None)
@@ -85,6 +123,6 @@ def test_extension_bridges_a_substitution_and_stops_at_a_document_boundary() -> 
     q = np.array([5, 6, 7, 99, 9, 10, 11, 12, 13, 14, 5, 6], np.int64)
     tok = np.array(src, np.uint32)
     t3 = np.frombuffer(to_u24(tok), np.uint8)
-    qe, se, matched, edits = _kernels._extend(q, t3, len(src), 0, 0, 1, 3, 2, 2, 8)
+    qe, se, matched, edits = _kernels._extend(q, _kernels.mem_source(t3), len(src), 0, 0, 1, 3, 2, 2, 8)
     assert (qe, se) == (10, 10)  # through the substituted 4th token, stopped at the separator
     assert matched == 9 and edits == 1

@@ -5,13 +5,19 @@ the tracer and tests alike. ``cache=True`` keeps the machine code in ``__pycache
 the first process after an install pays for compilation.
 
 Token ids and suffix-array entries are stored as 24-bit little-endian integers (3 bytes
-each) in ``uint8`` arrays; ``_get24`` reads one.
+each) in ``uint8`` arrays; ``_get24`` reads one. The search kernels read a shard's token and
+suffix arrays through a *source* (see ``mem_source`` and ``file_source``): either the
+memory-mapped array, or the file read with ``pread`` into a small block cache, so that the
+process's memory does not grow with the part of the index a query touches.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -146,11 +152,137 @@ def _get24(a, i):
     return np.int64(a[j]) | (np.int64(a[j + 1]) << 8) | (np.int64(a[j + 2]) << 16)
 
 
+# --- sources: a memory-mapped array, or a file read with pread through a block cache -------------------
+#
+# A source is a tuple (array, fd, entries, key, tags address, data address, slots): with fd < 0 the 24-bit
+# entries are read from ``array``; otherwise from file descriptor ``fd`` in blocks of CACHE_BLOCK bytes kept
+# in a direct-mapped cache shared by all sources of an index (a block's slot found from its key and number;
+# the tags say which block each slot holds). ``entries`` is the number of 24-bit entries.
+
+CACHE_SHIFT = 8
+CACHE_BLOCK = 1 << CACHE_SHIFT
+CACHE_SLOTS = 1 << 15  # 8 MiB of blocks
+
+
+def _ptr(builder, value, pointee):
+    return builder.inttoptr(value, pointee.as_pointer())
+
+
+@intrinsic
+def _pread(typingctx, fd, addr, count, offset):
+    """libc pread(fd, (char *) addr, count, offset) -> bytes read (or -1). Linked by name, so the machine
+    code caches; addresses, not arrays, so the hot path does no reference counting."""
+    sig = types.int64(types.int64, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [ir.IntType(32), ir.IntType(8).as_pointer(), i64, i64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "pread")
+        return builder.call(fn, [builder.trunc(args[0], ir.IntType(32)), _ptr(builder, args[1], ir.IntType(8)),
+                                 args[2], args[3]])
+
+    return sig, codegen
+
+
+@intrinsic
+def _load_u8(typingctx, addr, i):
+    sig = types.int64(types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        p = builder.gep(_ptr(builder, args[0], ir.IntType(8)), [args[1]])
+        return builder.zext(builder.load(p), ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _load_i64(typingctx, addr, i):
+    sig = types.int64(types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.load(builder.gep(_ptr(builder, args[0], ir.IntType(64)), [args[1]]))
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_i64(typingctx, addr, i, v):
+    sig = types.void(types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        builder.store(args[2], builder.gep(_ptr(builder, args[0], ir.IntType(64)), [args[1]]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _block(src, blk):
+    """Offset in the cache data of block ``blk`` of the source's file, read on a miss. ``src[4]`` and
+    ``src[5]`` are the addresses of the cache's tags (int64) and data (bytes); ``src[6]`` its slots."""
+    tag = (src[3] << 32) | blk
+    slot = (blk + src[3] * 0x9E3779B1) & (src[6] - 1)  # consecutive blocks, consecutive slots
+    base = slot << CACHE_SHIFT
+    if _load_i64(src[4], slot) != tag:
+        got = _pread(src[1], src[5] + base, CACHE_BLOCK, blk << CACHE_SHIFT)
+        if got <= 0:
+            _store_i64(src[4], slot, -1)
+            raise OSError("could not read an index file (pread failed); check the index and the disk")
+        _store_i64(src[4], slot, tag)
+    return base
+
+
+@njit(cache=True, inline="always")
+def _r24(src, i):
+    """Entry ``i`` of a source."""
+    if src[1] < 0:
+        return _get24(src[0], i)
+    pos = 3 * i
+    off = pos & (CACHE_BLOCK - 1)
+    d = src[5]
+    if off <= CACHE_BLOCK - 3:
+        b = _block(src, pos >> CACHE_SHIFT) + off
+        return _load_u8(d, b) | (_load_u8(d, b + 1) << 8) | (_load_u8(d, b + 2) << 16)
+    v = np.int64(0)
+    for k in range(3):
+        p = pos + k
+        v |= _load_u8(d, _block(src, p >> CACHE_SHIFT) + (p & (CACHE_BLOCK - 1))) << (8 * k)
+    return v
+
+
+_EMPTY = np.zeros(3, np.uint8)
+_EMPTY.setflags(write=False)
+
+
+def new_cache(slots: int = CACHE_SLOTS) -> tuple[np.ndarray, np.ndarray]:
+    """(tags, data) of an empty block cache for ``file_source``: ``slots`` (a power of two) blocks of
+    CACHE_BLOCK bytes."""
+    if slots < 1 or slots & (slots - 1):
+        raise ValueError("the number of cache slots must be a power of two")
+    return np.full(slots, -1, np.int64), np.zeros(slots << CACHE_SHIFT, np.uint8)
+
+
+def mem_source(a: np.ndarray) -> tuple:
+    """A source reading the 24-bit entries of the uint8 array ``a`` (memory-mapped or not)."""
+    if a.flags.writeable:  # one compiled specialisation: the search kernels see read-only arrays
+        a = a.view()
+        a.setflags(write=False)
+    return (a, -1, a.shape[0] // 3, 0, 0, 0, 1)
+
+
+def file_source(fd: int, entries: int, key: int, cache: tuple[np.ndarray, np.ndarray]) -> tuple:
+    """A source reading ``entries`` 24-bit entries from file descriptor ``fd`` through ``cache``;
+    ``key`` (unique per file among those sharing the cache) tells their blocks apart. The kernels get
+    the cache's addresses: the caller keeps ``cache`` alive while the source is in use."""
+    tags, data = cache
+    return (_EMPTY, fd, entries, key, tags.ctypes.data, data.ctypes.data, tags.shape[0])
+
+
 @njit(cache=True, nogil=True)
-def get24_many(a, idx):
+def get24_many(src, idx):
     out = np.empty(idx.shape[0], np.int64)
     for k in range(idx.shape[0]):
-        out[k] = _get24(a, idx[k])
+        out[k] = _r24(src, idx[k])
     return out
 
 
@@ -162,25 +294,25 @@ def _narrow(tok, sa, lo, hi, off, t):
     b = hi
     while a < b:
         mid = (a + b) >> 1
-        if _get24(tok, _get24(sa, mid) + off) < t:
+        if _r24(tok, _r24(sa, mid) + off) < t:
             a = mid + 1
         else:
             b = mid
     new_lo = a
-    if a >= hi or _get24(tok, _get24(sa, a) + off) != t:
+    if a >= hi or _r24(tok, _r24(sa, a) + off) != t:
         return a, a
     # the upper bound by galloping from the lower one: matches are usually few, so this
     # touches far fewer (random) pages than a second binary search over [a, hi)
     prev = a
     step = 1
-    while a + step < hi and _get24(tok, _get24(sa, a + step) + off) == t:
+    while a + step < hi and _r24(tok, _r24(sa, a + step) + off) == t:
         prev = a + step
         step *= 2
     a = prev + 1
     b = min(new_lo + step, hi)
     while a < b:
         mid = (a + b) >> 1
-        if _get24(tok, _get24(sa, mid) + off) <= t:
+        if _r24(tok, _r24(sa, mid) + off) <= t:
             a = mid + 1
         else:
             b = mid
@@ -197,17 +329,17 @@ SAMPLE_EVERY = 128
 
 @njit(cache=True, inline="always")
 def _key2(tok, sa, i, ntok):
-    p = _get24(sa, i)
-    a = _get24(tok, p + 1) if p + 1 < ntok else 0
-    b = _get24(tok, p + 2) if p + 2 < ntok else 0
+    p = _r24(sa, i)
+    a = _r24(tok, p + 1) if p + 1 < ntok else 0
+    b = _r24(tok, p + 2) if p + 2 < ntok else 0
     return (a << 24) | b
 
 
 @njit(cache=True, nogil=True)
 def sample_keys(tok, sa, every):
     """Keys (token at offset 1 << 24 | token at offset 2) of SA rows 0, every, 2*every, ..."""
-    n = sa.shape[0] // 3
-    ntok = tok.shape[0] // 3
+    n = sa[2]
+    ntok = tok[2]
     m = (n + every - 1) // every
     out = np.empty(m, np.int64)
     for r in range(m):
@@ -252,7 +384,7 @@ def _range3(q, j, tok, sa, bucket, samp, every):
     arrays). The upper bound mostly costs no or few reads: an empty range is known from the key found at
     the lower bound; otherwise the sample bounds the last row of the range to one window, and a range
     inside one window (the usual case) is found by galloping from its first row."""
-    ntok = tok.shape[0] // 3
+    ntok = tok[2]
     lo0 = bucket[q[j]]
     hi0 = bucket[q[j] + 1]
     if hi0 <= lo0:
@@ -326,15 +458,15 @@ def count_range(q, tok, sa, bucket, samp, every):
     if hi <= lo:
         return lo, lo
     # the suffixes holding q are contiguous in [lo, hi): find them by direct comparison
-    ntok = tok.shape[0] // 3
+    ntok = tok[2]
     first = -1
     last = -1
     for i in range(lo, hi):
-        p = _get24(sa, i)
+        p = _r24(sa, i)
         ok = p + q.shape[0] <= ntok
         k = 0
         while ok and k < q.shape[0]:
-            if q[k] < 0 or _get24(tok, p + k) != q[k]:
+            if q[k] < 0 or _r24(tok, p + k) != q[k]:
                 ok = False
             k += 1
         if ok:
@@ -348,7 +480,7 @@ def count_range(q, tok, sa, bucket, samp, every):
 
 @njit(cache=True, inline="always")
 def _qtok_eq(q, a, tok, b):
-    return q[a] == _get24(tok, b)
+    return q[a] == _r24(tok, b)
 
 
 @njit(cache=True, nogil=True)
@@ -381,7 +513,7 @@ def _extend(q, tok, ntok, qi, si, d, gap, rmin, pen, xdrop):
             bs = si
             best_matched = matched
             best_edits = edits
-        if not (0 <= qi < m and 0 <= si < ntok) or _get24(tok, si) == 0:
+        if not (0 <= qi < m and 0 <= si < ntok) or _r24(tok, si) == 0:
             break
         best_run = 0
         bdq = 0
@@ -394,7 +526,7 @@ def _extend(q, tok, ntok, qi, si, d, gap, rmin, pen, xdrop):
                 ok = True
                 for x in range(ds):  # never skip over a document boundary
                     p = si + d * x
-                    if p < 0 or p >= ntok or _get24(tok, p) == 0:
+                    if p < 0 or p >= ntok or _r24(tok, p) == 0:
                         ok = False
                         break
                 if not ok:
@@ -441,7 +573,7 @@ def trace_shard(q, tok, sa, bucket, samp, every, j_from, j_to, cover_end, seed_l
     query can be traced in chunks, the caller keeping memory in check between them), with
     ``cover_end`` carried over from the previous chunk."""
     m = q.shape[0]
-    ntok = tok.shape[0] // 3
+    ntok = tok[2]
     nb = bucket.shape[0]
     cap = 64
     out = np.empty((cap, 6), np.int64)
@@ -474,7 +606,7 @@ def trace_shard(q, tok, sa, bucket, samp, every, j_from, j_to, cover_end, seed_l
         if hi <= lo or L < seed_len or (hi - lo > max_occ and L < min_tokens):
             continue
         for i in range(lo, min(hi, lo + max_occ)):
-            p = _get24(sa, i)
+            p = _r24(sa, i)
             dup = False
             for r in range(max(0, n_out - 64), n_out):  # recent alignments only: O(1) per seed
                 if out[r, 0] <= j < out[r, 1] and out[r, 2] <= p < out[r, 3]:

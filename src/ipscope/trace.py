@@ -18,7 +18,6 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -32,8 +31,7 @@ from .types import DocumentMatch, Source, Span, TraceReport
 DEFAULT_MIN_TOKENS = 12
 DEFAULT_MAX_RSS_MB = 300.0
 MAX_QUERY_CHARS = 50_000_000
-SEED_CHUNK = 100  # seeds per kernel call (memory is checked between calls)
-TRIM_MARGIN_MB = 100
+SEED_CHUNK = 100  # seeds per kernel call
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class TraceOptions:
     excerpts: int | None = None  # attach each source's matched text with this much context
     seed_len: int | None = None  # override the seed length derived from min_tokens
     stride: int | None = None  # override the seed stride derived from min_tokens
-    max_rss_mb: float | None = DEFAULT_MAX_RSS_MB  # keep the process's resident memory under this; None: no budget (see _trim)
+    max_rss_mb: float | None = DEFAULT_MAX_RSS_MB  # a memory budget: read the index with pread (see _arrays); None: map it
 
     def seed_params(self) -> tuple[int, int]:
         """(seed length, stride) with seed length + stride - 1 <= min_tokens, so every
@@ -84,17 +82,16 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
         shard_ids.append(q)
         if int((q >= 0).sum()) < opts.min_tokens:
             continue
-        arrays = shard.search_arrays
+        arrays = _arrays(index, si, opts.max_rss_mb)
         chunks: list[np.ndarray] = []
         cover_end = 0
-        # seeds in chunks of SEED_CHUNK, so a budget is kept between them even on a huge query
+        # seeds in chunks of SEED_CHUNK (the found alignments of a huge query are collected chunk by chunk)
         for j_from in range(0, q.shape[0], SEED_CHUNK * stride):
             found_rows, cover_end = _kernels.trace_shard(
                 q, *arrays, j_from, j_from + SEED_CHUNK * stride, cover_end, seed_len, stride, opts.min_tokens,
                 opts.max_occurrences, opts.gap, opts.run_after_edit, opts.edit_penalty, opts.xdrop,
             )
             chunks.append(found_rows)
-            _trim(index, opts.max_rss_mb)
         rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         if rows.shape[0] == 0:
             continue
@@ -107,29 +104,20 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
     return found, shard_ids
 
 
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):  # not Linux: no budget can be kept
-        return 0.0
+def _arrays(index: Index, si: int, max_rss_mb: float | None) -> tuple:
+    """The kernels' view of shard ``si``. With a memory budget the token and suffix arrays are read
+    with pread through one block cache per index (``_kernels.CACHE_SLOTS`` x ``CACHE_BLOCK`` bytes,
+    8 MiB), so a query's random reads never make index pages resident in this process; without one
+    they are memory-mapped (a little faster, but RSS then grows towards the size of those arrays)."""
+    shard = index.shards[si]
+    if not max_rss_mb:
+        return shard.search_arrays
+    from . import _kernels
 
-
-def _trim(index: Index, max_rss_mb: float | None) -> None:
-    """Keep resident memory under ``max_rss_mb``.
-
-    Shards are memory-mapped, so a query's random accesses into the token and suffix
-    arrays make file pages resident, and the kernel maps 64 KiB around each one: on a
-    100M-token index a stream of 1,000-token queries maps most of the arrays (~600 MB).
-    Those pages are page cache the kernel can reclaim, but they count in RSS. With a budget,
-    once RSS comes within ``TRIM_MARGIN_MB`` of it, the shards' mappings are dropped
-    (MADV_DONTNEED; the data stays in the page cache) at the cost of re-faulting them on the
-    next access. This is checked after every kernel call, and one call (``SEED_CHUNK`` seeds
-    in one shard) maps at most ~90 MB, hence the margin."""
-    if not max_rss_mb or _rss_mb() < max(max_rss_mb - TRIM_MARGIN_MB, 0.5 * max_rss_mb):
-        return
-    for shard in index.shards:
-        shard.release()
+    cache = index.__dict__.get("_block_cache")
+    if cache is None:
+        cache = index.__dict__["_block_cache"] = _kernels.new_cache()
+    return shard.file_arrays(2 * si, cache)
 
 
 def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int, max_rss_mb: float | None) -> int:
@@ -138,18 +126,17 @@ def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int, ma
     from . import _kernels
 
     total = 0
-    for shard, q in zip(index.shards, shard_ids):
+    for si, (shard, q) in enumerate(zip(index.shards, shard_ids)):
         seq = q[qs:qe]
         if seq.shape[0] == 0 or (seq < 0).any():
             continue
-        arrays = shard.search_arrays
+        arrays = _arrays(index, si, max_rss_mb)
         lo, hi = _kernels.count_range(seq, *arrays)
         if hi > lo and shard.excluded:
             parts = shard.parts_of(_kernels.get24_many(arrays[1], np.arange(lo, hi, dtype=np.int64)))
             total += int((~np.isin(parts, np.fromiter(shard.excluded, np.int64))).sum())
         else:
             total += max(0, hi - lo)
-        _trim(index, max_rss_mb)
     return total
 
 
@@ -163,9 +150,10 @@ def warm_up() -> None:
     tok.setflags(write=False)  # the same types as memory-mapped shards: read-only arrays
     bucket.setflags(write=False)
     samp = np.zeros(1, np.int64)
-    _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), tok, tok, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1, 1, 1, 1, 1)
-    _kernels.count_range(np.array([1, 1, 1], np.int64), tok, tok, bucket, samp, 1)
-    _kernels.get24_many(tok, np.zeros(1, np.int64))
+    src = _kernels.mem_source(tok)  # file sources have the same types: one compiled version serves both
+    _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), src, src, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1, 1, 1, 1, 1)
+    _kernels.count_range(np.array([1, 1, 1], np.int64), src, src, bucket, samp, 1)
+    _kernels.get24_many(src, np.zeros(1, np.int64))
     tokenize("warm up")
 
 
@@ -230,7 +218,6 @@ def trace(index: Index, text: str, query: str = "-", opts: TraceOptions | None =
                 edits=best.edits, token_start=qs, token_end=qe,
             )
         )
-    _trim(index, opts.max_rss_mb)
     docs = sorted(((d, int(mask.sum())) for d, mask in per_doc.items()), key=lambda x: (-x[1], x[0]))
     elapsed = (time.perf_counter() - t0) * 1000
     return TraceReport(

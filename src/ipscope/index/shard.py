@@ -279,25 +279,40 @@ class Shard:
         return keys.view("<i8").reshape(-1)
 
     @cached_property
-    def search_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-        """(tokens, suffix array, bucket, sample, sample spacing) for the kernels."""
-        from .._kernels import SAMPLE_EVERY
+    def search_arrays(self) -> tuple:
+        """(tokens, suffix array, bucket, sample, sample spacing) for the kernels, the token and suffix
+        arrays as memory-mapped sources (``_kernels.mem_source``)."""
+        from .._kernels import SAMPLE_EVERY, mem_source
 
-        return np.asarray(self.tok), np.asarray(self.sa), np.asarray(self.bucket), self.sample, SAMPLE_EVERY
+        return (mem_source(np.asarray(self.tok)), mem_source(np.asarray(self.sa)), np.asarray(self.bucket),
+                self.sample, SAMPLE_EVERY)
+
+    def file_arrays(self, key: int, cache: tuple[np.ndarray, np.ndarray]) -> tuple:
+        """As ``search_arrays``, but the token and suffix arrays are read with pread through ``cache``
+        (``_kernels.file_source``; keys ``key`` and ``key + 1``), so they are never mapped."""
+        from .._kernels import SAMPLE_EVERY, file_source
+
+        fds = self.__dict__.get("_fds")
+        if fds is None:
+            fds = self.__dict__["_fds"] = tuple(os.open(self.path / name, os.O_RDONLY) for name in ("tokens.u24", "sa.u24"))
+            self.__dict__["_entries"] = os.fstat(fds[0]).st_size // 3
+        n = self.__dict__["_entries"]
+        return (file_source(fds[0], n, key, cache), file_source(fds[1], n, key + 1, cache), np.asarray(self.bucket),
+                self.sample, SAMPLE_EVERY)
+
+    def close_files(self) -> None:
+        for fd in self.__dict__.pop("_fds", ()):
+            os.close(fd)
+
+    def __del__(self) -> None:
+        try:
+            self.close_files()
+        except Exception:  # noqa: BLE001 — interpreter shutdown
+            pass
 
     def parts_of(self, token_pos: np.ndarray) -> np.ndarray:
         """The document part holding each of the given shard token positions."""
         return np.searchsorted(self.doc_tok, token_pos, side="right") - 1
-
-    def release(self) -> None:
-        """Drop this process's mappings of the token and suffix arrays (the data stays in
-        the page cache; the next access maps it again)."""
-        import mmap
-
-        for name in ("tok", "sa"):
-            mm = getattr(self.__dict__.get(name), "_mmap", None)  # only arrays already opened
-            if mm is not None and hasattr(mm, "madvise"):
-                mm.madvise(mmap.MADV_DONTNEED)
 
     @cached_property
     def ckpt(self) -> np.ndarray:
