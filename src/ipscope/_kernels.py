@@ -17,7 +17,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -154,10 +154,11 @@ def _get24(a, i):
 
 # --- sources: a memory-mapped array, or a file read with pread through a block cache -------------------
 #
-# A source is a tuple (array, fd, entries, key, tags address, data address, slots): with fd < 0 the 24-bit
-# entries are read from ``array``; otherwise from file descriptor ``fd`` in blocks of CACHE_BLOCK bytes kept
-# in a direct-mapped cache shared by all sources of an index (a block's slot found from its key and number;
-# the tags say which block each slot holds). ``entries`` is the number of 24-bit entries.
+# A source is a tuple whose second item is its number of 24-bit entries: (array, entries) reads them from a
+# uint8 array (memory-mapped or not); (fd, entries, key, tags address, data address, slots) reads them from
+# file descriptor ``fd`` in blocks of CACHE_BLOCK bytes kept in a direct-mapped cache shared by the sources
+# of an index (a block's slot found from its key and number; the tags say which block each slot holds).
+# The kernels are compiled once per kind of source.
 
 CACHE_SHIFT = 8
 CACHE_BLOCK = 1 << CACHE_SHIFT
@@ -216,42 +217,56 @@ def _store_i64(typingctx, addr, i, v):
     return sig, codegen
 
 
+@njit(cache=True, nogil=True)
+def _fill(fd, tags, data, key, slot, blk):
+    """Read block ``blk`` of file ``fd`` into cache slot ``slot`` (a miss). Kept out of line, and given
+    plain integers: passing the source tuple (which holds an array) costs reference counting on every
+    read, taken or not."""
+    got = _pread(fd, data + (slot << CACHE_SHIFT), CACHE_BLOCK, blk << CACHE_SHIFT)
+    if got <= 0:
+        _store_i64(tags, slot, -1)
+        raise OSError("could not read an index file (pread failed); check the index and the disk")
+    _store_i64(tags, slot, (key << 32) | blk)
+
+
 @njit(cache=True, inline="always")
 def _block(src, blk):
-    """Offset in the cache data of block ``blk`` of the source's file, read on a miss. ``src[4]`` and
-    ``src[5]`` are the addresses of the cache's tags (int64) and data (bytes); ``src[6]`` its slots."""
-    tag = (src[3] << 32) | blk
-    slot = (blk + src[3] * 0x9E3779B1) & (src[6] - 1)  # consecutive blocks, consecutive slots
-    base = slot << CACHE_SHIFT
-    if _load_i64(src[4], slot) != tag:
-        got = _pread(src[1], src[5] + base, CACHE_BLOCK, blk << CACHE_SHIFT)
-        if got <= 0:
-            _store_i64(src[4], slot, -1)
-            raise OSError("could not read an index file (pread failed); check the index and the disk")
-        _store_i64(src[4], slot, tag)
-    return base
+    """Offset in the cache data of block ``blk`` of a file source, read on a miss."""
+    slot = (blk + src[2] * 0x9E3779B1) & (src[5] - 1)  # consecutive blocks, consecutive slots
+    if _load_i64(src[3], slot) != ((src[2] << 32) | blk):
+        _fill(src[0], src[3], src[4], src[2], slot, blk)
+    return slot << CACHE_SHIFT
 
 
-@njit(cache=True, inline="always")
-def _r24(src, i):
-    """Entry ``i`` of a source."""
-    if src[1] < 0:
-        return _get24(src[0], i)
-    pos = 3 * i
-    off = pos & (CACHE_BLOCK - 1)
-    d = src[5]
-    if off <= CACHE_BLOCK - 3:
-        b = _block(src, pos >> CACHE_SHIFT) + off
-        return _load_u8(d, b) | (_load_u8(d, b + 1) << 8) | (_load_u8(d, b + 2) << 16)
-    v = np.int64(0)
-    for k in range(3):
-        p = pos + k
-        v |= _load_u8(d, _block(src, p >> CACHE_SHIFT) + (p & (CACHE_BLOCK - 1))) << (8 * k)
-    return v
+def _r24(src, i):  # pragma: no cover - replaced by the overload below inside compiled code
+    """Entry ``i`` of a source (compiled code only)."""
+    raise NotImplementedError
 
 
-_EMPTY = np.zeros(3, np.uint8)
-_EMPTY.setflags(write=False)
+@overload(_r24, inline="always")
+def _r24_for(src, i):
+    """Picks the reader by the source's type when a kernel is compiled, so a kernel compiled for memory
+    sources has no trace of the file path and vice versa."""
+    if isinstance(src, types.BaseTuple) and isinstance(src.types[0], types.Array):
+        def from_memory(src, i):
+            return _get24(src[0], i)
+        return from_memory
+
+    def from_file(src, i):
+        pos = 3 * i
+        off = pos & (CACHE_BLOCK - 1)
+        d = src[4]
+        if off <= CACHE_BLOCK - 3:
+            b = _block(src, pos >> CACHE_SHIFT) + off
+            return _load_u8(d, b) | (_load_u8(d, b + 1) << 8) | (_load_u8(d, b + 2) << 16)
+        v = np.int64(0)
+        for k in range(3):
+            p = pos + k
+            v |= _load_u8(d, _block(src, p >> CACHE_SHIFT) + (p & (CACHE_BLOCK - 1))) << (8 * k)
+        return v
+    return from_file
+
+
 
 
 def new_cache(slots: int = CACHE_SLOTS) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +282,7 @@ def mem_source(a: np.ndarray) -> tuple:
     if a.flags.writeable:  # one compiled specialisation: the search kernels see read-only arrays
         a = a.view()
         a.setflags(write=False)
-    return (a, -1, a.shape[0] // 3, 0, 0, 0, 1)
+    return (a, a.shape[0] // 3)
 
 
 def file_source(fd: int, entries: int, key: int, cache: tuple[np.ndarray, np.ndarray]) -> tuple:
@@ -275,7 +290,7 @@ def file_source(fd: int, entries: int, key: int, cache: tuple[np.ndarray, np.nda
     ``key`` (unique per file among those sharing the cache) tells their blocks apart. The kernels get
     the cache's addresses: the caller keeps ``cache`` alive while the source is in use."""
     tags, data = cache
-    return (_EMPTY, fd, entries, key, tags.ctypes.data, data.ctypes.data, tags.shape[0])
+    return (fd, entries, key, tags.ctypes.data, data.ctypes.data, tags.shape[0])
 
 
 @njit(cache=True, nogil=True)
@@ -338,8 +353,8 @@ def _key2(tok, sa, i, ntok):
 @njit(cache=True, nogil=True)
 def sample_keys(tok, sa, every):
     """Keys (token at offset 1 << 24 | token at offset 2) of SA rows 0, every, 2*every, ..."""
-    n = sa[2]
-    ntok = tok[2]
+    n = sa[1]
+    ntok = tok[1]
     m = (n + every - 1) // every
     out = np.empty(m, np.int64)
     for r in range(m):
@@ -384,7 +399,7 @@ def _range3(q, j, tok, sa, bucket, samp, every):
     arrays). The upper bound mostly costs no or few reads: an empty range is known from the key found at
     the lower bound; otherwise the sample bounds the last row of the range to one window, and a range
     inside one window (the usual case) is found by galloping from its first row."""
-    ntok = tok[2]
+    ntok = tok[1]
     lo0 = bucket[q[j]]
     hi0 = bucket[q[j] + 1]
     if hi0 <= lo0:
@@ -458,7 +473,7 @@ def count_range(q, tok, sa, bucket, samp, every):
     if hi <= lo:
         return lo, lo
     # the suffixes holding q are contiguous in [lo, hi): find them by direct comparison
-    ntok = tok[2]
+    ntok = tok[1]
     first = -1
     last = -1
     for i in range(lo, hi):
@@ -573,7 +588,7 @@ def trace_shard(q, tok, sa, bucket, samp, every, j_from, j_to, cover_end, seed_l
     query can be traced in chunks, the caller keeping memory in check between them), with
     ``cover_end`` carried over from the previous chunk."""
     m = q.shape[0]
-    ntok = tok[2]
+    ntok = tok[1]
     nb = bucket.shape[0]
     cap = 64
     out = np.empty((cap, 6), np.int64)

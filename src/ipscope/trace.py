@@ -18,6 +18,7 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -150,10 +151,16 @@ def warm_up() -> None:
     tok.setflags(write=False)  # the same types as memory-mapped shards: read-only arrays
     bucket.setflags(write=False)
     samp = np.zeros(1, np.int64)
-    src = _kernels.mem_source(tok)  # file sources have the same types: one compiled version serves both
-    _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), src, src, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1, 1, 1, 1, 1)
-    _kernels.count_range(np.array([1, 1, 1], np.int64), src, src, bucket, samp, 1)
-    _kernels.get24_many(src, np.zeros(1, np.int64))
+    # the kernels are compiled once per kind of source: load both (memory-mapped and pread)
+    with tempfile.TemporaryFile() as f:
+        f.write(tok.tobytes())
+        f.flush()
+        cache = _kernels.new_cache(1)
+        for src in (_kernels.mem_source(tok), _kernels.file_source(f.fileno(), 4, 0, cache)):
+            _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), src, src, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1,
+                                 1, 1, 1, 1)
+            _kernels.count_range(np.array([1, 1, 1], np.int64), src, src, bucket, samp, 1)
+            _kernels.get24_many(src, np.zeros(1, np.int64))
     tokenize("warm up")
 
 
