@@ -154,7 +154,7 @@ def _read_query(arg: str) -> tuple[str, str]:
               help="Memory budget in MB. With a budget, the index's token and suffix arrays are read "
                    "with pread through an 8 MiB cache instead of being memory-mapped, so this process's "
                    "memory does not grow with the index (about 205 MB on a 100M-token index; budgets below "
-                   "~220 MB cannot be kept). 0 = no budget: the arrays are memory-mapped, about 3x faster "
+                   "~220 MB cannot be kept). 0 = no budget: the arrays are memory-mapped, about 2x faster "
                    "per query on large indexes, but RSS grows towards their size. [default: 300]")
 def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None, min_tokens: int | None,
               max_sources: int, excerpts: int | None, max_rss_mb: float | None) -> None:
