@@ -145,9 +145,9 @@ import json, resource, sys
 from ipscope.index import Index
 from ipscope.trace import TraceOptions, trace, warm_up
 cfg = json.load(open(sys.argv[1]))
-warm_up()
-idx = Index.open(cfg["index"])
 opts = TraceOptions(max_rss_mb=float(sys.argv[2]) or None)
+warm_up(opts)
+idx = Index.open(cfg["index"])
 lat = sorted(trace(idx, q["text"], opts=opts).elapsed_ms for q in cfg["queries"])
 print("RESULT " + json.dumps({"lat": lat, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

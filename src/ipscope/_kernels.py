@@ -259,11 +259,11 @@ def _r24_for(src, i):
         if off <= CACHE_BLOCK - 3:
             b = _block(src, pos >> CACHE_SHIFT) + off
             return _load_u8(d, b) | (_load_u8(d, b + 1) << 8) | (_load_u8(d, b + 2) << 16)
-        v = np.int64(0)
-        for k in range(3):
-            p = pos + k
-            v |= _load_u8(d, _block(src, p >> CACHE_SHIFT) + (p & (CACHE_BLOCK - 1))) << (8 * k)
-        return v
+        # the entry straddles two blocks: byte by byte (unrolled: no loop in inlined code)
+        b0 = _load_u8(d, _block(src, pos >> CACHE_SHIFT) + (pos & (CACHE_BLOCK - 1)))
+        b1 = _load_u8(d, _block(src, (pos + 1) >> CACHE_SHIFT) + ((pos + 1) & (CACHE_BLOCK - 1)))
+        b2 = _load_u8(d, _block(src, (pos + 2) >> CACHE_SHIFT) + ((pos + 2) & (CACHE_BLOCK - 1)))
+        return b0 | (b1 << 8) | (b2 << 16)
     return from_file
 
 

@@ -185,7 +185,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     n_ctx = 300 if fmt == "html" else excerpts
     opts = TraceOptions(min_tokens=min_tokens or DEFAULT_MIN_TOKENS, max_sources=max_sources, excerpts=n_ctx,
                         max_rss_mb=DEFAULT_MAX_RSS_MB if max_rss_mb is None else max_rss_mb or None)
-    warm_up()
+    warm_up(opts)
     reports = []
     failed = 0
     sink = open(out, "w", encoding="utf-8") if out and fmt == "jsonl" else None

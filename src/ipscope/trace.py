@@ -142,9 +142,11 @@ def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int, ma
     return total
 
 
-def warm_up() -> None:
+def warm_up(opts: TraceOptions | None = None) -> None:
     """Load the compiled kernels (from numba's cache) so the first query's ``elapsed_ms``
-    measures tracing, not loading machine code."""
+    measures tracing, not loading machine code. The kernels exist once for memory-mapped and
+    once for pread access (see ``_arrays``); only the one ``opts`` will use is loaded (both
+    without ``opts``)."""
     from . import _kernels
 
     tok = np.zeros(3 * 4, np.uint8)
@@ -157,7 +159,10 @@ def warm_up() -> None:
         f.write(tok.tobytes())
         f.flush()
         cache = _kernels.new_cache(1)
-        for src in (_kernels.mem_source(tok), _kernels.file_source(f.fileno(), 4, 0, cache)):
+        sources = [_kernels.mem_source(tok), _kernels.file_source(f.fileno(), 4, 0, cache)]
+        if opts is not None:
+            sources = sources[1:] if opts.max_rss_mb else sources[:1]
+        for src in sources:
             _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), src, src, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1,
                                  1, 1, 1, 1)
             _kernels.count_range(np.array([1, 1, 1], np.int64), src, src, bucket, samp, 1)
