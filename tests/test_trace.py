@@ -217,3 +217,21 @@ def test_text_report_names_sources(demo_index: Path) -> None:
     r = CliRunner().invoke(main, ["trace", str(demo_index), str(SAMPLE)])
     assert r.exit_code == 0
     assert "books/105.txt" in r.stdout and "near-verbatim" in r.stdout and "lunyu-00000" in r.stdout
+
+
+def test_an_index_file_shrinking_while_open_is_an_error_not_garbage(tmp_path: Path, demo_index: Path) -> None:
+    """With pread access, a token file cut short after the index was opened makes trace raise OSError
+    (the CLI turns it into an error naming the index and the fix), never returns made-up matches."""
+    import shutil
+
+    copy = tmp_path / "copy.idx"
+    shutil.copytree(demo_index, copy)
+    idx = Index.open(copy)
+    query = SAMPLE.read_text(encoding="utf-8")
+    opts = TraceOptions(max_rss_mb=300)
+    assert trace(idx, query, opts=opts).spans  # the files are open now
+    for shard in idx.shards:
+        (shard.path / "tokens.u24").write_bytes(b"")
+    idx.__dict__.pop("_block_cache")  # nothing left to serve from memory
+    with pytest.raises(OSError, match="could not read an index file"):
+        trace(idx, query, opts=opts)

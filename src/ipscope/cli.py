@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import IpscopeError
+from .errors import IndexFormatError, IpscopeError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -201,6 +201,10 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
                 rep = trace(idx, text, name, opts)
             except IpscopeError as e:  # a damaged index found while reading it
                 _fail(e)
+                return
+            except OSError as e:  # an index file vanished or shrank while open (pread found no data)
+                _fail(IndexFormatError(f"{index}: could not read the index ({e})",
+                                       f"check the disk, or rebuild it: ipscope index SOURCE... --out {index} --force"))
                 return
             if rep.query_tokens == 0:
                 click.echo(f"ipscope: error: query {name} is empty (no words or characters to compare)\n"
