@@ -97,8 +97,8 @@ def test_lightly_edited_copy_is_one_near_verbatim_span(index: Index) -> None:
 
 
 def test_chinese_passage_found_per_character(index: Index) -> None:
-    rec = next(json.loads(x) for x in (DEMO / "chinese-classics.jsonl").open(encoding="utf-8")
-               if json.loads(x)["id"] == "mengzi-00000")
+    with (DEMO / "chinese-classics.jsonl").open(encoding="utf-8") as f:
+        rec = next(json.loads(x) for x in f if json.loads(x)["id"] == "mengzi-00000")
     passage = rec["text"][500:560]
     query = "今天下雨了，我们在图书馆里读书。" + passage + "然后大家一起去吃饭，谈论天气和工作。"
     rep = trace(index, query)
