@@ -543,3 +543,11 @@ def test_glob_matcher_agrees_with_a_regular_expression(pattern: str, path: str) 
     body = pattern[:-1] if anchored else pattern
     rx = "".join(".*" if ch == "*" else re.escape(ch) for ch in body) + (r"\Z" if anchored else "")
     assert _glob(_glob_parts(pattern), path) == (re.match(rx, path, re.S) is not None), (pattern, path)
+
+
+def test_a_one_letter_group_before_star_wins_the_tie_like_protego() -> None:
+    # both score 1 (protego's rule): the name written first decides (found in review)
+    text = "User-agent: q\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
+    assert robots(text).allowed("/x", "q") is Protego.parse(text).can_fetch("https://example.com/x", "q") is False
+    text2 = "User-agent: *\nAllow: /\n\nUser-agent: q\nDisallow: /\n"
+    assert robots(text2).allowed("/x", "q") == Protego.parse(text2).can_fetch("https://example.com/x", "q")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,3 +127,25 @@ def test_extension_bridges_a_substitution_and_stops_at_a_document_boundary() -> 
     qe, se, matched, edits = _kernels._extend(q, _kernels.mem_source(t3), len(src), 0, 0, 1, 3, 2, 2, 8)
     assert (qe, se) == (10, 10)  # through the substituted 4th token, stopped at the separator
     assert matched == 9 and edits == 1
+
+
+def test_a_file_source_never_serves_stale_bytes_after_its_file_shrinks(tmp_path) -> None:
+    """Two files share a one-slot cache; after file A is cut short, reading past its new end raises
+    instead of returning the bytes file B left in the slot (found in review)."""
+    import os
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(to_u24(np.arange(1000, dtype=np.uint32)))
+    b.write_bytes(b"\xab" * 3000)
+    fa, fb = os.open(a, os.O_RDONLY), os.open(b, os.O_RDONLY)
+    try:
+        cache = _kernels.new_cache(1)
+        sa_, sb = _kernels.file_source(fa, 1000, 0, cache), _kernels.file_source(fb, 1000, 1, cache)
+        assert _kernels.get24_many(sa_, np.array([100], np.int64)).tolist() == [100]
+        assert _kernels.get24_many(sb, np.array([0], np.int64)).tolist() == [0xABABAB]  # B now in the slot
+        os.truncate(a, 280)
+        with pytest.raises(OSError, match="shorter than when opened"):
+            _kernels.get24_many(sa_, np.array([99], np.int64))
+    finally:
+        os.close(fa)
+        os.close(fb)

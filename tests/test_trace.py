@@ -235,3 +235,42 @@ def test_an_index_file_shrinking_while_open_is_an_error_not_garbage(tmp_path: Pa
     idx.__dict__.pop("_block_cache")  # nothing left to serve from memory
     with pytest.raises(OSError, match="could not read an index file"):
         trace(idx, query, opts=opts)
+
+
+def test_a_copy_of_an_index_does_not_close_the_original_files(demo_index: Path) -> None:
+    """Copies (deepcopy, pickle) open their own files: collecting one must not close the original's
+    descriptors (found in review)."""
+    import copy
+    import gc
+    import pickle
+
+    idx = Index.open(demo_index)
+    query = SAMPLE.read_text(encoding="utf-8")
+    opts = TraceOptions(max_rss_mb=300)
+    expected = len(trace(idx, query, opts=opts).spans)
+    fds = [s.__dict__["_fds"] for s in idx.shards]
+    for dup in (copy.deepcopy(idx), pickle.loads(pickle.dumps(idx))):
+        assert all("_fds" not in s.__dict__ for s in dup.shards) and "_block_cache" not in dup.__dict__
+        assert len(trace(dup, query, opts=opts).spans) == expected
+        del dup
+        gc.collect()
+    idx.__dict__.pop("_block_cache")
+    assert [s.__dict__["_fds"] for s in idx.shards] == fds
+    assert len(trace(idx, query, opts=opts).spans) == expected
+
+
+def test_opening_the_shard_files_leaks_nothing_when_one_is_missing(tmp_path: Path, demo_index: Path) -> None:
+    import os
+    import shutil
+
+    from ipscope import _kernels
+
+    copy_ = tmp_path / "copy.idx"
+    shutil.copytree(demo_index, copy_)
+    shard = Index.open(copy_).shards[0]
+    (shard.path / "sa.u24").unlink()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(OSError):
+            shard.file_arrays(0, _kernels.new_cache(1))
+    assert len(os.listdir("/proc/self/fd")) == before

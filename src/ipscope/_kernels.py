@@ -218,14 +218,17 @@ def _store_i64(typingctx, addr, i, v):
 
 
 @njit(cache=True, nogil=True)
-def _fill(fd, tags, data, key, slot, blk):
-    """Read block ``blk`` of file ``fd`` into cache slot ``slot`` (a miss). Kept out of line, and given
-    plain integers: passing the source tuple (which holds an array) costs reference counting on every
-    read, taken or not."""
+def _fill(fd, entries, tags, data, key, slot, blk):
+    """Read block ``blk`` of file ``fd`` (``entries`` 24-bit entries long) into cache slot ``slot`` (a miss).
+    Kept out of line, and given plain integers: passing the source tuple (which holds an array) costs
+    reference counting on every read, taken or not. A short read (the file shrank after it was opened)
+    is an error, never stale bytes."""
+    want = min(CACHE_BLOCK, 3 * entries - (blk << CACHE_SHIFT))
     got = _pread(fd, data + (slot << CACHE_SHIFT), CACHE_BLOCK, blk << CACHE_SHIFT)
-    if got <= 0:
+    if want <= 0 or got < want:
         _store_i64(tags, slot, -1)
-        raise OSError("could not read an index file (pread failed); check the index and the disk")
+        raise OSError("could not read an index file (pread failed or the file is shorter than when opened); "
+                      "check the index and the disk")
     _store_i64(tags, slot, (key << 32) | blk)
 
 
@@ -234,7 +237,7 @@ def _block(src, blk):
     """Offset in the cache data of block ``blk`` of a file source, read on a miss."""
     slot = (blk + src[2] * 0x9E3779B1) & (src[5] - 1)  # consecutive blocks, consecutive slots
     if _load_i64(src[3], slot) != ((src[2] << 32) | blk):
-        _fill(src[0], src[3], src[4], src[2], slot, blk)
+        _fill(src[0], src[1], src[3], src[4], src[2], slot, blk)
     return slot << CACHE_SHIFT
 
 

@@ -142,6 +142,14 @@ def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int, ma
     return total
 
 
+def _warm_kernels(src: tuple, bucket: np.ndarray, samp: np.ndarray) -> None:
+    from . import _kernels
+
+    _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), src, src, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1, 1, 1, 1, 1)
+    _kernels.count_range(np.array([1, 1, 1], np.int64), src, src, bucket, samp, 1)
+    _kernels.get24_many(src, np.zeros(1, np.int64))
+
+
 def warm_up(opts: TraceOptions | None = None) -> None:
     """Load the compiled kernels (from numba's cache) so the first query's ``elapsed_ms``
     measures tracing, not loading machine code. The kernels exist once for memory-mapped and
@@ -154,19 +162,17 @@ def warm_up(opts: TraceOptions | None = None) -> None:
     tok.setflags(write=False)  # the same types as memory-mapped shards: read-only arrays
     bucket.setflags(write=False)
     samp = np.zeros(1, np.int64)
-    # the kernels are compiled once per kind of source: load both (memory-mapped and pread)
-    with tempfile.TemporaryFile() as f:
-        f.write(tok.tobytes())
-        f.flush()
-        cache = _kernels.new_cache(1)
-        sources = [_kernels.mem_source(tok), _kernels.file_source(f.fileno(), 4, 0, cache)]
-        if opts is not None:
-            sources = sources[1:] if opts.max_rss_mb else sources[:1]
-        for src in sources:
-            _kernels.trace_shard(np.array([1, 1, 1, 1], np.int64), src, src, bucket, samp, 1, 0, 4, 0, 3, 1, 1, 1,
-                                 1, 1, 1, 1)
-            _kernels.count_range(np.array([1, 1, 1], np.int64), src, src, bucket, samp, 1)
-            _kernels.get24_many(src, np.zeros(1, np.int64))
+    # the kernels are compiled once per kind of source: load the ones needed (memory-mapped, pread)
+    mapped = opts is None or not opts.max_rss_mb
+    with_file = opts is None or bool(opts.max_rss_mb)
+    if mapped:
+        _warm_kernels(_kernels.mem_source(tok), bucket, samp)
+    if with_file:  # a real file for the pread version (a temporary one: no index is at hand)
+        with tempfile.TemporaryFile() as f:
+            f.write(tok.tobytes())
+            f.flush()
+            cache = _kernels.new_cache(1)
+            _warm_kernels(_kernels.file_source(f.fileno(), 4, 0, cache), bucket, samp)
     tokenize("warm up")
 
 

@@ -259,7 +259,6 @@ class LocalExecutor:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self._pool: ProcessPoolExecutor | None = None
-        self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> None:
         if self.jobs <= 1 or self._pool is not None:
@@ -270,24 +269,24 @@ class LocalExecutor:
         # OpenMP has started can hang in its first parallel region
         # each worker is one core's worth: keep libdivsufsort's OpenMP (and numpy's BLAS, whose idle
         # threads spin) to one thread in it
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            self._saved_env[name] = os.environ.get(name)
-            os.environ[name] = "1"
-        self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"))
-        for _ in range(self.jobs):
-            self._pool.submit(_warm_worker)
+        saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        os.environ.update({name: "1" for name in saved})
+        try:
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"))
+            for _ in range(self.jobs):  # the first submit starts every worker, with the settings above
+                self._pool.submit(_warm_worker)
+        finally:  # this process keeps its own settings
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def close(self) -> None:
         if self._pool is None:
             return
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
 
     def map(self, fn: Callable, tasks: list[Task], on_done: Callable[[Task], None]) -> list[dict]:
         if self.jobs <= 1 or len(tasks) <= 1:
@@ -433,7 +432,7 @@ def build_index(
     signatures = [[f, *file_signature(f)] for f in files]
     total_in = sum(size for _f, size, _mtime in signatures)
     # workers start (and load their compiled code) while this process plans the tasks
-    planned = -(-total_in // balanced_task_bytes(total_in, jobs, opts.task_bytes))  # tasks, about
+    planned = -(-total_in // max(1, balanced_task_bytes(total_in, jobs, opts.task_bytes)))  # tasks, about
     executor = LocalExecutor(1 if total_in < opts.parallel_min_bytes else min(jobs, max(1, planned)))
     try:
         return _build(sources, out, opts, signatures, total_in, jobs, executor, started, progress)

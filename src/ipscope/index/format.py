@@ -28,6 +28,12 @@ class Index:
     path: Path
     manifest: dict
 
+    def __getstate__(self) -> dict:
+        # the block cache of pread access (see ipscope.trace) is this object's: a copy builds its own
+        state = dict(self.__dict__)
+        state.pop("_block_cache", None)
+        return state
+
     @classmethod
     def open(cls, path: str | Path) -> "Index":
         p = Path(path)

@@ -294,15 +294,32 @@ class Shard:
 
         fds = self.__dict__.get("_fds")
         if fds is None:
-            fds = self.__dict__["_fds"] = tuple(os.open(self.path / name, os.O_RDONLY) for name in ("tokens.u24", "sa.u24"))
+            opened: list[int] = []
+            try:
+                for name in ("tokens.u24", "sa.u24"):
+                    opened.append(os.open(self.path / name, os.O_RDONLY))
+            except OSError:
+                for fd in opened:
+                    os.close(fd)
+                raise
+            fds = self.__dict__["_fds"] = tuple(opened)
             self.__dict__["_entries"] = os.fstat(fds[0]).st_size // 3
         n = self.__dict__["_entries"]
         return (file_source(fds[0], n, key, cache), file_source(fds[1], n, key + 1, cache), np.asarray(self.bucket),
                 self.sample, SAMPLE_EVERY)
 
     def close_files(self) -> None:
+        self.__dict__.pop("_entries", None)
         for fd in self.__dict__.pop("_fds", ()):
             os.close(fd)
+
+    def __getstate__(self) -> dict:
+        # a copy (pickle, deepcopy, another process) opens its own files: file descriptors are this
+        # object's, and closed when it goes
+        state = dict(self.__dict__)
+        state.pop("_fds", None)
+        state.pop("_entries", None)
+        return state
 
     def __del__(self) -> None:
         try:

@@ -335,13 +335,17 @@ class RobotsFile:
 
         The names are searched in all agents at once (one string), so a site costs one ``find`` pass per
         group name, not one per name and agent: the policy asks about ~150 agents on every site."""
-        star = ANY_AGENT in self._key_groups
-        best: list[str | None] = [ANY_AGENT if star else None] * len(agents)
-        score = [1 if star else 0] * len(agents)
+        best: list[str | None] = [None] * len(agents)
+        score = [0] * len(agents)
         joined = "\n".join(agents)
         starts = list(accumulate((len(a) + 1 for a in agents[:-1]), initial=0))
-        for key in self._key_groups:
-            if key == ANY_AGENT or "\n" in key:
+        for key in self._key_groups:  # file order: on a tie the earlier name stays
+            if key == ANY_AGENT:
+                for k in range(len(agents)):
+                    if score[k] < 1:
+                        best[k], score[k] = key, 1
+                continue
+            if "\n" in key:
                 continue
             i = joined.find(key)
             while i != -1:
