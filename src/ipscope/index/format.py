@@ -22,8 +22,9 @@ def is_index(path: Path) -> bool:
 
 @dataclass
 class Index:
-    """An index opened for queries. Shards are memory-mapped lazily, so opening is cheap
-    and the memory a query needs does not grow with the index."""
+    """An index opened for queries. Shards are opened lazily, so opening is cheap; their token and
+    suffix arrays are read with pread through a fixed block cache (or memory-mapped, without a memory
+    budget: see ``ipscope.trace``), so the memory a query needs does not grow with the index."""
 
     path: Path
     manifest: dict

@@ -1,4 +1,4 @@
-"""One index shard: writing it from documents and opening it memory-mapped.
+"""One index shard: writing it from documents and opening it for queries (memory-mapped, or read with pread).
 
 Files in a shard directory (all plain arrays, no pickles):
 
@@ -210,7 +210,8 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
 
 @dataclass
 class Shard:
-    """A shard opened for queries: arrays memory-mapped, nothing read until used."""
+    """A shard opened for queries: small arrays memory-mapped, the token and suffix arrays memory-mapped
+    (``search_arrays``) or read with pread (``file_arrays``); nothing read until used."""
 
     path: Path
     name: str
