@@ -104,7 +104,8 @@ def test_file_sources_read_what_memory_sources_read(tmp_path_factory, seq: list[
 @given(st.lists(st.integers(0, 2**64 - 1), max_size=300))
 def test_assign_ids_is_a_dense_first_seen_numbering(values: list[int]) -> None:
     arr = np.array(values, dtype=np.uint64)
-    got, uniq = _kernels.assign_ids(arr)
+    got, uniq, counts = _kernels.assign_ids(arr)
+    assert counts.tolist() == np.bincount(got, minlength=uniq.shape[0]).tolist()
     first: dict[int, int] = {}
     for v in values:
         first.setdefault(v, len(first))
@@ -114,7 +115,8 @@ def test_assign_ids_is_a_dense_first_seen_numbering(values: list[int]) -> None:
 
 def test_assign_ids_grows_past_its_first_table() -> None:
     arr = np.arange(200_000, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    got, uniq = _kernels.assign_ids(np.concatenate([arr, arr]))
+    got, uniq, counts = _kernels.assign_ids(np.concatenate([arr, arr]))
+    assert (counts == 2).all()
     assert uniq.shape[0] == 200_000
     assert got[200_000:].tolist() == list(range(200_000))
 

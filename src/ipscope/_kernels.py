@@ -106,12 +106,13 @@ def tokenize(cps, cls, norm):
 @njit(cache=True, nogil=True)
 def assign_ids(hashes):
     """Dense ids in first-seen order for 64-bit hashes (open addressing, grows by doubling).
-    Returns (ids int32, distinct hashes uint64)."""
+    Returns (ids int32, distinct hashes uint64, occurrences of each id int64)."""
     n = hashes.shape[0]
     cap = 1 << 16
     keys = np.zeros(cap, np.uint64)
     vals = np.full(cap, -1, np.int32)
     uniq = np.empty(max(n, 1), np.uint64)
+    counts = np.zeros(max(n, 1), np.int64)
     nu = 0
     ids = np.empty(n, np.int32)
     mask = np.uint64(cap - 1)
@@ -125,10 +126,12 @@ def assign_ids(hashes):
                 keys[j] = h
                 uniq[nu] = h
                 ids[i] = nu
+                counts[nu] = 1
                 nu += 1
                 break
             if keys[j] == h:
                 ids[i] = v
+                counts[v] += 1
                 break
             j = (j + np.uint64(1)) & mask
         if nu * 2 > cap:  # grow and rehash
@@ -143,7 +146,7 @@ def assign_ids(hashes):
                     jj = (jj + np.uint64(1)) & mask
                 vals[jj] = u
                 keys[jj] = hh
-    return ids, uniq[:nu].copy()
+    return ids, uniq[:nu].copy(), counts[:nu].copy()
 
 
 @njit(cache=True, inline="always")

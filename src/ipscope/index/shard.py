@@ -122,11 +122,10 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     lengths = np.array([p.hashes.shape[0] for p in parts], dtype=np.int64)
     all_hashes = np.concatenate([p.hashes for p in parts]) if parts else np.empty(0, np.uint64)
-    ids, uniq = _kernels.assign_ids(all_hashes)
+    ids, uniq, counts = _kernels.assign_ids(all_hashes)
     del all_hashes
     # ids ranked by frequency (1 = most frequent; 0 separates documents): the suffix sort
     # then works on mostly one-byte codes
-    counts = np.bincount(ids, minlength=uniq.shape[0])
     by_freq = np.argsort(-counts, kind="stable")
     rank = np.empty(uniq.shape[0], np.uint32)
     rank[by_freq] = np.arange(1, uniq.shape[0] + 1, dtype=np.uint32)
