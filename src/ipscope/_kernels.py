@@ -222,10 +222,9 @@ def _store_i64(typingctx, addr, i, v):
 
 @njit(cache=True, nogil=True)
 def _fill(fd, entries, tags, data, key, slot, blk):
-    """Read block ``blk`` of file ``fd`` (``entries`` 24-bit entries long) into cache slot ``slot`` (a miss).
-    Kept out of line, and given plain integers: passing the source tuple (which holds an array) costs
-    reference counting on every read, taken or not. A short read (the file shrank after it was opened)
-    is an error, never stale bytes."""
+    """Read block ``blk`` of file ``fd`` (``entries`` 24-bit entries long) into cache slot ``slot`` (a miss;
+    kept out of line, the hit path stays small). A short read (the file shrank after it was opened) is an
+    error, never stale bytes."""
     want = min(CACHE_BLOCK, 3 * entries - (blk << CACHE_SHIFT))
     got = _pread(fd, data + (slot << CACHE_SHIFT), CACHE_BLOCK, blk << CACHE_SHIFT)
     if want <= 0 or got < want:
@@ -271,8 +270,6 @@ def _r24_for(src, i):
         b2 = _load_u8(d, _block(src, (pos + 2) >> CACHE_SHIFT) + ((pos + 2) & (CACHE_BLOCK - 1)))
         return b0 | (b1 << 8) | (b2 << 16)
     return from_file
-
-
 
 
 def new_cache(slots: int = CACHE_SLOTS) -> tuple[np.ndarray, np.ndarray]:
