@@ -273,7 +273,7 @@ class LocalExecutor:
         os.environ.update({name: "1" for name in saved})
         try:
             self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"))
-            for _ in range(self.jobs):  # the first submit starts every worker, with the settings above
+            for _ in range(self.jobs):  # each submit starts a worker while fewer than jobs run: all start here
                 self._pool.submit(_warm_worker)
         finally:  # this process keeps its own settings
             for name, value in saved.items():
