@@ -36,6 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _results import record  # noqa: E402
 REPO = HERE.parent
 SHARED_ROBOTS = REPO.parent / "shared" / "data" / "robots"
 SAMPLE_ROBOTS = REPO / "tests" / "data" / "robots"
@@ -242,11 +244,7 @@ def main() -> None:
         row["ratio_records_per_s"] = round(sizes[0]["records_per_s"] / row["peer"]["records_per_s"], 2)
     row["parity_robots_star"] = bench_parity()
     row["fetch"] = bench_fetch(args.fetch_hosts)
-    line = json.dumps(row)
-    print(line)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.results, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
+    record(row, args.results)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ One JSON line, appended to benchmarks/results/bench_minhash.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -36,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import planted  # noqa: E402
+from _results import record  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 NUM_PERM = 128
@@ -159,11 +159,7 @@ def main() -> None:
         row["candidates"][name] = {"seconds": round(sec, 3), "passages_per_s": round(len(sets) / sec),
                                    "shingles_per_s": round(n_shingles / sec), "jaccard_mae": round(float(err.mean()), 4),
                                    "jaccard_max_err": round(float(err.max()), 4)}
-    line = json.dumps(row)
-    print(line)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
+    record(row, args.out)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -168,6 +167,8 @@ def warm_up(opts: TraceOptions | None = None) -> None:
     if mapped:
         _warm_kernels(_kernels.mem_source(tok), bucket, samp)
     if with_file:  # a real file for the pread version (a temporary one: no index is at hand)
+        import tempfile
+
         with tempfile.TemporaryFile() as f:
             f.write(tok.tobytes())
             f.flush()

@@ -431,16 +431,18 @@ def build_index(
         raise InputError("no input files given", "name files or directories to index")
     signatures = [[f, *file_signature(f)] for f in files]
     total_in = sum(size for _f, size, _mtime in signatures)
+    # below ~32 MB, starting worker processes costs more than it saves
+    workers = 1 if total_in < opts.parallel_min_bytes else jobs
+    task_bytes = max(1, balanced_task_bytes(total_in, workers, opts.task_bytes))  # a fresh plan's task size
     # workers start (and load their compiled code) while this process plans the tasks
-    planned = -(-total_in // max(1, balanced_task_bytes(total_in, jobs, opts.task_bytes)))  # tasks, about
-    executor = LocalExecutor(1 if total_in < opts.parallel_min_bytes else min(jobs, max(1, planned)))
+    executor = LocalExecutor(min(workers, -(-total_in // task_bytes)))
     try:
-        return _build(sources, out, opts, signatures, total_in, jobs, executor, started, progress)
+        return _build(sources, out, opts, signatures, task_bytes, executor, started, progress)
     finally:
         executor.close()
 
 
-def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, total_in: int, jobs: int,
+def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, fresh_task_bytes: int,
            executor: LocalExecutor, started: float, progress: Callable[[int, int], None] | None) -> BuildResult:
     executor.start()
     root = out.parent / f".{out.name}.partial"
@@ -457,7 +459,7 @@ def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, total
     if old.get("inputs") == inputs["inputs"] and old.get("opts") == inputs["opts"]:
         task_bytes = int(old["task_bytes"])  # resuming: keep the tasks of the interrupted run
     else:
-        task_bytes = balanced_task_bytes(total_in, 1 if total_in < opts.parallel_min_bytes else jobs, opts.task_bytes)
+        task_bytes = fresh_task_bytes
         if root.exists():
             shutil.rmtree(root)  # another build's leftovers
     # JSONL is cut into ranges of a quarter task, so tasks come out close to task_bytes and
@@ -480,10 +482,6 @@ def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, total
 
     from functools import partial
 
-    # below ~32 MB, starting worker processes costs more than it saves
-    if total < opts.parallel_min_bytes or len(tasks) <= 1:
-        executor.close()
-        executor = LocalExecutor(1)
     records = executor.map(partial(run_task, root=root, opts=opts), tasks, on_done)
     manifest = _finish(root, records, units, opts, started)
     if manifest["counts"]["documents_indexed"] == 0:
