@@ -287,3 +287,55 @@ def test_headers_object_and_pair_list_read_the_same(headers: dict) -> None:
     b_notes: list[str] = []
     assert _headers(headers, a_notes) == _headers([[k, v] for k, v in headers.items()], b_notes)
     assert a_notes == b_notes
+
+
+_SIGNAL_TAGS = (
+    '<meta name="robots" content="noai">', '<meta name="robots" content="noimageai">',
+    '<meta name="GPTBot" content="noindex, noimageai">', '<meta http-equiv="X-Robots-Tag" content="noai">',
+    '<meta name="tdm-reservation" content="1">', '<meta name="tdm-policy" content="https://e.example/p.json">',
+    '<link rel="license" href="https://creativecommons.org/licenses/by/4.0/">',
+    '<a rel="nofollow license" href="/terms">terms</a>',
+    '<script type="application/ld+json">{"@type": "Article", "license": "CC-BY-4.0"}</script>',
+)
+_FILLER = ('<p>plain text</p>', '<meta name="description" content="a page">', '<a href="/x">x</a>', ' ', '\n')
+
+
+def _mixed_case(draw_bits: list[bool], s: str) -> str:
+    return "".join(c.upper() if (draw_bits[i % len(draw_bits)] and c.isalpha()) else c for i, c in enumerate(s))
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.tuples(st.sampled_from(_SIGNAL_TAGS + _FILLER), st.lists(st.booleans(), min_size=1,
+                                                                                    max_size=7)), max_size=6),
+       image=st.booleans())
+def test_a_page_is_skipped_only_when_scanning_it_would_find_nothing(parts: list[tuple[str, list[bool]]],
+                                                                    image: bool) -> None:
+    """The substring pre-test (_may_hold_signals) must never skip a page whose scan yields a finding that
+    counts for the record (noimageai counts for images only) or a licence source, whatever the letter case."""
+    from ipscope.audit import licences
+    from ipscope.audit.page import scan_html
+    from ipscope.audit.run import _may_hold_signals
+    from ipscope.audit.signals import noai, tdmrep
+
+    page = "<html><head>" + "".join(_mixed_case(bits, tag) for tag, bits in parts) + "</head></html>"
+    if _may_hold_signals(page, image):
+        return
+    scanned = scan_html(page)
+    assert [f for f in noai.html_findings(scanned) if image or f.signal != "noimageai"] == []
+    assert tdmrep.read_html(scanned) == ([], [])
+    assert licences.classify(None, scanned).category == "unspecified"
+    assert licences.classify(None, scanned).raw is None
+
+
+def test_noimageai_alone_in_a_page_reserves_an_image_record(tmp_path: Path) -> None:
+    """Regression: the page pre-test looked for "noai", which "noimageai" does not contain."""
+    img = tmp_path / "cat.jpg"
+    img.write_bytes(b"\xff\xd8\xff\xd9")
+    rec = {"id": "img", "url": "https://img.example/cat.jpg", "text": "a cat", "media_path": str(img),
+           "html": '<html><head><meta name="robots" content="noimageai"></head></html>'}
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps(rec) + "\n")
+    res = audit([str(corpus)], tmp_path / "out", AuditOptions())
+    line = _read_jsonl(tmp_path / "out" / "manifest.jsonl")[0]
+    assert res.counts["reserved"] == 1, line
+    assert [r["signal"] for r in line["reasons"]] == ["noimageai"]

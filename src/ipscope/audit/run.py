@@ -32,14 +32,19 @@ OUTPUTS = ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl"
 EVIDENCE_CHARS = 300
 Decision = Literal["allowed", "reserved", "rejected"]
 # a page needs scanning only if it may hold one of the tags the signals read (plain substring tests on the
-# lower-cased page: several times faster than one case-insensitive regular expression)
-# ("noai" also covers noimageai and every robots meta that says it; "licen" licence and license)
+# lower-cased page: several times faster than one case-insensitive regular expression). "tdm-" covers
+# tdm-reservation and tdm-policy; "licen" rel="license" links and JSON-LD "license"; "noimageai" (which does
+# not contain "noai") is looked for only in an image record's page, the only kind it reserves. A property
+# test checks that a page skipped this way yields no finding.
 _HTML_HINTS = ("noai", "tdm-", "licen")
+_IMAGE_HINTS = _HTML_HINTS + ("noimageai",)
 
 
-def _may_hold_signals(html: str) -> bool:
+def _may_hold_signals(html: str, image: bool = False) -> bool:
     low = html.lower()
-    return any(h in low for h in _HTML_HINTS)
+    return any(h in low for h in (_IMAGE_HINTS if image else _HTML_HINTS))
+
+
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".svg")
 
 
@@ -171,16 +176,15 @@ class Auditor:
         if site.ai_txt is not None:
             findings.extend(site.ai_txt.check(path, agents))
         h = rec.headers
+        image = bool(rec.media_path) and rec.media_path.lower().endswith(_IMAGE_EXT)  # type: ignore[union-attr]
         page: PageMeta | None = None
-        if rec.html and _may_hold_signals(rec.html):
+        if rec.html and _may_hold_signals(rec.html, image):
             page = scan_html(rec.html)
-        image = False
         media_tdm: list[Finding] = []
         if rec.media_path:
             fs, ps, media_tdm = self._media(rec.media_path)
             findings.extend(fs)
             problems.extend(ps)
-            image = rec.media_path.lower().endswith(_IMAGE_EXT)
         # TDMRep: the well-known file < headers < HTML meta < EPUB/PDF metadata (the higher decides)
         tdm_file = site.tdmrep.match(path) if site.tdmrep is not None else None
         tdm_head: list[Finding] = []
