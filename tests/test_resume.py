@@ -90,9 +90,9 @@ def test_interrupted_build_resumes_and_equals_a_fresh_build(
     written: list[str] = []
     real_write = build_mod.write_shard
 
-    def spy(path, parts):
+    def spy(path, parts, *args):
         written.append(path.name)
-        return real_write(path, parts)
+        return real_write(path, parts, *args)
 
     monkeypatch.setattr(build_mod, "write_shard", spy)
     res = build_index([corpus], out, OPTS)

@@ -41,6 +41,7 @@ class BuildOptions:
     max_shard_tokens: int = MAX_TOKENS
     force: bool = False
     parallel_min_bytes: int = 32 << 20  # smaller inputs are built in this process (workers cost more)
+    passages: bool = True  # the passage layers of ``ipscope similar`` (index/passages.py)
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,9 @@ class _ShardPacker:
     """Collects tokenised document parts and writes a shard whenever the next part would
     not fit; a part larger than a whole shard is split at a token boundary."""
 
-    def __init__(self, root: Path, task_no: int, max_tokens: int, account: list[dict]) -> None:
+    def __init__(self, root: Path, task_no: int, max_tokens: int, account: list[dict], passages: bool = True) -> None:
         self.root = root
+        self.passages = passages
         self.task_no = task_no
         self.max_tokens = max_tokens
         self.account = account
@@ -142,7 +144,7 @@ class _ShardPacker:
         if not self.parts:
             return
         name = self._name()
-        done = write_shard(self.root / "shards" / name, self.parts)
+        done = write_shard(self.root / "shards" / name, self.parts, self.passages)
         self.shards.append({"name": name, **{k: v for k, v in done.items() if k != "files"},
                             "sha256": hashlib.sha256(json.dumps(done["files"], sort_keys=True).encode()).hexdigest()})
         self.parts, self.slots = [], 0
@@ -179,7 +181,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
     account: list[dict] = []
     empty_parts: dict[tuple[str, str], Document] = {}  # parts of large documents without tokens
     indexed_parts: set[tuple[str, str]] = set()
-    packer = _ShardPacker(root, task.number, opts.max_shard_tokens, account)
+    packer = _ShardPacker(root, task.number, opts.max_shard_tokens, account, opts.passages)
     batch: list[Document | Skipped] = []  # skipped records wait here too: the account keeps input order
     batch_chars = 0
 
@@ -401,12 +403,22 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
         "counts": {**counts, "tokens": tokens, "chars": chars, "input_bytes": sum(u.size for u in units),
                    "skipped_by_reason": reasons, "shards": len(shards)},
         "shards": shards,
+        "layers": _layers(opts),
         "excluded_parts": excluded,
         "content_hash": content.hexdigest(),
         "build_seconds": round(time.time() - started, 3),
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     return manifest
+
+
+def _layers(opts: BuildOptions) -> dict:
+    """The optional layers the index has, with the parameters a query must agree with."""
+    if not opts.passages:
+        return {}
+    from .passages import LAYER, params
+
+    return {LAYER: params()}
 
 
 def build_index(

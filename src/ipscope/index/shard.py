@@ -112,9 +112,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_shard(out: Path, parts: list[PartEntry]) -> dict:
+def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dict:
     """Write one shard from document parts (each with its token hashes) and return its
-    ``done.json`` record. Files are written to ``out`` and ``done.json`` last."""
+    ``done.json`` record. Files are written to ``out`` and ``done.json`` last. With ``passages``
+    the layers of ``ipscope similar`` are written too (``index/passages.py``)."""
     import zstandard
 
     from .. import _kernels
@@ -149,7 +150,16 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
     np.save(out / "sample.npy", sample_rows(tok, sa, _kernels.SAMPLE_EVERY))
     (out / "tokens.u24").write_bytes(to_u24(tok))
     (out / "sa.u24").write_bytes(to_u24(sa))
-    del sa, tok
+    del sa
+    layer_files: tuple[str, ...] = ()
+    if passages:
+        from .passages import FILES as LAYER_FILES, write_layers
+
+        id_hash = np.zeros(uniq.shape[0] + 1, np.uint64)
+        id_hash[1:] = uniq[by_freq]
+        write_layers(out, tok, doc_tok, id_hash)
+        layer_files = LAYER_FILES
+    del tok
     np.save(out / "vocab.npy", vocab)
     np.save(out / "vocab_ids.npy", vocab_ids)
     np.save(out / "bucket.npy", bucket)
@@ -199,7 +209,7 @@ def write_shard(out: Path, parts: list[PartEntry]) -> dict:
         "text_bytes": int(doc_bytes[-1]),
         "text_block": block,
         "chars": text_total,
-        "files": {name: _sha256(out / name) for name in FILES},
+        "files": {name: _sha256(out / name) for name in FILES + layer_files},
     }
     tmp = out / "done.json.tmp"
     tmp.write_text(json.dumps(done), encoding="utf-8")
@@ -268,7 +278,8 @@ class Shard:
             return np.full(hashes.shape[0], -1, np.int64)
         pos = np.minimum(np.searchsorted(vocab, hashes), vocab.shape[0] - 1)
         hit = vocab[pos] == hashes
-        return np.where(hit, self.vocab_ids[pos], -1).astype(np.int64)
+        # (int64 before the -1: NumPy 2 would wrap -1 to 2**32 - 1 in the ids' uint32)
+        return np.where(hit, self.vocab_ids[pos].astype(np.int64), -1)
 
     @cached_property
     def sample(self) -> np.ndarray:
@@ -345,6 +356,11 @@ class Shard:
     def span_chars(self, d: int, a: int, b: int) -> tuple[int, int]:
         """Char offsets, in the whole original document, of the part-local tokens [a, b)
         of part ``d``: decodes only the bytes between the surrounding checkpoints."""
+        start, end, _ = self.span_text(d, a, b)
+        return start, end
+
+    def span_text(self, d: int, a: int, b: int) -> tuple[int, int, str]:
+        """As ``span_chars``, with the original text of the span."""
         from ..text import tokenize
 
         c0 = a // CKPT
@@ -358,7 +374,8 @@ class Shard:
         seg = self.read_bytes(d, byte0, byte1).decode("utf-8", "surrogatepass")
         toks = tokenize(seg)
         off = int(self.doc_offset[d]) + char0
-        return off + int(toks.starts[a - c0 * CKPT]), off + int(toks.ends[b - 1 - c0 * CKPT])
+        lo, hi = int(toks.starts[a - c0 * CKPT]), int(toks.ends[b - 1 - c0 * CKPT])
+        return off + lo, off + hi, seg[lo:hi]
 
     def read_bytes(self, d: int, lo: int, hi: int) -> bytes:
         """Bytes [lo, hi) of part ``d``'s UTF-8 text, decompressing only the frames needed

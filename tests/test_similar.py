@@ -1,0 +1,229 @@
+"""The passage layers (passages, MinHash LSH, BM25) and ``ipscope similar``."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ipscope import _passage_kernels as pk
+from ipscope.cli import main
+from ipscope.errors import InputError, IpscopeError
+from ipscope.index import BuildOptions, Index, build_index
+from ipscope.index.passages import PassageLayer, add_layers, lsh_keys
+from ipscope.similar import SimilarOptions, similar
+from ipscope.text import tokenize
+
+from conftest import DEMO, TESTDATA
+
+PAIRS = TESTDATA / "similar" / "pairs.jsonl"
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(0, 1000), min_size=1, max_size=12), length=st.integers(2, 300))
+def test_passages_tile_every_part_exactly(lengths: list[int], length: int) -> None:
+    doc_tok = np.zeros(len(lengths) + 1, np.int64)
+    doc_tok[1:] = np.cumsum(np.array(lengths) + 1)  # each part is followed by a separator
+    b = pk.passage_bounds(doc_tok, length)
+    covered = []
+    for d, n in enumerate(lengths):
+        mine = b[(b[:, 0] >= doc_tok[d]) & (b[:, 0] < doc_tok[d] + max(n, 1))]
+        if n == 0:
+            assert mine.shape[0] == 0
+            continue
+        assert mine[0, 0] == doc_tok[d] and mine[-1, 1] == doc_tok[d] + n  # whole part, no separator
+        assert (mine[1:, 0] == mine[:-1, 1]).all()  # contiguous, no overlap
+        sizes = mine[:, 1] - mine[:, 0]
+        assert sizes.max() < length + (length + 1) // 2  # a short tail joins the window before it
+        assert (sizes[:-1] == length).all()
+        covered.append(int(sizes.sum()))
+    assert sum(covered) == sum(lengths)
+
+
+def _corpus(tmp_path: Path, docs: dict[str, str]) -> Path:
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in docs.items()), encoding="utf-8")
+    return src
+
+
+WORDS = ("river mountain lantern copper harbour violin meadow thunder orchard pilgrim candle marble falcon "
+         "quarrel blossom saddle compass ember glacier harvest ivory jasmine kettle lagoon").split()
+
+
+def _random_docs(n: int, length: int, seed: int) -> dict[str, str]:
+    rng = random.Random(seed)
+    vocab = WORDS + [f"w{k}" for k in range(400)]
+    weights = [1 / (r + 1) for r in range(len(vocab))]
+    return {f"d{i}": " ".join(rng.choices(vocab, weights, k=length)) for i in range(n)}
+
+
+def test_bm25_scores_equal_bm25s(tmp_path: Path) -> None:
+    """Our BM25 (postings in the index, scores at query time) against the bm25s package, Lucene variant."""
+    bm25s = pytest.importorskip("bm25s")
+    docs = _random_docs(60, 120, 1)  # one passage per document (shorter than PASSAGE_TOKENS)
+    idx = Index.open(build_index([_corpus(tmp_path, docs)], tmp_path / "i.idx", BuildOptions(jobs=1)).path)
+    shard = idx.shards[0]
+    layer = PassageLayer(shard.path)
+    assert layer.bounds.shape[0] == len(docs)
+    query = "river lantern w3 w77 falcon w250 glacier"
+    q = np.unique(tokenize(query).hashes)
+    ids = shard.ids_for(q)
+    n = layer.bounds.shape[0]
+    df = np.asarray(layer.df)[ids]
+    idf = np.log1p((n - df + 0.5) / (df + 0.5))
+    indptr, passage, tf = layer.postings
+    ours = pk.bm25_accumulate(np.asarray(indptr), np.asarray(passage), np.asarray(tf), ids, idf, layer.lengths,
+                              float(layer.lengths.mean()), 1.5, 0.75, n)
+    # the same documents for bm25s, in passage order
+    order = [shard.doc_id(int(shard.parts_of(np.array([int(a)]))[0])) for a in layer.bounds[:, 0]]
+    ret = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    ret.index([docs[d].split() for d in order], show_progress=False)
+    theirs = ret.get_scores(sorted(set(query.split())))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_frequent_words_are_pruned_but_keep_their_frequency(tmp_path: Path) -> None:
+    docs = {f"d{i}": "the " * 50 + f"unique{i} " + "word " * 20 for i in range(450)}
+    idx = Index.open(build_index([_corpus(tmp_path, docs)], tmp_path / "i.idx", BuildOptions(jobs=1)).path)
+    shard = idx.shards[0]
+    layer = PassageLayer(shard.path)
+    the, unique = shard.ids_for(np.array([tokenize("the").hashes[0], tokenize("unique7").hashes[0]]))
+    indptr = np.asarray(layer.postings[0])
+    assert layer.df[the] == 450 and indptr[the + 1] == indptr[the]  # in every passage: not listed
+    assert layer.df[unique] == 1 and indptr[unique + 1] - indptr[unique] == 1
+
+
+def test_lsh_finds_a_near_duplicate_and_not_an_unrelated_text(tmp_path: Path) -> None:
+    docs = _random_docs(30, 400, 2)
+    idx = Index.open(build_index([_corpus(tmp_path, docs)], tmp_path / "i.idx", BuildOptions(jobs=1)).path)
+    layer = PassageLayer(idx.shards[0].path)
+    words = docs["d7"].split()[200:400]  # the second passage of d7
+    rng = random.Random(3)
+    for k in rng.sample(range(len(words)), 10):  # 5% of the words changed
+        words[k] = "changed"
+    near = tokenize(" ".join(words))
+    hits = layer.lsh_candidates(lsh_keys(near.hashes, np.array([[0, len(near)]], np.int64)))
+    found = {idx.shards[0].doc_id(int(idx.shards[0].parts_of(np.array([int(layer.bounds[p, 0])]))[0])) for p in hits}
+    assert "d7" in found
+    other = tokenize(" ".join(_random_docs(1, 200, 99)["d0"].split()))
+    hits = layer.lsh_candidates(lsh_keys(other.hashes, np.array([[0, len(other)]], np.int64)))
+    assert hits.shape[0] == 0
+
+
+def test_ids_for_marks_unknown_tokens_negative(demo_index: Path) -> None:
+    """Regression: NumPy 2 wrapped the -1 of an unknown token to 2**32 - 1."""
+    shard = Index.open(demo_index).shards[0]
+    ids = shard.ids_for(np.array([tokenize("zzqqxx").hashes[0], shard.vocab[0]], np.uint64))
+    assert ids[0] == -1 and ids[1] >= 1
+
+
+@pytest.fixture(scope="module")
+def books_index(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sim") / "books.idx"
+    build_index([DEMO / "books"], out, BuildOptions(jobs=1))
+    return out
+
+
+def _book_excerpt(chars: int = 1500, seed: int = 0) -> tuple[str, str]:
+    books = sorted((DEMO / "books").glob("*.txt"))
+    rng = random.Random(seed)
+    book = rng.choice(books)
+    text = book.read_text(encoding="utf-8")
+    a = rng.randrange(len(text) // 4, len(text) // 2)
+    return book.name, text[a : a + chars]
+
+
+def test_a_copy_is_labelled_copy_with_its_source_first(books_index: Path) -> None:
+    idx = Index.open(books_index)
+    for seed in range(3):
+        name, excerpt = _book_excerpt(seed=seed)
+        rep = similar(idx, excerpt, opts=SimilarOptions(semantic=False))
+        top = rep.results[0]
+        assert top.doc_id.endswith(name), (name, [r.doc_id for r in rep.results])
+        assert top.label == "copy" and top.score > 0.9
+        assert top.evidence["verbatim_coverage"] > 0.9
+        assert all(r.score < 0.2 for r in rep.results[1:])
+
+
+def test_a_lightly_edited_copy_is_still_derived_from_its_source(books_index: Path) -> None:
+    idx = Index.open(books_index)
+    name, excerpt = _book_excerpt(seed=5)
+    words = excerpt.split()
+    rng = random.Random(1)
+    for k in rng.sample(range(len(words)), len(words) // 8):  # every eighth word replaced
+        words[k] = rng.choice(WORDS)
+    rep = similar(idx, " ".join(words), opts=SimilarOptions(semantic=False))
+    top = rep.results[0]
+    assert top.doc_id.endswith(name)
+    assert top.label in ("copy", "near-copy") and top.score > 0.6
+
+
+def test_missing_layers_say_how_to_add_them_and_add_layers_does(tmp_path: Path) -> None:
+    out = tmp_path / "np.idx"
+    build_index([DEMO / "books"], out, BuildOptions(jobs=1, passages=False))
+    idx = Index.open(out)
+    with pytest.raises(IpscopeError) as e:
+        similar(idx, "some words to compare with the books")
+    assert "add-layers" in e.value.fix
+    r = CliRunner().invoke(main, ["similar", str(out), "-"], input="some words")
+    assert r.exit_code != 0 and "ipscope add-layers" in r.output
+    r = CliRunner().invoke(main, ["add-layers", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    _, excerpt = _book_excerpt(seed=2)
+    rep = similar(Index.open(out), excerpt, opts=SimilarOptions(semantic=False))
+    assert rep.results[0].label == "copy"
+
+
+def test_layers_built_later_equal_layers_built_with_the_index(tmp_path: Path, books_index: Path) -> None:
+    copy = tmp_path / "copy.idx"
+    shutil.copytree(books_index, copy)
+    add_layers(copy, force=True)
+    for a, b in zip(Index.open(books_index).shards, Index.open(copy).shards):
+        for f in ("passages.npy", "lsh_keys.npy", "lsh_rows.npy", "bm25_df.npy", "bm25_indptr.npy",
+                  "bm25_passage.npy", "bm25_tf.npy"):
+            np.testing.assert_array_equal(np.load(a.path / f), np.load(b.path / f), err_msg=f)
+
+
+def test_bad_queries_give_clear_errors(books_index: Path, tmp_path: Path) -> None:
+    idx = Index.open(books_index)
+    for text in ("", "   ", "!!! ??? ..."):
+        with pytest.raises(InputError):
+            similar(idx, text)
+    binary = tmp_path / "b.bin"
+    binary.write_bytes(b"\x00\x01\x02" * 100)
+    r = CliRunner().invoke(main, ["similar", str(books_index), str(binary)])
+    assert r.exit_code == 1 and "binary" in r.output
+    # an unexpected script: nothing in the index shares its words, and nothing is claimed
+    rep = similar(idx, "ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾᛁᛃ ᛇᛈᛉᛊᛏᛒ " * 20, opts=SimilarOptions(semantic=False))
+    assert all(r.score == 0 for r in rep.results)
+
+
+def test_cli_json_output(books_index: Path, tmp_path: Path) -> None:
+    _, excerpt = _book_excerpt(seed=1)
+    q = tmp_path / "q.txt"
+    q.write_text(excerpt, encoding="utf-8")
+    r = CliRunner().invoke(main, ["similar", str(books_index), str(q), "--format", "json", "--no-semantic", "-k", "3"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert set(rep) >= {"query", "elapsed_ms", "results"}
+    top = rep["results"][0]
+    assert set(top) == {"doc_id", "score", "label", "evidence", "passages"} and top["label"] == "copy"
+    assert {"query_start", "query_end", "doc_id", "start", "end", "similarity"} <= set(top["passages"][0])
+    assert len(rep["results"]) <= 3
+
+
+def test_labelled_set_is_well_formed() -> None:
+    """tests/data/similar/pairs.jsonl: excerpts, hand-written paraphrases and same-topic originals."""
+    rows = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 40
+    for r in rows:
+        assert {"id", "book", "start", "end", "source", "paraphrase", "original"} <= set(r)
+        assert 0.6 < len(r["paraphrase"].split()) / len(r["source"].split()) < 1.5
+    assert sum("zh" in r for r in rows) >= 16
