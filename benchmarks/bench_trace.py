@@ -166,9 +166,10 @@ def bench_size(n_tokens: int, args, pool: list[str], novel: list[str]) -> dict:
     row: dict = {"bench": "trace", "corpus_tokens": info["tokens"], "corpus_docs": info["docs"],
                  "raw_mb": round(raw / 1e6, 1)}
 
-    # ---- ipscope build
+    # ---- ipscope build: the trace index alone (--no-passages), the same work as infini-gram's; the passage
+    # layers of ipscope similar are measured by benchmarks/bench_similar.py
     idx = work / f"ipscope-{n_tokens}.idx"
-    run = ig._run_measured([IPSCOPE, "index", str(cdir), "--out", str(idx), "--force", "--quiet"])
+    run = ig._run_measured([IPSCOPE, "index", str(cdir), "--out", str(idx), "--force", "--quiet", "--no-passages"])
     if run["returncode"] != 0:
         raise RuntimeError(run["stderr"])
     row["ipscope"] = {
@@ -255,7 +256,7 @@ def bench_accuracy(args) -> dict:
     work = Path(args.work) / "accuracy"
     data = planted.prepare(SHARED, work)
     idx = work / "idx"
-    build_index([data["corpus"]], idx, BuildOptions(force=True))
+    build_index([data["corpus"]], idx, BuildOptions(force=True, passages=False))
     res = planted.evaluate(Index.open(idx), data, n=args.accuracy_queries)
     return {"bench": "trace-accuracy", "queries_per_kind": args.accuracy_queries,
             **{k: {"attributed": round(v["attributed"], 4), "novel_false": round(v["novel_false"], 4)}

@@ -227,3 +227,17 @@ def test_labelled_set_is_well_formed() -> None:
         assert {"id", "book", "start", "end", "source", "paraphrase", "original"} <= set(r)
         assert 0.6 < len(r["paraphrase"].split()) / len(r["source"].split()) < 1.5
     assert sum("zh" in r for r in rows) >= 16
+
+
+def test_cli_html_report_shows_query_beside_source(books_index: Path, tmp_path: Path) -> None:
+    _, excerpt = _book_excerpt(seed=4)
+    q = tmp_path / "q.txt"
+    q.write_text(excerpt + " <script>alert(1)</script>", encoding="utf-8")
+    page = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["similar", str(books_index), str(q), "-f", "html", "-o", str(page),
+                                  "--no-semantic"])
+    assert r.exit_code == 0, r.output
+    doc = page.read_text(encoding="utf-8")
+    assert doc.startswith("<!doctype html>") and 'class="badge copy"' in doc
+    assert "<script>alert(1)" not in doc  # query text is escaped
+    assert excerpt.split()[5] in doc  # the query passage is shown, beside the document passage

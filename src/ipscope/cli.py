@@ -287,8 +287,9 @@ def add_layers_cmd(index: Path, force: bool, quiet: bool) -> None:
 @click.argument("index", type=click.Path(path_type=Path))
 @click.argument("queries", nargs=-1, required=True)
 @click.option("--top", "-k", type=click.IntRange(1), default=10, show_default=True, help="Documents reported.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
-              show_default=True, help="text: a terminal table; json: one query; jsonl: one report per line.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "jsonl", "html"]), default="text",
+              show_default=True, help="text: a terminal table; json: one query; jsonl: one report per line; "
+                                      "html: a self-contained page, aligned passages side by side.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the report here instead of stdout.")
 @click.option("--semantic/--no-semantic", default=None,
               help="Semantic evidence (paraphrase detection) with multilingual-e5-small; needs ipscope[embed]. "
@@ -323,6 +324,7 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
     opts = SimilarOptions(top=top, semantic=semantic)
     failed = 0
     chunks: list[str] = []
+    reports = []
     for q in queries:
         try:
             name, text = _read_query(q)
@@ -331,13 +333,21 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
             click.echo(f"ipscope: error: {e.message}\n  fix: {e.fix}", err=True)
             failed += 1
             continue
-        if fmt in ("json", "jsonl"):
+        if fmt == "html":
+            reports.append(rep)
+        elif fmt in ("json", "jsonl"):
             import orjson
 
             chunks.append(orjson.dumps(rep.to_dict(), option=orjson.OPT_INDENT_2 if fmt == "json" else 0).decode()
                           + "\n")
         else:
             chunks.append(_similar_text(rep))
+    if reports:
+        from .report.similar_html import render
+
+        _emit(render(reports, str(index)), out)
+        if out:
+            click.echo(f"report: {out}", err=True)
     if chunks:
         _emit("".join(chunks), out)
     if failed:

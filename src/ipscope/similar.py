@@ -58,6 +58,8 @@ class SimilarOptions:
     bm25_per_window: int = 10  # passages taken from BM25 for each query window
     max_passages_per_doc: int = 4  # candidate passages of one document compared in depth
     max_docs: int = 20  # documents compared in depth
+    semantic_docs: int = 3  # of those, the first (by lexical evidence) compared by meaning too
+    semantic_passages: int = 2  # passages of a document compared by meaning
     semantic: bool | None = None  # None: when an embedding model is installed
     trace: bool = True  # verbatim evidence from trace
 
@@ -73,6 +75,7 @@ class PassagePair:
     end: int
     similarity: float  # cosine similarity of the two passages (0 without a model)
     kind: str  # what aligned them: "verbatim", "shingles" or "semantic"
+    text: str = ""  # the document passage's text (for the HTML report; not in the JSON)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query_start": self.query_start, "query_end": self.query_end, "doc_id": self.doc_id,
@@ -262,8 +265,9 @@ def _lsh(index: Index, layers: list[PassageLayer], toks: Tokens, cands: dict[str
 
 
 def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | None = None,
-            embedder: Embedder | None = None) -> SimilarReport:
-    """Rank the documents of ``index`` by how much of ``text`` derives from them."""
+            embedder: Embedder | None = None, features: dict[str, "Features"] | None = None) -> SimilarReport:
+    """Rank the documents of ``index`` by how much of ``text`` derives from them. ``features``, when given,
+    receives the evidence of every document compared (for calibration: :func:`decide` re-labels it)."""
     opts = opts or SimilarOptions()
     t0 = time.perf_counter()
     if not isinstance(text, str):
@@ -307,9 +311,14 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
     chunks = _chunks(text, toks)
     q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query") if embedder is not None and chunks else None
     cal = calibration()
-    results = [_judge(index, layers, c, text, toks, terms, q_shingles, chunks, q_vecs, embedder, opts, cal)
-               for c in ranked]
-    results.sort(key=lambda r: (-r.score, LABELS.index(r.label), r.doc_id))
+    results = []
+    for rank, c in enumerate(ranked):
+        f = _evidence(index, layers, c, toks, terms, q_shingles, chunks,
+                      q_vecs if rank < opts.semantic_docs else None, embedder, opts)
+        if features is not None:
+            features[c.doc_id] = f
+        results.append(_match(f, cal))
+    results.sort(key=order_key)
     return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
                          tuple(results[: opts.top]), tuple(notes), text)
 
@@ -351,14 +360,76 @@ def _chunks(text: str, toks: Tokens) -> list[tuple[int, int]]:
     return out
 
 
-def _judge(index: Index, layers: list[PassageLayer], c: _Cand, text: str, toks: Tokens, terms: _Terms,
-           q_shingles: np.ndarray,
-           chunks: list[tuple[int, int]], q_vecs: np.ndarray | None, embedder: Embedder | None,
-           opts: SimilarOptions, cal: dict[str, float]) -> SimilarMatch:
+@dataclass
+class Features:
+    """The evidence about one (query, document) pair, before any threshold is applied."""
+
+    doc_id: str
+    verbatim: np.ndarray  # bool per query token: in a verbatim span from the document
+    near: np.ndarray  # ... in a verbatim or near-verbatim span
+    shingled: np.ndarray  # ... in a word 3-shingle the document's compared passages hold
+    chunk_tokens: list[tuple[int, int]]  # query chunks compared by meaning, as token ranges
+    chunk_sims: np.ndarray  # best cosine similarity of each chunk with a document chunk
+    chunk_pairs: list[PassagePair]  # the best document chunk of each query chunk (similarity filled in)
+    containment: float
+    overlap: float
+    bm25: float
+    lsh: int
+    passages: list[PassagePair]  # the compared passages (lexical evidence)
+
+
+def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray]:
+    """(score, label, aligned-token mask) of the evidence under the thresholds ``cal``."""
+    m = f.verbatim.shape[0]
+    aligned = np.zeros(m, bool)
+    for (a, b), sim in zip(f.chunk_tokens, f.chunk_sims.tolist()):
+        if sim >= cal["paraphrase_similarity"]:
+            aligned[a:b] = True
+    derived = f.verbatim | f.near | f.shingled | aligned
+    score = float(derived.mean()) if m else 0.0
+    v = float(f.verbatim.mean()) if m else 0.0
+    lex = float((f.near | f.shingled).mean()) if m else 0.0
+    mean_sim = float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0
+    label: Label
+    if v >= cal["copy_verbatim"]:
+        label = "copy"
+    elif lex >= cal["near_copy_lexical"]:
+        label = "near-copy"
+    elif score >= cal["paraphrase_score"] and aligned.any():
+        label = "paraphrase"
+    elif mean_sim >= cal["related_similarity"] or f.overlap >= cal["related_term_overlap"]:
+        label = "related"
+    else:
+        label = "unrelated"
+    return score, label, aligned
+
+
+def order_key(r: SimilarMatch) -> tuple:
+    """How results are ranked: score, then the stronger label, then the semantic similarity, then the id."""
+    return (-r.score, LABELS.index(r.label), -r.evidence["mean_best_similarity"], r.doc_id)
+
+
+def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
+    score, label, aligned = decide(f, cal)
+    m = f.verbatim.shape[0]
+    pairs = [p for p, (a, b) in zip(f.chunk_pairs, f.chunk_tokens) if aligned[a:b].any()] or f.passages[:1]
+    evidence = {"verbatim_coverage": round(float(f.verbatim.mean()) if m else 0.0, 4),
+                "near_verbatim_coverage": round(float(f.near.mean()) if m else 0.0, 4),
+                "shingle_containment": round(f.containment, 4),
+                "semantic_coverage": round(float(aligned.mean()) if m else 0.0, 4),
+                "mean_best_similarity": round(float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0, 4),
+                "term_overlap": round(f.overlap, 4), "bm25": round(f.bm25, 3), "lsh_hits": f.lsh,
+                "passages_compared": len(f.passages)}
+    return SimilarMatch(f.doc_id, score, label, evidence, tuple(pairs))
+
+
+def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, terms: _Terms,
+              q_shingles: np.ndarray, chunks: list[tuple[int, int]], q_vecs: np.ndarray | None,
+              embedder: Embedder | None, opts: SimilarOptions) -> Features:
     m = len(toks)
     verbatim = c.verbatim_mask if c.verbatim_mask is not None else np.zeros(m, bool)
     near = c.near_mask if c.near_mask is not None else np.zeros(m, bool)
-    # the document's candidate passages (best BM25 first), their shingles and texts
+    # the document's candidate passages (best BM25 first), their tokens and texts
     keys = sorted(c.passages, key=lambda k: -c.passages[k])[: opts.max_passages_per_doc]
     doc_sh: list[np.ndarray] = []
     doc_terms: list[np.ndarray] = []
@@ -372,64 +443,42 @@ def _judge(index: Index, layers: list[PassageLayer], c: _Cand, text: str, toks: 
         part = int(shard.parts_of(np.array([a]))[0])
         base = int(shard.doc_tok[part])
         ptexts.append(shard.span_text(part, a - base, b - base))
+    whole = (int(toks.starts[0]), int(toks.ends[-1]))
+    passages = [PassagePair(whole[0], whole[1], c.doc_id, ds, de, 0.0, "verbatim" if near.any() else "shingles", t)
+                for ds, de, t in ptexts]
     # shingle containment: query tokens covered by a shingle the document's passages hold
     shingled = np.zeros(m, bool)
+    containment = 0.0
     if doc_sh and m >= 3:
         hit = np.isin(q_shingles, np.concatenate(doc_sh))
+        containment = float(hit.mean())
         for k in np.flatnonzero(hit).tolist():
             shingled[k : k + 3] = True
-    containment = float(np.isin(q_shingles, np.concatenate(doc_sh)).mean()) if doc_sh and m >= 3 else 0.0
     # topical closeness: the idf-weighted share of the query's distinct words the passages hold
     overlap = 0.0
     if doc_terms:
         present = np.isin(terms.hashes, np.concatenate(doc_terms))
         overlap = float(terms.idf[present].sum() / max(terms.idf.sum(), 1e-9))
-    # semantic alignment of query chunks with the document's passage chunks
-    aligned = np.zeros(m, bool)
-    pairs: list[PassagePair] = []
-    sims: list[float] = []
+    # semantic alignment of the query chunks with the chunks of the document's best passages
+    chunk_tokens: list[tuple[int, int]] = []
+    sims = np.zeros(0, np.float32)
+    chunk_pairs: list[PassagePair] = []
     if embedder is not None and q_vecs is not None and ptexts:
         dchunks: list[tuple[int, int, str]] = []
-        for start, _end, ptext in ptexts:
+        for start, _end, ptext in ptexts[: opts.semantic_passages]:
             pt = tokenize(ptext)
             for s, e in _chunks(ptext, pt):
                 dchunks.append((start + s, start + e, ptext[s:e]))
         d_vecs = embedder.embed([t for _, _, t in dchunks], "passage")
         sim = q_vecs @ d_vecs.T
         best = sim.argmax(axis=1)
+        sims = sim[np.arange(sim.shape[0]), best].astype(np.float32)
         for qi, (qs, qe) in enumerate(chunks):
-            s = float(sim[qi, best[qi]])
-            sims.append(s)
-            if s >= cal["paraphrase_similarity"]:
-                a_tok = int(np.searchsorted(toks.starts, qs))
-                b_tok = int(np.searchsorted(toks.starts, qe))
-                aligned[a_tok:b_tok] = True
-                ds, de, _ = dchunks[int(best[qi])]
-                pairs.append(PassagePair(qs, qe, c.doc_id, ds, de, s, "semantic"))
-    derived = verbatim | near | shingled | aligned
-    score = float(derived.mean())
-    v, n_, sh, al = (float(x.mean()) for x in (verbatim, near | shingled, shingled, aligned))
-    mean_sim = float(np.mean(sims)) if sims else 0.0
-    if v >= cal["copy_verbatim"]:
-        label: Label = "copy"
-    elif n_ >= cal["near_copy_lexical"]:
-        label = "near-copy"
-    elif score >= cal["paraphrase_score"] and al > 0:
-        label = "paraphrase"
-    elif mean_sim >= cal["related_similarity"] or overlap >= cal["related_term_overlap"]:
-        label = "related"
-    else:
-        label = "unrelated"
-    if not pairs:  # lexical evidence: the passages that held the shared text
-        for (si, p), (ds, de, _t) in zip(keys, ptexts):
-            pairs.append(PassagePair(int(toks.starts[0]), int(toks.ends[-1]), c.doc_id, ds, de, 0.0,
-                                     "verbatim" if near.any() else "shingles"))
-            break
-    evidence = {"verbatim_coverage": round(v, 4), "near_verbatim_coverage": round(float(near.mean()), 4),
-                "shingle_containment": round(containment, 4), "semantic_coverage": round(al, 4),
-                "mean_best_similarity": round(mean_sim, 4), "term_overlap": round(overlap, 4), "bm25": round(max(c.passages.values(), default=0.0), 3),
-                "lsh_hits": c.lsh, "passages_compared": len(keys)}
-    return SimilarMatch(c.doc_id, score, label, evidence, tuple(pairs))
+            chunk_tokens.append((int(np.searchsorted(toks.starts, qs)), int(np.searchsorted(toks.starts, qe))))
+            ds, de, dt = dchunks[int(best[qi])]
+            chunk_pairs.append(PassagePair(qs, qe, c.doc_id, ds, de, float(sims[qi]), "semantic", dt))
+    return Features(c.doc_id, verbatim, near, shingled, chunk_tokens, sims, chunk_pairs, containment, overlap,
+                    max(c.passages.values(), default=0.0), c.lsh, passages)
 
 
 # ------------------------------------------------------------------------------------------- embeddings
