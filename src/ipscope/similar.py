@@ -39,8 +39,12 @@ from .text import Tokens, tokenize
 Label = Literal["copy", "near-copy", "paraphrase", "related", "unrelated"]
 LABELS: tuple[Label, ...] = ("copy", "near-copy", "paraphrase", "related", "unrelated")
 CHUNK_TOKENS = 40
+LEXICAL_ENOUGH = 0.9  # a document explaining this share of the query lexically makes semantic evidence moot
 BM25_K1 = 1.5
 BM25_B = 0.75
+# words in more than this share of all passages do not select candidates (idf below ~3: "said", "would");
+# they still count in the term overlap. Halves the postings a query reads.
+BM25_MAX_DF = 0.05
 MAX_QUERY_CHARS = 2_000_000
 
 
@@ -137,7 +141,10 @@ def require_layers(index: Index) -> list[PassageLayer]:
         if not has_layers(s.path):
             raise IpscopeError(f"{index.path}: shard {s.name} lacks its passage layers (an interrupted add-layers?)",
                                fix)
-        out.append(PassageLayer(s.path))
+        layer = s.__dict__.get("_passage_layer")  # kept with the shard: its arrays are loaded once
+        if layer is None:
+            layer = s.__dict__["_passage_layer"] = PassageLayer(s.path)
+        out.append(layer)
     return out
 
 
@@ -183,6 +190,8 @@ class _Cand:
     doc_id: str
     passages: dict[tuple[int, int], float] = field(default_factory=dict)  # (shard, passage) -> best BM25
     lsh: int = 0
+    vector: float = 0.0  # best cosine similarity of a query window with a passage (index built with --vectors)
+    vector_passages: dict[tuple[int, int], float] = field(default_factory=dict)  # (shard, passage) -> that
     verbatim_mask: np.ndarray | None = None
     near_mask: np.ndarray | None = None
 
@@ -193,6 +202,7 @@ class _Terms:
 
     hashes: np.ndarray  # sorted distinct hashes
     idf: np.ndarray
+    df: np.ndarray  # passages holding each, over all shards
     shard_ids: list[np.ndarray]
     n_passages: int
     avg_len: float
@@ -213,7 +223,7 @@ def _terms(index: Index, layers: list[PassageLayer], toks: Tokens) -> _Terms:
         df[have] += np.asarray(ly.df)[ids[have]]
         shard_ids.append(ids)
     idf = np.log1p((n_pass - df + 0.5) / (df + 0.5))
-    return _Terms(uniq, idf, shard_ids, n_pass, avg)
+    return _Terms(uniq, idf, df, shard_ids, n_pass, avg)
 
 
 def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms, windows: np.ndarray, k: int,
@@ -223,8 +233,10 @@ def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms,
 
     if terms.n_passages == 0:
         return
+    common = terms.df > BM25_MAX_DF * terms.n_passages
     for a, b in windows.tolist():
         sel = np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
+        sel = sel[~common[sel]]
         scored: list[tuple[float, int, int]] = []
         for si, ly in enumerate(layers):
             ids = terms.shard_ids[si][sel]
@@ -293,10 +305,12 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
 
     cands: dict[str, _Cand] = {}
     terms = _terms(index, layers, toks)
-    _bm25(index, layers, toks, terms, _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS // 2), opts.bm25_per_window, cands)
+    _bm25(index, layers, toks, terms, _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS), opts.bm25_per_window, cands)
     _lsh(index, layers, toks, cands)
     if opts.trace and m >= 8:
         _verbatim(index, text, m, cands)
+    if embedder is not None and "vectors" in index.manifest.get("layers", {}):
+        _vectors(index, layers, toks, text, embedder, opts, cands)
     if not cands:
         return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),
                              tuple(notes), text)
@@ -307,20 +321,48 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
         return (v, c.lsh, max(c.passages.values(), default=0.0))
 
     ranked = sorted(cands.values(), key=lexical, reverse=True)[: opts.max_docs]
+    # the documents compared by meaning: the first by lexical evidence, and the nearest by vector
+    by_vector = [c for c in sorted(cands.values(), key=lambda c: -c.vector) if c.vector > 0][: opts.semantic_docs]
+    semantic = ranked[: opts.semantic_docs] + [c for c in by_vector if c not in ranked[: opts.semantic_docs]]
+    ranked = semantic + [c for c in ranked if c not in semantic]
     q_shingles = _shingles(toks.hashes)
     chunks = _chunks(text, toks)
-    q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query") if embedder is not None and chunks else None
     cal = calibration()
+    # lexical evidence first; meaning (the costly part: ~0.1 s a chunk on one core) only when no document
+    # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
+    feats = [_evidence(index, layers, c, toks, terms, q_shingles, chunks, None, None, opts) for c in ranked]
+    lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
+    if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
+        q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
+        for k in range(len(semantic)):
+            feats[k] = _evidence(index, layers, ranked[k], toks, terms, q_shingles, chunks, q_vecs, embedder, opts)
     results = []
-    for rank, c in enumerate(ranked):
-        f = _evidence(index, layers, c, toks, terms, q_shingles, chunks,
-                      q_vecs if rank < opts.semantic_docs else None, embedder, opts)
+    by_doc = {}
+    for f in feats:
         if features is not None:
-            features[c.doc_id] = f
+            features[f.doc_id] = f
+        by_doc[f.doc_id] = f
         results.append(_match(f, cal))
     results.sort(key=order_key)
+    results = [_with_passage(index, layers, by_doc[r.doc_id], toks, cal) for r in results[: opts.top]]
     return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
-                         tuple(results[: opts.top]), tuple(notes), text)
+                         tuple(results), tuple(notes), text)
+
+
+def _vectors(index: Index, layers: list[PassageLayer], toks: Tokens, text: str, embedder: Embedder,
+             opts: SimilarOptions, cands: dict[str, _Cand]) -> None:
+    """Candidates by meaning, across languages: the passages nearest to each query window."""
+    from .index import vectors as vec
+
+    windows = _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS)
+    qv = embedder.embed([text[int(toks.starts[a]) : int(toks.ends[b - 1])] for a, b in windows.tolist()], "query")
+    for si, shard in enumerate(index.shards):
+        top, sims = vec.search(shard.path, qv, opts.bm25_per_window)
+        for p, sim in zip(top.ravel().tolist(), sims.ravel().tolist()):
+            c = _add_passage(index, layers, cands, si, p, 0.0)
+            if c is not None:
+                c.vector = max(c.vector, float(sim))
+                c.vector_passages[(si, p)] = max(c.vector_passages.get((si, p), 0.0), float(sim))
 
 
 def _verbatim(index: Index, text: str, m: int, cands: dict[str, _Cand]) -> None:
@@ -375,7 +417,8 @@ class Features:
     overlap: float
     bm25: float
     lsh: int
-    passages: list[PassagePair]  # the compared passages (lexical evidence)
+    passage_keys: list[tuple[int, int]]  # the compared passages, (shard, passage), best first
+    passages: list[PassagePair] = field(default_factory=list)  # the first of them, once read
 
 
 def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray]:
@@ -419,7 +462,7 @@ def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
                 "semantic_coverage": round(float(aligned.mean()) if m else 0.0, 4),
                 "mean_best_similarity": round(float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0, 4),
                 "term_overlap": round(f.overlap, 4), "bm25": round(f.bm25, 3), "lsh_hits": f.lsh,
-                "passages_compared": len(f.passages)}
+                "passages_compared": len(f.passage_keys)}
     return SimilarMatch(f.doc_id, score, label, evidence, tuple(pairs))
 
 
@@ -430,22 +473,16 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     verbatim = c.verbatim_mask if c.verbatim_mask is not None else np.zeros(m, bool)
     near = c.near_mask if c.near_mask is not None else np.zeros(m, bool)
     # the document's candidate passages (best BM25 first), their tokens and texts
-    keys = sorted(c.passages, key=lambda k: -c.passages[k])[: opts.max_passages_per_doc]
+    keys = sorted(c.passages, key=lambda k: (-c.passages[k], -c.vector_passages.get(k, 0.0)))
+    keys = keys[: opts.max_passages_per_doc]
     doc_sh: list[np.ndarray] = []
     doc_terms: list[np.ndarray] = []
-    ptexts: list[tuple[int, int, str]] = []
     for si, p in keys:
-        shard, ly = index.shards[si], layers[si]
-        ph = _passage_tokens(shard, ly, p)
+        ph = _passage_tokens(index.shards[si], layers[si], p)
         doc_terms.append(ph)
         doc_sh.append(_shingles(ph))
-        a, b = (int(x) for x in ly.bounds[p])
-        part = int(shard.parts_of(np.array([a]))[0])
-        base = int(shard.doc_tok[part])
-        ptexts.append(shard.span_text(part, a - base, b - base))
-    whole = (int(toks.starts[0]), int(toks.ends[-1]))
-    passages = [PassagePair(whole[0], whole[1], c.doc_id, ds, de, 0.0, "verbatim" if near.any() else "shingles", t)
-                for ds, de, t in ptexts]
+    # the passages' text is read (decompressed) only to compare meanings, and for the reported documents
+    ptexts = [_passage_text(index, layers, k) for k in keys[: opts.semantic_passages]] if q_vecs is not None else []
     # shingle containment: query tokens covered by a shingle the document's passages hold
     shingled = np.zeros(m, bool)
     containment = 0.0
@@ -478,7 +515,25 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
             ds, de, dt = dchunks[int(best[qi])]
             chunk_pairs.append(PassagePair(qs, qe, c.doc_id, ds, de, float(sims[qi]), "semantic", dt))
     return Features(c.doc_id, verbatim, near, shingled, chunk_tokens, sims, chunk_pairs, containment, overlap,
-                    max(c.passages.values(), default=0.0), c.lsh, passages)
+                    max(c.passages.values(), default=0.0), c.lsh, keys)
+
+
+def _passage_text(index: Index, layers: list[PassageLayer], key: tuple[int, int]) -> tuple[int, int, str]:
+    si, p = key
+    shard = index.shards[si]
+    a, b = (int(x) for x in layers[si].bounds[p])
+    part = int(shard.parts_of(np.array([a]))[0])
+    base = int(shard.doc_tok[part])
+    return shard.span_text(part, a - base, b - base)
+
+
+def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
+    """The match of ``f`` with its best compared passage as lexical evidence (read only for reported results)."""
+    if f.passage_keys and not f.passages:
+        ds, de, t = _passage_text(index, layers, f.passage_keys[0])
+        kind = "verbatim" if f.near.any() else "shingles"
+        f.passages = [PassagePair(int(toks.starts[0]), int(toks.ends[-1]), f.doc_id, ds, de, 0.0, kind, t)]
+    return _match(f, cal)
 
 
 # ------------------------------------------------------------------------------------------- embeddings

@@ -42,6 +42,7 @@ class BuildOptions:
     force: bool = False
     parallel_min_bytes: int = 32 << 20  # smaller inputs are built in this process (workers cost more)
     passages: bool = True  # the passage layers of ``ipscope similar`` (index/passages.py)
+    vectors: bool = False  # and corpus-wide passage vectors (index/vectors.py; needs ipscope[embed])
 
 
 @dataclass(frozen=True)
@@ -448,10 +449,23 @@ def build_index(
     task_bytes = max(1, balanced_task_bytes(total_in, workers, opts.task_bytes))  # a fresh plan's task size
     # workers start (and load their compiled code) while this process plans the tasks
     executor = LocalExecutor(min(workers, -(-total_in // task_bytes)))
+    if opts.vectors:
+        if not opts.passages:
+            raise InputError("passage vectors need the passage layers", "drop --no-passages, or --vectors")
+        from ..embed import E5Embedder
+
+        E5Embedder(cache_size=0)  # fails now, naming the extra, rather than after the build
     try:
-        return _build(sources, out, opts, signatures, task_bytes, executor, started, progress)
+        result = _build(sources, out, opts, signatures, task_bytes, executor, started, progress)
     finally:
         executor.close()
+    if opts.vectors:  # after the index is in place: an interrupted run resumes with ipscope add-layers --vectors
+        from .passages import add_layers
+
+        add_layers(out, vectors=True)
+        result.manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        result.seconds = time.time() - started
+    return result
 
 
 def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, fresh_task_bytes: int,
@@ -461,7 +475,8 @@ def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, fresh
     plan_path = root / "plan.json"
     inputs = {"inputs": signatures,
               # what changes the index; jobs, force and when to use workers do not
-              "opts": json.loads(json.dumps(asdict(opts) | {"jobs": 0, "force": False, "parallel_min_bytes": 0}))}
+              "opts": json.loads(json.dumps(asdict(opts) | {"jobs": 0, "force": False, "parallel_min_bytes": 0,
+                                                            "vectors": False}))}
     old: dict = {}
     if root.exists():
         try:

@@ -177,11 +177,11 @@ def has_layers(shard_dir: Path) -> bool:
     return all((shard_dir / f).is_file() for f in FILES)
 
 
-def add_layers(index_path: Path | str, force: bool = False, progress=None) -> dict:
+def add_layers(index_path: Path | str, force: bool = False, progress=None, vectors: bool = False) -> dict:
     """Add the passage layers to an index built without them (``ipscope add-layers``), shard by shard: a
-    shard that has them is skipped (so an interrupted run resumes), unless ``force``. The manifest names the
-    layer only once every shard has it. Returns the layer parameters recorded."""
-    from ..errors import IndexFormatError
+    shard that has them is skipped (so an interrupted run resumes), unless ``force``. With ``vectors`` every
+    passage is also embedded (``index/vectors.py``). The manifest names a layer only once every shard has
+    it. ``progress(done, total, what)`` is called as work is done. Returns the manifest's ``layers``."""
     from .format import Index
 
     index = Index.open(index_path)
@@ -193,9 +193,37 @@ def add_layers(index_path: Path | str, force: bool = False, progress=None) -> di
                 marker.unlink()  # the shard has no valid layer until it is rewritten
             add_to_shard(s.path)
         if progress is not None:
-            progress(k + 1, len(shards))
+            progress(k + 1, len(shards), "passage layers (shards)")
+    layers = dict(index.manifest.get("layers", {})) | {LAYER: params()}
+    _write_layers(index, layers)
+    if vectors:
+        from ..embed import E5Embedder
+        from . import vectors as vec
+
+        todo = [s for s in shards if force or not vec.has_vectors(s.path)]
+        total = sum(int(PassageLayer(s.path).bounds.shape[0]) for s in todo)
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total, "passage vectors")
+
+        embedder = E5Embedder(cache_size=0)
+        for s in todo:
+            vec.add_to_shard(s, embedder, step)
+        layers = layers | {vec.LAYER: vec.params()}
+        _write_layers(index, layers)
+    return layers
+
+
+def _write_layers(index, layers: dict) -> None:
+    from ..errors import IndexFormatError
+
     manifest = dict(index.manifest)
-    manifest["layers"] = dict(manifest.get("layers", {})) | {LAYER: params()}
+    manifest["layers"] = layers
+    index.manifest = manifest
     mpath = Path(index.path) / "manifest.json"
     tmp = mpath.with_suffix(".json.tmp")
     try:
@@ -204,4 +232,3 @@ def add_layers(index_path: Path | str, force: bool = False, progress=None) -> di
     except OSError as e:
         raise IndexFormatError(f"{mpath}: cannot be written ({e.strerror or e})",
                                "check the index directory's permissions") from e
-    return manifest["layers"][LAYER]
