@@ -104,6 +104,20 @@ def test_trace_report_keys_are_documented(demo_index: Path):
     assert not missing, f"docs/formats.md does not document these trace report keys: {missing}"
 
 
+def test_similar_report_keys_are_documented(demo_index: Path):
+    from ipscope.index import Index
+    from ipscope.similar import SimilarOptions, similar
+
+    text = SAMPLE.read_text(encoding="utf-8")
+    rep = similar(Index.open(demo_index), text, str(SAMPLE), SimilarOptions(semantic=False)).to_dict()
+    assert rep["results"], "the demo sample should find its sources"
+    keys = _keys(rep)
+    assert {"score", "label", "evidence", "passages", "verbatim_coverage", "query_start"} <= keys
+    doc = _formats_md()
+    missing = sorted(k for k in keys if not _documented(k, doc))
+    assert not missing, f"docs/formats.md does not document these similar report keys: {missing}"
+
+
 def test_index_manifest_and_account_keys_are_documented(demo_index: Path, tmp_path: Path):
     from ipscope.index import BuildOptions, build_index
 

@@ -192,10 +192,13 @@ def test_layers_built_later_equal_layers_built_with_the_index(tmp_path: Path, bo
 
 
 def test_bad_queries_give_clear_errors(books_index: Path, tmp_path: Path) -> None:
+    from ipscope.similar import MAX_QUERY_CHARS
+
     idx = Index.open(books_index)
-    for text in ("", "   ", "!!! ??? ..."):
-        with pytest.raises(InputError):
+    for text in ("", "   ", "!!! ??? ...", "word " * (MAX_QUERY_CHARS // 5 + 1)):
+        with pytest.raises(InputError) as e:
             similar(idx, text)
+        assert e.value.fix
     binary = tmp_path / "b.bin"
     binary.write_bytes(b"\x00\x01\x02" * 100)
     r = CliRunner().invoke(main, ["similar", str(books_index), str(binary)])
@@ -254,6 +257,16 @@ def test_a_chinese_translation_is_found_with_vectors_and_not_without(tmp_path: P
     plain = Index.open(build_index([src], tmp_path / "plain.idx", BuildOptions(jobs=1)).path)
     vectors = Index.open(build_index([src], tmp_path / "vec.idx", BuildOptions(jobs=1, vectors=True)).path)
     assert "vectors" in vectors.manifest["layers"]
+    # the usearch index finds the passages exact search finds
+    from ipscope.index import vectors as vec
+
+    shard = vectors.shards[0]
+    stored = np.load(shard.path / "vectors.npy").astype(np.float32)
+    if (shard.path / "vectors.usearch").is_file():
+        ann_top, ann_sim = vec.search(shard.path, stored[:6], 3)
+        exact_top, exact_sim = vec.search(shard.path, stored[:6], 3, exact=True)
+        assert (ann_top[:, 0] == exact_top[:, 0]).all()
+        np.testing.assert_allclose(np.sort(ann_sim, axis=1), np.sort(exact_sim, axis=1), atol=2e-2)
     found = 0
     for r in with_zh[:4]:
         rep = similar(vectors, r["zh"])

@@ -57,7 +57,7 @@ def main() -> None:
                    "serves ipscope trace only; add them later with ipscope add-layers.")
 @click.option("--vectors", is_flag=True,
               help="Also embed every passage with multilingual-e5-small (needs ipscope[embed]), so similar finds "
-                   "sources across languages. Slow: ~0.14 s a 200-token passage on 2 cores (~12 minutes per "
+                   "sources across languages. Slow: ~0.26 s a 200-token passage on 2 cores (~22 minutes per "
                    "million tokens); meant for catalogues of works, not web-scale corpora.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_field: str, text_field: str,
@@ -260,7 +260,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
 @click.option("--force", is_flag=True, help="Rebuild the layers of shards that already have them.")
 @click.option("--vectors", is_flag=True,
               help="Also embed every passage with multilingual-e5-small (needs ipscope[embed]) so similar finds "
-                   "sources across languages. Slow: ~0.14 s a 200-token passage on 2 cores.")
+                   "sources across languages. Slow: ~0.26 s a 200-token passage on 2 cores.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None:
     """Add the passage layers ipscope similar needs to an existing INDEX, without re-indexing.
