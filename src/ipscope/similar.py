@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import InputError, IpscopeError
 from .index.format import Index
-from .index.passages import LAYER, PASSAGE_TOKENS, PassageLayer, has_layers, lsh_keys
+from .index.passages import LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, has_layers, lsh_keys
 from .text import Tokens, tokenize
 
 Label = Literal["copy", "near-copy", "paraphrase", "related", "unrelated"]
@@ -192,6 +192,7 @@ class _Cand:
     lsh: int = 0
     vector: float = 0.0  # best cosine similarity of a query window with a passage (index built with --vectors)
     vector_passages: dict[tuple[int, int], float] = field(default_factory=dict)  # (shard, passage) -> that
+    traced: set[tuple[int, int]] = field(default_factory=set)  # passages holding trace alignments
     verbatim_mask: np.ndarray | None = None
     near_mask: np.ndarray | None = None
 
@@ -234,6 +235,8 @@ def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms,
     if terms.n_passages == 0:
         return
     common = terms.df > BM25_MAX_DF * terms.n_passages
+    if terms.n_passages < PRUNE_MIN_PASSAGES:  # in a small index every word is "common"
+        common[:] = False
     for a, b in windows.tolist():
         sel = np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
         sel = sel[~common[sel]]
@@ -307,10 +310,15 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
     terms = _terms(index, layers, toks)
     _bm25(index, layers, toks, terms, _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS), opts.bm25_per_window, cands)
     _lsh(index, layers, toks, cands)
-    if opts.trace and m >= 8:
-        _verbatim(index, text, m, cands)
-    if embedder is not None and "vectors" in index.manifest.get("layers", {}):
-        _vectors(index, layers, toks, text, embedder, opts, cands)
+    if opts.trace:
+        _verbatim(index, layers, toks, cands)
+    vec_layer = index.manifest.get("layers", {}).get("vectors")
+    if embedder is not None and vec_layer is not None:
+        if getattr(embedder, "model", None) == vec_layer.get("model"):
+            _vectors(index, layers, toks, text, embedder, opts, cands)
+        else:
+            notes.append(f"passage vectors not used: they were made with {vec_layer.get('model')}, not with this "
+                         "embedder")
     if not cands:
         return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),
                              tuple(notes), text)
@@ -365,19 +373,29 @@ def _vectors(index: Index, layers: list[PassageLayer], toks: Tokens, text: str, 
                 c.vector_passages[(si, p)] = max(c.vector_passages.get((si, p), 0.0), float(sim))
 
 
-def _verbatim(index: Index, text: str, m: int, cands: dict[str, _Cand]) -> None:
-    from .trace import TraceOptions, trace
+def _verbatim(index: Index, layers: list[PassageLayer], toks: Tokens, cands: dict[str, _Cand]) -> None:
+    """Verbatim and near-verbatim alignments (trace's) per document, and the passages holding them."""
+    from .trace import alignments
 
-    rep = trace(index, text, opts=TraceOptions(max_sources=50))
-    for span in rep.spans:
-        for src in span.sources:
-            c = cands.setdefault(src.doc_id, _Cand(src.doc_id))
-            if c.near_mask is None:
-                c.near_mask = np.zeros(m, bool)
-                c.verbatim_mask = np.zeros(m, bool)
-            c.near_mask[span.token_start : span.token_end] = True
-            if span.kind == "verbatim":
-                c.verbatim_mask[span.token_start : span.token_end] = True  # type: ignore[index]
+    m = len(toks)
+    for a in alignments(index, toks.hashes):
+        shard = index.shards[a.shard]
+        doc = shard.doc_id(a.part)
+        c = cands.setdefault(doc, _Cand(doc))
+        if c.near_mask is None:
+            c.near_mask = np.zeros(m, bool)
+            c.verbatim_mask = np.zeros(m, bool)
+        c.near_mask[a.qs : a.qe] = True
+        if a.edits == 0 and a.matched == a.qe - a.qs:
+            c.verbatim_mask[a.qs : a.qe] = True  # type: ignore[index]
+        base = int(shard.doc_tok[a.part])
+        starts = layers[a.shard].bounds[:, 0]
+        first = int(np.searchsorted(starts, base + a.ss, side="right")) - 1
+        last = int(np.searchsorted(starts, base + a.se - 1, side="right")) - 1
+        for p in range(max(first, 0), last + 1):
+            key = (a.shard, p)
+            c.passages.setdefault(key, 0.0)
+            c.traced.add(key)
 
 
 def _chunks(text: str, toks: Tokens) -> list[tuple[int, int]]:
@@ -448,8 +466,10 @@ def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray
 
 
 def order_key(r: SimilarMatch) -> tuple:
-    """How results are ranked: score, then the stronger label, then the semantic similarity, then the id."""
-    return (-r.score, LABELS.index(r.label), -r.evidence["mean_best_similarity"], r.doc_id)
+    """How results are ranked: score, then the stronger label, then closeness (semantic similarity, term
+    overlap, BM25), then the id."""
+    ev = r.evidence
+    return (-r.score, LABELS.index(r.label), -ev["mean_best_similarity"], -ev["term_overlap"], -ev["bm25"], r.doc_id)
 
 
 def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
@@ -473,8 +493,8 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     verbatim = c.verbatim_mask if c.verbatim_mask is not None else np.zeros(m, bool)
     near = c.near_mask if c.near_mask is not None else np.zeros(m, bool)
     # the document's candidate passages (best BM25 first), their tokens and texts
-    keys = sorted(c.passages, key=lambda k: (-c.passages[k], -c.vector_passages.get(k, 0.0)))
-    keys = keys[: opts.max_passages_per_doc]
+    keys = sorted(c.passages, key=lambda k: (k not in c.traced, -c.passages[k], -c.vector_passages.get(k, 0.0)))
+    keys = keys[: max(opts.max_passages_per_doc, -(-m // PASSAGE_TOKENS) + 2)]  # a long query: more passages
     doc_sh: list[np.ndarray] = []
     doc_terms: list[np.ndarray] = []
     for si, p in keys:
@@ -531,7 +551,7 @@ def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: T
     """The match of ``f`` with its best compared passage as lexical evidence (read only for reported results)."""
     if f.passage_keys and not f.passages:
         ds, de, t = _passage_text(index, layers, f.passage_keys[0])
-        kind = "verbatim" if f.near.any() else "shingles"
+        kind = "verbatim" if f.near.any() else "shingles" if f.shingled.any() else "candidate"
         f.passages = [PassagePair(int(toks.starts[0]), int(toks.ends[-1]), f.doc_id, ds, de, 0.0, kind, t)]
     return _match(f, cal)
 

@@ -104,6 +104,13 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
     return found, shard_ids
 
 
+def alignments(index: Index, hashes: np.ndarray, opts: TraceOptions | None = None) -> list[_Align]:
+    """Every verbatim or near-verbatim alignment of the query tokens ``hashes`` with a source, before trace
+    chooses the spans it reports (``ipscope similar`` uses them per document)."""
+    opts = opts or TraceOptions()
+    return _collect(index, hashes, opts)[0] if hashes.shape[0] >= opts.min_tokens else []
+
+
 def _arrays(index: Index, si: int, max_rss_mb: float | None) -> tuple:
     """The kernels' view of shard ``si``. With a memory budget the token and suffix arrays are read
     with pread through one block cache per index (``_kernels.CACHE_SLOTS`` x ``CACHE_BLOCK`` bytes,

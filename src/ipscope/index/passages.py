@@ -186,21 +186,33 @@ def add_layers(index_path: Path | str, force: bool = False, progress=None, vecto
 
     index = Index.open(index_path)
     shards = index.shards
+    layers = dict(index.manifest.get("layers", {}))
+    if LAYER in layers and layers[LAYER] != params():
+        force = True  # built with other parameters (another ipscope or rensa): every shard's tables are stale
+    if force:
+        # the manifest names the layers again only once every shard has them; vectors index the passages
+        layers.pop(LAYER, None)
+        layers.pop("vectors", None)
+        _write_layers(index, layers)
+    rebuilt = set()
     for k, s in enumerate(shards):
         if force or not has_layers(s.path):
-            marker = s.path / "passages.json"
-            if marker.exists():
-                marker.unlink()  # the shard has no valid layer until it is rewritten
+            for marker in (s.path / "passages.json", s.path / "vectors.json"):
+                if marker.exists():
+                    marker.unlink()  # the shard has no valid layer until it is rewritten
             add_to_shard(s.path)
+            rebuilt.add(s.name)
         if progress is not None:
             progress(k + 1, len(shards), "passage layers (shards)")
-    layers = dict(index.manifest.get("layers", {})) | {LAYER: params()}
+    layers[LAYER] = params()
+    if rebuilt and "vectors" in layers:  # some shards' passages were rebuilt: their vectors are gone
+        del layers["vectors"]
     _write_layers(index, layers)
     if vectors:
         from ..embed import E5Embedder
         from . import vectors as vec
 
-        todo = [s for s in shards if force or not vec.has_vectors(s.path)]
+        todo = [s for s in shards if not vec.has_vectors(s.path)]  # (force removed them above)
         total = sum(int(PassageLayer(s.path).bounds.shape[0]) for s in todo)
         done = 0
 
