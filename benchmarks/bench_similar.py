@@ -39,6 +39,7 @@ import similar_set as ss  # noqa: E402
 from _results import record  # noqa: E402
 
 IPSCOPE = bt.IPSCOPE
+GUTENBERG = cs.GUTENBERG
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -100,6 +101,21 @@ def time_queries(idx_path: Path, queries: list[str], semantic: bool) -> dict:
     return {"queries": len(ms), "p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95)}
 
 
+def raw_offsets(book: Path, start: int, end: int) -> tuple[int, int]:
+    """The offsets of pairs.jsonl count characters of the file read in text mode (a CRLF is one ``\n``);
+    the index counts the file's own characters. Map the first onto the second."""
+    with open(book, encoding="utf-8", newline="") as f:
+        raw = f.read()
+    crlf = np.flatnonzero(np.frombuffer(raw.encode("utf-32-le"), np.uint32)[:-1] == 13)
+    crlf = crlf[[raw[i + 1] == "\n" for i in crlf.tolist()]] if crlf.size else crlf
+    translated = crlf - np.arange(crlf.shape[0])  # where each CRLF's newline sits in the text-mode string
+
+    def conv(t: int) -> int:
+        return t + int(np.searchsorted(translated, t, side="left"))
+
+    return conv(start), conv(end)
+
+
 def baselines(idx_path: Path, collected: list[dict], pairs: list[dict], semantic: bool) -> dict:
     """Plain BM25 and plain semantic search on the labelled queries (see the module doc)."""
     from ipscope.index import Index
@@ -136,9 +152,10 @@ def baselines(idx_path: Path, collected: list[dict], pairs: list[dict], semantic
             ly = PassageLayer(shard.path)
             a0, a1 = int(shard.doc_tok[d]), int(shard.doc_tok[d + 1])
             best, best_ov = None, -1
+            ps, pe = raw_offsets(GUTENBERG / p["book"], p["start"], p["end"])
             for k in np.flatnonzero((ly.bounds[:, 0] >= a0) & (ly.bounds[:, 0] < a1)).tolist():
                 s, e, text = shard.span_text(d, int(ly.bounds[k, 0]) - a0, int(ly.bounds[k, 1]) - a0)
-                ov = min(e, p["end"]) - max(s, p["start"])
+                ov = min(e, pe) - max(s, ps)
                 if ov > best_ov:
                     best, best_ov = text, ov
             if best is not None:
