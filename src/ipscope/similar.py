@@ -1,23 +1,26 @@
 """``ipscope similar``: rank the indexed works by how much of a query derives from them, and label the relation.
 
-For one query:
+For one query (docs/similar.md has the figures):
 
-1. **Candidates.** The query is cut into windows of ``PASSAGE_TOKENS`` tokens. Each window is a BM25 query
-   over the indexed passages (idf from the passage frequency summed over all shards) and is looked up in
-   the MinHash LSH tables (windows every quarter passage, so a near-copy that straddles two indexed passages
-   is still found). ``trace`` adds the documents holding verbatim or near-verbatim spans.
+1. **Candidates.** The query is cut into windows of ``PASSAGE_TOKENS`` tokens, each a BM25 query over the
+   indexed passages (idf from the passage frequency summed over all shards; words in more than
+   ``BM25_MAX_DF`` of the passages do not select). Windows every quarter passage are looked up in the MinHash
+   LSH tables (so a near-copy that straddles two indexed passages is still found). ``trace`` alignments add the
+   documents (and passages) holding verbatim or near-verbatim spans; an index built with ``--vectors`` adds the
+   passages nearest in meaning.
 2. **Evidence per candidate document**, each as the query tokens it explains:
-   * ``verbatim``: tokens in spans ``trace`` found in the document (exact, or ``near`` with bridged edits);
-   * ``shingles``: tokens of the query's word 3-shingles that occur in the document's candidate passages
-     (exact, read from the index), the *shingle containment* of the query in the document;
-   * ``semantic`` (when an embedding model is installed: ``ipscope[embed]``): query chunks of about
-     ``CHUNK_TOKENS`` tokens whose best match among the document's candidate passage chunks has a cosine
-     similarity of at least the calibrated paraphrase threshold, with multilingual-e5-small.
+   * verbatim: tokens in trace alignments with the document (exact, or near-verbatim with bridged edits);
+   * shingles: tokens of the query's word 3-shingles that occur in the document's compared passages (exact,
+     read from the index): the shingle containment of the query in the document;
+   * semantic (with ``ipscope[embed]``, for the first ``semantic_docs`` documents, unless one document already
+     explains ``LEXICAL_ENOUGH`` of the query): query chunks of about ``CHUNK_TOKENS`` tokens whose best match
+     among the chunks of the document's best passages reaches the calibrated similarity and stands out from
+     the chunk's similarity to the rest of the document (multilingual-e5-small).
 3. **Score and label.** The score is the share of the query's tokens explained by any of the evidence: how
-   much of the query derives from the document, in [0, 1]. The label follows from which evidence explains
-   it (thresholds calibrated on tests/data/similar, see :data:`CALIBRATION`):
-   ``copy`` (mostly verbatim), ``near-copy`` (mostly verbatim or shared shingles), ``paraphrase`` (mostly
-   aligned chunks), ``related`` (same topic: lexically or semantically close, little derived), ``unrelated``.
+   much of the query derives from the document, in [0, 1]. :func:`decide` gives the label from the evidence
+   and the thresholds of :func:`calibration` (fitted by benchmarks/calibrate_similar.py on tests/data/similar):
+   ``copy`` (mostly verbatim), ``near-copy`` (mostly verbatim or shared shingles), ``paraphrase`` (aligned by
+   meaning), ``related`` (close in words or meaning, little derived), ``unrelated``.
 """
 
 from __future__ import annotations
@@ -207,9 +210,6 @@ class _Terms:
     shard_ids: list[np.ndarray]
     n_passages: int
     avg_len: float
-
-    def weights(self, hashes: np.ndarray) -> np.ndarray:
-        return self.idf[np.searchsorted(self.hashes, hashes)]
 
 
 def _terms(index: Index, layers: list[PassageLayer], toks: Tokens) -> _Terms:
