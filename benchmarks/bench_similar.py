@@ -119,7 +119,7 @@ def raw_offsets(book: Path, start: int, end: int) -> tuple[int, int]:
 def baselines(idx_path: Path, collected: list[dict], pairs: list[dict], semantic: bool) -> dict:
     """Plain BM25 and plain semantic search on the labelled queries (see the module doc)."""
     from ipscope.index import Index
-    from ipscope.index.passages import PassageLayer
+    from ipscope.index.passages import PassageLayer, passage_text
 
     bm_rows = []
     for c in collected:
@@ -154,7 +154,7 @@ def baselines(idx_path: Path, collected: list[dict], pairs: list[dict], semantic
             best, best_ov = None, -1
             ps, pe = raw_offsets(GUTENBERG / p["book"], p["start"], p["end"])
             for k in np.flatnonzero((ly.bounds[:, 0] >= a0) & (ly.bounds[:, 0] < a1)).tolist():
-                s, e, text = shard.span_text(d, int(ly.bounds[k, 0]) - a0, int(ly.bounds[k, 1]) - a0)
+                s, e, text = passage_text(shard, ly, k)
                 ov = min(e, pe) - max(s, ps)
                 if ov > best_ov:
                     best, best_ov = text, ov

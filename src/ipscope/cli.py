@@ -181,11 +181,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     from .index import Index
     from .trace import DEFAULT_MAX_RSS_MB, DEFAULT_MIN_TOKENS, TraceOptions, trace, warm_up
 
-    if out is not None and not out.parent.is_dir():
-        _fail(IpscopeError(f"--out {out}: directory {out.parent} does not exist", "create it or choose another path"))
-    if fmt == "json" and len(queries) > 1:
-        _fail(IpscopeError(f"--format json writes one report but {len(queries)} queries were given",
-                           "use --format jsonl for several queries"))
+    _check_report_args(out, fmt, len(queries))
     try:
         idx = Index.open(index)
     except IpscopeError as e:
@@ -319,11 +315,7 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
     from .index import Index
     from .similar import SimilarOptions, similar
 
-    if out is not None and not out.parent.is_dir():
-        _fail(IpscopeError(f"--out {out}: directory {out.parent} does not exist", "create it or choose another path"))
-    if fmt == "json" and len(queries) > 1:
-        _fail(IpscopeError(f"--format json writes one report but {len(queries)} queries were given",
-                           "use --format jsonl for several queries"))
+    _check_report_args(out, fmt, len(queries))
     try:
         idx = Index.open(index)
         from .similar import require_layers
@@ -378,6 +370,15 @@ def _similar_text(rep) -> str:
     for note in rep.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
+    """Refuse, before any work, an --out in a missing directory or several queries for one JSON report."""
+    if out is not None and not out.parent.is_dir():
+        _fail(IpscopeError(f"--out {out}: directory {out.parent} does not exist", "create it or choose another path"))
+    if fmt == "json" and n_queries > 1:
+        _fail(IpscopeError(f"--format json writes one report but {n_queries} queries were given",
+                           "use --format jsonl for several queries"))
 
 
 def _emit(text: str, out: Path | None) -> None:

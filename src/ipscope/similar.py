@@ -36,7 +36,9 @@ import numpy as np
 
 from .errors import InputError, IpscopeError
 from .index.format import Index
-from .index.passages import LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, has_layers, lsh_keys
+from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, has_layers, lsh_keys,
+                             passage_part, passage_text)
+from .index.shard import from_u24
 from .text import Tokens, tokenize
 
 Label = Literal["copy", "near-copy", "paraphrase", "related", "unrelated"]
@@ -127,7 +129,11 @@ class Embedder(Protocol):
 
 
 def require_layers(index: Index) -> list[PassageLayer]:
-    """The passage layers of every shard, or an error that says how to add them."""
+    """The passage layers of every shard, or an error that says how to add them. Checked once per opened
+    index; the layers (and the arrays they load) are kept with it."""
+    cached = index.__dict__.get("_passage_layers")
+    if cached is not None:
+        return cached
     layer = index.manifest.get("layers", {}).get(LAYER)
     fix = f"add them without re-indexing: ipscope add-layers {index.path}"
     if layer is None:
@@ -144,10 +150,8 @@ def require_layers(index: Index) -> list[PassageLayer]:
         if not has_layers(s.path):
             raise IpscopeError(f"{index.path}: shard {s.name} lacks its passage layers (an interrupted add-layers?)",
                                fix)
-        layer = s.__dict__.get("_passage_layer")  # kept with the shard: its arrays are loaded once
-        if layer is None:
-            layer = s.__dict__["_passage_layer"] = PassageLayer(s.path)
-        out.append(layer)
+        out.append(PassageLayer(s.path))
+    index.__dict__["_passage_layers"] = out
     return out
 
 
@@ -163,9 +167,7 @@ def _id_hash(shard) -> np.ndarray:
 def _passage_tokens(shard, layer: PassageLayer, p: int) -> np.ndarray:
     """Token hashes of passage ``p`` of a shard."""
     a, b = (int(x) for x in layer.bounds[p])
-    raw = np.asarray(shard.tok[3 * a : 3 * b]).reshape(-1, 3).astype(np.uint32)
-    ids = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
-    return _id_hash(shard)[ids]
+    return _id_hash(shard)[from_u24(shard.tok[3 * a : 3 * b])]
 
 
 def _windows(n: int, length: int, stride: int) -> np.ndarray:
@@ -234,9 +236,8 @@ def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms,
 
     if terms.n_passages == 0:
         return
-    common = terms.df > BM25_MAX_DF * terms.n_passages
-    if terms.n_passages < PRUNE_MIN_PASSAGES:  # in a small index every word is "common"
-        common[:] = False
+    # (not in a small index, where every word would be "common")
+    common = terms.df > (BM25_MAX_DF * terms.n_passages if terms.n_passages >= PRUNE_MIN_PASSAGES else np.inf)
     for a, b in windows.tolist():
         sel = np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
         sel = sel[~common[sel]]
@@ -259,7 +260,7 @@ def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms,
 def _add_passage(index: Index, layers: list[PassageLayer], cands: dict[str, _Cand], si: int, p: int,
                  bm25: float) -> _Cand | None:
     shard = index.shards[si]
-    part = int(shard.parts_of(np.array([int(layers[si].bounds[p, 0])]))[0])
+    part = passage_part(shard, layers[si], p)
     if part in shard.excluded:  # a duplicate id's later copy
         return None
     doc = shard.doc_id(part)
@@ -338,12 +339,12 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
     cal = calibration()
     # lexical evidence first; meaning (the costly part: ~0.05 s a 40-word chunk here) only when no document
     # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
-    feats = [_evidence(index, layers, c, toks, terms, q_shingles, chunks, None, None, opts) for c in ranked]
+    feats = [_evidence(index, layers, c, toks, terms, q_shingles, opts) for c in ranked]
     lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
     if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
         q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
-        for k in range(len(semantic)):
-            feats[k] = _evidence(index, layers, ranked[k], toks, terms, q_shingles, chunks, q_vecs, embedder, opts)
+        for f in feats[: len(semantic)]:
+            _semantic(index, layers, f, toks, chunks, q_vecs, embedder, opts)
     results = []
     by_doc = {}
     for f in feats:
@@ -488,27 +489,20 @@ def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
 
 
 def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, terms: _Terms,
-              q_shingles: np.ndarray, chunks: list[tuple[int, int]], q_vecs: np.ndarray | None,
-              embedder: Embedder | None, opts: SimilarOptions) -> Features:
+              q_shingles: np.ndarray, opts: SimilarOptions) -> Features:
+    """The lexical evidence of one document (``_semantic`` adds the semantic evidence to it)."""
     m = len(toks)
     verbatim = c.verbatim_mask if c.verbatim_mask is not None else np.zeros(m, bool)
     near = c.near_mask if c.near_mask is not None else np.zeros(m, bool)
-    # the document's candidate passages (best BM25 first), their tokens and texts
+    # the document's candidate passages (trace's first, then best BM25, then nearest vector) and their tokens
     keys = sorted(c.passages, key=lambda k: (k not in c.traced, -c.passages[k], -c.vector_passages.get(k, 0.0)))
     keys = keys[: max(opts.max_passages_per_doc, -(-m // PASSAGE_TOKENS) + 2)]  # a long query: more passages
-    doc_sh: list[np.ndarray] = []
-    doc_terms: list[np.ndarray] = []
-    for si, p in keys:
-        ph = _passage_tokens(index.shards[si], layers[si], p)
-        doc_terms.append(ph)
-        doc_sh.append(_shingles(ph))
-    # the passages' text is read (decompressed) only to compare meanings, and for the reported documents
-    ptexts = [_passage_text(index, layers, k) for k in keys[: opts.semantic_passages]] if q_vecs is not None else []
+    doc_terms = [_passage_tokens(index.shards[si], layers[si], p) for si, p in keys]
     # shingle containment: query tokens covered by a shingle the document's passages hold
     shingled = np.zeros(m, bool)
     containment = 0.0
-    if doc_sh and m >= 3:
-        hit = np.isin(q_shingles, np.concatenate(doc_sh))
+    if doc_terms and m >= 3:
+        hit = np.isin(q_shingles, np.concatenate([_shingles(ph) for ph in doc_terms]))
         containment = float(hit.mean())
         for k in np.flatnonzero(hit).tolist():
             shingled[k : k + 3] = True
@@ -517,46 +511,41 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     if doc_terms:
         present = np.isin(terms.hashes, np.concatenate(doc_terms))
         overlap = float(terms.idf[present].sum() / max(terms.idf.sum(), 1e-9))
-    # semantic alignment of the query chunks with the chunks of the document's best passages
-    chunk_tokens: list[tuple[int, int]] = []
-    sims = np.zeros(0, np.float32)
-    contrast = np.zeros(0, np.float32)
-    chunk_pairs: list[PassagePair] = []
-    if embedder is not None and q_vecs is not None and ptexts:
-        dchunks: list[tuple[int, int, str]] = []
-        for start, _end, ptext in ptexts[: opts.semantic_passages]:
-            pt = tokenize(ptext)
-            for s, e in _chunks(ptext, pt):
-                dchunks.append((start + s, start + e, ptext[s:e]))
-        d_vecs = embedder.embed([t for _, _, t in dchunks], "passage")
-        sim = q_vecs @ d_vecs.T
-        best = sim.argmax(axis=1)
-        sims = sim[np.arange(sim.shape[0]), best].astype(np.float32)
-        # how much the best match stands out from the chunk's similarity to the rest of the document: a
-        # paraphrased chunk matches one chunk far better than the others; text of the same kind (classical
-        # Chinese, legal prose) is about as close to every chunk
-        contrast = (sims - np.median(sim, axis=1)).astype(np.float32)
-        for qi, (qs, qe) in enumerate(chunks):
-            chunk_tokens.append((int(np.searchsorted(toks.starts, qs)), int(np.searchsorted(toks.starts, qe))))
-            ds, de, dt = dchunks[int(best[qi])]
-            chunk_pairs.append(PassagePair(qs, qe, c.doc_id, ds, de, float(sims[qi]), "semantic", dt))
-    return Features(c.doc_id, verbatim, near, shingled, chunk_tokens, sims, chunk_pairs, containment, overlap,
-                    max(c.passages.values(), default=0.0), c.lsh, keys, contrast)
+    return Features(c.doc_id, verbatim, near, shingled, [], np.zeros(0, np.float32), [], containment, overlap,
+                    max(c.passages.values(), default=0.0), c.lsh, keys)
 
 
-def _passage_text(index: Index, layers: list[PassageLayer], key: tuple[int, int]) -> tuple[int, int, str]:
-    si, p = key
-    shard = index.shards[si]
-    a, b = (int(x) for x in layers[si].bounds[p])
-    part = int(shard.parts_of(np.array([a]))[0])
-    base = int(shard.doc_tok[part])
-    return shard.span_text(part, a - base, b - base)
+def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, chunks: list[tuple[int, int]],
+              q_vecs: np.ndarray, embedder: Embedder, opts: SimilarOptions) -> None:
+    """Add to ``f`` the alignment of the query chunks with the chunks of the document's best passages (their
+    text is read, decompressed, only here and for the reported documents)."""
+    dchunks: list[tuple[int, int, str]] = []
+    for si, p in f.passage_keys[: opts.semantic_passages]:
+        start, _end, ptext = passage_text(index.shards[si], layers[si], p)
+        for s, e in _chunks(ptext, tokenize(ptext)):
+            dchunks.append((start + s, start + e, ptext[s:e]))
+    if not dchunks:
+        return
+    sim = q_vecs @ embedder.embed([t for _, _, t in dchunks], "passage").T
+    best = sim.argmax(axis=1)
+    f.chunk_sims = sim[np.arange(sim.shape[0]), best].astype(np.float32)
+    # how much the best match stands out from the chunk's similarity to the rest of the document: a
+    # paraphrased chunk matches one chunk far better than the others; text of the same kind (classical
+    # Chinese, legal prose) is about as close to every chunk
+    f.chunk_contrast = (f.chunk_sims - np.median(sim, axis=1)).astype(np.float32)
+    f.chunk_tokens = [(int(np.searchsorted(toks.starts, qs)), int(np.searchsorted(toks.starts, qe)))
+                      for qs, qe in chunks]
+    f.chunk_pairs = []
+    for qi, (qs, qe) in enumerate(chunks):
+        ds, de, dt = dchunks[int(best[qi])]
+        f.chunk_pairs.append(PassagePair(qs, qe, f.doc_id, ds, de, float(f.chunk_sims[qi]), "semantic", dt))
 
 
 def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
     """The match of ``f`` with its best compared passage as lexical evidence (read only for reported results)."""
     if f.passage_keys and not f.passages:
-        ds, de, t = _passage_text(index, layers, f.passage_keys[0])
+        si, p = f.passage_keys[0]
+        ds, de, t = passage_text(index.shards[si], layers[si], p)
         kind = "verbatim" if f.near.any() else "shingles" if f.shingled.any() else "candidate"
         f.passages = [PassagePair(int(toks.starts[0]), int(toks.ends[-1]), f.doc_id, ds, de, 0.0, kind, t)]
     return _match(f, cal)

@@ -48,6 +48,10 @@ def _may_hold_signals(html: str, image: bool = False) -> bool:
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".svg")
 
 
+def _is_image(media_path: str | None) -> bool:
+    return bool(media_path) and media_path.lower().endswith(_IMAGE_EXT)  # type: ignore[union-attr]
+
+
 @dataclass(frozen=True)
 class AuditOptions:
     sites: Path | None = None  # snapshot directory (DIR/<host>/robots.txt ...)
@@ -176,7 +180,7 @@ class Auditor:
         if site.ai_txt is not None:
             findings.extend(site.ai_txt.check(path, agents))
         h = rec.headers
-        image = bool(rec.media_path) and rec.media_path.lower().endswith(_IMAGE_EXT)  # type: ignore[union-attr]
+        image = _is_image(rec.media_path)
         page: PageMeta | None = None
         if rec.html and _may_hold_signals(rec.html, image):
             page = scan_html(rec.html)
@@ -343,7 +347,7 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                     sigs = list(dict.fromkeys(f.signal for f in deciding if f.reserved))
                     for s in sigs:
                         reserved_by[s] += 1
-                    image = bool(c.media_path and c.media_path.lower().endswith(_IMAGE_EXT))
+                    image = _is_image(c.media_path)
                     summary.add(url=c.url, host=key.rsplit(":", 1)[0] if key and not key.startswith("[") else key,
                                 text_chars=len(c.text), modality="image" if image else "text", decision=decision,
                                 signals=sigs, licence_category=lic.category, source_kind="crawled")

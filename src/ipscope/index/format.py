@@ -33,6 +33,7 @@ class Index:
         # the block cache of pread access (see ipscope.trace) is this object's: a copy builds its own
         state = dict(self.__dict__)
         state.pop("_block_cache", None)
+        state.pop("_passage_layers", None)  # ipscope.similar's loaded layers: a copy loads its own
         return state
 
     @classmethod

@@ -108,8 +108,9 @@ def write_layers(out: Path, tok: np.ndarray, doc_tok: np.ndarray, id_hash: np.nd
 
 def read_tokens(shard_dir: Path) -> np.ndarray:
     """The token ids of a shard (``tokens.u24``) as uint32."""
-    raw = np.fromfile(shard_dir / "tokens.u24", dtype=np.uint8).reshape(-1, 3).astype(np.uint32)
-    return raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
+    from .shard import from_u24
+
+    return from_u24(np.fromfile(shard_dir / "tokens.u24", dtype=np.uint8))
 
 
 def id_hashes(shard_dir: Path) -> np.ndarray:
@@ -171,6 +172,19 @@ class PassageLayer:
         if not found:
             return np.zeros(0, np.int64)
         return np.unique(np.concatenate(found).astype(np.int64))
+
+
+def passage_part(shard, layer: PassageLayer, p: int) -> int:
+    """The document part of an opened ``Shard`` that passage ``p`` belongs to."""
+    return int(shard.parts_of(np.array([int(layer.bounds[p, 0])]))[0])
+
+
+def passage_text(shard, layer: PassageLayer, p: int) -> tuple[int, int, str]:
+    """(start, end, text) of passage ``p``: character offsets in its whole document, and the original text."""
+    a, b = (int(x) for x in layer.bounds[p])
+    part = passage_part(shard, layer, p)
+    base = int(shard.doc_tok[part])
+    return shard.span_text(part, a - base, b - base)
 
 
 def has_layers(shard_dir: Path) -> bool:

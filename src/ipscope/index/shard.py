@@ -60,6 +60,12 @@ def to_u24(a: np.ndarray) -> bytes:
     return _kernels.pack_u24(np.ascontiguousarray(a, dtype=np.uint32)).tobytes()
 
 
+def from_u24(raw: np.ndarray) -> np.ndarray:
+    """The uint32 values of little-endian 24-bit bytes (``to_u24``'s inverse), e.g. a slice of ``tokens.u24``."""
+    b = np.asarray(raw, np.uint8).reshape(-1, 3).astype(np.uint32)
+    return b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+
+
 def suffix_array(tok: np.ndarray) -> np.ndarray:
     """Suffix array of a sequence of ids (< 2**24) with libdivsufsort, which sorts bytes:
     the ids are written with an order-preserving variable-length code (frequent ids are
@@ -330,6 +336,7 @@ class Shard:
         state = dict(self.__dict__)
         state.pop("_fds", None)
         state.pop("_entries", None)
+        state.pop("_id_hash", None)  # ipscope.similar's id -> hash table: rebuilt from the files on use
         return state
 
     def __del__(self) -> None:

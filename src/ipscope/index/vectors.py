@@ -40,18 +40,13 @@ def has_vectors(shard_dir: Path) -> bool:
 
 def add_to_shard(shard, embedder, progress: Callable[[int], None] | None = None) -> int:
     """Embed every passage of an opened ``Shard`` (which has passage layers); returns the passages embedded."""
-    from .passages import PassageLayer
+    from .passages import PassageLayer, passage_text
 
     layer = PassageLayer(shard.path)
     bounds = layer.bounds
-    parts = shard.parts_of(bounds[:, 0].astype(np.int64))
     vecs = np.zeros((bounds.shape[0], 384), np.float16)
     for a in range(0, bounds.shape[0], BATCH):
-        texts = []
-        for p in range(a, min(a + BATCH, bounds.shape[0])):
-            d = int(parts[p])
-            base = int(shard.doc_tok[d])
-            texts.append(shard.span_text(d, int(bounds[p, 0]) - base, int(bounds[p, 1]) - base)[2])
+        texts = [passage_text(shard, layer, p)[2] for p in range(a, min(a + BATCH, bounds.shape[0]))]
         vecs[a : a + len(texts)] = embedder.embed(texts, "passage").astype(np.float16)
         if progress is not None:
             progress(len(texts))
