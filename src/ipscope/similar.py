@@ -48,7 +48,7 @@ LEXICAL_ENOUGH = 0.9  # a document explaining this share of the query lexically 
 BM25_K1 = 1.5
 BM25_B = 0.75
 # words in more than this share of all passages do not select candidates (idf below ~3: "said", "would");
-# they still count in the term overlap. Halves the postings a query reads.
+# they still count in the term overlap. (Fewer postings read a query; its share of the 149 -> 36 ms gain measured with the other changes of a54449d was not measured apart.)
 BM25_MAX_DF = 0.05
 MAX_QUERY_CHARS = 2_000_000
 
