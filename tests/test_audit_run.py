@@ -339,3 +339,16 @@ def test_noimageai_alone_in_a_page_reserves_an_image_record(tmp_path: Path) -> N
     line = _read_jsonl(tmp_path / "out" / "manifest.jsonl")[0]
     assert res.counts["reserved"] == 1, line
     assert [r["signal"] for r in line["reasons"]] == ["noimageai"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300).map(lambda b: b.replace(b"x", b"\n")), chunk=st.integers(1, 40))
+def test_lines_reader_splits_like_bytes_split_at_any_chunk_size(data: bytes, chunk: int) -> None:
+    import io
+
+    from ipscope.audit.records import _lines
+
+    want = data.split(b"\n")
+    if want and want[-1] == b"":  # a final newline ends the last line; it does not start an empty one
+        want.pop()
+    assert list(_lines(io.BytesIO(data), chunk)) == want

@@ -102,7 +102,9 @@ def _lines(f: BinaryIO, chunk: int = 1 << 20) -> Iterator[bytes]:
         data = f.read(chunk)
         if not data:
             break
-        parts = (rest + data).split(b"\n") if rest else data.split(b"\n")
+        parts = data.split(b"\n")
+        if rest:  # only the line cut at the chunk's edge is joined (joining the whole chunk copied it)
+            parts[0] = rest + parts[0]
         rest = parts.pop()
         yield from parts
     if rest:
