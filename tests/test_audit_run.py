@@ -346,9 +346,9 @@ def test_noimageai_alone_in_a_page_reserves_an_image_record(tmp_path: Path) -> N
 def test_lines_reader_splits_like_bytes_split_at_any_chunk_size(data: bytes, chunk: int) -> None:
     import io
 
-    from ipscope.audit.records import _lines
+    from ipscope.audit.records import _chunks, _lines
 
     want = data.split(b"\n")
     if want and want[-1] == b"":  # a final newline ends the last line; it does not start an empty one
         want.pop()
-    assert list(_lines(io.BytesIO(data), chunk)) == want
+    assert list(_lines(_chunks(io.BytesIO(data), chunk))) == want

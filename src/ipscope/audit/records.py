@@ -8,11 +8,11 @@ whether given as an object or as a list of ``[name, value]`` pairs).
 
 from __future__ import annotations
 
-import gzip
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from ..errors import InputError, MissingExtraError
 
@@ -68,15 +68,18 @@ def discover(paths: list[str]) -> list[Path]:
 def _read_jsonl(path: Path) -> Iterator[RawRecord]:
     import orjson
 
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    gz = path.name.lower().endswith(".gz")
     try:
-        f = opener(path, "rb")
+        f = open(path, "rb")
     except OSError as e:
         raise InputError(f"{path}: cannot be read ({e.strerror or e})", "check the path and its permissions") from e
     name = str(path)
+    n = 0
     with f:
         try:
-            for n, line in enumerate(_lines(f), 1):
+            for n, line in enumerate(_lines(_gunzip(f) if gz else _chunks(f)), 1):
+                if n == 1 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (Windows editors)
+                    line = line[3:]
                 if line.endswith(b"\r"):
                     line = line[:-1]
                 if not line or line.isspace():
@@ -90,23 +93,59 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                     yield RawRecord(name, n, line, None, f"a JSON {type(obj).__name__}, not an object")
                     continue
                 yield RawRecord(name, n, line, obj)
-        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # truncated or corrupt .gz: keep what was read
-            yield RawRecord(name, -1, b"", None, f"the file could not be read to its end: {e}")
+        except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: every line before the damage is kept
+            yield RawRecord(name, -1, b"", None, f"the file could not be read to its end ({e}); the {n:,} lines "
+                            "before the damage were read; fix: re-download or re-compress the file")
 
 
-def _lines(f: BinaryIO, chunk: int = 1 << 20) -> Iterator[bytes]:
-    """The file's lines without their ``\\n``, read in large chunks (records of web pages are longer
-    than the buffer line-by-line iteration reads with, which then copies each line several times)."""
-    rest = b""
-    while True:
-        data = f.read(chunk)
-        if not data:
-            break
+def _chunks(f: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while data := f.read(size):
+        yield data
+
+
+def _gunzip(f: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip file (several members too), yielded as they come, so that everything
+    before a damaged or truncated part is passed on before the error is raised (``gzip.GzipFile.read`` loses
+    the whole chunk it was decompressing)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    started = False
+    while comp := f.read(size):
+        started = True
+        while comp:
+            out = d.decompress(comp)
+            if out:
+                yield out
+            if d.eof:  # a member ended: the rest is the next member (or trailing zeros, which some tools add)
+                comp = d.unused_data
+                if comp.strip(b"\0"):
+                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                else:
+                    comp = b""
+            else:
+                comp = b""
+    if started and not d.eof:
+        tail = d.flush()
+        if tail:
+            yield tail
+        raise EOFError("the compressed data ends before its end-of-stream marker (a truncated download?)")
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of the byte stream ``chunks`` without their ``\n``. Files are read in large chunks (records of
+    web pages are longer than the buffer line-by-line iteration reads with, which then copies each line several
+    times); a line spanning chunks is joined once, so a huge line costs linear time."""
+    pending: list[bytes] = []  # the pieces of the line cut at the last chunk's edge
+    for data in chunks:
         parts = data.split(b"\n")
-        if rest:  # only the line cut at the chunk's edge is joined (joining the whole chunk copied it)
-            parts[0] = rest + parts[0]
-        rest = parts.pop()
+        if len(parts) == 1:
+            pending.append(data)
+            continue
+        if pending:
+            pending.append(parts[0])
+            parts[0] = b"".join(pending)
+        pending = [parts.pop()]
         yield from parts
+    rest = b"".join(pending)
     if rest:
         yield rest
 
@@ -126,20 +165,40 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
         raise MissingExtraError("parquet", "pyarrow") from e
     import orjson
 
+    name = str(path)
     try:
         pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types for a file that is not Parquet
-        raise InputError(f"{path}: not a readable Parquet file ({e})", "check the file") from e
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{path}: cannot be read", "check the path and its permissions") from e
+        yield RawRecord(name, -1, b"", None, f"not a readable Parquet file ({e}); nothing of it was audited; fix: "
+                        "check that the file is Parquet, or give JSONL")
+        return
     n = 0
-    for batch in pf.iter_batches(batch_size=4096):
-        for row in batch.to_pylist():
-            n += 1
+    for g in range(pf.metadata.num_row_groups):  # row group by row group: a damaged one costs only its rows
+        rows_in_group = pf.metadata.row_group(g).num_rows
+        first = n
+        batches = pf.iter_batches(batch_size=4096, row_groups=[g])
+        while True:
             try:
-                raw = orjson.dumps(row, default=str)
-            except TypeError as e:
-                yield RawRecord(str(path), n, repr(row).encode(), None, f"row cannot be written as JSON: {e}")
-                continue
-            yield RawRecord(str(path), n, raw, row)
+                batch = next(batches, None)
+                rows = batch.to_pylist() if batch is not None else []
+            except Exception as e:  # damaged data (pyarrow raises OSError, ArrowInvalid, ...)
+                yield RawRecord(name, -1, b"", None, f"row group {g + 1} (rows {first + 1:,}-{first + rows_in_group:,}) "
+                                f"could not be read ({e}); its {first + rows_in_group - n:,} unread rows were not "
+                                "audited, the other row groups were; fix: re-write the file")
+                n = first + rows_in_group
+                break
+            if batch is None:
+                break
+            for row in rows:
+                n += 1
+                try:
+                    raw = orjson.dumps(row, default=str)
+                except TypeError as e:
+                    yield RawRecord(name, n, repr(row).encode(), None, f"row cannot be written as JSON: {e}")
+                    continue
+                yield RawRecord(name, n, raw, row)
 
 
 def read_raw(paths: list[Path]) -> Iterator[RawRecord]:
@@ -150,8 +209,14 @@ def read_raw(paths: list[Path]) -> Iterator[RawRecord]:
             yield from _read_jsonl(p)
 
 
+# headers whose lines must stay apart: an X-Robots-Tag line that names an agent covers that line only
+# (Google's rule), so joining "googlebot: noindex" and "noai" with ", " would give the noai to googlebot
+_JOIN = {"x-robots-tag": "\n"}
+
+
 def _headers(value: Any, notes: list[str]) -> dict[str, str]:
-    """Headers as {lower-cased name: value}; repeated names are joined with ", " (RFC 9110 §5.3)."""
+    """Headers as {lower-cased name: value}; repeated names are joined with ", " (RFC 9110 §5.3), those of
+    ``_JOIN`` with a newline (one header line per line). A null value is a header the record lacks."""
     if type(value) is dict:  # the common case, done in one pass (this runs for every record)
         try:
             fast = {k.strip().lower(): v for k, v in value.items()}
@@ -180,12 +245,17 @@ def _headers(value: Any, notes: list[str]) -> dict[str, str]:
         if not isinstance(k, str):
             notes.append(f"headers: ignored a non-string name {str(k)[:40]!r}")
             continue
-        if isinstance(v, list):
-            v = ", ".join(str(x) for x in v)
+        if isinstance(v, list):  # the header's lines
+            v = _JOIN.get(k.strip().lower(), ", ").join(str(x) for x in v if x is not None)
+        elif v is None:  # a missing header (Parquet structs hold null for every header a row lacks)
+            continue
         elif not isinstance(v, str):
             v = str(v)
         k = k.strip().lower()
-        out[k] = f"{out[k]}, {v}" if k in out else v
+        if k in out:
+            out[k] = f"{out[k]}{_JOIN.get(k, ', ')}{v}"
+        else:
+            out[k] = v
     return out
 
 

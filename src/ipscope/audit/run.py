@@ -137,6 +137,35 @@ def _path_of(url: str) -> str:
     return rest
 
 
+def _host_of(key: str) -> str:
+    """The host of a site key (``host[:port]``, ``[v6][:port]``): the summary counts domains, not ports."""
+    if key.startswith("["):
+        return key[: key.find("]") + 1]
+    return key.rsplit(":", 1)[0]
+
+
+def _inside(p: Path, d: Path) -> bool:
+    try:
+        p.resolve().relative_to(d.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _honoured(source: Any) -> list[str]:
+    """The opt-out protocols a run reads: those of the records always, those of site files only with a source
+    of site files, C2PA only with its extra (the summary must not claim what was not checked)."""
+    out = ["tdmrep", "noai", "content-usage"]
+    if source is not None:
+        out[:0] = ["robots.txt", "content-signal"]
+        out.append("ai.txt")
+    import importlib.util
+
+    if importlib.util.find_spec("c2pa") is not None:
+        out.append("c2pa")
+    return out
+
+
 def _cap(f: Finding) -> dict[str, str]:
     d = f.to_dict()
     ev = str(d.get("evidence", ""))
@@ -247,9 +276,13 @@ def _prepare(out: Path, force: bool) -> Path:
             raise InputError(f"{out} exists and is not an ipscope audit directory; refusing to replace it",
                              "choose another --out")
     tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot be created ({e.strerror or e})",
+                         "choose an --out in a writable directory (not below a file)") from e
     return tmp
 
 
@@ -296,9 +329,11 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     if opts.policy == "agent" and not opts.agents:
         raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
     t0 = time.perf_counter()
-    paths = discover(corpus)
-    source = _sites_source(opts)
     out = Path(out)
+    # outputs of an earlier audit inside a corpus directory are not corpus (a re-run would read them again)
+    paths = [p for p in discover(corpus)
+             if not (_inside(p, out) or _inside(p, out.with_name(out.name + ".partial")))]
+    source = _sites_source(opts)
     tmp = _prepare(out, opts.force)
     auditor = Auditor(opts, source)
     summary = SummaryBuilder()
@@ -321,7 +356,7 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                 if isinstance(c, str):
                     obj = r.obj or {}
                     rid, url = obj.get("id"), obj.get("url")
-                    line = {"id": rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
+                    line = {"id": str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
                             "url": url if isinstance(url, str) else None, "decision": "rejected", "reasons": [],
                             "license": None, **where, "error": c}
                     fh["rejected"].write(r.raw)
@@ -348,13 +383,18 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                     for s in sigs:
                         reserved_by[s] += 1
                     image = _is_image(c.media_path)
-                    summary.add(url=c.url, host=key.rsplit(":", 1)[0] if key and not key.startswith("[") else key,
+                    summary.add(url=c.url, host=_host_of(key),
                                 text_chars=len(c.text), modality="image" if image else "text", decision=decision,
                                 signals=sigs, licence_category=lic.category, source_kind="crawled")
                 manifest.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
                 done += 1
             if on_progress is not None:
                 on_progress(done, read)
+    except BaseException:  # the audit could not run to its end (unreadable input, interrupted): no half output
+        for f in fh.values():
+            f.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     finally:
         for f in fh.values():
             f.close()
@@ -362,7 +402,7 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     from .summary import to_markdown
 
     summ = summary.to_dict(agents=list(auditor.policy.agents), policy=opts.policy,
-                           inputs=[str(p) for p in paths], generated_at=generated)
+                           inputs=[str(p) for p in paths], generated_at=generated, protocols=_honoured(source))
     (tmp / "summary.json").write_bytes(orjson.dumps(summ, option=orjson.OPT_INDENT_2))
     (tmp / "summary.md").write_text(to_markdown(summ), encoding="utf-8")
     if out.exists():

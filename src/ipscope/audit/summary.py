@@ -66,7 +66,6 @@ PROTOCOLS: dict[str, str] = {
     "noai": "X-Robots-Tag header and <meta name=\"robots\"> noai / noimageai",
     "ai.txt": "Spawning ai.txt",
     "c2pa": "C2PA / CAWG training-mining assertions embedded in media files",
-    "license": "Licence terms (SPDX expressions, Creative Commons URLs, rel=\"license\", JSON-LD)",
 }
 
 #: Template sections in order: (number, title, key path in the summary dict).

@@ -97,13 +97,19 @@ def _scan(low: str, default_agent: str, notes: list[str]) -> list[tuple[str, str
 def header_findings(
     value: str | Sequence[str], where: str = _HEADER_WHERE
 ) -> tuple[list[Finding], list[Problem]]:
-    """Findings for the ``X-Robots-Tag`` header value(s) ``value`` (one string, or one per header line).
+    """Findings for the ``X-Robots-Tag`` header value(s) ``value`` (one string, or one per header line; a
+    string holding newlines is one header line per line of it).
+
+    Each header line is read on its own (Google's rule): in ``googlebot: noindex`` followed by a line ``noai``,
+    the ``noai`` is for every crawler, while the single line ``googlebot: noindex, noai`` gives both to googlebot.
 
     Every ``noai``/``noimageai`` gives one reserving :class:`Finding` per addressed agent; ``evidence`` is the
     header value. Never raises: a value that is not text, or a directive that cannot be read, is a Problem.
     """
     values: Sequence[object]
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, str) and "\n" in value:  # several header lines, as records._headers keeps them
+        values = tuple(value.split("\n"))
+    elif isinstance(value, (str, bytes)):
         values = (value,)
     else:
         try:
