@@ -32,6 +32,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
         ("http://user:pw@Example.com:8080/", "example.com:8080"),  # userinfo is not part of the site
         ("https://example.com:/", "example.com"),  # empty port = default (RFC 3986 §3.2.3)
         ("https://bücher.de/", "xn--bcher-kva.de"),  # IDNA
+        ("https://faß.de/", "xn--fa-hia.de"),  # UTS 46 non-transitional, as browsers (IDNA 2003 gave fass.de)
+        ("https://BÜCHER.de/", "xn--bcher-kva.de"),  # mapped to lower case first
         ("https://BÜCHER.de/", "xn--bcher-kva.de"),
         ("https://例え.テスト/", "xn--r8jz45g.xn--zckzah"),
         ("https://example.com./", "example.com"),  # the root label's dot
@@ -50,6 +52,7 @@ def test_site_key(url: str, key: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "https://a..b/",  # an empty label
         "ftp://example.com/",
         "file:///etc/passwd",
         "mailto:someone@example.com",

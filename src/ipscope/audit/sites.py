@@ -85,9 +85,9 @@ class SiteFiles:
 def site_key(url: str) -> str | None:
     """The site a record URL belongs to: ``host`` or ``host:port``, or ``None`` when it has none.
 
-    Only ``http``/``https`` URLs have a key. The host is lower-cased and IDNA-encoded (Python's ``idna`` codec,
-    IDNA 2003), one trailing dot is dropped, IPv6 literals are compressed and bracketed (``[2001:db8::1]``),
-    IPv4 literals kept as written when canonical. The scheme's default port is dropped, any other port kept
+    Only ``http``/``https`` URLs have a key. The host is lower-cased and IDNA-encoded (UTS #46
+    non-transitional, as browsers do; see ``_to_ascii``), one trailing dot is dropped, IPv6 literals are
+    compressed and bracketed (``[2001:db8::1]``), IPv4 literals kept as written when canonical. The scheme's default port is dropped, any other port kept
     (``example.com:8080``). Never raises: anything unparseable gives ``None``.
     """
     # Called once per corpus record: the common shape (lower-case scheme, plain authority) skips urlsplit,
@@ -137,6 +137,24 @@ def _netloc_key(scheme: str, netloc: str) -> str | None:
     return f"{name}:{port}"
 
 
+def _to_ascii(host: str) -> str | None:
+    """An internationalised host in ASCII as browsers resolve it: UTS #46 non-transitional processing
+    (IDNA 2008; ``faß.de`` is ``xn--fa-hia.de``, not ``fass.de``) with the ``idna`` package, and Python's IDNA
+    2003 codec for the few names IDNA 2008 refuses (emoji, some symbols) that older resolvers still accept."""
+    try:
+        import idna
+
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii").lower()
+    except ImportError:
+        pass
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        pass
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except (UnicodeError, ValueError):
+        return None
+
+
 def _host_name(host: str) -> str | None:
     """The canonical key form of a host as :func:`urlsplit` gives it (lower-cased, brackets removed)."""
     if ":" in host:  # only an IPv6 literal has a colon here
@@ -147,9 +165,13 @@ def _host_name(host: str) -> str | None:
         except ValueError:
             return None
     host = host.removesuffix(".")
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except (UnicodeError, ValueError):
+    if host.isascii():
+        ascii_host = host.lower()
+    else:
+        ascii_host = _to_ascii(host)
+        if ascii_host is None:
+            return None
+    if not ascii_host:
         return None
     if len(ascii_host) > 253 or not _HOST.fullmatch(ascii_host):
         return None
