@@ -209,7 +209,7 @@ def main() -> None:
             row[name]["semantic"] = time_queries(idx, qs[: args.semantic_queries], True)
     # accuracy on the labelled set, with the thresholds the package ships
     gidx = cs.index_path(work)
-    collected = cs.collect(gidx, ss.queries(pairs, unrelated=ss.patent_texts()), None)
+    collected = cs.collect(gidx, ss.queries(pairs, unrelated=ss.unrelated_texts()), None)
     from ipscope.similar import calibration
 
     row["accuracy"] = ss.summarise(cs.rows_for(collected, calibration()))

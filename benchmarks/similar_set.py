@@ -11,14 +11,15 @@ reformatted    the excerpt re-wrapped, re-cased, with its quotes changed   copy
 edited         every 8th word replaced, every 25th dropped (by rule)        near-copy
 paraphrase     the hand-written paraphrase                                 paraphrase
 original       the hand-written same-topic original (not derived)          related
-unrelated      150 words of a US patent (../shared/data/patents), judged  unrelated
+unrelated      150 words of a US patent (../shared/data/patents), or 1,500 unrelated
+               words of a novel left out of the index (HELD_OUT), judged
                against the document ``similar`` ranks first
 translation    the Chinese translation (needs ``--vectors``; reported      paraphrase
                apart)
 =============  ==========================================================  =============
 
-The index holds all the novels of ../shared/data/gutenberg, so every source sits among long distractor
-documents. What is judged is the relation of each query to its source book: its rank there, its score and
+The index holds the novels of ../shared/data/gutenberg but the four of HELD_OUT, so every source sits among
+long distractor documents. What is judged is the relation of each query to its source book: its rank there, its score and
 its label (a source not reported at all has score 0 and label ``unrelated``).
 """
 
@@ -100,6 +101,29 @@ def patent_texts(n: int = 40, words: int = 150, root: Path = PATENTS) -> list[st
         out.extend(c[k] for c in per_file if k < len(c))
         k += 1
     return out[:n]
+
+
+#: novels of ../shared/data/gutenberg left out of the calibration index: long excerpts of them are unrelated
+#: queries of the same kind of prose (a long query meets many common phrases in any long book)
+HELD_OUT = ("2833-0.txt", "580-0.txt", "pg110.txt", "pg4276.txt")
+GUTENBERG = REPO.parent / "shared" / "data" / "gutenberg"
+
+
+def long_unrelated_texts(words: int = 1500, per_book: int = 2, root: Path = GUTENBERG) -> list[str]:
+    """``per_book`` excerpts of ``words`` words from each HELD_OUT novel, a third and two thirds into the book
+    (clear of the Project Gutenberg header and licence)."""
+    out = []
+    for name in HELD_OUT:
+        w = (root / name).read_text(encoding="utf-8", errors="replace").split()
+        for k in range(1, per_book + 1):
+            a = len(w) * k // (per_book + 1)
+            out.append(" ".join(w[a : a + words]))
+    return out
+
+
+def unrelated_texts() -> list[str]:
+    """The unrelated queries: 40 patent passages and 8 long excerpts of novels not in the index."""
+    return patent_texts() + long_unrelated_texts()
 
 
 def queries(pairs: list[dict], seed: int = 7, unrelated: list[str] | None = None) -> list[Query]:

@@ -188,7 +188,8 @@ def test_arbitrary_lines_never_crash_and_counts_in_equal_counts_out(tmp_path: Pa
     corpus = tmp_path / "h.jsonl"
     corpus.write_bytes(b"\n".join(lines) + b"\n")
     res = audit([str(corpus)], tmp_path / "h.out", AuditOptions(force=True))
-    n_in = sum(1 for x in lines if x.strip())
+    bom = b"\xef\xbb\xbf"  # skipped at the start of a file: a first line of only a BOM is an empty line
+    n_in = sum(1 for k, x in enumerate(lines) if (x[3:] if k == 0 and x.startswith(bom) else x).strip())
     assert res.total == n_in
     n_out = sum(len((tmp_path / "h.out" / f"{d}.jsonl").read_bytes().splitlines())
                 for d in ("allowed", "reserved", "rejected"))

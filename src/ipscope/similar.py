@@ -34,9 +34,9 @@ from typing import Any, Literal, Protocol, Sequence
 
 import numpy as np
 
-from .errors import InputError, IpscopeError
+from .errors import IndexFormatError, InputError, IpscopeError
 from .index.format import Index
-from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, has_layers, lsh_keys,
+from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, layer_problem, lsh_keys,
                              passage_part, passage_text)
 from .index.shard import from_u24
 from .text import Tokens, tokenize
@@ -51,6 +51,7 @@ BM25_B = 0.75
 # they still count in the term overlap. Fewer postings are read per query (its share of the 149 -> 36 ms gain
 # of a54449d, measured together with the other changes there, was not measured apart).
 BM25_MAX_DF = 0.05
+BM25_FALLBACK_TERMS = 3  # a window of common words only selects with its rarest few
 MAX_QUERY_CHARS = 2_000_000
 
 
@@ -148,9 +149,10 @@ def require_layers(index: Index) -> list[PassageLayer]:
                            f"this ipscope uses ({want})", f"rebuild them: ipscope add-layers {index.path} --force")
     out = []
     for s in index.shards:
-        if not has_layers(s.path):
-            raise IpscopeError(f"{index.path}: shard {s.name} lacks its passage layers (an interrupted add-layers?)",
-                               fix)
+        problem = layer_problem(s.path)
+        if problem is not None:
+            raise IndexFormatError(f"{index.path}: the passage layers of shard {s.name} are damaged or incomplete "
+                                   f"({problem}; an interrupted add-layers?)", fix)
         out.append(PassageLayer(s.path))
     index.__dict__["_passage_layers"] = out
     return out
@@ -165,10 +167,89 @@ def _id_hash(shard) -> np.ndarray:
     return got
 
 
-def _passage_tokens(shard, layer: PassageLayer, p: int) -> np.ndarray:
-    """Token hashes of passage ``p`` of a shard."""
-    a, b = (int(x) for x in layer.bounds[p])
+def _runs(keys: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """``(shard, first passage, last passage)`` of each run of consecutive passages among ``keys``, so a verbatim
+    span that crosses a passage edge is read whole."""
+    out: list[tuple[int, int, int]] = []
+    for si, p in sorted(set(keys)):
+        if out and out[-1][0] == si and out[-1][2] == p - 1:
+            out[-1] = (si, out[-1][1], p)
+        else:
+            out.append((si, p, p))
+    return out
+
+
+def _run_tokens(shard, layer: PassageLayer, first: int, last: int) -> np.ndarray:
+    """Token hashes of passages ``first..last`` of a shard (consecutive passages are consecutive tokens)."""
+    a, b = int(layer.bounds[first][0]), int(layer.bounds[last][1])
     return _id_hash(shard)[from_u24(shard.tok[3 * a : 3 * b])]
+
+
+# a verbatim run is this many tokens (trace's default minimum); a shorter query must match whole, from
+# VERBATIM_MIN_QUERY tokens up (a query of a few words found verbatim says little: every book has "the old man")
+VERBATIM_TOKENS = 12
+VERBATIM_MIN_QUERY = 6
+_NGRAM_MULT = np.array([0x9E3779B97F4A7C15 * (2 * k + 1) % (1 << 64) | 1 for k in range(64)], np.uint64)
+
+
+def _verbatim_n(m: int) -> int:
+    return VERBATIM_TOKENS if m >= VERBATIM_TOKENS else (m if m >= VERBATIM_MIN_QUERY else 0)
+
+
+def _ngrams(h: np.ndarray, n: int) -> np.ndarray:
+    """A 64-bit hash of every run of ``n`` consecutive token hashes (a sum of the tokens, each times a
+    multiplier of its place; arithmetic wraps)."""
+    k = h.shape[0] - n + 1
+    if k <= 0:
+        return np.zeros(0, np.uint64)
+    g = np.zeros(k, np.uint64)
+    for j in range(n):
+        g += h[j : j + k] * _NGRAM_MULT[j]
+    return g
+
+
+def _cover(starts: np.ndarray, n: int, m: int) -> np.ndarray:
+    """bool per token of ``m``: inside a run of ``n`` tokens starting where ``starts`` is true."""
+    d = np.zeros(m + 1, np.int32)
+    idx = np.flatnonzero(starts)
+    np.add.at(d, idx, 1)
+    np.add.at(d, np.minimum(idx + n, m), -1)
+    return np.cumsum(d[:m]) > 0
+
+
+def _ngram_cover(q: np.ndarray, docs: list[np.ndarray], n: int) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    """(query tokens inside a run of ``n`` tokens that one of ``docs`` holds verbatim, the longest such span as
+    (query token start, query token end, index in ``docs``, token offset there) or None)."""
+    m = q.shape[0]
+    if n <= 0 or not docs:
+        return np.zeros(m, bool), None
+    qg = _ngrams(q.astype(np.uint64), n)
+    grams = [_ngrams(d.astype(np.uint64), n) for d in docs]
+    dg = np.concatenate(grams)
+    hit = np.isin(qg, dg)
+    if not hit.any():
+        return np.zeros(m, bool), None
+    # the longest run of consecutive hits, and where its first n-gram sits in the documents
+    edges = np.diff(np.concatenate([[0], hit.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    k = int(np.argmax(ends - starts))
+    a, b = int(starts[k]), int(ends[k])
+    where = int(np.flatnonzero(dg == qg[a])[0])
+    offsets = np.cumsum([0] + [g.shape[0] for g in grams])
+    d = int(np.searchsorted(offsets, where, side="right")) - 1
+    return _cover(hit, n, m), (a, b - 1 + n, d, where - int(offsets[d]))
+
+
+def _informative_shingles(toks: Tokens, terms: "_Terms", k: int) -> np.ndarray:
+    """bool per query 3-shingle: it holds a word that is not common (in more than ``BM25_MAX_DF`` of the
+    passages; in a small index every word counts)."""
+    if k == 0:
+        return np.zeros(0, bool)
+    if terms.n_passages < PRUNE_MIN_PASSAGES or toks.hashes.shape[0] < 3:
+        return np.ones(k, bool)
+    df = terms.df[np.searchsorted(terms.hashes, toks.hashes)]
+    rare = df <= BM25_MAX_DF * terms.n_passages
+    return (rare[:-2] | rare[1:-1] | rare[2:])[:k]
 
 
 def _windows(n: int, length: int, stride: int) -> np.ndarray:
@@ -240,8 +321,10 @@ def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms,
     # (not in a small index, where every word would be "common")
     common = terms.df > (BM25_MAX_DF * terms.n_passages if terms.n_passages >= PRUNE_MIN_PASSAGES else np.inf)
     for a, b in windows.tolist():
-        sel = np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
-        sel = sel[~common[sel]]
+        every = np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
+        sel = every[~common[every]]
+        if sel.shape[0] == 0:  # only common words ("Sir Walter Elliot" in a catalogue of Austen): the rarest
+            sel = every[np.argsort(terms.df[every], kind="stable")[:BM25_FALLBACK_TERMS]]
         scored: list[tuple[float, int, int]] = []
         for si, ly in enumerate(layers):
             ids = terms.shard_ids[si][sel]
@@ -342,6 +425,9 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
     # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
     feats = [_evidence(index, layers, c, toks, terms, q_shingles, opts) for c in ranked]
     lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
+    if embedder is not None and chunks and lexical_best >= LEXICAL_ENOUGH:
+        notes.append(f"no semantic evidence computed: a document explains {lexical_best:.0%} of the query word for "
+                     "word")
     if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
         q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
         for f in feats[: len(semantic)]:
@@ -440,6 +526,7 @@ class Features:
     passage_keys: list[tuple[int, int]]  # the compared passages, (shard, passage), best first
     chunk_contrast: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # best - median sim
     passages: list[PassagePair] = field(default_factory=list)  # the first of them, once read
+    verbatim_span: tuple[int, int, int, int, int] | None = None  # longest verbatim run: query tokens, shard, tokens
 
 
 def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray]:
@@ -459,7 +546,7 @@ def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray
         label = "copy"
     elif lex >= cal["near_copy_lexical"]:
         label = "near-copy"
-    elif score >= cal["paraphrase_score"] and aligned.any():
+    elif score >= cal["paraphrase_score"] and aligned.any() and aligned.mean() >= cal.get("paraphrase_coverage", 0.0):
         label = "paraphrase"
     elif mean_sim >= cal["related_similarity"] or f.overlap >= cal["related_term_overlap"]:
         label = "related"
@@ -498,22 +585,47 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     # the document's candidate passages (trace's first, then best BM25, then nearest vector) and their tokens
     keys = sorted(c.passages, key=lambda k: (k not in c.traced, -c.passages[k], -c.vector_passages.get(k, 0.0)))
     keys = keys[: max(opts.max_passages_per_doc, -(-m // PASSAGE_TOKENS) + 2)]  # a long query: more passages
-    doc_terms = [_passage_tokens(index.shards[si], layers[si], p) for si, p in keys]
-    # shingle containment: query tokens covered by a shingle the document's passages hold
+    runs = _runs(keys)
+    doc_terms = [_run_tokens(index.shards[si], layers[si], a, b) for si, a, b in runs]
+    # verbatim runs with this document, read from its compared passages: trace reports each query span for
+    # one source only, so a second document holding the same text (a shared preface, a licence) got none
+    cover, best = _ngram_cover(toks.hashes, doc_terms, _verbatim_n(m))
+    verbatim = verbatim | cover
+    span = None  # the longest verbatim span: (query token start, end, shard, shard token start, end)
+    if best is not None:
+        qa, qb, d, off = best
+        si, first, _last = runs[d]
+        t0 = int(layers[si].bounds[first][0]) + off
+        span = (qa, qb, si, t0, t0 + (qb - qa))
+    near = near | verbatim
+    # shingle containment: query tokens covered by a shingle the document's passages hold; a shingle of
+    # common words only ("one of the") is no evidence (a long query finds many of them in any long book)
     shingled = np.zeros(m, bool)
     containment = 0.0
     if doc_terms and m >= 3:
         hit = np.isin(q_shingles, np.concatenate([_shingles(ph) for ph in doc_terms]))
-        containment = float(hit.mean())
-        for k in np.flatnonzero(hit).tolist():
-            shingled[k : k + 3] = True
-    # topical closeness: the idf-weighted share of the query's distinct words the passages hold
+        informative = _informative_shingles(toks, terms, q_shingles.shape[0])
+        containment = float((hit & informative).sum() / max(int(informative.sum()), 1))
+        shingled = _cover(hit & informative, 3, m)
+    # topical closeness: for each 200-token window of the query, the idf-weighted share of its distinct words
+    # that the best single compared passage holds, averaged over the windows (the union over all compared
+    # passages grew with the query's length: a long unrelated text found most of its words in any long book)
     overlap = 0.0
     if doc_terms:
-        present = np.isin(terms.hashes, np.concatenate(doc_terms))
-        overlap = float(terms.idf[present].sum() / max(terms.idf.sum(), 1e-9))
+        per_passage = []
+        for (si, first, last), run in zip(runs, doc_terms):
+            b = layers[si].bounds[first : last + 1]
+            cuts = (b[:, 1] - b[0, 0]).astype(np.int64)
+            per_passage.extend(np.split(run, cuts[:-1]))
+        shares = []
+        for a, b in _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS).tolist():
+            w = np.unique(toks.hashes[a:b])
+            w_idf = terms.idf[np.searchsorted(terms.hashes, w)]
+            total = max(float(w_idf.sum()), 1e-9)
+            shares.append(max(float(w_idf[np.isin(w, ph)].sum()) / total for ph in per_passage))
+        overlap = float(np.mean(shares))
     return Features(c.doc_id, verbatim, near, shingled, [], np.zeros(0, np.float32), [], containment, overlap,
-                    max(c.passages.values(), default=0.0), c.lsh, keys)
+                    max(c.passages.values(), default=0.0), c.lsh, keys, verbatim_span=span)
 
 
 def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, chunks: list[tuple[int, int]],
@@ -544,6 +656,13 @@ def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Token
 
 def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
     """The match of ``f`` with its best compared passage as lexical evidence (read only for reported results)."""
+    if f.verbatim_span is not None and not f.passages:  # the longest verbatim run, on both sides
+        qa, qb, si, ta, tb = f.verbatim_span
+        shard = index.shards[si]
+        part = int(shard.parts_of(np.array([ta]))[0])
+        base = int(shard.doc_tok[part])
+        ds, de, t = shard.span_text(part, ta - base, tb - base)
+        f.passages = [PassagePair(int(toks.starts[qa]), int(toks.ends[qb - 1]), f.doc_id, ds, de, 0.0, "verbatim", t)]
     if f.passage_keys and not f.passages:
         si, p = f.passage_keys[0]
         ds, de, t = passage_text(index.shards[si], layers[si], p)

@@ -188,7 +188,28 @@ def passage_text(shard, layer: PassageLayer, p: int) -> tuple[int, int, str]:
 
 
 def has_layers(shard_dir: Path) -> bool:
-    return all((shard_dir / f).is_file() for f in FILES)
+    """True when the shard's passage layer files are all there and readable (a damaged one is rebuilt)."""
+    return layer_problem(shard_dir) is None
+
+
+def layer_problem(shard_dir: Path) -> str | None:
+    """What is wrong with a shard's passage layer files (missing, truncated, not arrays, sizes that do not
+    agree), or None. Reads only the arrays' headers and a few values."""
+    missing = [f for f in FILES if not (shard_dir / f).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        a = {f: np.load(shard_dir / f, mmap_mode="r", allow_pickle=False) for f in FILES if f.endswith(".npy")}
+        n = a["passages.npy"].shape[0]
+        ok = (a["passages.npy"].ndim == 2 and a["passages.npy"].shape[1] == 2
+              and a["lsh_keys.npy"].shape == a["lsh_rows.npy"].shape and a["lsh_keys.npy"].ndim == 2
+              and a["lsh_keys.npy"].shape[1] == n
+              and a["bm25_indptr.npy"].shape[0] == a["bm25_df.npy"].shape[0] + 1
+              and a["bm25_passage.npy"].shape == a["bm25_tf.npy"].shape
+              and int(a["bm25_indptr.npy"][-1]) == a["bm25_passage.npy"].shape[0])
+    except (OSError, ValueError, IndexError, EOFError) as e:
+        return f"unreadable ({e})"
+    return None if ok else "array sizes that do not agree"
 
 
 def add_layers(index_path: Path | str, force: bool = False, progress=None, vectors: bool = False) -> dict:
