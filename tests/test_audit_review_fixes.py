@@ -163,3 +163,13 @@ def test_damaged_parquet_keeps_the_rows_before_the_damage_and_the_other_files(tm
     errors = [m for m in man if m["line"] == -1]
     assert any("Parquet" in m["error"] for m in errors)
     assert not (tmp_path / "o.partial").exists()
+
+
+def test_reasons_say_which_agents_the_rule_was_for(tmp_path: Path) -> None:
+    snap = tmp_path / "snap" / "e.test"
+    snap.mkdir(parents=True)
+    (snap / "robots.txt").write_text("User-agent: GPTBot\nDisallow: /g/\n\nUser-agent: *\nDisallow: /all/\n")
+    man = _run(tmp_path, [{"id": "g", "url": "https://e.test/g/1", "text": "t"},
+                          {"id": "a", "url": "https://e.test/all/1", "text": "t"}], sites=tmp_path / "snap")
+    assert [r["agents"] for r in man[0]["reasons"]] == [["gptbot"]]
+    assert [r["agents"] for r in man[1]["reasons"]] == [["*"]]

@@ -30,7 +30,15 @@ class Finding:
     agents: tuple[str, ...] = (ANY_AGENT,)
 
     def to_dict(self) -> dict[str, object]:
-        return {"signal": self.signal, "where": self.where, "evidence": self.evidence}
+        """The manifest's form: ``agents`` is ``["*"]`` for a rule for everyone (or for every agent without a
+        rule of its own), else the asked agents it addresses, at most ``MAX_AGENTS_LISTED`` of them."""
+        agents = [ANY_AGENT] if ANY_AGENT in self.agents else list(self.agents[:MAX_AGENTS_LISTED])
+        if ANY_AGENT not in self.agents and len(self.agents) > MAX_AGENTS_LISTED:
+            agents.append(f"... {len(self.agents) - MAX_AGENTS_LISTED} more")
+        return {"signal": self.signal, "where": self.where, "evidence": self.evidence, "agents": agents}
+
+
+MAX_AGENTS_LISTED = 20
 
 
 @dataclass(frozen=True, slots=True)
