@@ -240,6 +240,16 @@ def _ngram_cover(q: np.ndarray, docs: list[np.ndarray], n: int) -> tuple[np.ndar
     return _cover(hit, n, m), (a, b - 1 + n, d, where - int(offsets[d]))
 
 
+def _window_terms(toks: Tokens, terms: "_Terms", m: int) -> list[np.ndarray]:
+    """The distinct words of each 200-token query window, as indices into ``terms`` (once per query)."""
+    got = terms.__dict__.get("_window_terms")
+    if got is None:
+        got = [np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
+               for a, b in _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS).tolist()]
+        terms.__dict__["_window_terms"] = got
+    return got
+
+
 def _informative_shingles(toks: Tokens, terms: "_Terms", k: int) -> np.ndarray:
     """bool per query 3-shingle: it holds a word that is not common (in more than ``BM25_MAX_DF`` of the
     passages; in a small index every word counts)."""
@@ -617,12 +627,9 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
             b = layers[si].bounds[first : last + 1]
             cuts = (b[:, 1] - b[0, 0]).astype(np.int64)
             per_passage.extend(np.split(run, cuts[:-1]))
-        shares = []
-        for a, b in _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS).tolist():
-            w = np.unique(toks.hashes[a:b])
-            w_idf = terms.idf[np.searchsorted(terms.hashes, w)]
-            total = max(float(w_idf.sum()), 1e-9)
-            shares.append(max(float(w_idf[np.isin(w, ph)].sum()) / total for ph in per_passage))
+        held = np.stack([np.isin(terms.hashes, ph) for ph in per_passage])  # passage x distinct query word
+        shares = [float((held[:, w] @ terms.idf[w]).max()) / max(float(terms.idf[w].sum()), 1e-9)
+                  for w in _window_terms(toks, terms, m)]
         overlap = float(np.mean(shares))
     return Features(c.doc_id, verbatim, near, shingled, [], np.zeros(0, np.float32), [], containment, overlap,
                     max(c.passages.values(), default=0.0), c.lsh, keys, verbatim_span=span)
