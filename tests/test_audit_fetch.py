@@ -366,7 +366,7 @@ def test_corrupt_cache_entry_is_a_miss(srv: VirtualHosts, tmp_path: Path) -> Non
     srv.routes[("h16.test", "/robots.txt")] = Route(200, b"fresh")
     f = fetcher(tmp_path)
     f.get(srv.key("h16.test"))
-    entry = tmp_path / "cache" / srv.key("h16.test") / "robots.txt.cache"
+    entry = tmp_path / "cache" / "robots.txt" / (srv.key("h16.test") + ".cache")
     entry.write_bytes(entry.read_bytes()[:-2])  # cut short: the recorded length no longer matches
     assert f.get(srv.key("h16.test")).robots.body == b"fresh"
     assert srv.counts[("h16.test", "/robots.txt")] == 2

@@ -231,6 +231,8 @@ class Fetcher:
         self.cache_dir = Path(cache_dir)
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
+            for name in _CACHE_NAME.values():  # one directory per kind of file, made once (not one per site)
+                (self.cache_dir / name).mkdir(exist_ok=True)
         except OSError as e:
             raise InputError(
                 f"cannot create the fetch cache directory {self.cache_dir}: {e.strerror or e}",
@@ -295,7 +297,7 @@ class Fetcher:
     # ------------------------------------------------------------------ cache
 
     def _cache_path(self, key: str, kind: FileKind) -> Path:
-        return self.cache_dir / key / (_CACHE_NAME[kind] + ".cache")
+        return self.cache_dir / _CACHE_NAME[kind] / (key + ".cache")
 
     def _cache_read(self, key: str, kind: FileKind, now: float) -> SiteFile | None:
         try:
@@ -339,7 +341,7 @@ class Fetcher:
         data = orjson.dumps(meta) + b"\n" + (f.body or b"")
         try:
             try:
-                fh = open(tmp, "wb")  # noqa: SIM115 — closed below; retried once when the site directory is new
+                fh = open(tmp, "wb")  # noqa: SIM115 — closed below; retried once if the directory was removed
             except FileNotFoundError:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fh = open(tmp, "wb")  # noqa: SIM115
