@@ -11,15 +11,16 @@ reformatted    the excerpt re-wrapped, re-cased, with its quotes changed   copy
 edited         every 8th word replaced, every 25th dropped (by rule)        near-copy
 paraphrase     the hand-written paraphrase                                 paraphrase
 original       the hand-written same-topic original (not derived)          related
-unrelated      150 words of a US patent (../shared/data/patents), or 1,500 unrelated
-               words of a novel left out of the index (HELD_OUT), judged
-               against the document ``similar`` ranks first
+unrelated      150 words of a US patent (../shared/data/patents), or       unrelated
+               1,500 words of a novel left out of the index (HELD_OUT);
+               judged against the document ``similar`` ranks first
 translation    the Chinese translation (needs ``--vectors``; reported      paraphrase
                apart)
 =============  ==========================================================  =============
 
 The index holds the novels of ../shared/data/gutenberg but the four of HELD_OUT, so every source sits among
-long distractor documents. What is judged is the relation of each query to its source book: its rank there, its score and
+long distractor documents.
+What is judged is the relation of each query to its source book: its rank there, its score and
 its label (a source not reported at all has score 0 and label ``unrelated``).
 """
 

@@ -153,7 +153,8 @@ def test_damaged_parquet_keeps_the_rows_before_the_damage_and_the_other_files(tm
     pq_path.write_bytes(bytes(raw))
     not_parquet = tmp_path / "z.parquet"
     not_parquet.write_text("not parquet")
-    res = CliRunner().invoke(main, ["audit", str(good), str(pq_path), str(not_parquet), "--out", str(tmp_path / "o"), "-q"])
+    res = CliRunner().invoke(main, ["audit", str(good), str(pq_path), str(not_parquet),
+                                    "--out", str(tmp_path / "o"), "-q"])
     assert res.exit_code == 0, res.output
     man = [json.loads(x) for x in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines()]
     assert sum(1 for m in man if m["source"] == str(good)) == 3

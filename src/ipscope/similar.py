@@ -217,7 +217,8 @@ def _cover(starts: np.ndarray, n: int, m: int) -> np.ndarray:
     return np.cumsum(d[:m]) > 0
 
 
-def _ngram_cover(q: np.ndarray, docs: list[np.ndarray], n: int) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+def _ngram_cover(q: np.ndarray, docs: list[np.ndarray],
+                 n: int) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
     """(query tokens inside a run of ``n`` tokens that one of ``docs`` holds verbatim, the longest such span as
     (query token start, query token end, index in ``docs``, token offset there) or None)."""
     m = q.shape[0]

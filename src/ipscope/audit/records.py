@@ -184,8 +184,8 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
                 batch = next(batches, None)
                 rows = batch.to_pylist() if batch is not None else []
             except Exception as e:  # damaged data (pyarrow raises OSError, ArrowInvalid, ...)
-                yield RawRecord(name, -1, b"", None, f"row group {g + 1} (rows {first + 1:,}-{first + rows_in_group:,}) "
-                                f"could not be read ({e}); its {first + rows_in_group - n:,} unread rows were not "
+                yield RawRecord(name, -1, b"", None, f"row group {g + 1} (rows {first + 1:,}-"
+                                f"{first + rows_in_group:,}) could not be read ({e}); its {first + rows_in_group - n:,} unread rows were not "
                                 "audited, the other row groups were; fix: re-write the file")
                 n = first + rows_in_group
                 break

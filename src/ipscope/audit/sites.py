@@ -87,8 +87,9 @@ def site_key(url: str) -> str | None:
 
     Only ``http``/``https`` URLs have a key. The host is lower-cased and IDNA-encoded (UTS #46
     non-transitional, as browsers do; see ``_to_ascii``), one trailing dot is dropped, IPv6 literals are
-    compressed and bracketed (``[2001:db8::1]``), IPv4 literals kept as written when canonical. The scheme's default port is dropped, any other port kept
-    (``example.com:8080``). Never raises: anything unparseable gives ``None``.
+    compressed and bracketed (``[2001:db8::1]``), IPv4 literals kept as written when canonical. The scheme's
+    default port is dropped, any other port kept (``example.com:8080``). Never raises: anything unparseable
+    gives ``None``.
     """
     # Called once per corpus record: the common shape (lower-case scheme, plain authority) skips urlsplit,
     # which costs ~3 us on a new URL. The pattern only accepts an authority urlsplit would cut at the same
