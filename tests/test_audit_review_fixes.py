@@ -174,3 +174,16 @@ def test_reasons_say_which_agents_the_rule_was_for(tmp_path: Path) -> None:
                           {"id": "a", "url": "https://e.test/all/1", "text": "t"}], sites=tmp_path / "snap")
     assert [r["agents"] for r in man[0]["reasons"]] == [["gptbot"]]
     assert [r["agents"] for r in man[1]["reasons"]] == [["*"]]
+
+
+def test_snapshot_directories_that_are_not_site_keys_are_named_in_a_warning(tmp_path: Path) -> None:
+    snap = tmp_path / "snap"
+    for name in ("Example.com", "bücher.de", "ok.test", "xn--bcher-kva.de", "ok.test:8080"):
+        (snap / name).mkdir(parents=True)
+        (snap / name / "robots.txt").write_text("User-agent: *\nDisallow: /\n")
+    src = tmp_path / "c.jsonl"
+    src.write_text(json.dumps({"id": "a", "url": "https://example.com/x", "text": "t"}) + "\n")
+    res = CliRunner().invoke(main, ["audit", str(src), "--sites", str(snap), "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 0
+    assert "2 directories of the site snapshot" in res.output and "Example.com, bücher.de" in res.output
+    assert "ok.test" not in res.output.split("read:")[1]

@@ -476,6 +476,8 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
     except IpscopeError as e:
         _fail(e)
         return
+    for w in result.warnings:
+        click.echo(f"ipscope: warning: {w}", err=True)
     if not quiet:
         from .report.terminal import audit_summary
 

@@ -74,6 +74,7 @@ class AuditResult:
     inputs: list[str]
     seconds: float
     summary: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # about the run's inputs as a whole (e.g. the snapshot)
 
     @property
     def total(self) -> int:
@@ -408,5 +409,14 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
+    warnings = []
+    if hasattr(source, "misnamed"):
+        n, names = source.misnamed()
+        if n:
+            warnings.append(f"{n:,} director{'y' if n == 1 else 'ies'} of the site snapshot {opts.sites} "
+                            f"{'is' if n == 1 else 'are'} not named by a site key, so {'its' if n == 1 else 'their'} "
+                            f"files were not read: {', '.join(names)}{' ...' if n > len(names) else ''}; rename them "
+                            "to the lower-case ASCII host (IDNA, e.g. xn--bcher-kva.de), with :port for a non-default "
+                            "port")
     return AuditResult(out, counts, reserved_by, problem_count, [str(p) for p in paths],
-                       time.perf_counter() - t0, summ)
+                       time.perf_counter() - t0, summ, warnings)

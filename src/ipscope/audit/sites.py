@@ -20,6 +20,7 @@ where ``<key>`` is :func:`site_key` of the record URL (``example.com``, ``xn--bc
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -242,6 +243,20 @@ class SnapshotSites:
                 "pass --sites a directory laid out as DIR/<host>/robots.txt (see docs/audit/sites.md), or use --fetch",
             )
         self.max_bytes = max_bytes
+
+    def misnamed(self, limit: int = 10) -> tuple[int, list[str]]:
+        """(how many, the first ``limit``) of the snapshot's directories that are not site keys, such as
+        ``Example.com`` or ``bücher.de`` (keys are lower-case ASCII: ``xn--bcher-kva.de``): their files are
+        never read, so their sites count as having none."""
+        bad = []
+        for entry in os.scandir(self.root):
+            if not entry.is_dir():
+                continue
+            name = entry.name
+            if site_key(f"http://{name}/") != name and site_key(f"https://{name}/") != name:
+                bad.append(name)
+        bad.sort()
+        return len(bad), bad[:limit]
 
     def get(self, key: str) -> SiteFiles:
         if split_key(key) is None:
