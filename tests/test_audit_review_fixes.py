@@ -187,3 +187,10 @@ def test_snapshot_directories_that_are_not_site_keys_are_named_in_a_warning(tmp_
     assert res.exit_code == 0
     assert "2 directories of the site snapshot" in res.output and "Example.com, bücher.de" in res.output
     assert "ok.test" not in res.output.split("read:")[1]
+
+
+def test_an_id_that_is_not_an_exact_integer_says_so(tmp_path: Path) -> None:
+    man = _run(tmp_path, [b'{"id": 123456789012345678901234567890, "url": "https://e.test/a", "text": "t"}',
+                          b'{"id": 1e3, "url": "https://e.test/b", "text": "t"}'])
+    assert [m["decision"] for m in man] == ["rejected", "rejected"]
+    assert all("as a string" in m["error"] for m in man)

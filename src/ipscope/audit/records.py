@@ -275,6 +275,9 @@ def check(r: RawRecord) -> Record | str:
         return r.error or "unreadable record"
     obj = r.obj
     rid = obj.get("id")
+    if type(rid) is float:  # orjson reads an integer beyond 64 bits as a float: its digits are already lost
+        return ("id is a JSON number that is not an integer of at most 64 bits (a fraction, an exponent or more "
+                "digits lose the exact value); give the id as a string")
     if isinstance(rid, bool) or not isinstance(rid, (str, int)) or (isinstance(rid, str) and not rid.strip()):
         return "no id: every record needs an 'id' (a non-empty string or an integer)"
     url = obj.get("url")
