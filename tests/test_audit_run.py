@@ -275,7 +275,20 @@ def test_path_of_agrees_with_urlsplit(url: str) -> None:
     if site_key(url) is None:
         return
     p = urlsplit(url)
-    assert _path_of(url) == (p.path or "/") + (f"?{p.query}" if p.query else "")
+    has_query = "?" in url.split("#", 1)[0].split("://", 1)[1]  # an empty query ("/a?") is kept
+    assert _path_of(url) == (p.path or "/") + (f"?{p.query}" if has_query else "")
+
+
+def test_an_empty_query_is_matched_as_protego_does() -> None:
+    from protego import Protego
+
+    from ipscope.audit.run import _path_of
+    from ipscope.audit.signals.robots import parse_robots
+
+    text = "User-agent: *\nDisallow: /a?\n"
+    mine, theirs = parse_robots(text.encode(), "t"), Protego.parse(text)
+    for url in ("http://e.com/a?", "http://e.com/a", "http://e.com/a?b", "http://e.com/a?#f"):
+        assert mine.allowed(_path_of(url)) == theirs.can_fetch(url, "x"), url
 
 
 @settings(max_examples=200, deadline=None)

@@ -131,8 +131,8 @@ def _path_of(url: str) -> str:
     frag = rest.find("#")
     if frag != -1:
         rest = rest[:frag]
-    if rest.endswith("?") and rest.find("?") == len(rest) - 1:  # an empty query is no query
-        rest = rest[:-1]
+    # an empty query ("/a?") is kept: it is part of the URL, and robots.txt rules match it as Google's parser
+    # and protego do ("Disallow: /a?" disallows "/a?", not "/a")
     if not rest.startswith("/"):
         rest = "/" + rest
     return rest
