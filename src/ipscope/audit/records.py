@@ -131,7 +131,7 @@ def _gunzip(f: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
 
 
 def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of the byte stream ``chunks`` without their ``\n``. Files are read in large chunks (records of
+    """The lines of the byte stream ``chunks`` without their newline. Files are read in large chunks (records of
     web pages are longer than the buffer line-by-line iteration reads with, which then copies each line several
     times); a line spanning chunks is joined once, so a huge line costs linear time."""
     pending: list[bytes] = []  # the pieces of the line cut at the last chunk's edge
@@ -184,9 +184,10 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
                 batch = next(batches, None)
                 rows = batch.to_pylist() if batch is not None else []
             except Exception as e:  # damaged data (pyarrow raises OSError, ArrowInvalid, ...)
+                unread = first + rows_in_group - n
                 yield RawRecord(name, -1, b"", None, f"row group {g + 1} (rows {first + 1:,}-"
-                                f"{first + rows_in_group:,}) could not be read ({e}); its {first + rows_in_group - n:,} unread rows were not "
-                                "audited, the other row groups were; fix: re-write the file")
+                                f"{first + rows_in_group:,}) could not be read ({e}); its {unread:,} unread rows were "
+                                "not audited, the other row groups were; fix: re-write the file")
                 n = first + rows_in_group
                 break
             if batch is None:
