@@ -411,7 +411,7 @@ def _two_tier(fn: Callable[[str], Any]) -> Callable[[str], Any]:
     def call(s: str) -> Any:
         return short(s) if len(s) <= 256 else long(s)
 
-    call.cache_clear = lambda: (short.cache_clear(), long.cache_clear())  # type: ignore[attr-defined]
+    call.cache_clear = lambda: (short.cache_clear(), long.cache_clear())  # type: ignore[attr-defined,func-returns-value]
     return call
 
 

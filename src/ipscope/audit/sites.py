@@ -167,6 +167,7 @@ def _host_name(host: str) -> str | None:
         except ValueError:
             return None
     host = host.removesuffix(".")
+    ascii_host: str | None
     if host.isascii():
         ascii_host = host.lower()
     else:

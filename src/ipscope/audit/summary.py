@@ -211,7 +211,7 @@ class SummaryBuilder:
         return total
 
     def _by_decision(self, arr: list[int], **where: int) -> dict[str, int]:
-        out = {dec: self._sum(arr, d=i, **where) for i, dec in enumerate(DECISIONS)}
+        out: dict[str, int] = {dec: self._sum(arr, d=i, **where) for i, dec in enumerate(DECISIONS)}
         out["total"] = sum(out.values())
         return out
 
@@ -234,7 +234,7 @@ class SummaryBuilder:
         total_chars = sum(v[1] for v in merged.values())
         total_docs = sum(v[0] for v in merged.values())
         top = heapq.nsmallest(k, merged.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "domain": name,
                 "documents": docs,

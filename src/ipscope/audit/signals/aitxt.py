@@ -247,7 +247,7 @@ class AiTxtFile:
                 entry[1].append(token)
         # Each entry carries a cache of its Findings: they are immutable, and the same rule deciding for the same
         # agents gives the same Finding, so a record costs a dict look-up instead of building one.
-        plan = tuple((m, tuple(names), {}) for m, names in by_matcher.values())
+        plan: _Plan = tuple((m, tuple(names), {}) for m, names in by_matcher.values())
         if len(self._plans) >= _PLAN_CACHE:
             self._plans.clear()
         self._plans[agents] = plan
@@ -263,9 +263,8 @@ class AiTxtFile:
             plan = self._last_plan  # the audit passes the same agent tuple for every record: skip even hashing it
         else:
             key = agents if type(agents) is tuple else tuple(agents)
-            plan = self._plans.get(key)
-            if plan is None:
-                plan = self._plan(key)
+            cached = self._plans.get(key)
+            plan = cached if cached is not None else self._plan(key)
             if type(agents) is tuple:
                 self._last_key, self._last_plan = agents, plan
         if not plan:

@@ -194,9 +194,9 @@ def _pdf(data: mmap.mmap, where: str) -> tuple[list[Finding], list[Problem]]:
     else:
         chosen = [(n, raw) for n, (_, raw) in sorted(packets.items(), key=lambda kv: kv[1][0])]
     if not seen:  # no stream dictionary recognised (a damaged file?): scan for a bare packet
-        m = _XMP.search(data)
-        if m is not None:
-            chosen = [(None, m.group(0))]
+        bare = _XMP.search(data)
+        if bare is not None:
+            chosen = [(None, bare.group(0))]
     if not chosen:
         if seen:
             return [], problems  # each unreadable stream has its Problem already
