@@ -29,7 +29,7 @@ import similar_set as ss  # noqa: E402
 from _results import record  # noqa: E402
 
 REPO = HERE.parent
-GUTENBERG = REPO.parent / "shared" / "data" / "gutenberg"
+GUTENBERG = ss.GUTENBERG
 CAL_FILE = REPO / "src" / "ipscope" / "_data" / "similar_calibration.json"
 
 GRID = {

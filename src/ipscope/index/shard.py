@@ -79,6 +79,14 @@ def suffix_array(tok: np.ndarray) -> np.ndarray:
     return _kernels.token_starts_only(sa_bytes, tok, enc.shape[0])
 
 
+def id_hash_table(vocab: np.ndarray, vocab_ids: np.ndarray) -> np.ndarray:
+    """The token hash of every id of a shard, from its ``vocab.npy`` (sorted hashes) and ``vocab_ids.npy``
+    (their ids); index 0, the separator, is 0."""
+    out = np.zeros(vocab.shape[0] + 1, np.uint64)
+    out[np.asarray(vocab_ids).astype(np.int64)] = vocab
+    return out
+
+
 @dataclass
 class PartEntry:
     doc_id: str
@@ -249,6 +257,11 @@ class Shard:
         return np.load(self.path / "vocab_ids.npy", mmap_mode="r", allow_pickle=False)
 
     @cached_property
+    def id_hash(self) -> np.ndarray:
+        """The token hash of every id (index 0, the separator, is 0): token ids back to hashes."""
+        return id_hash_table(self.vocab, self.vocab_ids)
+
+    @cached_property
     def bucket(self) -> np.ndarray:
         return np.load(self.path / "bucket.npy", mmap_mode="r", allow_pickle=False)
 
@@ -336,7 +349,7 @@ class Shard:
         state = dict(self.__dict__)
         state.pop("_fds", None)
         state.pop("_entries", None)
-        state.pop("_id_hash", None)  # ipscope.similar's id -> hash table: rebuilt from the files on use
+        state.pop("id_hash", None)  # derived from the vocabulary: rebuilt on use
         return state
 
     def __del__(self) -> None:

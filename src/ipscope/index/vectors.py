@@ -40,11 +40,12 @@ def has_vectors(shard_dir: Path) -> bool:
 
 def add_to_shard(shard, embedder, progress: Callable[[int], None] | None = None) -> int:
     """Embed every passage of an opened ``Shard`` (which has passage layers); returns the passages embedded."""
+    from ..embed import DIM
     from .passages import PassageLayer, passage_text
 
     layer = PassageLayer(shard.path)
     bounds = layer.bounds
-    vecs = np.zeros((bounds.shape[0], 384), np.float16)
+    vecs = np.zeros((bounds.shape[0], DIM), np.float16)
     for a in range(0, bounds.shape[0], BATCH):
         texts = [passage_text(shard, layer, p)[2] for p in range(a, min(a + BATCH, bounds.shape[0]))]
         vecs[a : a + len(texts)] = embedder.embed(texts, "passage").astype(np.float16)
