@@ -217,7 +217,7 @@ def test_cli_json_output(books_index: Path, tmp_path: Path) -> None:
     rep = json.loads(r.output)
     assert set(rep) >= {"query", "elapsed_ms", "results"}
     top = rep["results"][0]
-    assert set(top) == {"doc_id", "score", "label", "evidence", "passages"} and top["label"] == "copy"
+    assert set(top) == {"doc_id", "meta", "score", "label", "evidence", "passages"} and top["label"] == "copy"
     assert {"query_start", "query_end", "doc_id", "start", "end", "similarity"} <= set(top["passages"][0])
     assert len(rep["results"]) <= 3
 

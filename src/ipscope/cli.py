@@ -124,33 +124,10 @@ def _err_console():
 
 
 def _read_query(arg: str) -> tuple[str, str]:
-    from .errors import InputError
-    from .trace import MAX_QUERY_CHARS
+    from .corpus.query import read_query
 
-    if arg == "-":
-        data, name = sys.stdin.buffer.read(), "<stdin>"
-    else:
-        p = Path(arg)
-        if p.is_dir():
-            raise InputError(f"query {arg}: a directory, not a file",
-                             "give the text files themselves (a shell glob such as DIR/*.txt), or - for standard input")
-        if not p.is_file():
-            raise InputError(f"query {arg}: no such file", "give a text file, or - to read standard input")
-        try:
-            data, name = p.read_bytes(), arg
-        except OSError as e:
-            raise InputError(f"query {arg}: cannot read ({e.strerror})", "check the file's permissions") from e
-    if b"\x00" in data[:8192]:
-        raise InputError(f"query {name}: binary data (NUL bytes), not text", "give a UTF-8 text file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"query {name}: invalid UTF-8 at byte {e.start}",
-                         "convert it to UTF-8, e.g. iconv -f latin1 -t utf-8") from e
-    if len(text) > MAX_QUERY_CHARS:
-        raise InputError(f"query {name}: {len(text):,} characters is more than the {MAX_QUERY_CHARS:,} one query may have",
-                         "split it into several queries (they can all be given to one ipscope trace call)")
-    return name, text
+    q = read_query(arg)
+    return q.name, q.text
 
 
 @main.command("trace", context_settings=CONTEXT)

@@ -40,10 +40,9 @@ from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageL
                              passage_part, passage_text, token_span_text)
 from .index.shard import from_u24
 from .text import Tokens, tokenize
+from .types import LABELS, Label, PassagePair, SimilarMatch, SimilarReport
 from .trace import DEFAULT_MIN_TOKENS
 
-Label = Literal["copy", "near-copy", "paraphrase", "related", "unrelated"]
-LABELS: tuple[Label, ...] = ("copy", "near-copy", "paraphrase", "related", "unrelated")
 CHUNK_TOKENS = 40
 LEXICAL_ENOUGH = 0.9  # a document explaining this share of the query lexically makes semantic evidence moot
 BM25_K1 = 1.5
@@ -74,54 +73,6 @@ class SimilarOptions:
     semantic_passages: int = 2  # passages of a document compared by meaning
     semantic: bool | None = None  # None: when an embedding model is installed
     trace: bool = True  # verbatim evidence from trace
-
-
-@dataclass(frozen=True, slots=True)
-class PassagePair:
-    """A query passage and the document passage that best matches it."""
-
-    query_start: int
-    query_end: int
-    doc_id: str
-    start: int
-    end: int
-    similarity: float  # cosine similarity of the two passages (0 without a model)
-    kind: str  # what aligned them: "verbatim", "shingles" or "semantic"
-    text: str = ""  # the document passage's text (for the HTML report; not in the JSON)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"query_start": self.query_start, "query_end": self.query_end, "doc_id": self.doc_id,
-                "start": self.start, "end": self.end, "similarity": round(self.similarity, 4), "kind": self.kind}
-
-
-@dataclass(frozen=True, slots=True)
-class SimilarMatch:
-    doc_id: str
-    score: float
-    label: Label
-    evidence: dict[str, Any]
-    passages: tuple[PassagePair, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "score": round(self.score, 4), "label": self.label,
-                "evidence": self.evidence, "passages": [p.to_dict() for p in self.passages]}
-
-
-@dataclass(frozen=True, slots=True)
-class SimilarReport:
-    query: str
-    query_chars: int
-    query_tokens: int
-    elapsed_ms: float
-    semantic: bool
-    results: tuple[SimilarMatch, ...]
-    notes: tuple[str, ...] = ()
-    text: str = field(repr=False, default="")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "query_chars": self.query_chars, "query_tokens": self.query_tokens,
-                "elapsed_ms": round(self.elapsed_ms, 3), "semantic": self.semantic,
-                "results": [r.to_dict() for r in self.results], "notes": list(self.notes)}
 
 
 class Embedder(Protocol):

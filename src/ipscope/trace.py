@@ -30,7 +30,7 @@ from .types import DocumentMatch, Source, Span, TraceReport
 
 DEFAULT_MIN_TOKENS = 12
 DEFAULT_MAX_RSS_MB = 300.0
-MAX_QUERY_CHARS = 50_000_000
+from .corpus.query import MAX_QUERY_CHARS  # noqa: F401  (re-exported)
 SEED_CHUNK = 100  # seeds per kernel call
 
 

@@ -50,9 +50,12 @@ class Source:
     text: str | None = None  # the source's matched characters, when excerpts were asked for
     before: str | None = None  # up to ``context`` characters of the source before and after
     after: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # the document's metadata (title, author, url, path ...)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"doc_id": self.doc_id, "start": self.start, "end": self.end}
+        if self.meta:
+            d["meta"] = self.meta
         if self.text is not None:
             d["text"] = self.text
             d["before"] = self.before
@@ -102,10 +105,12 @@ class TraceReport:
     documents: tuple[DocumentMatch, ...]
     min_tokens: int
     text: str = field(repr=False, default="")
+    notes: tuple[str, ...] = ()
+    provenance: dict[str, Any] | None = None  # see docs/formats.md; filled by the API that made the report
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form documented in docs/formats.md."""
-        return {
+        d = {
             "query": self.query,
             "query_chars": self.query_chars,
             "query_tokens": self.query_tokens,
@@ -126,4 +131,68 @@ class TraceReport:
                 for s in self.spans
             ],
             "documents": [{"doc_id": d.doc_id, "matched_tokens": d.matched_tokens} for d in self.documents],
+            "notes": list(self.notes),
         }
+        if self.provenance is not None:
+            d["provenance"] = self.provenance
+        return d
+
+
+# ------------------------------------------------------------------------------------------------ similar
+
+Label = Literal["copy", "near-copy", "quoted", "paraphrase", "translation", "related", "unrelated"]
+# strongest first: a result's label is the first of these that holds for a substantial passage of the query
+LABELS: tuple[Label, ...] = ("copy", "near-copy", "quoted", "paraphrase", "translation", "related", "unrelated")
+
+
+@dataclass(frozen=True, slots=True)
+class PassagePair:
+    """A query passage and the document passage that best matches it."""
+
+    query_start: int
+    query_end: int
+    doc_id: str
+    start: int
+    end: int
+    similarity: float  # cosine similarity of the two passages (0 without a model)
+    kind: str  # what aligned them: "verbatim", "shingles" or "semantic"
+    text: str = ""  # the document passage's text (for the HTML report; not in the JSON)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query_start": self.query_start, "query_end": self.query_end, "doc_id": self.doc_id,
+                "start": self.start, "end": self.end, "similarity": round(self.similarity, 4), "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarMatch:
+    doc_id: str
+    score: float
+    label: Label
+    evidence: dict[str, Any]
+    passages: tuple[PassagePair, ...]
+    meta: dict[str, Any] = field(default_factory=dict)  # the document's metadata (title, author, url, path ...)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"doc_id": self.doc_id, "meta": self.meta, "score": round(self.score, 4), "label": self.label,
+                "evidence": self.evidence, "passages": [p.to_dict() for p in self.passages]}
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarReport:
+    query: str
+    query_chars: int
+    query_tokens: int
+    elapsed_ms: float
+    semantic: bool
+    results: tuple[SimilarMatch, ...]
+    notes: tuple[str, ...] = ()
+    text: str = field(repr=False, default="")
+    provenance: dict[str, Any] | None = None  # see docs/formats.md; filled by the API that made the report
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"query": self.query, "query_chars": self.query_chars, "query_tokens": self.query_tokens,
+             "elapsed_ms": round(self.elapsed_ms, 3), "semantic": self.semantic,
+             "results": [r.to_dict() for r in self.results], "notes": list(self.notes)}
+        if self.provenance is not None:
+            d["provenance"] = self.provenance
+        return d
