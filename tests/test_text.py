@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 
@@ -185,8 +186,112 @@ def test_each_token_hash_is_the_hash_of_its_normal_form(text: str) -> None:
 
 
 def test_shipped_char_table_equals_generated() -> None:
+    # from unicodedata and the shipped script fold (this part needs no OpenCC)
     cls, norm = _chartable.generate()
     shipped_cls, shipped_norm = _chartable.load()
     assert shipped_cls.shape == cls.shape == (_chartable.LIMIT,)
     np.testing.assert_array_equal(shipped_cls, cls)
     np.testing.assert_array_equal(shipped_norm, norm)
+
+
+def test_shipped_script_fold_equals_the_one_opencc_gives() -> None:
+    opencc = pytest.importorskip("opencc", reason="regenerating the fold needs OpenCC: pip install 'ipscope[dev]'")
+    if opencc.__version__ != _chartable.OPENCC_VERSION:
+        pytest.skip(f"the shipped fold is from OpenCC {_chartable.OPENCC_VERSION}; {opencc.__version__} is installed")
+    assert _chartable.opencc_fold() == _chartable.load_fold()
+
+
+# ------------------------------------------------------------------ Chinese script folding
+
+FOLD = _chartable.load_fold()
+
+
+@pytest.fixture(scope="module")
+def unfolded_norm() -> np.ndarray:
+    return _chartable.generate({})[1]
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [
+        "國国", "學学", "們们", "話话", "開开", "願愿",  # traditional / simplified
+        "發髮发", "後后", "乾幹干", "隻只", "鐘鍾钟",  # several traditional characters merged by simplification
+        "爲為为", "僞偽伪", "啓啟启", "峯峰", "牀床",  # variant forms (異體字) OpenCC's t2s already unifies
+        "著着", "衞衛卫", "糉糭粽",  # Taiwan / Hong Kong variant forms (tw2t, hk2t)
+        "麼麽么幺",  # 幺 is OpenCC's standard form of Taiwan's 么, which is also the simplified 麼
+    ],
+)
+def test_chinese_script_forms_are_one_token(forms: str) -> None:
+    assert len(set(hashes(" ".join(forms)))) == 1
+    assert len(set(toks(forms))) == 1
+
+
+@pytest.mark.parametrize("pair", ["干千", "发后", "画划", "台合", "复覆", "苏甦", "借藉", "着看"])
+def test_distinct_characters_stay_distinct(pair: str) -> None:
+    # 画/划, 复/覆, 苏/甦, 借/藉: OpenCC converts 畫, 覆, 甦, 藉 to the other form only inside some phrases
+    # (計畫 -> 计划, 甦醒 -> 苏醒), not as characters: folding them would merge characters that differ
+    a, b = hashes(pair)
+    assert a != b
+
+
+def test_fold_is_one_code_point_to_one_and_keeps_offsets() -> None:
+    trad = "孟子見梁惠王。王曰：「叟不遠千里而來，亦將有以利吾國乎？」"
+    simp = "孟子见梁惠王。王曰：「叟不远千里而来，亦将有以利吾国乎？」"
+    a, b = tokenize(trad), tokenize(simp)
+    assert a.hashes.tolist() == b.hashes.tolist()
+    assert a.starts.tolist() == b.starts.tolist() and a.ends.tolist() == b.ends.tolist()
+    assert spans(trad)[-2] == "國" and spans(simp)[-2] == "国"  # offsets in each text's own characters
+    assert normalize(trad) == normalize(simp) == normalize("孟子见梁惠王。王曰:「叟不远千里而来,亦将有以利吾国乎?」")
+
+
+def test_fold_is_a_fold() -> None:
+    assert len(FOLD) > 4000
+    # idempotent: a representative folds to itself
+    assert not set(FOLD.values()) & set(FOLD)
+    assert all(normalize(normalize(chr(c))) == normalize(chr(c)) for c in list(FOLD)[:: 50])
+    # only unified Han ideographs, on both sides: no kana, Hangul, Latin or compatibility ideographs
+    for c in set(FOLD) | set(FOLD.values()):
+        assert unicodedata.name(chr(c)).startswith("CJK UNIFIED IDEOGRAPH-"), hex(c)
+
+
+def test_only_han_characters_change(unfolded_norm: np.ndarray) -> None:
+    _, norm = _chartable.load()
+    changed = np.flatnonzero(norm != unfolded_norm)
+    # each changed code point normalises (NFKC) to a folded character: the characters themselves, and
+    # the compatibility ideographs and Kangxi radicals that NFKC maps onto them (U+F900.., ⾨ -> 門)
+    assert set(unfolded_norm[changed].tolist()) <= set(FOLD)
+    assert set(changed.tolist()) >= set(FOLD)
+    # (and circled or squared ideographs: ㊥ -> 中): no kana, Hangul, Latin or anything else
+    odd = [chr(c) for c in changed.tolist() if not re.search(r"IDEOGRAPH|RADICAL", unicodedata.name(chr(c)))]
+    assert not odd
+
+
+def test_japanese_and_korean_text_is_untouched_but_shared_kanji_fold(unfolded_norm: np.ndarray) -> None:
+    ja = "国立国會図書館の學校で、ひらがなとカタカナとｶﾀｶﾅを学ぶ。東京は日本の首都です。"
+    ko = "대한민국 國語 한국어를 배웁니다"
+    _, norm = _chartable.load()
+    for text in (ja, ko):
+        for ch in text:
+            if not 0x3400 <= ord(ch) <= 0x9FFF:  # kana, Hangul, punctuation: as before the fold
+                assert norm[ord(ch)] == unfolded_norm[ord(ch)], ch
+    # shinjitai and kyūjitai that are also simplified / traditional pairs fold together (國/国, 學/学) ...
+    assert hashes("国 学 会")[:2] == hashes("國 學 會")[:2]
+    # ... shinjitai forms that are not Chinese simplified forms do not (図 vs 圖 -> 图); Japanese still
+    # matches Japanese, as both sides fold alike
+    assert hashes("図") != hashes("圖")
+    assert toks("図書館の学校") == ["図", "书", "馆", "の", "学", "校"]
+    assert toks("한국어") == list("한국어")
+
+
+# any mix of folded characters, their representatives, kana, Hangul jamo and combining marks
+_fold_chars = "".join(chr(c) for c in list(FOLD)[::40] + list(set(FOLD.values()))[::40])
+fold_text = st.text(alphabet=st.sampled_from(_fold_chars + "ガカ\u3099ｶﾞ\u1100\u1161가\u0301\ufe00豈 ab,。"), max_size=40)
+
+
+@_PROP
+@given(fold_text)
+def test_fast_and_slow_paths_agree_on_folded_text(text: str) -> None:
+    t = tokenize(text)
+    for a, b, h in zip(t.starts.tolist(), t.ends.tolist(), t.hashes.tolist()):
+        assert h == token_hash(text[a:b])
+    assert normalize(normalize(text)) == normalize(text)

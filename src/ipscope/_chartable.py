@@ -12,6 +12,17 @@ Two arrays over every code point up to ``LIMIT``:
   neighbour (combining marks). Tokens holding such a character are normalised as a whole
   in Python, so the fast path never guesses.
 
+``norm`` also folds Chinese scripts (``FOLDING``): every Han character of one traditional /
+simplified / regional-variant class maps to one representative, so a simplified copy of a
+traditional text (or the reverse) matches verbatim. The classes come from OpenCC, the converter
+users run: each ideograph is linked to what OpenCC's ``t2s`` (traditional -> simplified), ``tw2t``
+and ``hk2t`` (Taiwan / Hong Kong variant forms -> OpenCC's standard forms) make of it *on its own*
+(one code point in, one out); linked characters form a class, represented by its simplified
+member (the one ``t2s`` leaves unchanged and most members convert to). It is a fold of one code
+point to one code point, so offsets cannot move. It conflates characters that simplification
+merged (發/髮 -> 发, 後/后 -> 后, 乾/幹/干 -> 干): that is what matching simplified text needs. The
+pairs come from the ``opencc`` package at development time only and ship in the data file.
+
 The tables ship in ``_data/chartable.npz`` so every process tokenises identically whatever
 Unicode version its Python has; ``python -m ipscope._chartable`` regenerates the file and
 a test checks it against this code.
@@ -20,6 +31,7 @@ a test checks it against this code.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,6 +59,64 @@ _SINGLE_RANGES = (
 )
 
 
+# The OpenCC release the shipped fold was generated from (``pip install 'ipscope[dev]'`` pins it).
+OPENCC_VERSION = "1.4.2"
+FOLDING = f"opencc-{OPENCC_VERSION} t2s+tw2t+hk2t, one character to one"
+_OPENCC_CONFIGS = ("t2s", "tw2t", "hk2t")
+# Han code points OpenCC may convert. Compatibility ideographs (U+F900.., U+2F800..) are left
+# out: NFKC already maps them to the unified ideograph, which is then folded.
+_HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0x20000, 0x2F7FF), (0x30000, 0x323AF))
+
+
+def opencc_fold() -> dict[int, int]:
+    """The script fold from OpenCC: {code point: representative} for every Han character
+    that is not its class's representative. Needs the ``opencc`` package (development only)."""
+    try:
+        import opencc
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise RuntimeError("regenerating the character table needs OpenCC: pip install 'ipscope[dev]'") from e
+    if opencc.__version__ != OPENCC_VERSION:
+        raise RuntimeError(f"the fold is pinned to OpenCC {OPENCC_VERSION}, found {opencc.__version__}: "
+                           f"pip install opencc=={OPENCC_VERSION}, or change OPENCC_VERSION on purpose")
+    cps = [cp for lo, hi in _HAN_RANGES for cp in range(lo, hi + 1) if unicodedata.category(chr(cp)) != "Cn"]
+    # one character a line: OpenCC's phrase tables never see two characters together, so each
+    # conversion is the character's own default (for 乾 -> 干 / 乾, the first candidate, 干)
+    joined = "\n".join(chr(cp) for cp in cps)
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:  # the classes have at most a few members: no path compression needed
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    t2s: dict[int, int] = {}
+    for config in _OPENCC_CONFIGS:
+        out = opencc.OpenCC(config).convert(joined).split("\n")
+        if len(out) != len(cps):  # pragma: no cover - OpenCC changed how it treats line breaks
+            raise RuntimeError(f"OpenCC {config} did not keep one character a line")
+        for cp, o in zip(cps, out):
+            if len(o) != 1 or o == chr(cp):
+                continue  # not one character to one: no fold
+            dst = ord(o)
+            if not any(lo <= dst <= hi for lo, hi in _HAN_RANGES):  # pragma: no cover - never in 1.4.2
+                continue
+            if config == "t2s":
+                t2s[cp] = dst
+            a, b = find(cp), find(dst)
+            if a != b:
+                parent[a] = b
+    classes: dict[int, list[int]] = {}
+    for cp in set(parent) | set(parent.values()):
+        classes.setdefault(find(cp), []).append(cp)
+    fold: dict[int, int] = {}
+    for members in classes.values():
+        # the simplified member: one t2s leaves alone, that most members convert to, then the lowest
+        fixed = [c for c in members if c not in t2s] or members
+        rep = min(fixed, key=lambda c: (-sum(t2s.get(m) == c for m in members), c))
+        fold.update({c: rep for c in members if c != rep})
+    return fold
+
+
 def _fold(s: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
 
@@ -63,7 +133,9 @@ def _joins_previous(cp: int, c: str) -> bool:
     return unicodedata.category(c)[0] == "M"
 
 
-def generate() -> tuple[np.ndarray, np.ndarray]:
+def generate(fold: Mapping[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(cls, norm) from :mod:`unicodedata` and the script fold (by default the shipped one)."""
+    fold = load_fold() if fold is None else fold
     cls = np.zeros(LIMIT, dtype=np.uint8)
     norm = np.full(LIMIT, -1, dtype=np.int32)
     single = np.zeros(LIMIT, dtype=bool)
@@ -85,22 +157,26 @@ def generate() -> tuple[np.ndarray, np.ndarray]:
             continue
         if single[cp] and cat[0] == "L":
             cls[cp] = 2
-            norm[cp] = ord(f) if len(f) == 1 else cp
+            norm[cp] = fold.get(ord(f), ord(f)) if len(f) == 1 else cp
             continue
         if f and all(_is_word_char(ch) for ch in f):
             cls[cp] = 1
             if len(f) == 1 and cat[0] != "M" and unicodedata.combining(f) == 0:
-                norm[cp] = ord(f)
+                norm[cp] = fold.get(ord(f), ord(f))
     return cls, norm
 
 
 def write(path: Path = DATA_FILE) -> None:
-    cls, norm = generate()
+    fold = opencc_fold()
+    cls, norm = generate(fold)
+    src = np.array(sorted(fold), dtype=np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
     # store norm as a delta from the identity: mostly zeros, so it compresses to a few KB
     delta = np.where(norm >= 0, norm - np.arange(LIMIT, dtype=np.int32), np.int32(-(2**30)))
     np.savez_compressed(path, cls=cls, delta=delta.astype(np.int32),
-                        unidata=np.array(unicodedata.unidata_version))
+                        unidata=np.array(unicodedata.unidata_version),
+                        fold_src=src, fold_dst=np.array([fold[c] for c in src.tolist()], dtype=np.int32),
+                        folding=np.array(FOLDING))
 
 
 @lru_cache(maxsize=1)
@@ -111,6 +187,16 @@ def load() -> tuple[np.ndarray, np.ndarray]:
         delta = z["delta"]
     norm = np.where(delta == -(2**30), -1, delta + np.arange(LIMIT, dtype=np.int32)).astype(np.int32)
     return cls, norm
+
+
+@lru_cache(maxsize=1)
+def load_fold() -> dict[int, int]:
+    """The shipped script fold, {code point: representative} (see the module docstring)."""
+    with np.load(DATA_FILE, allow_pickle=False) as z:
+        if str(z["folding"]) != FOLDING:
+            raise RuntimeError(f"{DATA_FILE} holds the fold {str(z['folding'])!r}, this code expects {FOLDING!r}; "
+                               "regenerate it: python -m ipscope._chartable")
+        return dict(zip(z["fold_src"].tolist(), z["fold_dst"].tolist()))
 
 
 if __name__ == "__main__":  # pragma: no cover - maintenance entry point

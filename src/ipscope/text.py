@@ -8,6 +8,11 @@ Rules (format ``TOKENIZER`` below, recorded in every index manifest):
   ideograph, kana or Hangul syllable. Punctuation, symbols and whitespace are not tokens.
 * Every token keeps its half-open character offsets in the *original* string, so a match
   found on normalised tokens points at the exact characters a person wrote.
+* Chinese scripts are folded (``SCRIPT_FOLDING``): a traditional character, its simplified form
+  and its Taiwan / Hong Kong variant forms normalise to one character (國/国, 發/髮/发, 爲/為/为,
+  著/着), from OpenCC's tables, one code point to one (see :mod:`ipscope._chartable`). So a
+  simplified copy of a traditional text matches verbatim; offsets stay in each text's own
+  characters. Characters that simplification merged are one token (發 and 髮 both match 发).
 * A token's identity is a 64-bit hash of its normalised characters.
 """
 
@@ -15,12 +20,14 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from . import _chartable
 
-TOKENIZER = "ipscope-words-cjk-v1"
+TOKENIZER = "ipscope-words-cjk-v2"  # v2: Chinese script folding
+SCRIPT_FOLDING = _chartable.FOLDING  # recorded in every index manifest (params.script_folding)
 
 _UNIFY = str.maketrans(
     {
@@ -33,10 +40,17 @@ _UNIFY = str.maketrans(
 )
 
 
+@lru_cache(maxsize=1)
+def _translation() -> dict[int, int | str]:
+    # quotes and dashes, and the Chinese script fold: both one character to one character
+    return {**_UNIFY, **_chartable.load_fold()}
+
+
 def normalize(text: str) -> str:
-    """The comparison form of ``text``: NFKC, casefold, NFKC, quotes and dashes unified."""
+    """The comparison form of ``text``: NFKC, casefold, NFKC, quotes and dashes unified,
+    Chinese scripts folded."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return folded.translate(_UNIFY)
+    return folded.translate(_translation())
 
 
 @dataclass(frozen=True, slots=True)

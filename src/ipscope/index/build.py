@@ -24,7 +24,7 @@ import numpy as np
 
 from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
 from ..errors import IndexFormatError, InputError, IpscopeError, MissingExtraError
-from ..text import TOKENIZER
+from ..text import SCRIPT_FOLDING, TOKENIZER
 from ..types import Document, Skipped
 from .format import FORMAT, VERSION, is_index
 from .shard import MAX_TOKENS, PartEntry, write_shard
@@ -398,7 +398,8 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
         "format": FORMAT,
         "version": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "params": {"tokenizer": TOKENIZER, "hash": "fnv1a64-splitmix", "max_shard_tokens": opts.max_shard_tokens,
+        "params": {"tokenizer": TOKENIZER, "script_folding": SCRIPT_FOLDING, "hash": "fnv1a64-splitmix",
+                   "max_shard_tokens": opts.max_shard_tokens,
                    "id_field": opts.read.id_field, "text_field": opts.read.text_field,
                    "encoding_errors": opts.read.encoding_errors},
         "counts": {**counts, "tokens": tokens, "chars": chars, "input_bytes": sum(u.size for u in units),
@@ -476,14 +477,16 @@ def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, fresh
     inputs = {"inputs": signatures,
               # what changes the index; jobs, force and when to use workers do not
               "opts": json.loads(json.dumps(asdict(opts) | {"jobs": 0, "force": False, "parallel_min_bytes": 0,
-                                                            "vectors": False}))}
+                                                            "vectors": False})),
+              # an interrupted build resumed by an ipscope that tokenises differently starts afresh
+              "tokenizer": [TOKENIZER, SCRIPT_FOLDING, VERSION]}
     old: dict = {}
     if root.exists():
         try:
             old = json.loads(plan_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             old = {}
-    if old.get("inputs") == inputs["inputs"] and old.get("opts") == inputs["opts"]:
+    if all(old.get(k) == v for k, v in inputs.items()):
         task_bytes = int(old["task_bytes"])  # resuming: keep the tasks of the interrupted run
     else:
         task_bytes = fresh_task_bytes

@@ -10,7 +10,9 @@ from pathlib import Path
 from ..errors import IndexFormatError
 
 FORMAT = "ipscope-index"
-VERSION = 3  # 2: frequency-ranked ids (vocab_ids.npy), text frames recorded per shard; 3: sample.npy
+# 2: frequency-ranked ids (vocab_ids.npy), text frames recorded per shard; 3: sample.npy;
+# 4: tokenizer ipscope-words-cjk-v2 (Chinese script folding changes the hashes of Han tokens)
+VERSION = 4
 
 
 def is_index(path: Path) -> bool:
