@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
 from ..errors import IndexFormatError, InputError, IpscopeError, MissingExtraError
 from ..text import TOKENIZER
@@ -231,9 +232,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
         for line in account:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
     rec = {"task": task.number, "key": key, "shards": packer.shards, "bytes": task.size}
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rec), encoding="utf-8")
-    os.replace(tmp, marker)
+    write_atomic(marker, json.dumps(rec))
     return rec
 
 
@@ -325,14 +324,33 @@ class LocalExecutor:
 
 
 def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists():
-        if not force:
-            raise IndexFormatError(f"{out} already exists", "pass --force to replace it, or choose another --out")
-        if not (is_index(out) or (out.is_dir() and not any(out.iterdir()))):
+    """Refuse an ``out`` that may not be replaced or cannot be created, before any work, saying which."""
+    if out.exists() or out.is_symlink():
+        replaceable = is_index(out) or (out.is_dir() and not out.is_symlink() and not any(out.iterdir()))
+        if not replaceable:  # the same answer with --force or without: --force replaces indexes only
+            what = "a file" if out.is_file() else "a directory" if out.is_dir() else "something"
             raise IndexFormatError(
-                f"{out} exists and is not an ipscope index; refusing to replace it even with --force",
-                "choose another --out",
+                f"{out} is {what} that is not an ipscope index; refusing to replace it (with --force or without)",
+                "choose another --out (a new path, or an existing ipscope index with --force)",
             )
+        if not force:
+            raise IndexFormatError(f"{out} already exists (an ipscope index)", "pass --force to replace it, or choose another --out")
+        return
+    parent = out.parent
+    for p in (parent, *parent.parents):  # the nearest existing ancestor must be a directory we may write into
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"--out {out}: {p} is a file, not a directory, so {out} cannot be created",
+                                 "choose an --out inside a directory")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise InputError(f"--out {out}: cannot create it in {p} (permission denied)",
+                                 "choose an --out in a directory you can write to")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot create its directory {parent} ({e.strerror or e})",
+                         "choose another --out") from e
 
 
 def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptions, started: float) -> dict:
