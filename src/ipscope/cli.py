@@ -55,13 +55,28 @@ def _interruptible(message: Callable[..., str]) -> Callable[[Callable[..., None]
         def run(**kw: Any) -> None:
             try:
                 fn(**kw)
-            except KeyboardInterrupt:
+            except BaseException as e:
+                if not _interrupted(e):
+                    raise
                 click.echo(f"\nipscope: interrupted; {message(**kw)}", err=True)
                 sys.exit(EXIT_INTERRUPTED)
 
         return run
 
     return wrap
+
+
+def _interrupted(e: BaseException | None) -> bool:
+    """Ctrl-C, also when it arrived inside compiled code (numba then raises SystemError "returned a result with
+    an exception set", caused by the KeyboardInterrupt)."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        if not isinstance(e, SystemError):
+            return False
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 @click.group(context_settings=CONTEXT, epilog=EXIT_STATUS)

@@ -252,6 +252,13 @@ def _warm_worker() -> None:
         write_shard(Path(d) / "s", [PartEntry("w", "w", 0, text, toks.hashes, toks.starts)])
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it ends the workers), not each worker's."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class LocalExecutor:
     """Runs tasks in a process pool (or inline with one job); results in task order.
 
@@ -274,7 +281,8 @@ class LocalExecutor:
         saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         os.environ.update({name: "1" for name in saved})
         try:
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"),
+                                             initializer=_ignore_sigint)
             for _ in range(self.jobs):  # each submit starts a worker while fewer than jobs run: all start here
                 self._pool.submit(_warm_worker)
         finally:  # this process keeps its own settings
@@ -309,6 +317,12 @@ class LocalExecutor:
                 fut.add_done_callback(lambda _f, t=t: on_done(t))
                 futures.append(fut)
             return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            # Ctrl-C: stop now rather than wait for the running tasks. The workers ignore SIGINT (else each
+            # prints a traceback), so end them here; a task cut short has no marker and is redone on resume
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            raise
         except BrokenProcessPool as e:
             raise IpscopeError(
                 "an index worker process died before finishing its task (out of memory, killed, or it "
@@ -338,6 +352,9 @@ def _prepare_out(out: Path, force: bool) -> None:
         return
     parent = out.parent
     for p in (parent, *parent.parents):  # the nearest existing ancestor must be a directory we may write into
+        if p.is_symlink() and not p.exists():
+            raise InputError(f"--out {out}: {p} is a symbolic link to {os.readlink(p)}, which does not exist",
+                             "create the directory it points to, or choose another --out")
         if p.exists():
             if not p.is_dir():
                 raise InputError(f"--out {out}: {p} is a file, not a directory, so {out} cannot be created",
