@@ -384,3 +384,19 @@ def test_empty_query_in_python_and_in_a_batch(demo_index: Path, tmp_path: Path) 
     assert r.exit_code == 3
     first = json.loads(r.stdout.splitlines()[0])
     assert "empty" in first["error"]["message"]
+
+
+def test_build_index_without_the_main_guard_says_what_to_change(tmp_path: Path) -> None:
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "from ipscope.index import BuildOptions, build_index\n"
+        f"build_index([{str(DEMO)!r}], 'x.idx', BuildOptions(jobs=2, parallel_min_bytes=0, task_bytes=1_000_000))\n",
+        encoding="utf-8")
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    assert p.returncode != 0
+    # each worker says it in one line (not multiprocessing's RuntimeError traceback), and the caller's error too
+    assert "An attempt has been made to start a new process" not in p.stderr
+    assert "ipscope: error: build_index was called while a worker process was starting" in p.stderr
+    assert p.stderr.count('`if __name__ == "__main__":`') >= 2
+    assert not (tmp_path / "x.idx").exists()

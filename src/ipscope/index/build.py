@@ -457,6 +457,19 @@ def _layers(opts: BuildOptions) -> dict:
     return {LAYER: params()}
 
 
+def _refuse_in_worker_start_up() -> None:
+    """A worker process re-imports the calling script (spawn): a script that calls build_index without the
+    ``if __name__ == "__main__":`` guard would start a build in each worker, which multiprocessing refuses with
+    a long traceback per worker. Say once, plainly, what to change; the parent then reports the workers'
+    failure with the same fix."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit("ipscope: error: build_index was called while a worker process was starting: the calling "
+                         "script builds the index when it is imported\n  fix: call build_index under "
+                         "`if __name__ == \"__main__\":` in the script, or pass BuildOptions(jobs=1)")
+
+
 def build_index(
     sources: Iterable[str | Path],
     out: str | Path,
@@ -467,6 +480,7 @@ def build_index(
 
     ``progress(done_bytes, total_bytes)`` is called as tasks finish."""
     opts = opts or BuildOptions()
+    _refuse_in_worker_start_up()
     if not 16 <= opts.max_shard_tokens <= MAX_TOKENS:
         raise ValueError(f"max_shard_tokens must be between 16 and {MAX_TOKENS}")
     started = time.time()
