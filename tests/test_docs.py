@@ -246,3 +246,17 @@ def test_relative_links_in_docs_and_readme_resolve():
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
                 broken.append(f"{page.relative_to(REPO)}: {target} (no such heading)")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_readme_figures_are_those_of_the_latest_benchmark_runs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_figures", REPO / "benchmarks" / "readme_figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name, make in mod.BLOCKS.items():
+        block = mod.readme_block(readme, name)
+        assert block is not None, f"README.md has no figures:{name} block"
+        assert block == make(), f"README.md's {name} figures are not the latest run's: python benchmarks/readme_figures.py --write"
+    assert "--no-passages" in mod.readme_block(readme, "trace")  # says how the index was built
