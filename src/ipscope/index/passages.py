@@ -27,7 +27,6 @@ Files in the shard directory (plain arrays, no pickles; ``passages.json`` is wri
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path

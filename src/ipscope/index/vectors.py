@@ -18,7 +18,6 @@ Files in the shard directory:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
