@@ -94,8 +94,10 @@ def main() -> None:
 
 
 def _index_interrupted(out: Path, **_: Any) -> str:
-    return (f"the tasks finished so far are kept in {out.parent / ('.' + out.name + '.partial')}: run the same "
-            "command again to resume where it stopped")
+    partial = out.parent / f".{out.name}.partial"
+    if not partial.exists():
+        return f"nothing was written to {out}: run the same command again"
+    return f"the tasks finished so far are kept in {partial}: run the same command again to resume where it stopped"
 
 
 @main.command("index", context_settings=CONTEXT)
@@ -223,12 +225,15 @@ def _query_interrupted(out: Path | None = None, **_: Any) -> str:
 
 
 def _run_batch(kind: str, index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
-               answer: Callable[[Any], Any]) -> None:
+               answer: Callable[[Any], Any], read: Callable[[str], Any] | None = None) -> None:
     """Answer every query and write the report. Each query gets its report, or an error entry (QueryError)
-    when it cannot be answered, its problem also on stderr. Exit status: 0 all answered, 3 some, 1 none."""
+    when it cannot be answered, its problem also on stderr. Exit status: 0 all answered, 3 some, 1 none.
+    ``read`` turns an argument into a ``QueryText`` (default ``read_query``)."""
     from .corpus.query import read_query
     from .errors import InputError
     from .types import QueryError
+
+    read = read or read_query
 
     answered = failed = 0
 
@@ -236,7 +241,7 @@ def _run_batch(kind: str, index: Path, queries: tuple[str, ...], fmt: str, out: 
         nonlocal answered, failed
         for arg in queries:
             try:
-                rep = answer(read_query(arg))
+                rep = answer(read(arg))
             except InputError as e:  # this query's own problem: the others are still answered
                 _say(e)
                 failed += 1
