@@ -459,3 +459,13 @@ def test_audit_result_renders_as_json(tmp_path: Path) -> None:
     assert isinstance(res, AuditResult)
     d = json.loads(to_json(res))
     assert d["records"] == 2 and d["counts"] == {"allowed": 1, "rejected": 1} and d["out"] == str(tmp_path / "o")
+
+
+def test_the_embedded_provenance_cannot_break_out_of_its_script_element() -> None:
+    from ipscope.report.html import provenance_script
+    from ipscope.types import QueryError
+
+    name = "</script><script>alert(1)</script><!--"
+    html = provenance_script([QueryError(name, "m", None)])
+    inner = html.split(">", 1)[1].rsplit("</script>", 1)[0]
+    assert "<" not in inner and json.loads(inner)[0]["query"] == name

@@ -75,7 +75,8 @@ def provenance_script(results: Iterable[TraceReport | SimilarReport | QueryError
     ``<script type="application/json" id="ipscope-provenance">[{"query", "provenance"} or {"query", "error"}]``."""
     items = [r.to_dict() if isinstance(r, QueryError) else {"query": r.query, "provenance": r.provenance}
              for r in results]
-    data = json.dumps(items, ensure_ascii=False).replace("</", "<\\/")  # no "</script>" inside the element
+    # "<" as its JSON escape: no "</script>" or "<!--" can end or confuse the element (JSON.parse reads it back)
+    data = json.dumps(items, ensure_ascii=False).replace("<", "\\u003c")
     return f'<script type="application/json" id="ipscope-provenance">{data}</script>'
 
 
