@@ -96,12 +96,33 @@ def test_trace_report_keys_are_documented(demo_index: Path):
     plain = trace(idx, text, str(SAMPLE)).to_dict()
     with_excerpts = trace(idx, text, str(SAMPLE), TraceOptions(excerpts=40)).to_dict()
     assert plain["spans"] and plain["documents"], "the demo sample should produce spans"
-    keys = _keys(plain) | _keys(with_excerpts)
-    # the span, source and excerpt keys must all be among them
-    assert {"sources", "doc_id", "kind", "text", "before", "after"} <= keys
+    keys = _keys(plain, _OPTIONS) | _keys(with_excerpts, _OPTIONS)
+    # the span, source, excerpt and provenance keys must all be among them
+    assert {"sources", "doc_id", "kind", "text", "before", "after", "provenance", "query_sha256"} <= keys
     doc = _formats_md()
     missing = sorted(k for k in keys if not _documented(k, doc))
     assert not missing, f"docs/formats.md does not document these trace report keys: {missing}"
+    _options_documented(plain)
+
+
+_OPTIONS = frozenset({"options"})  # the options of a report's provenance: the API's option fields
+
+
+def _options_documented(report: dict) -> None:
+    """The fields of a report's provenance options are the API's options, documented in python-api.md."""
+    api = (DOCS / "python-api.md").read_text(encoding="utf-8")
+    opts = report["provenance"]["options"]
+    assert opts
+    missing = sorted(k for k in opts if not re.search(rf"\b{k}\b", api))
+    assert not missing, f"docs/python-api.md does not document these options: {missing}"
+
+
+def test_query_error_keys_are_documented():
+    from ipscope.types import QueryError
+
+    keys = _keys(QueryError("q.txt", "query q.txt: binary", "give text").to_dict())
+    doc = _formats_md()
+    assert not sorted(k for k in keys if not _documented(k, doc))
 
 
 def test_similar_report_keys_are_documented(demo_index: Path):
@@ -111,11 +132,12 @@ def test_similar_report_keys_are_documented(demo_index: Path):
     text = SAMPLE.read_text(encoding="utf-8")
     rep = similar(Index.open(demo_index), text, str(SAMPLE), SimilarOptions(semantic=False)).to_dict()
     assert rep["results"], "the demo sample should find its sources"
-    keys = _keys(rep)
-    assert {"score", "label", "evidence", "passages", "verbatim_coverage", "query_start"} <= keys
+    keys = _keys(rep, _OPTIONS)
+    assert {"score", "label", "evidence", "passages", "verbatim_coverage", "query_start", "layers_hash"} <= keys
     doc = _formats_md()
     missing = sorted(k for k in keys if not _documented(k, doc))
     assert not missing, f"docs/formats.md does not document these similar report keys: {missing}"
+    _options_documented(rep)
 
 
 def test_index_manifest_and_account_keys_are_documented(demo_index: Path, tmp_path: Path):
@@ -224,3 +246,17 @@ def test_relative_links_in_docs_and_readme_resolve():
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
                 broken.append(f"{page.relative_to(REPO)}: {target} (no such heading)")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_readme_figures_are_those_of_the_latest_benchmark_runs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_figures", REPO / "benchmarks" / "readme_figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name, make in mod.BLOCKS.items():
+        block = mod.readme_block(readme, name)
+        assert block is not None, f"README.md has no figures:{name} block"
+        assert block == make(), f"README.md's {name} figures are not the latest run's: python benchmarks/readme_figures.py --write"
+    assert "--no-passages" in mod.readme_block(readme, "trace")  # says how the index was built

@@ -1,15 +1,20 @@
 """The ``ipscope`` command: a thin shell over the Python API.
 
+Each command parses its arguments, calls the API (``build_index``, ``trace``, ``similar``, ``audit``: they read
+and limit queries, attach provenance and notes) and hands the results to ``ipscope.report``. What is here and
+only here: option parsing, progress bars, where output goes, messages and exit statuses.
+
 Imports of numpy/numba happen inside commands so ``ipscope --help`` stays instant.
-Exit codes: 0 done; 1 the command could not do its job (bad input path, not an index,
-an unreadable or empty query); 2 wrong usage.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO
 
 import click
 
@@ -17,6 +22,16 @@ from . import __version__
 from .errors import IndexFormatError, IpscopeError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+EXIT_OK = 0  # done (every query answered)
+EXIT_FAILED = 1  # nothing could be done: a bad index or input path, or no query could be answered
+EXIT_USAGE = 2  # wrong usage (click's usage errors)
+EXIT_SOME_FAILED = 3  # some queries answered and some not (each of those has an error entry in the report)
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+EXIT_STATUS = ("Exit status: 0 done (every query answered); 3 some queries answered and some not (each of "
+               "those has an error entry in the report and a message on stderr); 1 nothing could be done (a "
+               "bad index or input path, or no query could be answered); 2 wrong usage; 130 interrupted.")
 
 
 def _say(err: IpscopeError) -> None:
@@ -31,7 +46,40 @@ def _fail(err: IpscopeError) -> None:
     sys.exit(err.exit_code)
 
 
-@click.group(context_settings=CONTEXT)
+def _interruptible(message: Callable[..., str]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Ctrl-C in a command: one line saying what happened and what to do (``message(**params)``), no
+    traceback, exit status 130 (click alone prints "Aborted!" and exits 1)."""
+
+    def wrap(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def run(**kw: Any) -> None:
+            try:
+                fn(**kw)
+            except BaseException as e:
+                if not _interrupted(e):
+                    raise
+                click.echo(f"\nipscope: interrupted; {message(**kw)}", err=True)
+                sys.exit(EXIT_INTERRUPTED)
+
+        return run
+
+    return wrap
+
+
+def _interrupted(e: BaseException | None) -> bool:
+    """Ctrl-C, also when it arrived inside compiled code (numba then raises SystemError "returned a result with
+    an exception set", caused by the KeyboardInterrupt)."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        if not isinstance(e, SystemError):
+            return False
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+@click.group(context_settings=CONTEXT, epilog=EXIT_STATUS)
 @click.version_option(__version__, "-V", "--version", prog_name="ipscope")
 def main() -> None:
     """ipscope: intellectual-property evidence for the generative-AI era.
@@ -43,6 +91,13 @@ def main() -> None:
     Decide which training records may be used, with the evidence:
       ipscope audit crawl.jsonl --sites snapshot/ --out audit/
     """
+
+
+def _index_interrupted(out: Path, **_: Any) -> str:
+    partial = out.parent / f".{out.name}.partial"
+    if not partial.exists():
+        return f"nothing was written to {out}: run the same command again"
+    return f"the tasks finished so far are kept in {partial}: run the same command again to resume where it stopped"
 
 
 @main.command("index", context_settings=CONTEXT)
@@ -65,6 +120,7 @@ def main() -> None:
                    "sources across languages. Slow: ~0.26 s a 200-token passage on 2 cores (~22 minutes per "
                    "million tokens); meant for catalogues of works, not web-scale corpora.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@_interruptible(_index_interrupted)
 def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_field: str, text_field: str,
               encoding_errors: str, passages: bool, vectors: bool, quiet: bool) -> None:
     """Index SOURCE files and directories into an index directory.
@@ -105,6 +161,10 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
     except IpscopeError as e:
         _fail(e)
         return
+    except OSError as e:  # a path the build could not write (the checks before it should have named it)
+        _fail(IpscopeError(f"--out {out}: the index cannot be written ({e.strerror or e}: {e.filename})",
+                           "choose an --out in a directory you can write to"))
+        return
     if not quiet:
         c = result.manifest["counts"]
         mb = c["input_bytes"] / 1e6
@@ -123,20 +183,120 @@ def _err_console():
     return Console(stderr=True)
 
 
-def _read_query(arg: str) -> tuple[str, str]:
+@contextmanager
+def _report_file(out: Path | None) -> Iterator[TextIO]:
+    """Where a report goes: standard output, or ``out`` written atomically (to a temporary name beside it,
+    renamed when the report is complete), so an interrupted or failed run leaves no partial file and an
+    earlier report at that path intact."""
+    if out is None:
+        yield sys.stdout
+        return
+    from .atomic import atomic_open
+
+    cm = atomic_open(out, "w")
+    try:
+        f = cm.__enter__()
+    except OSError as e:
+        _fail(IpscopeError(f"--out {out}: cannot be written ({e.strerror or e})", "choose a writable file path"))
+        return
+    try:
+        yield f
+    except BaseException:
+        cm.__exit__(*sys.exc_info())  # removes the temporary file
+        raise
+    cm.__exit__(None, None, None)
+
+
+def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
+    """Refuse, before any work, several queries for one JSON report (wrong usage: exit 2), and an --out in a
+    missing directory or naming a directory (exit 1)."""
+    if fmt == "json" and n_queries > 1:
+        raise click.UsageError(f"--format json writes one report but {n_queries} queries were given; "
+                               "use --format jsonl for several queries (one JSON line each)")
+    if out is not None and not out.parent.is_dir():
+        _fail(IpscopeError(f"--out {out}: directory {out.parent} does not exist", "create it or choose another path"))
+    if out is not None and out.is_dir():
+        _fail(IpscopeError(f"--out {out} is a directory", f"give a file name for the report, e.g. {out}/report.html"))
+
+
+def _query_interrupted(out: Path | None = None, **_: Any) -> str:
+    return (f"no report was written to {out} (a file there before is untouched)" if out
+            else "the queries not shown above were not answered")
+
+
+def _run_batch(kind: str, index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
+               answer: Callable[[Any], Any], read: Callable[[str], Any] | None = None) -> None:
+    """Answer every query and write the report. Each query gets its report, or an error entry (QueryError)
+    when it cannot be answered, its problem also on stderr. Exit status: 0 all answered, 3 some, 1 none.
+    ``read`` turns an argument into a ``QueryText`` (default ``read_query``)."""
     from .corpus.query import read_query
+    from .errors import InputError
+    from .types import QueryError
 
-    q = read_query(arg)
-    return q.name, q.text
+    read = read or read_query
+
+    answered = failed = 0
+
+    def results() -> Iterator[Any]:
+        nonlocal answered, failed
+        for arg in queries:
+            try:
+                rep = answer(read(arg))
+            except InputError as e:  # this query's own problem: the others are still answered
+                _say(e)
+                failed += 1
+                yield QueryError("<stdin>" if arg == "-" else arg, e.message, e.fix)
+                continue
+            except IpscopeError as e:  # a damaged index, a missing extra: no query can be answered
+                _fail(e)
+            except OSError as e:  # an index file vanished or shrank while open (pread found no data)
+                _fail(IndexFormatError(f"{index}: could not read the index ({e})",
+                                       f"check the disk, or rebuild it: ipscope index SOURCE... --out {index} --force"))
+            answered += 1
+            yield rep
+
+    with _report_file(out) as f:
+        if fmt in ("jsonl", "text"):  # streamed: each query as soon as it is done
+            from rich.console import Console
+
+            from .report import to_json_line
+            from .report.terminal import print_results
+
+            console = Console(file=f, width=120, color_system=None) if out else Console()
+            for r in results():
+                if fmt == "jsonl":
+                    f.write(to_json_line(r))
+                else:
+                    print_results([r], console)
+                f.flush()
+        else:
+            collected = list(results())
+            if fmt == "json":  # one query (checked before): its report, or its error entry
+                from .report import to_json
+
+                f.write(to_json(collected[0]) + "\n")
+            else:
+                from .report import render_html
+
+                f.write(render_html(collected, str(index), kind))  # type: ignore[arg-type]
+    if out and fmt == "html":
+        click.echo(f"report: {out}", err=True)
+    if failed:
+        if answered:
+            click.echo(f"ipscope: {failed:,} of {failed + answered:,} queries could not be answered (an error "
+                       "entry stands in the report for each)", err=True)
+        sys.exit(EXIT_SOME_FAILED if answered else EXIT_FAILED)
 
 
-@main.command("trace", context_settings=CONTEXT)
+@main.command("trace", context_settings=CONTEXT, epilog=EXIT_STATUS)
 @click.argument("index", type=click.Path(path_type=Path))
 @click.argument("queries", nargs=-1, required=True)
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "jsonl", "html"]), default="text",
               show_default=True, help="text: terminal summary; json: one query; jsonl: one report per line; "
                                       "html: a self-contained page, query beside its sources.")
-@click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the report here instead of stdout.")
+@click.option("--out", "-o", type=click.Path(path_type=Path),
+              help="Write the report here instead of stdout; complete or not at all (written to a temporary "
+                   "name beside it and renamed when done).")
 @click.option("--min-tokens", "-n", type=click.IntRange(1), default=None,
               help="Shortest passage reported, in tokens (words; one per CJK character). [default: 12]")
 @click.option("--max-sources", type=click.IntRange(1), default=20, show_default=True,
@@ -150,6 +310,7 @@ def _read_query(arg: str) -> tuple[str, str]:
                    "memory does not grow with the index (about 205 MB on a 100M-token index; budgets below "
                    "~220 MB cannot be kept). 0 = no budget: the arrays are memory-mapped, about 2x faster "
                    "per query on large indexes, but RSS grows towards their size. [default: 300]")
+@_interruptible(_query_interrupted)
 def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None, min_tokens: int | None,
               max_sources: int, excerpts: int | None, max_rss_mb: float | None) -> None:
     """Find the passages of QUERY texts that come verbatim or near-verbatim from INDEX.
@@ -163,6 +324,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     Offsets are half-open character (code point) offsets in the query and in each
     source document's original text.
     """
+    from .errors import InputError
     from .index import Index
     from .trace import DEFAULT_MAX_RSS_MB, DEFAULT_MIN_TOKENS, TraceOptions, trace, warm_up
 
@@ -176,64 +338,15 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     opts = TraceOptions(min_tokens=min_tokens or DEFAULT_MIN_TOKENS, max_sources=max_sources, excerpts=n_ctx,
                         max_rss_mb=DEFAULT_MAX_RSS_MB if max_rss_mb is None else max_rss_mb or None)
     warm_up(opts)
-    reports = []
-    failed = 0
-    sink = open(out, "w", encoding="utf-8") if out and fmt == "jsonl" else None
-    try:
-        for q in queries:
-            try:
-                name, text = _read_query(q)
-            except IpscopeError as e:
-                _say(e)
-                failed += 1
-                continue
-            try:
-                rep = trace(idx, text, name, opts)
-            except IpscopeError as e:  # a damaged index found while reading it
-                _fail(e)
-                return
-            except OSError as e:  # an index file vanished or shrank while open (pread found no data)
-                _fail(IndexFormatError(f"{index}: could not read the index ({e})",
-                                       f"check the disk, or rebuild it: ipscope index SOURCE... --out {index} --force"))
-                return
-            if rep.query_tokens == 0:
-                click.echo(f"ipscope: error: query {name} is empty (no words or characters to compare)\n"
-                           "  fix: give a query with text in it", err=True)
-                failed += 1
-                continue
-            if fmt == "jsonl":  # written as each query is done
-                from .report import to_json_line
 
-                (sink or sys.stdout).write(to_json_line(rep))
-                (sink or sys.stdout).flush()
-            else:
-                reports.append(rep)
-    finally:
-        if sink:
-            sink.close()
-    if fmt != "jsonl" and reports:
-        if fmt == "json":
-            from .report import to_json
+    def answer(q: Any) -> Any:
+        rep = trace(idx, q, None, opts)
+        if rep.query_tokens == 0:  # nothing to trace: an error entry, not a report of nothing found
+            raise InputError(f"query {q.name} is empty (no words or characters to compare)",
+                             "give a query with text in it")
+        return rep
 
-            _emit(to_json(reports[0]) + "\n", out)
-        elif fmt == "html":
-            from .report.html import render
-
-            _emit(render(reports, str(index)), out)
-            if out:
-                click.echo(f"report: {out}", err=True)
-        else:
-            from rich.console import Console
-
-            from .report.terminal import print_reports
-
-            if out:
-                with open(out, "w", encoding="utf-8") as f:
-                    print_reports(reports, Console(file=f, width=120, color_system=None))
-            else:
-                print_reports(reports)
-    if failed:
-        sys.exit(1)
+    _run_batch("trace", index, queries, fmt, out, answer)
 
 
 @main.command("add-layers", context_settings=CONTEXT)
@@ -243,6 +356,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
               help="Also embed every passage with multilingual-e5-small (needs ipscope[embed]) so similar finds "
                    "sources across languages. Slow: ~0.26 s a 200-token passage on 2 cores.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@_interruptible(lambda **_: "shards whose layers were finished keep them: run the same command again to resume")
 def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None:
     """Add the passage layers ipscope similar needs to an existing INDEX, without re-indexing.
 
@@ -275,17 +389,20 @@ def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None
         click.echo(f"passage layers added to {index} in {time.perf_counter() - t0:.1f} s", err=True)
 
 
-@main.command("similar", context_settings=CONTEXT)
+@main.command("similar", context_settings=CONTEXT, epilog=EXIT_STATUS)
 @click.argument("index", type=click.Path(path_type=Path))
 @click.argument("queries", nargs=-1, required=True)
 @click.option("--top", "-k", type=click.IntRange(1), default=10, show_default=True, help="Documents reported.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "jsonl", "html"]), default="text",
               show_default=True, help="text: a terminal table; json: one query; jsonl: one report per line; "
                                       "html: a self-contained page, aligned passages side by side.")
-@click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the report here instead of stdout.")
+@click.option("--out", "-o", type=click.Path(path_type=Path),
+              help="Write the report here instead of stdout; complete or not at all (written to a temporary "
+                   "name beside it and renamed when done).")
 @click.option("--semantic/--no-semantic", default=None,
               help="Semantic evidence (paraphrase detection) with multilingual-e5-small; needs ipscope[embed]. "
                    "[default: on when installed]")
+@_interruptible(_query_interrupted)
 def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: Path | None,
                 semantic: bool | None) -> None:
     """Rank the documents of INDEX by how much of each QUERY derives from them.
@@ -308,81 +425,7 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
         _fail(e)
         return
     opts = SimilarOptions(top=top, semantic=semantic)
-    failed = 0
-    chunks: list[str] = []
-    reports = []
-    for q in queries:
-        try:
-            name, text = _read_query(q)
-            rep = similar(idx, text, name, opts)
-        except IpscopeError as e:
-            _say(e)
-            failed += 1
-            continue
-        if fmt == "html":
-            reports.append(rep)
-            continue
-        if fmt in ("json", "jsonl"):
-            import orjson
-
-            chunk = orjson.dumps(rep.to_dict(), option=orjson.OPT_INDENT_2 if fmt == "json" else 0).decode() + "\n"
-        else:
-            chunk = _similar_text(rep)
-        if out is None:  # to the terminal or a pipe: each query as it is done
-            sys.stdout.write(chunk)
-            sys.stdout.flush()
-        else:
-            chunks.append(chunk)
-    if reports:
-        from .report.similar_html import render
-
-        _emit(render(reports, str(index)), out)
-        if out:
-            click.echo(f"report: {out}", err=True)
-    if chunks:
-        _emit("".join(chunks), out)
-    if failed:
-        sys.exit(1)
-
-
-def _similar_text(rep) -> str:
-    lines = [f"{rep.query}: {rep.query_tokens:,} tokens, {rep.elapsed_ms:.0f} ms"
-             + ("" if rep.semantic else " (lexical evidence only)")]
-    if not rep.results:
-        lines.append("  no similar document found")
-    for r in rep.results:
-        ev = r.evidence
-        lines.append(f"  {r.score:5.2f}  {r.label:<10}  {r.doc_id}  (verbatim {ev['verbatim_coverage']:.2f}, "
-                     f"shingles {ev['shingle_containment']:.2f}, semantic {ev['semantic_coverage']:.2f}, "
-                     f"similarity {ev['mean_best_similarity']:.2f})")
-    for note in rep.notes:
-        lines.append(f"  note: {note}")
-    return "\n".join(lines) + "\n"
-
-
-def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
-    """Refuse, before any work, an --out in a missing directory or several queries for one JSON report."""
-    if out is not None and not out.parent.is_dir():
-        _fail(IpscopeError(f"--out {out}: directory {out.parent} does not exist", "create it or choose another path"))
-    if out is not None and out.is_dir():
-        _fail(IpscopeError(f"--out {out} is a directory", f"give a file name for the report, e.g. {out}/report.html"))
-    if fmt == "json" and n_queries > 1:
-        _fail(IpscopeError(f"--format json writes one report but {n_queries} queries were given",
-                           "use --format jsonl for several queries"))
-
-
-def _emit(text: str, out: Path | None) -> None:
-    if out:
-        try:
-            out.write_text(text, encoding="utf-8")
-        except OSError as e:
-            _fail(IpscopeError(f"--out {out}: cannot be written ({e.strerror or e})", "choose a writable file path"))
-    else:
-        sys.stdout.write(text)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+    _run_batch("similar", index, queries, fmt, out, lambda q: similar(idx, q, None, opts))
 
 
 @main.command("audit", context_settings=CONTEXT)
@@ -407,6 +450,7 @@ if __name__ == "__main__":  # pragma: no cover
               help="With --fetch, seconds a fetched site file stays valid in the cache.")
 @click.option("--force", is_flag=True, help="Replace --out if it is already an ipscope audit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
+@_interruptible(lambda out, **_: f"no audit was written to {out}; run the command again")
 def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bool, agents: tuple[str, ...],
               policy: str, allow_private: bool, cache_dir: Path | None, ttl_s: float, force: bool,
               quiet: bool) -> None:
@@ -462,3 +506,7 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
         from .report.terminal import audit_summary
 
         audit_summary(result, _err_console())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

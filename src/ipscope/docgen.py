@@ -8,6 +8,8 @@ depend on the terminal that runs it.
 
 from __future__ import annotations
 
+import textwrap
+
 import click
 
 WIDTH = 100
@@ -25,6 +27,8 @@ def _exit_codes() -> str:
     from the code so it cannot drift either)."""
     from . import cli
 
+    if getattr(cli, "EXIT_STATUS", None):  # the epilog of --help: the same words in both places
+        return "\n" + textwrap.fill(cli.EXIT_STATUS, WIDTH) + "\n"
     for para in (cli.__doc__ or "").split("\n\n"):
         para = " ".join(para.split())
         at = para.find("Exit codes:")

@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol, Sequence
 
 import numpy as np
 
+from .corpus.query import QUERY_LIMITS, QueryText, check_query_size
 from .errors import IndexFormatError, InputError, IpscopeError
 from .index.format import Index
 from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, layer_problem, lsh_keys,
@@ -52,7 +53,7 @@ BM25_B = 0.75
 # of a54449d, measured together with the other changes there, was not measured apart).
 BM25_MAX_DF = 0.05
 BM25_FALLBACK_TERMS = 3  # a window of common words only selects with its rarest few
-MAX_QUERY_CHARS = 2_000_000
+MAX_QUERY_CHARS = QUERY_LIMITS["similar"]  # the one limit table is in corpus/query.py
 
 
 @lru_cache(maxsize=1)
@@ -308,17 +309,26 @@ def _lsh(index: Index, layers: list[PassageLayer], toks: Tokens, cands: dict[str
                 c.lsh += 1
 
 
-def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | None = None,
+def similar(index: Index, text: "str | QueryText", query: str | None = None, opts: SimilarOptions | None = None,
             embedder: Embedder | None = None, features: dict[str, "Features"] | None = None) -> SimilarReport:
-    """Rank the documents of ``index`` by how much of ``text`` derives from them. ``features``, when given,
-    receives the evidence of every document compared (for calibration: :func:`decide` re-labels it)."""
+    """Rank the documents of ``index`` by how much of ``text`` (a str, or a ``QueryText`` as read from a file)
+    derives from them. ``features``, when given, receives the evidence of every document compared (for
+    calibration: :func:`decide` re-labels it). The report carries its provenance (``ipscope.provenance``)."""
+    from . import provenance
+
     opts = opts or SimilarOptions()
-    t0 = time.perf_counter()
-    if not isinstance(text, str):
+    if not isinstance(text, (str, QueryText)):
         raise InputError(f"query {query}: not text", "give the query as a string")
-    if len(text) > MAX_QUERY_CHARS:
-        raise InputError(f"query {query}: {len(text):,} characters is more than the {MAX_QUERY_CHARS:,} one query may "
-                         "have", "split it into several queries")
+    q = provenance.as_query(text, query)
+    check_query_size(q.text, q.name, "similar")
+    rep = _similar(index, q.text, q.name, opts, embedder, features)
+    vectors = rep.semantic and "vectors" in index.manifest.get("layers", {})
+    return provenance.attach(rep, index, q, opts, layers=True, vectors_used=vectors)
+
+
+def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder: Embedder | None,
+             features: dict[str, "Features"] | None) -> SimilarReport:
+    t0 = time.perf_counter()
     layers = require_layers(index)
     toks = tokenize(text)
     m = len(toks)

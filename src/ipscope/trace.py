@@ -30,7 +30,7 @@ from .types import DocumentMatch, Source, Span, TraceReport
 
 DEFAULT_MIN_TOKENS = 12
 DEFAULT_MAX_RSS_MB = 300.0
-from .corpus.query import MAX_QUERY_CHARS  # noqa: F401  (re-exported)
+from .corpus.query import MAX_QUERY_CHARS, QueryText  # noqa: F401  (re-exported)
 SEED_CHUNK = 100  # seeds per kernel call
 
 
@@ -194,9 +194,21 @@ def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, 
     return Source(doc_id, start, end, text[a:b], text[max(0, a - context) : a], text[b : b + context])
 
 
-def trace(index: Index, text: str, query: str = "-", opts: TraceOptions | None = None) -> TraceReport:
-    """Trace ``text`` against ``index``; ``query`` names it in the report."""
+def trace(index: Index, text: "str | QueryText", query: str | None = None, opts: TraceOptions | None = None
+          ) -> TraceReport:
+    """Trace ``text`` against ``index``; ``query`` names it in the report (default: the ``QueryText``'s name,
+    or ``-``). The report carries its provenance and the index's notes (``ipscope.provenance``).
+    Raises ``InputError`` for a query longer than ``MAX_QUERY_CHARS``."""
+    from . import provenance
+    from .corpus.query import check_query_size
+
     opts = opts or TraceOptions()
+    q = provenance.as_query(text, query)
+    check_query_size(q.text, q.name, "trace")
+    return provenance.attach(_trace(index, q.text, q.name, opts), index, q, opts)
+
+
+def _trace(index: Index, text: str, query: str, opts: TraceOptions) -> TraceReport:
     t0 = time.perf_counter()
     toks = tokenize(text)
     m = len(toks)

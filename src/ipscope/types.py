@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 
@@ -196,3 +198,46 @@ class SimilarReport:
         if self.provenance is not None:
             d["provenance"] = self.provenance
         return d
+
+
+# ------------------------------------------------------------------------------------------------ batches
+
+
+@dataclass(frozen=True, slots=True)
+class QueryError:
+    """A query of a batch that could not be answered (unreadable, binary, too long, no words): it takes the
+    place of the query's report, so every query given has an entry (docs/formats.md, "Query error")."""
+
+    query: str
+    message: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "error": {"message": self.message, "fix": self.fix}}
+
+
+# ------------------------------------------------------------------------------------------------ audit
+
+
+@dataclass
+class AuditResult:
+    """What ``ipscope.audit.run.audit`` did: the records per decision and where they were written."""
+
+    out: Path
+    counts: Counter[str]  # decision -> records
+    reserved_by: Counter[str]  # signal -> reserved records it reserved
+    problems: Counter[str]  # signal -> records with a problem reading it
+    inputs: list[str]
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # about the run's inputs as a whole (e.g. the snapshot)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run in JSON (the records themselves are in the files under ``out``)."""
+        return {"out": str(self.out), "records": self.total, "counts": dict(self.counts),
+                "reserved_by": dict(self.reserved_by), "problems": dict(self.problems), "inputs": list(self.inputs),
+                "seconds": round(self.seconds, 3), "warnings": list(self.warnings)}

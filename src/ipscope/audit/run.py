@@ -15,12 +15,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 from ..errors import InputError, MissingExtraError
+from ..types import AuditResult  # noqa: F401  (the result type lives with the others; kept importable here)
 from . import licences
 from .page import PageMeta, scan_html
 from .policy import Policy, PolicyName
@@ -63,22 +64,6 @@ class AuditOptions:
     ttl_s: float = 86400.0
     force: bool = False
     batch: int = 5000  # records per fetch batch
-
-
-@dataclass
-class AuditResult:
-    out: Path
-    counts: Counter[str]  # decision -> records
-    reserved_by: Counter[str]  # signal -> reserved records it reserved
-    problems: Counter[str]  # signal -> records with a problem reading it
-    inputs: list[str]
-    seconds: float
-    summary: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # about the run's inputs as a whole (e.g. the snapshot)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 @dataclass

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from ..errors import InputError
 
-MAX_QUERY_CHARS = 50_000_000  # the longest query trace takes; similar takes fewer (ipscope.similar)
+MAX_QUERY_CHARS = 50_000_000  # the longest query any command takes (trace's limit)
+# Per capability, the longest query it answers, checked by check_query_size (called by trace() and similar()).
+# similar compares every 200-token window of the query in depth, so it takes 1/25 of trace's limit.
+QUERY_LIMITS: dict[str, int] = {"trace": MAX_QUERY_CHARS, "similar": MAX_QUERY_CHARS // 25}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +63,11 @@ def read_query(arg: str | Path) -> QueryText:
     except OSError as e:
         raise InputError(f"query {arg}: cannot read ({e.strerror})", "check the file's permissions") from e
     return decode_query(data, arg)
+
+
+def check_query_size(text: str, name: str, capability: str) -> None:
+    """Refuse a query longer than ``QUERY_LIMITS[capability]`` characters, naming the limit and the fix."""
+    limit = QUERY_LIMITS[capability]
+    if len(text) > limit:
+        raise InputError(f"query {name}: {len(text):,} characters is more than the {limit:,} one {capability} query "
+                         "may have", f"split it into several queries (one ipscope {capability} call takes them all)")

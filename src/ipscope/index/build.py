@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
 from ..errors import IndexFormatError, InputError, IpscopeError, MissingExtraError
 from ..text import SCRIPT_FOLDING, TOKENIZER
@@ -231,9 +232,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
         for line in account:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
     rec = {"task": task.number, "key": key, "shards": packer.shards, "bytes": task.size}
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rec), encoding="utf-8")
-    os.replace(tmp, marker)
+    write_atomic(marker, json.dumps(rec))
     return rec
 
 
@@ -251,6 +250,13 @@ def _warm_worker() -> None:
     toks = tokenize(text)
     with tempfile.TemporaryDirectory() as d:
         write_shard(Path(d) / "s", [PartEntry("w", "w", 0, text, toks.hashes, toks.starts)])
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it ends the workers), not each worker's."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class LocalExecutor:
@@ -275,7 +281,8 @@ class LocalExecutor:
         saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         os.environ.update({name: "1" for name in saved})
         try:
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"),
+                                             initializer=_ignore_sigint)
             for _ in range(self.jobs):  # each submit starts a worker while fewer than jobs run: all start here
                 self._pool.submit(_warm_worker)
         finally:  # this process keeps its own settings
@@ -310,6 +317,12 @@ class LocalExecutor:
                 fut.add_done_callback(lambda _f, t=t: on_done(t))
                 futures.append(fut)
             return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            # Ctrl-C: stop now rather than wait for the running tasks. The workers ignore SIGINT (else each
+            # prints a traceback), so end them here; a task cut short has no marker and is redone on resume
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            raise
         except BrokenProcessPool as e:
             raise IpscopeError(
                 "an index worker process died before finishing its task (out of memory, killed, or it "
@@ -325,14 +338,36 @@ class LocalExecutor:
 
 
 def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists():
-        if not force:
-            raise IndexFormatError(f"{out} already exists", "pass --force to replace it, or choose another --out")
-        if not (is_index(out) or (out.is_dir() and not any(out.iterdir()))):
+    """Refuse an ``out`` that may not be replaced or cannot be created, before any work, saying which."""
+    if out.exists() or out.is_symlink():
+        replaceable = is_index(out) or (out.is_dir() and not out.is_symlink() and not any(out.iterdir()))
+        if not replaceable:  # the same answer with --force or without: --force replaces indexes only
+            what = "a file" if out.is_file() else "a directory" if out.is_dir() else "something"
             raise IndexFormatError(
-                f"{out} exists and is not an ipscope index; refusing to replace it even with --force",
-                "choose another --out",
+                f"{out} is {what} that is not an ipscope index; refusing to replace it (with --force or without)",
+                "choose another --out (a new path, or an existing ipscope index with --force)",
             )
+        if not force:
+            raise IndexFormatError(f"{out} already exists (an ipscope index)", "pass --force to replace it, or choose another --out")
+        return
+    parent = out.parent
+    for p in (parent, *parent.parents):  # the nearest existing ancestor must be a directory we may write into
+        if p.is_symlink() and not p.exists():
+            raise InputError(f"--out {out}: {p} is a symbolic link to {os.readlink(p)}, which does not exist",
+                             "create the directory it points to, or choose another --out")
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"--out {out}: {p} is a file, not a directory, so {out} cannot be created",
+                                 "choose an --out inside a directory")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise InputError(f"--out {out}: cannot create it in {p} (permission denied)",
+                                 "choose an --out in a directory you can write to")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot create its directory {parent} ({e.strerror or e})",
+                         "choose another --out") from e
 
 
 def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptions, started: float) -> dict:
@@ -423,6 +458,19 @@ def _layers(opts: BuildOptions) -> dict:
     return {LAYER: params()}
 
 
+def _refuse_in_worker_start_up() -> None:
+    """A worker process re-imports the calling script (spawn): a script that calls build_index without the
+    ``if __name__ == "__main__":`` guard would start a build in each worker, which multiprocessing refuses with
+    a long traceback per worker. Say once, plainly, what to change; the parent then reports the workers'
+    failure with the same fix."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit("ipscope: error: build_index was called while a worker process was starting: the calling "
+                         "script builds the index when it is imported\n  fix: call build_index under "
+                         "`if __name__ == \"__main__\":` in the script, or pass BuildOptions(jobs=1)")
+
+
 def build_index(
     sources: Iterable[str | Path],
     out: str | Path,
@@ -433,6 +481,7 @@ def build_index(
 
     ``progress(done_bytes, total_bytes)`` is called as tasks finish."""
     opts = opts or BuildOptions()
+    _refuse_in_worker_start_up()
     if not 16 <= opts.max_shard_tokens <= MAX_TOKENS:
         raise ValueError(f"max_shard_tokens must be between 16 and {MAX_TOKENS}")
     started = time.time()

@@ -46,6 +46,11 @@ class Index:
         if not p.exists():
             raise IndexFormatError(f"{p}: no such index directory{hint}",
                                    f"build one with: ipscope index SOURCE... --out {p}")
+        if not p.is_dir():  # most likely a query given where the index belongs
+            raise IndexFormatError(f"{p} is a file, not an index (an index is a directory made by ipscope index)",
+                                   "give the index first, then the queries: ipscope trace INDEX QUERY... (or "
+                                   f"ipscope similar INDEX QUERY...); to index this file: ipscope index {p} "
+                                   f"--out {p.with_suffix('.idx') if p.suffix != '.idx' else p.with_name(p.name + '-index')}")
         mpath = p / "manifest.json"
         if not mpath.is_file():
             raise IndexFormatError(

@@ -27,7 +27,6 @@ Files in the shard directory (plain arrays, no pickles; ``passages.json`` is wri
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -98,11 +97,15 @@ def write_layers(out: Path, tok: np.ndarray, doc_tok: np.ndarray, id_hash: np.nd
     np.save(out / "bm25_passage.npy", passage)
     np.save(out / "bm25_tf.npy", tf)
     lengths = bounds[:, 1].astype(np.int64) - bounds[:, 0]
+    from ..atomic import write_atomic
+    from .shard import _sha256
+
     done = {"passages": int(bounds.shape[0]), "tokens": int(lengths.sum()), "postings": int(passage.shape[0]),
-            "pruned_ids": int(((df > max_df(bounds.shape[0])) & (np.arange(df.shape[0]) > 0)).sum())}
-    tmp = out / "passages.json.tmp"
-    tmp.write_text(json.dumps(done), encoding="utf-8")
-    os.replace(tmp, out / "passages.json")
+            "pruned_ids": int(((df > max_df(bounds.shape[0])) & (np.arange(df.shape[0]) > 0)).sum()),
+            # the arrays' hashes, so a report can name the layers it used by hashing this small file
+            # (ipscope.provenance) instead of the arrays
+            "files": {name: _sha256(out / name) for name in FILES if name != "passages.json"}}
+    write_atomic(out / "passages.json", json.dumps(done))
     return done
 
 
@@ -277,10 +280,10 @@ def _write_layers(index, layers: dict) -> None:
     manifest["layers"] = layers
     index.manifest = manifest
     mpath = Path(index.path) / "manifest.json"
-    tmp = mpath.with_suffix(".json.tmp")
+    from ..atomic import write_atomic
+
     try:
-        tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, mpath)
+        write_atomic(mpath, json.dumps(manifest, indent=1, ensure_ascii=False))
     except OSError as e:
         raise IndexFormatError(f"{mpath}: cannot be written ({e.strerror or e})",
                                "check the index directory's permissions") from e

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import IndexFormatError
 
 MAX_TOKENS = (1 << 24) - 2
@@ -165,14 +166,14 @@ def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dic
     (out / "tokens.u24").write_bytes(to_u24(tok))
     (out / "sa.u24").write_bytes(to_u24(sa))
     del sa
-    layer_files: tuple[str, ...] = ()
+    layer_hashes: dict[str, str] = {}
     if passages:
-        from .passages import FILES as LAYER_FILES, write_layers
+        from .passages import write_layers
 
         id_hash = np.zeros(uniq.shape[0] + 1, np.uint64)
         id_hash[1:] = uniq[by_freq]
-        write_layers(out, tok, doc_tok, id_hash)
-        layer_files = LAYER_FILES
+        # write_layers hashed its arrays for passages.json: reuse those rather than read them twice
+        layer_hashes = write_layers(out, tok, doc_tok, id_hash)["files"] | {"passages.json": _sha256(out / "passages.json")}
     del tok
     np.save(out / "vocab.npy", vocab)
     np.save(out / "vocab_ids.npy", vocab_ids)
@@ -223,11 +224,9 @@ def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dic
         "text_bytes": int(doc_bytes[-1]),
         "text_block": block,
         "chars": text_total,
-        "files": {name: _sha256(out / name) for name in FILES + layer_files},
+        "files": {name: _sha256(out / name) for name in FILES} | layer_hashes,
     }
-    tmp = out / "done.json.tmp"
-    tmp.write_text(json.dumps(done), encoding="utf-8")
-    os.replace(tmp, out / "done.json")
+    write_atomic(out / "done.json", json.dumps(done))
     return done
 
 

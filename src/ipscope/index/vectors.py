@@ -18,7 +18,6 @@ Files in the shard directory:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -66,9 +65,11 @@ def add_to_shard(shard, embedder, progress: Callable[[int], None] | None = None)
             u.add(np.arange(vecs.shape[0], dtype=np.uint64), vecs.astype(np.float32))
         u.save(str(shard.path / "vectors.usearch"))
         ann = "usearch"
-    tmp = shard.path / "vectors.json.tmp"
-    tmp.write_text(json.dumps({"passages": int(bounds.shape[0]), "ann": ann, **params()}), encoding="utf-8")
-    os.replace(tmp, marker)
+    from ..atomic import write_atomic
+    from .shard import _sha256
+
+    files = {n: _sha256(shard.path / n) for n in ("vectors.npy", "vectors.usearch") if (shard.path / n).exists()}
+    write_atomic(marker, json.dumps({"passages": int(bounds.shape[0]), "ann": ann, **params(), "files": files}))
     return int(bounds.shape[0])
 
 

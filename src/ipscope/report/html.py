@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import difflib
 import html
+import json
 import re
 from typing import Iterable
 
 from ..text import tokenize
-from ..types import Source, TraceReport
+from ..types import QueryError, SimilarReport, Source, TraceReport
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -35,7 +36,49 @@ a.m:target,a.m:hover{outline:2px solid #3866d6}
 .edit{text-decoration:underline wavy #c0392b;text-underline-offset:3px}
 .none{color:#59627a}
 footer{margin:18px 24px;color:#59627a;font-size:12px}
+.prov{margin:0;padding:8px 16px;border-top:1px solid #dde1e8;color:#59627a;font-size:12px;word-break:break-all}
+.note{margin:0;padding:8px 16px;background:#fff8e1;border-top:1px solid #dde1e8;font-size:13px}
+section.err{border-color:#e0a3a3}section.err>h2{color:#a12c2c}
 """
+
+
+def notes_html(notes: Iterable[str]) -> str:
+    return "".join(f'<p class="note">note: {html.escape(n)}</p>' for n in notes)
+
+
+def provenance_html(rep: TraceReport | SimilarReport) -> str:
+    """A report's provenance as one line of its section (the full object is in the page's JSON script)."""
+    p = rep.provenance
+    if not p:
+        return ""
+    ix = p.get("index") or {}
+    parts = [f"{p['tool']} {p['version']}", f"created {p['created']}", f"index {ix.get('path')}",
+             f"content hash {ix.get('content_hash')}"]
+    if ix.get("layers_hash"):
+        parts.append(f"layers hash {ix['layers_hash']}")
+    parts.append(f"query SHA-256 {p['query_sha256']}")
+    if p.get("source_sha256"):
+        parts.append(f"source bytes SHA-256 {p['source_sha256']}")
+    if p.get("encoding"):
+        parts.append(f"encoding {p['encoding']}{' (detected)' if p.get('encoding_detected') else ''}")
+    return f'<p class="prov">{html.escape(" · ".join(parts))}</p>'
+
+
+def error_section(err: QueryError) -> str:
+    fix = f"<p>fix: {html.escape(err.fix)}</p>" if err.fix else ""
+    return (f'<section class="q err"><h2>{html.escape(err.query)}<span class="stats">not answered</span></h2>'
+            f'<div class="col"><p>{html.escape(err.message)}</p>{fix}</div></section>')
+
+
+def provenance_script(results: Iterable[TraceReport | SimilarReport | QueryError]) -> str:
+    """Every report's provenance (and every query error) as JSON in the page, for programs that read it:
+    ``<script type="application/json" id="ipscope-provenance">[{"query", "provenance"} or {"query", "error"}]``."""
+    items = [r.to_dict() if isinstance(r, QueryError) else {"query": r.query, "provenance": r.provenance}
+             for r in results]
+    # "<" as its JSON escape: no "</script>" or "<!--" can end or confuse the element (JSON.parse reads it back)
+    data = json.dumps(items, ensure_ascii=False).replace("<", "\\u003c")
+    return f'<script type="application/json" id="ipscope-provenance">{data}</script>'
+
 
 
 def _edited_token_ranges(a: str, b: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -127,19 +170,23 @@ def _section(rep: TraceReport, n: int) -> str:
         f"{len(rep.spans)} span(s) · {rep.coverage:.1%} found in the corpus · {rep.elapsed_ms:.1f} ms"
         f"{' · from ' + docs if docs else ''}</span></h2>"
         f'<div class="cols"><div class="col"><h3>Query</h3><div class="text">{_query_html(rep, prefix, q_edits)}'
-        f'</div></div><div class="col"><h3>Sources</h3>{right}</div></div></section>'
+        f'</div></div><div class="col"><h3>Sources</h3>{right}</div></div>{notes_html(rep.notes)}'
+        f"{provenance_html(rep)}</section>"
     )
 
 
-def render(reports: Iterable[TraceReport], index_name: str = "") -> str:
-    body = "".join(_section(r, n) for n, r in enumerate(reports))
+def render(reports: Iterable[TraceReport | QueryError], index_name: str = "") -> str:
+    reports = list(reports)
+    body = "".join(error_section(r) if isinstance(r, QueryError) else _section(r, n) for n, r in enumerate(reports))
     return (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
         f"<title>ipscope trace report</title><style>{_CSS}</style></head><body>"
         f"<header><h1>ipscope trace report</h1><p>index: {html.escape(index_name)} · "
         "green: verbatim · yellow: near-verbatim (edits underlined) · click a passage to jump to its source</p></header>"
-        f"{body}<footer>Character offsets are half-open and count Unicode code points of the original texts.</footer>"
+        f"{body}<footer>Character offsets are half-open and count Unicode code points of the original texts. "
+        "Each report's provenance (ipscope version, time, index and query hashes, options) is under it and, as "
+        f"JSON, in this page's script#ipscope-provenance.</footer>{provenance_script(reports)}"
         "</body></html>"
     )
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 from typing import Iterable
 
-from .html import _CSS
+from ..types import QueryError
+from .html import _CSS, error_section, notes_html, provenance_html, provenance_script
 
 _EXTRA = """
 table.ev{border-collapse:collapse;font-size:13px;margin:6px 0}table.ev td{padding:1px 10px 1px 0;color:#59627a}
@@ -21,7 +22,8 @@ def _section(rep, n: int) -> str:
             f'{rep.elapsed_ms:.0f} ms · {"lexical and semantic evidence" if rep.semantic else "lexical evidence only"}'
             f"</span></h2>")
     if not rep.results:
-        return f'<section class="q">{head}<p class="none" style="padding:0 16px">no similar document found</p></section>'
+        return (f'<section class="q">{head}<p class="none" style="padding:0 16px">no similar document found</p>'
+                f"{notes_html(rep.notes)}{provenance_html(rep)}</section>")
     cards = []
     for r in rep.results:
         ev = "".join(f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td>{v}</td></tr>" for k, v in r.evidence.items())
@@ -35,16 +37,18 @@ def _section(rep, n: int) -> str:
                          "</div></div>")
         cards.append(f'<div class="card"><span class="badge {r.label}">{r.label}</span><b>{html.escape(r.doc_id)}</b>'
                      f' — score {r.score:.2f}<table class="ev">{ev}</table>{"".join(pairs)}</div>')
-    notes = "".join(f'<p class="none">note: {html.escape(x)}</p>' for x in rep.notes)
-    return f'<section class="q" id="q{n}">{head}<div class="col">{"".join(cards)}{notes}</div></section>'
+    return (f'<section class="q" id="q{n}">{head}<div class="col">{"".join(cards)}</div>{notes_html(rep.notes)}'
+            f"{provenance_html(rep)}</section>")
 
 
 def render(reports: Iterable, index_name: str = "") -> str:
     reports = list(reports)
-    body = "".join(_section(r, i) for i, r in enumerate(reports))
+    body = "".join(error_section(r) if isinstance(r, QueryError) else _section(r, i) for i, r in enumerate(reports))
     return ("<!doctype html><html><head><meta charset=utf-8><meta name=viewport content='width=device-width'>"
             f"<title>ipscope similar report</title><style>{_CSS}{_EXTRA}</style></head><body>"
             f"<header><h1>ipscope similar</h1><p>index {html.escape(index_name)} · {len(reports)} quer"
             f"{'y' if len(reports) == 1 else 'ies'}</p></header>{body}"
             "<footer>score: share of the query derived from the document; labels: copy, near-copy, paraphrase, "
-            "related, unrelated (docs/similar.md)</footer></body></html>")
+            "related, unrelated (docs/similar.md). Each report's provenance (ipscope version, time, index, layers and "
+            "query hashes, options) is under it and, as JSON, in this page's script#ipscope-provenance.</footer>"
+            f"{provenance_script(reports)}</body></html>")

@@ -1,13 +1,16 @@
-"""A readable terminal summary of trace reports (rich)."""
+"""Terminal renderings (rich) of every result type: trace reports (panels), similar reports (plain lines),
+query errors of a batch, and the audit summary table."""
 
 from __future__ import annotations
+
+from typing import Iterable
 
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..types import TraceReport
+from ..types import AuditResult, QueryError, SimilarReport, TraceReport
 
 
 def _clip(s: str, n: int = 64) -> str:
@@ -48,16 +51,55 @@ def render(report: TraceReport) -> Group:
         parts.append(d)
     elif report.query_tokens:
         parts.append(Text(f"No passage of {report.min_tokens}+ tokens was found in the corpus.", style="dim"))
+    for note in report.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
     return Group(*parts)
 
 
-def print_reports(reports: list[TraceReport], console: Console | None = None) -> None:
+def similar_text(rep: SimilarReport) -> str:
+    """A similar report as plain lines: the query, then one line per document found, then the notes."""
+    lines = [f"{rep.query}: {rep.query_tokens:,} tokens, {rep.elapsed_ms:.0f} ms"
+             + ("" if rep.semantic else " (lexical evidence only)")]
+    if not rep.results:
+        lines.append("  no similar document found")
+    for r in rep.results:
+        ev = r.evidence
+        lines.append(f"  {r.score:5.2f}  {r.label:<10}  {r.doc_id}  (verbatim {ev['verbatim_coverage']:.2f}, "
+                     f"shingles {ev['shingle_containment']:.2f}, semantic {ev['semantic_coverage']:.2f}, "
+                     f"similarity {ev['mean_best_similarity']:.2f})")
+    for note in rep.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def error_text(err: QueryError) -> str:
+    """A query of a batch that was not answered, as plain lines."""
+    return f"{err.query}: not answered: {err.message}\n" + (f"  fix: {err.fix}\n" if err.fix else "")
+
+
+def print_results(results: Iterable[TraceReport | SimilarReport | QueryError], console: Console | None = None) -> None:
+    """Each result as the terminal shows it: a trace report in a panel, a similar report and a query error as
+    plain lines (written as they are, without rich's wrapping or markup)."""
     console = console or Console()
-    for r in reports:
-        console.print(Panel(render(r), expand=True))
+    for r in results:
+        if isinstance(r, TraceReport):
+            console.print(Panel(render(r), expand=True))
+        elif isinstance(r, SimilarReport):
+            console.out(similar_text(r), highlight=False, end="")
+        elif isinstance(r, QueryError):
+            if console.is_terminal:
+                console.print(Text(error_text(r).rstrip("\n"), style="red"))
+            else:
+                console.out(error_text(r), highlight=False, end="")
+        else:
+            raise TypeError(f"no terminal rendering for {type(r).__name__}")
 
 
-def audit_summary(result, console: Console | None = None) -> None:
+def print_reports(reports: list[TraceReport], console: Console | None = None) -> None:
+    print_results(reports, console)
+
+
+def audit_summary(result: AuditResult, console: Console | None = None) -> None:
     """The table printed after ``ipscope audit``: records per decision, signals that reserved, problems."""
     console = console or Console(stderr=True)
     total = result.total

@@ -1,0 +1,48 @@
+"""The one atomic-write helper: a file appears complete at its path, or not at all.
+
+Written to a hidden temporary name beside the target (same directory, so the final ``os.replace`` is a
+rename on one file system) and renamed when the writer finishes. On any exception, including
+``KeyboardInterrupt``, the temporary file is removed and whatever was at the path before stays intact.
+Index markers (``done.json``, ``passages.json``, task markers), manifests and report files all go through it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+
+def temp_name(path: Path) -> Path:
+    """The temporary name used for ``path``: hidden, beside it, unique to this process."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO[Any]]:
+    """``with atomic_open(path) as f: f.write(...)``: the file is at ``path`` only once the block ends
+    without an exception. Streamed writers (a JSONL report written query by query) use it too."""
+    path = Path(path)
+    tmp = temp_name(path)
+    f = open(tmp, mode, encoding=None if "b" in mode else encoding, newline=None if "b" in mode else "")
+    try:
+        yield f
+        f.close()
+        os.replace(tmp, path)
+    except BaseException:
+        f.close()
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def write_atomic(path: str | Path, data: str | bytes, encoding: str = "utf-8") -> None:
+    """Write ``data`` (text or bytes) to ``path`` atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data.encode(encoding) if isinstance(data, str) else data)
+
+
+__all__ = ["atomic_open", "temp_name", "write_atomic"]

@@ -1,0 +1,115 @@
+"""What a report was made from: ipscope's version, the time, the index and its hashes, the query's hashes,
+its encoding and the options (``"provenance"`` in docs/formats.md), and the notes every report of an index
+carries (documents the build left out).
+
+``trace()`` and ``similar()`` attach both, so a report from Python, the CLI or the service can be cited the
+same way: an examiner can show which corpus and which text produced a finding and re-run it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import __version__
+from .corpus.query import QueryText
+from .index.format import Index
+
+R = TypeVar("R")
+
+
+def as_query(text: str | QueryText, query: str | None) -> QueryText:
+    """A ``QueryText`` from what an API caller gave: a ``QueryText`` (read from a file with
+    :func:`ipscope.corpus.query.read_query`; ``query`` renames it) or a ``str`` (already decoded; no
+    encoding)."""
+    if isinstance(text, QueryText):
+        return text if query is None else dataclasses.replace(text, name=query)
+    return QueryText(name="-" if query is None else query, text=text, encoding=None, detected=False,  # type: ignore[arg-type]
+                     source_sha256=None)
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def layers_hash(index: Index, vectors: bool) -> str | None:
+    """SHA-256 over the passage layers (and with ``vectors`` the passage vectors) of every shard.
+
+    Each shard's ``passages.json`` (and ``vectors.json``) records the SHA-256 of its arrays, so hashing these
+    small files covers the arrays without reading them. None when the index has no passage layers, or when
+    a shard's layers were written by an ipscope that did not record their hashes (``ipscope add-layers
+    --force`` rewrites them)."""
+    if "passages" not in index.manifest.get("layers", {}):
+        return None
+    h = hashlib.sha256(json.dumps(index.manifest["layers"], sort_keys=True).encode())
+    for s in index.manifest.get("shards", []):
+        d = Path(index.path) / "shards" / s["name"]
+        markers = ["passages.json"] + (["vectors.json"] if vectors else [])
+        for m in markers:
+            try:
+                rec = json.loads((d / m).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            if not isinstance(rec, dict) or "files" not in rec:
+                return None
+            h.update(f"{s['name']}/{m}:{_sha256_file(d / m)}\n".encode())
+    return h.hexdigest()
+
+
+def index_notes(index: Index) -> tuple[str, ...]:
+    """Notes every report of ``index`` carries: the documents its build left out, and where to see them."""
+    counts = index.manifest.get("counts", {})
+    n = int(counts.get("skipped", 0) or 0)
+    if not n:
+        return ()
+    reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.get("skipped_by_reason", {}).items()))
+    acc = Path(index.path) / "account.jsonl"
+    return (f"the index left {n:,} input record(s) out ({reasons}), so text from them cannot be found; they are "
+            f"listed with the reason and the fix in {acc} (jq -c 'select(.status == \"skipped\")' {acc}, or "
+            f"grep '\"skipped\"' {acc})",)
+
+
+def _options(opts: Any) -> dict[str, Any]:
+    if opts is None:
+        return {}
+    d = dataclasses.asdict(opts) if dataclasses.is_dataclass(opts) else dict(opts)
+    return json.loads(json.dumps(d, default=str))  # plain JSON values (paths, tuples) only
+
+
+def make(index: Index, q: QueryText, opts: Any, *, vectors_used: bool = False, layers: bool = False) -> dict:
+    """The ``provenance`` object of a report of ``q`` on ``index`` made with ``opts``; ``layers``: the report
+    used the passage layers (similar), ``vectors_used``: and the passage vectors."""
+    m = index.manifest
+    return {
+        "tool": "ipscope",
+        "version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "index": {
+            "path": str(index.path),
+            "content_hash": m.get("content_hash"),
+            "layers_hash": layers_hash(index, vectors_used) if layers else None,
+            "generation": m.get("generation"),  # null until indexes grow by generations
+            "documents": len(index),
+        },
+        "query_sha256": hashlib.sha256(q.text.encode("utf-8", "surrogatepass")).hexdigest(),
+        "source_sha256": q.source_sha256,
+        "encoding": q.encoding,
+        "encoding_detected": bool(q.detected),
+        "options": _options(opts),
+    }
+
+
+def attach(report: R, index: Index, q: QueryText, opts: Any, **kw: bool) -> R:
+    """``report`` with its provenance and the index's notes added (reports are frozen)."""
+    notes = tuple(getattr(report, "notes", ())) + index_notes(index)
+    return dataclasses.replace(report, provenance=make(index, q, opts, **kw), notes=notes)  # type: ignore[type-var]
+
+
+__all__ = ["as_query", "attach", "index_notes", "layers_hash", "make"]
