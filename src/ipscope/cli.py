@@ -320,7 +320,8 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     least --min-tokens of its tokens match a source document; small edits (substituted,
     inserted or deleted words) inside a passage are bridged and the passage is reported
     as near-verbatim. Tokens are compared after Unicode NFKC normalisation and case
-    folding, ignoring punctuation and spacing, so reformatted copies match too.
+    folding, with traditional and simplified Chinese characters folded together,
+    ignoring punctuation and spacing, so reformatted copies match too.
     Offsets are half-open character (code point) offsets in the query and in each
     source document's original text.
     """
