@@ -441,7 +441,7 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
 
             from .audit.records import discover
 
-            files = discover([str(c) for c in corpus])
+            files = [p for p, _kind, _name in discover([str(c) for c in corpus])]
             # progress counts bytes of JSON lines read; gzip sizes would not compare
             total = None if any(f.name.lower().endswith(".gz") for f in files) else sum(f.stat().st_size for f in files)
             with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),

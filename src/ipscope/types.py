@@ -20,6 +20,7 @@ class Document:
     where: str
     meta: dict[str, Any] = field(default_factory=dict)
     offset: int = 0
+    account: dict[str, Any] = field(default_factory=dict)  # facts for the index's account line (id assigned ...)
 
 
 @dataclass(frozen=True, slots=True)
