@@ -73,7 +73,8 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
     SOURCE is a file or a directory searched recursively for *.txt, *.md, *.jsonl,
     *.jsonl.gz and *.parquet. Document ids: a text file given directly is named by its
     file name, one found under a directory by its path relative to that directory;
-    JSONL and Parquet records by their id field.
+    JSONL and Parquet records by their id field, or NAME#LINE (NAME#ROW) when they
+    have none. A record's other fields (title, author, ...) are kept as its metadata.
 
     \b
     The build is atomic (written beside --out, renamed into place when complete) and an
@@ -346,13 +347,16 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
 
 
 def _similar_text(rep) -> str:
+    from .report.names import display_name
+
     lines = [f"{rep.query}: {rep.query_tokens:,} tokens, {rep.elapsed_ms:.0f} ms"
              + ("" if rep.semantic else " (lexical evidence only)")]
     if not rep.results:
         lines.append("  no similar document found")
     for r in rep.results:
         ev = r.evidence
-        lines.append(f"  {r.score:5.2f}  {r.label:<10}  {r.doc_id}  (verbatim {ev['verbatim_coverage']:.2f}, "
+        lines.append(f"  {r.score:5.2f}  {r.label:<10}  {display_name(r.doc_id, r.meta)}  "
+                     f"(verbatim {ev['verbatim_coverage']:.2f}, "
                      f"shingles {ev['shingle_containment']:.2f}, semantic {ev['semantic_coverage']:.2f}, "
                      f"similarity {ev['mean_best_similarity']:.2f})")
     for note in rep.notes:

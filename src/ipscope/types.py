@@ -28,7 +28,7 @@ class Skipped:
     """An input record that could not become a document, and why (with the fix).
 
     ``code`` is a short stable name for counting (``invalid-utf8``, ``binary``,
-    ``malformed-json``, ``missing-id``, ``bad-id``, ``missing-text``, ``bad-text``,
+    ``malformed-json``, ``bad-id``, ``missing-text``, ``bad-text``,
     ``unreadable``, ``empty``, ``no-tokens``, ``duplicate-id``)."""
 
     where: str

@@ -133,12 +133,19 @@ def read_unit(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
 
 
 def _with_path(docs: Iterator[Document | Skipped], path: str) -> Iterator[Document | Skipped]:
-    """A text file's documents with its path as metadata (as given, or found under a directory), and the mark of
-    a part of a large file moved to the account (``Document.meta`` is what reports show)."""
+    """A text file's documents with its path as metadata (as given, or found under a directory) and, for a
+    Project Gutenberg eBook, the title and author of its header (``corpus/gutenberg.py``); the mark of a part of
+    a large file moves to the account (``Document.meta`` is what reports show)."""
+    from .gutenberg import header_meta
+
+    header: dict[str, str] = {}
     for d in docs:
         if isinstance(d, Document):
             meta = dict(d.meta)
             segmented = meta.pop("segmented", False)
+            if d.offset == 0:  # the first (or only) part holds the header; the later parts share its metadata
+                header = header_meta(d.text)
+            meta = {**header, **meta}
             meta.setdefault("path", path)
             d = replace(d, meta=meta, account={**d.account, "segmented": True} if segmented else d.account)
         yield d
@@ -237,7 +244,9 @@ def _document(r: RawRecord, name: str, opts: ReadOptions, where: str) -> Documen
                        "--text-field", doc_id)
     if not isinstance(text, str):
         return Skipped(where, "bad-text", f"{opts.text_field!r} must be a string, got {type(text).__name__}", doc_id)
-    meta = {k: v for k, v in obj.items() if v is not None and k != opts.id_field and k != opts.text_field}
+    # the other fields are the document's metadata (the index keeps 4 KB of it: corpus/meta.py); a field without a
+    # value (null, "") says nothing about the document
+    meta = {k: v for k, v in obj.items() if v is not None and v != "" and k != opts.id_field and k != opts.text_field}
     return Document(doc_id, text, where, meta=meta, account={"id_assigned": True} if assigned else {})
 
 

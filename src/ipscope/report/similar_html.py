@@ -7,6 +7,7 @@ import html
 from typing import Iterable
 
 from .html import _CSS
+from .names import display_name
 
 _EXTRA = """
 table.ev{border-collapse:collapse;font-size:13px;margin:6px 0}table.ev td{padding:1px 10px 1px 0;color:#59627a}
@@ -33,7 +34,8 @@ def _section(rep, n: int) -> str:
                          f'{html.escape(p.doc_id)} {p.start}–{p.end}</div><div class="pair">'
                          f'<div class="ex">{html.escape(q[:1500])}</div><div class="ex">{html.escape(p.text[:1500])}'
                          "</div></div>")
-        cards.append(f'<div class="card"><span class="badge {r.label}">{r.label}</span><b>{html.escape(r.doc_id)}</b>'
+        cards.append(f'<div class="card"><span class="badge {r.label}">{r.label}</span>'
+                     f'<b>{html.escape(display_name(r.doc_id, r.meta))}</b>'
                      f' — score {r.score:.2f}<table class="ev">{ev}</table>{"".join(pairs)}</div>')
     notes = "".join(f'<p class="none">note: {html.escape(x)}</p>' for x in rep.notes)
     return f'<section class="q" id="q{n}">{head}<div class="col">{"".join(cards)}{notes}</div></section>'
