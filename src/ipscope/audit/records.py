@@ -49,13 +49,6 @@ def discover(paths: Iterable[str | Path]) -> list[Input]:
     return _discover(paths, records_only=True)
 
 
-def _read_jsonl(path: Path, name: str) -> Iterator[RawRecord]:
-    for r in jsonl_records(path, label=name):
-        if r.code == "unreadable":  # damage: a place in the file, not a line of a record
-            r.line = -1
-        yield r
-
-
 def _read_parquet(path: Path, name: str) -> Iterator[RawRecord]:
     try:
         pf = parquet_file(path)
@@ -65,18 +58,16 @@ def _read_parquet(path: Path, name: str) -> Iterator[RawRecord]:
         yield RawRecord(str(path), -1, b"", None, f"{e.message}; nothing of it was audited; fix: check that the file "
                         "is Parquet, or give JSONL", "unreadable", name)
         return
-    for r in parquet_records(pf, str(path), label=name):
-        if r.code == "unreadable":
-            r.line = -1
-        yield r
+    yield from parquet_records(pf, str(path), label=name, damage_line=-1)
 
 
 def read_raw(inputs: list[Input]) -> Iterator[RawRecord]:
+    """The records of every input, in order; damage in a file is a record at line -1 (a place in the file)."""
     for p, kind, name in inputs:
         if kind == "parquet":
             yield from _read_parquet(p, name)
         else:
-            yield from _read_jsonl(p, name)
+            yield from jsonl_records(p, label=name, damage_line=-1)
 
 
 # headers whose lines must stay apart: an X-Robots-Tag line that names an agent covers that line only

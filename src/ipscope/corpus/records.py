@@ -220,12 +220,13 @@ def _json_type(obj: Any) -> str:
 
 def jsonl_records(path: str | Path, start: int = 0, end: int | None = None, first_line: int = 1,
                   encoding_errors: str = "skip", utf8_fix: str = "re-encode the file as UTF-8",
-                  label: str = "") -> Iterator[RawRecord]:
+                  label: str = "", damage_line: int | None = None) -> Iterator[RawRecord]:
     """The records of a JSONL file, or of its byte range [start, end) that begins at line ``first_line`` (the
     index reads large files in ranges cut at line ends, in parallel); a ``.gz`` file whole. Blank lines are not
     records. A line that is not valid UTF-8 is an ``invalid-utf8`` record (``encoding_errors="replace"``: read
-    with U+FFFD). ``label`` is the input's name (``discover``; default the file name). Raises InputError when
-    the file cannot be opened."""
+    with U+FFFD). ``label`` is the input's name (``discover``; default the file name). Damage in a ``.gz`` is
+    an ``unreadable`` record at the line after the last one read, or at ``damage_line`` when given (the audit
+    says -1: a place in the file, not a record). Raises InputError when the file cannot be opened."""
     name = str(path)
     label = label or Path(path).name
     gz = name.lower().endswith(".gz")
@@ -261,7 +262,8 @@ def jsonl_records(path: str | Path, start: int = 0, end: int | None = None, firs
                     continue
                 yield RawRecord(name, n, line, obj, None, None, label)
         except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: every line before the damage is kept
-            yield RawRecord(name, n + 1, b"", None, f"gzip stream unreadable after line {n} ({e}); the lines before "
+            at = n + 1 if damage_line is None else damage_line
+            yield RawRecord(name, at, b"", None, f"gzip stream unreadable after line {n} ({e}); the lines before "
                             "the damage were read — re-create the file (re-download or re-compress it)", "unreadable",
                             label)
 
@@ -283,11 +285,12 @@ def parquet_file(path: str | Path) -> Any:
 
 
 def parquet_records(pf: Any, name: str, row_groups: Iterable[int] | None = None, raw: bool = True,
-                    label: str = "") -> Iterator[RawRecord]:
+                    label: str = "", damage_line: int | None = None) -> Iterator[RawRecord]:
     """The rows of the opened Parquet file ``pf`` (of ``row_groups``, default all), numbered from 1 across the
     whole file; ``raw``: with each row as JSON bytes (the audit writes records out as read). A row group that
-    cannot be read is one ``unreadable`` record; the other row groups are read. ``name`` is the file's path,
-    ``label`` the input's name (``discover``; default the file name)."""
+    cannot be read is one ``unreadable`` record (at its first unread row, or ``damage_line``); the other row
+    groups are read. ``name`` is the file's path, ``label`` the input's name (``discover``; default the file
+    name)."""
     label = label or Path(name).name
     meta = pf.metadata
     groups = list(range(meta.num_row_groups)) if row_groups is None else list(row_groups)
@@ -305,7 +308,8 @@ def parquet_records(pf: Any, name: str, row_groups: Iterable[int] | None = None,
                 rows = batch.to_pylist() if batch is not None else []
             except Exception as e:  # damaged data (pyarrow raises OSError, ArrowInvalid, ...)
                 unread = first + rows_in_group - n
-                yield RawRecord(name, n + 1, b"", None, f"Parquet row group {g + 1} (rows {first + 1:,}-"
+                at = n + 1 if damage_line is None else damage_line
+                yield RawRecord(name, at, b"", None, f"Parquet row group {g + 1} (rows {first + 1:,}-"
                                 f"{first + rows_in_group:,}) could not be read ({e}); its {unread:,} unread rows were "
                                 "skipped, the other row groups were read; fix: re-write the file", "unreadable", label)
                 break
