@@ -107,6 +107,8 @@ def record_id(obj: dict[str, Any], id_field: str, name: str, line: int) -> tuple
 
     ``name`` is the input's relative name and ``line`` the record's line (JSONL) or row (Parquet) number."""
     raw = obj.get(id_field)
+    if type(raw) is str and raw and not raw.isspace() and raw.isascii():  # the common case, checked first
+        return raw, False
     if raw is None:  # no id: the record's place is one (unique within a build unless a record claims it too)
         return f"{name}#{line}", True
     if type(raw) is float:  # orjson reads an integer beyond 64 bits as a float: its digits are already lost
