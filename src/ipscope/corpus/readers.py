@@ -246,8 +246,15 @@ def _document(r: RawRecord, name: str, opts: ReadOptions, where: str) -> Documen
         return Skipped(where, "bad-text", f"{opts.text_field!r} must be a string, got {type(text).__name__}", doc_id)
     # the other fields are the document's metadata (the index keeps 4 KB of it: corpus/meta.py); a field without a
     # value (null, "") says nothing about the document
-    meta = {k: v for k, v in obj.items() if v is not None and v != "" and k != opts.id_field and k != opts.text_field}
-    return Document(doc_id, text, where, meta=meta, account={"id_assigned": True} if assigned else {})
+    if len(obj) > 2 or (assigned and len(obj) > 1):
+        meta = {k: v for k, v in obj.items() if v is not None and v != "" and k != opts.id_field
+                and k != opts.text_field}
+        if assigned:
+            return Document(doc_id, text, where, meta=meta, account={"id_assigned": True})
+        return Document(doc_id, text, where, meta=meta)
+    if assigned:  # only the text
+        return Document(doc_id, text, where, account={"id_assigned": True})
+    return Document(doc_id, text, where)  # only the id and the text (the common case of a plain corpus)
 
 
 def _read_jsonl(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
