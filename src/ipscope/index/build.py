@@ -117,7 +117,7 @@ class _ShardPacker:
         text, offset = doc.text, doc.offset
         # the metadata the index keeps (at most doc_meta.META_BYTES), and what the account says of the document
         meta, cut, dropped = doc_meta.fit(doc.meta)
-        facts: dict = {"id_assigned": True} if doc.account.get("id_assigned") else {}
+        facts = _facts(doc)
         if cut:
             facts["meta_cut"] = cut
         if dropped:
@@ -218,7 +218,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                 else:
                     code, reason = "no-tokens", "no tokens (only punctuation, symbols or spaces); nothing to index"
                 account.append({"doc_id": doc.id, "where": doc.where, "status": "skipped", "code": code, "reason": reason,
-                                **({"id_assigned": True} if doc.account.get("id_assigned") else {})})
+                                **_facts(doc)})
             else:
                 packer.add(doc, starts, hashes)
         batch, batch_chars = [], 0
@@ -376,7 +376,7 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                         entry = {"doc_id": line["doc_id"], "where": line["where"], "status": "indexed",
                                  "shards": [line["shard"]], "parts": [[line["shard"], line["part"]]],
                                  "chars": line["chars"], "tokens": line["tokens"],
-                                 **{k: line[k] for k in _FACTS if k in line}}
+                                 **{k: v for k, v in line.items() if k not in _PART_KEYS}}
                         pending[key] = entry  # type: ignore[index]
                         order.append(entry)
                     else:
@@ -400,7 +400,8 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                         else:
                             why = f"duplicate id (first at {first}); give every document a unique id"
                         line = {"doc_id": line["doc_id"], "where": line["where"], "status": "skipped",
-                                "code": "duplicate-id", "reason": why, **({"id_assigned": True} if assigned else {})}
+                                "code": "duplicate-id", "reason": why,
+                                **{k: v for k, v in line.items() if k not in _ENTRY_KEYS}}
                     else:
                         first_seen[line["doc_id"]] = (line["where"], bool(line.get("id_assigned")))
                         counts["documents_indexed"] += 1
@@ -438,7 +439,16 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
     return manifest
 
 
-_FACTS = ("id_assigned", "meta_cut", "meta_dropped")  # account facts of an indexed document, kept from its part
+# the keys of a part's account line and of a document's; any other key is a fact about the document (id assigned,
+# metadata cut, what a reader put in ``Document.account``) and is kept on its line
+_PART_KEYS = frozenset({"doc_id", "where", "status", "shard", "part", "offset", "chars", "tokens"})
+_ENTRY_KEYS = frozenset({"doc_id", "where", "status", "shards", "parts", "chars", "tokens"})
+
+
+def _facts(doc: Document) -> dict:
+    """What the account line of ``doc`` says besides where it went: ``Document.account`` as the reader gave it
+    (``id_assigned``, ...), without the build's own mark of a part of a large file."""
+    return {k: v for k, v in doc.account.items() if k != "segmented"} if doc.account else {}
 
 
 def _layers(opts: BuildOptions) -> dict:
