@@ -65,7 +65,7 @@ RECORDS: list[tuple[dict | bytes, str, str | None]] = [
     ({"id": "ftp", "url": "ftp://x/y", "text": "t"}, "rejected", None),
     (b"not json at all", "rejected", None),
     (b'{"id": "bad-utf8", "url": "https://other.org/", "text": "\xff\xfe"}', "rejected", None),
-    ({"url": "https://other.org/", "text": "no id"}, "rejected", None),
+    ({"url": "https://other.org/", "text": "no id"}, "allowed", None),  # an id is assigned: c.jsonl#19
     ({"id": "no-text", "url": "https://other.org/"}, "rejected", None),
     ({"id": "no-url", "text": "t"}, "rejected", None),
     (b"[1, 2, 3]", "rejected", None),
@@ -106,6 +106,9 @@ def test_every_record_decided_with_evidence_and_nothing_lost(tmp_path: Path) -> 
     assert by_id["book"]["license"] == {"raw": "CC-BY-NC-4.0", "spdx": "CC-BY-NC-4.0", "category": "non-commercial"}
     assert "tdm-policy" in by_id["book"]["reasons"][0]["evidence"]
     assert "invalid UTF-8" in man[17]["error"]
+    # a record without an id gets its file's name and line, and says so; the others keep theirs
+    assert man[18]["id"] == "c.jsonl#19" and man[18]["id_assigned"] is True
+    assert all("id_assigned" not in m for i, m in enumerate(man) if i != 18)
     # bad site files are reported, not fatal
     assert any(p["signal"] == "tdmrep" for p in by_id["broken-ok"]["problems"])
     assert any("truncated" in p["message"] for p in by_id["huge"]["problems"])
@@ -360,7 +363,7 @@ def test_noimageai_alone_in_a_page_reserves_an_image_record(tmp_path: Path) -> N
 def test_lines_reader_splits_like_bytes_split_at_any_chunk_size(data: bytes, chunk: int) -> None:
     import io
 
-    from ipscope.audit.records import _chunks, _lines
+    from ipscope.corpus.records import chunks as _chunks, lines as _lines
 
     want = data.split(b"\n")
     if want and want[-1] == b"":  # a final newline ends the last line; it does not start an empty one

@@ -236,12 +236,15 @@ def test_record_field_errors(tmp_path: Path) -> None:
     r = cli("index", jl, "--out", out)
     assert r.exit_code == 0, r.output
     acc = check_accounted(out, {
-        f"{jl}:1": "indexed", f"{jl}:2": "missing-id", f"{jl}:3": "missing-id", f"{jl}:4": "missing-text",
+        f"{jl}:1": "indexed", f"{jl}:2": "indexed", f"{jl}:3": "indexed", f"{jl}:4": "missing-text",
         f"{jl}:5": "bad-text", f"{jl}:6": "bad-text", f"{jl}:7": "missing-text", f"{jl}:8": "bad-id",
         f"{jl}:9": "bad-id", f"{jl}:10": "bad-id", f"{jl}:11": "bad-id", f"{jl}:12": "bad-id",
         f"{jl}:13": "indexed",
     })
-    assert "--id-field" in acc[f"{jl}:2"]["reason"]
+    # no id field (or a null one): the id is the file's name and the line, and the account says it was assigned
+    assert acc[f"{jl}:2"]["doc_id"] == "recs.jsonl#2" and acc[f"{jl}:2"]["id_assigned"] is True
+    assert acc[f"{jl}:3"]["doc_id"] == "recs.jsonl#3" and acc[f"{jl}:3"]["id_assigned"] is True
+    assert "id_assigned" not in acc[f"{jl}:1"]
     assert "--text-field" in acc[f"{jl}:4"]["reason"]
     assert acc[f"{jl}:4"]["doc_id"] == "c" and acc[f"{jl}:5"]["doc_id"] == "d"
     assert "must be a string" in acc[f"{jl}:5"]["reason"] and "int" in acc[f"{jl}:5"]["reason"]
@@ -249,7 +252,7 @@ def test_record_field_errors(tmp_path: Path) -> None:
     assert "float" in acc[f"{jl}:9"]["reason"] and "bool" in acc[f"{jl}:10"]["reason"]
     assert acc[f"{jl}:13"]["doc_id"] == "42"  # integer ids become strings
     assert found_docs(out, passage(12)) == {"42"}
-    assert found_docs(out, passage(11)) == set()
+    assert found_docs(out, passage(11)) == {"recs.jsonl#2"}
 
 
 def test_id_and_text_field_renaming(tmp_path: Path) -> None:
@@ -258,10 +261,11 @@ def test_id_and_text_field_renaming(tmp_path: Path) -> None:
         {"doc": "x2", "body": passage(14)},
     ])
     out = tmp_path / "x.idx"
-    # default fields: the second record lacks them
+    # default fields: the second record lacks them (no id: one is assigned; no text: skipped)
     r = cli("index", jl, "--out", out)
     assert r.exit_code == 0, r.output
-    check_accounted(out, {f"{jl}:1": "indexed", f"{jl}:2": "missing-id"})
+    acc = check_accounted(out, {f"{jl}:1": "indexed", f"{jl}:2": "missing-text"})
+    assert acc[f"{jl}:2"]["doc_id"] == "recs.jsonl#2"
     assert found_docs(out, passage(13)) == set()
 
     r = cli("index", jl, "--out", out, "--force", "--id-field", "doc", "--text-field", "body")
@@ -384,7 +388,7 @@ def test_parquet_ids_from_the_id_field_and_row_numbers(tmp_path: Path) -> None:
     # without the field names the file is reported with the columns it has
     r = cli("index", path, "--out", tmp_path / "y.idx")
     assert r.exit_code == 1
-    assert "missing-id" in r.stderr
+    assert "missing-text" in r.stderr
 
 
 # ------------------------------------------------------------------ paths and index directories

@@ -177,7 +177,8 @@ def test_json_report_matches_the_documented_shape(demo_index: Path) -> None:
         assert set(s) >= {"start", "end", "tokens", "kind", "total_occurrences", "sources"}
         assert 0 <= s["start"] < s["end"] <= rep["query_chars"]
         for src in s["sources"]:
-            assert set(src) == {"doc_id", "start", "end"}
+            assert set(src) == {"doc_id", "start", "end", "meta"}
+            assert src["meta"]["title"] if src["doc_id"].startswith("books/") else src["meta"]  # named, not just ids
     assert [d["matched_tokens"] for d in rep["documents"]] == sorted(
         (d["matched_tokens"] for d in rep["documents"]), reverse=True)
 

@@ -129,7 +129,8 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
     SOURCE is a file or a directory searched recursively for *.txt, *.md, *.jsonl,
     *.jsonl.gz and *.parquet. Document ids: a text file given directly is named by its
     file name, one found under a directory by its path relative to that directory;
-    JSONL and Parquet records by their id field.
+    JSONL and Parquet records by their id field, or NAME#LINE (NAME#ROW) when they
+    have none. A record's other fields (title, author, ...) are kept as its metadata.
 
     \b
     The build is atomic (written beside --out, renamed into place when complete) and an
@@ -486,7 +487,7 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
 
             from .audit.records import discover
 
-            files = discover([str(c) for c in corpus])
+            files = [p for p, _kind, _name in discover([str(c) for c in corpus])]
             # progress counts bytes of JSON lines read; gzip sizes would not compare
             total = None if any(f.name.lower().endswith(".gz") for f in files) else sum(f.stat().st_size for f in files)
             with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal, Protocol, Sequence
@@ -609,8 +609,9 @@ def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: T
     """The match of ``f``, with its best compared passage as lexical evidence when no passage aligned by meaning
     shows the relation (read only for reported results, and only then)."""
     m = _match(f, cal)
+    meta = _doc_meta(index, layers, f)
     if m.passages:
-        return m
+        return replace(m, meta=meta)
     if f.verbatim_span is not None and not f.passages:  # the longest verbatim run, on both sides
         qa, qb, si, ta, tb = f.verbatim_span
         ds, de, t = token_span_text(index.shards[si], ta, tb)
@@ -620,7 +621,18 @@ def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: T
         ds, de, t = passage_text(index.shards[si], layers[si], p)
         kind = "verbatim" if f.near.any() else "shingles" if f.shingled.any() else "candidate"
         f.passages = [PassagePair(int(toks.starts[0]), int(toks.ends[-1]), f.doc_id, ds, de, 0.0, kind, t)]
-    return _match(f, cal)
+    return replace(_match(f, cal), meta=meta)
+
+
+def _doc_meta(index: Index, layers: list[PassageLayer], f: Features) -> dict[str, Any]:
+    """The metadata of the document of ``f`` (title, author, url, path ...), read from a part it was compared in."""
+    if f.passage_keys:
+        si, p = f.passage_keys[0]
+        return index.shards[si].meta(passage_part(index.shards[si], layers[si], p))
+    if f.verbatim_span is not None:
+        si, ta = f.verbatim_span[2], f.verbatim_span[3]
+        return index.shards[si].meta(int(index.shards[si].parts_of(np.array([ta]))[0]))
+    return {}
 
 
 # ------------------------------------------------------------------------------------------- embeddings

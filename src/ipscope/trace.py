@@ -184,14 +184,14 @@ def warm_up(opts: TraceOptions | None = None) -> None:
     tokenize("warm up")
 
 
-def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, cache: dict) -> Source:
+def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, cache: dict, meta: dict) -> Source:
     key = (shard.name, part)
     if key not in cache:
         cache[key] = shard.doc_text(part)
     text = cache[key]
     base = int(shard.doc_offset[part])
     a, b = start - base, end - base
-    return Source(doc_id, start, end, text[a:b], text[max(0, a - context) : a], text[b : b + context])
+    return Source(doc_id, start, end, text[a:b], text[max(0, a - context) : a], text[b : b + context], meta)
 
 
 def trace(index: Index, text: "str | QueryText", query: str | None = None, opts: TraceOptions | None = None
@@ -230,6 +230,7 @@ def _trace(index: Index, text: str, query: str, opts: TraceOptions) -> TraceRepo
 
     spans: list[Span] = []
     cache: dict = {}
+    metas: dict[tuple[int, int], dict] = {}  # (shard, part) -> the document's metadata, read once a report
     per_doc: dict[str, np.ndarray] = {}
     for (qs, qe, verbatim), members in sorted(chosen, key=lambda kv: (kv[0][0], kv[0][1])):
         members.sort(key=lambda a: (a.edits, -a.matched, a.shard, a.part))
@@ -245,8 +246,11 @@ def _trace(index: Index, text: str, query: str, opts: TraceOptions) -> TraceRepo
             mask = per_doc.setdefault(doc_id, np.zeros(m, bool))
             mask[qs:qe] = True
             if len(sources) < opts.max_sources:
-                sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, cache)
-                               if opts.excerpts is not None else Source(doc_id, start, end))
+                meta = metas.get((a.shard, a.part))
+                if meta is None:
+                    meta = metas[(a.shard, a.part)] = shard.meta(a.part)
+                sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, cache, meta)
+                               if opts.excerpts is not None else Source(doc_id, start, end, meta=meta))
         occ = _occurrences(index, shard_ids, qs, qe, opts.max_rss_mb) if verbatim else len(seen)
         best = members[0]
         spans.append(

@@ -22,6 +22,7 @@ class Document:
     where: str
     meta: dict[str, Any] = field(default_factory=dict)
     offset: int = 0
+    account: dict[str, Any] = field(default_factory=dict)  # facts for the index's account line (id assigned ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class Skipped:
     """An input record that could not become a document, and why (with the fix).
 
     ``code`` is a short stable name for counting (``invalid-utf8``, ``binary``,
-    ``malformed-json``, ``missing-id``, ``bad-id``, ``missing-text``, ``bad-text``,
+    ``malformed-json``, ``bad-id``, ``missing-text``, ``bad-text``,
     ``unreadable``, ``empty``, ``no-tokens``, ``duplicate-id``)."""
 
     where: str

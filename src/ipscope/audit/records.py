@@ -1,33 +1,27 @@
 """Corpus records for the audit: streamed from JSONL, JSONL.gz or Parquet, checked field by field.
 
-A record that cannot be judged (a malformed JSON line, no id, no valid http(s) URL, a ``text`` that
-is not a string) becomes a *rejected* record with its line number and the reason; everything else
-is passed on, with the optional fields normalised (``headers`` as a dict with lower-cased names,
-whether given as an object or as a list of ``[name, value]`` pairs).
+The files are found and read by the corpus reader stack (``corpus/records.py``, which ``ipscope index`` uses
+too). A record that cannot be judged (a malformed JSON line, no valid http(s) URL, a ``text`` that is not a
+string) becomes a *rejected* record with its line number and the reason; a record without an ``id`` gets
+``<path relative to the input>#<line>`` (``#<row>`` for Parquet), as the index gives it, and its manifest line
+says ``"id_assigned": true``. Everything else is passed on, with the optional fields normalised (``headers`` as
+a dict with lower-cased names, whether given as an object or as a list of ``[name, value]`` pairs).
 """
 
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-from ..errors import InputError, MissingExtraError
+from ..corpus.records import FileKind, RawRecord, discover as _discover, jsonl_records, parquet_file, \
+    parquet_records, record_id
+from ..errors import InputError
 
-SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+__all__ = ["RawRecord", "Record", "check", "discover", "read_raw"]
 
-
-@dataclass(slots=True)
-class RawRecord:
-    """One input record as read: where it came from, its bytes, and the parsed object or the error."""
-
-    source: str  # input file
-    line: int  # 1-based line (JSONL) or row (Parquet)
-    raw: bytes  # the line as read (no newline); for Parquet the row as JSON
-    obj: dict[str, Any] | None
-    error: str | None = None
+Input = tuple[Path, FileKind, str]  # (path, kind, name): what ``discover`` finds
 
 
 @dataclass(slots=True)
@@ -46,168 +40,34 @@ class Record:
     license: str | None = None
     media_path: str | None = None
     notes: list[str] = field(default_factory=list)  # fields ignored, with why
+    id_assigned: bool = False  # the record had no id: ``<name>#<line>`` was given
 
 
-def discover(paths: list[str]) -> list[Path]:
-    """Input files: the given files, and the corpus files found under given directories."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(SUFFIXES))
-            if not found:
-                raise InputError(f"{p}: no corpus files (*.jsonl, *.jsonl.gz, *.parquet) in this directory",
-                                 "give the corpus files or the directory that holds them")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise InputError(f"{p}: no such file or directory", "check the path")
-    return out
+def discover(paths: Iterable[str | Path]) -> list[Input]:
+    """Input files: the given files (read as JSONL unless named .parquet; .gz: gzipped), and the corpus files
+    (*.jsonl, *.jsonl.gz, *.parquet) found under given directories."""
+    return _discover(paths, records_only=True)
 
 
-def _read_jsonl(path: Path) -> Iterator[RawRecord]:
-    import orjson
-
-    gz = path.name.lower().endswith(".gz")
+def _read_parquet(path: Path, name: str) -> Iterator[RawRecord]:
     try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise InputError(f"{path}: cannot be read ({e.strerror or e})", "check the path and its permissions") from e
-    name = str(path)
-    n = 0
-    with f:
-        try:
-            for n, line in enumerate(_lines(_gunzip(f) if gz else _chunks(f)), 1):
-                if n == 1 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (Windows editors)
-                    line = line[3:]
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if not line or line.isspace():
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError as e:
-                    yield RawRecord(name, n, line, None, _json_error(line, e))
-                    continue
-                if type(obj) is not dict:
-                    yield RawRecord(name, n, line, None, f"a JSON {type(obj).__name__}, not an object")
-                    continue
-                yield RawRecord(name, n, line, obj)
-        except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: every line before the damage is kept
-            yield RawRecord(name, -1, b"", None, f"the file could not be read to its end ({e}); the {n:,} lines "
-                            "before the damage were read; fix: re-download or re-compress the file")
-
-
-def _chunks(f: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
-    while data := f.read(size):
-        yield data
-
-
-def _gunzip(f: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
-    """The decompressed bytes of a gzip file (several members too), yielded as they come, so that everything
-    before a damaged or truncated part is passed on before the error is raised (``gzip.GzipFile.read`` loses
-    the whole chunk it was decompressing)."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    started = False
-    while comp := f.read(size):
-        started = True
-        while comp:
-            out = d.decompress(comp)
-            if out:
-                yield out
-            if d.eof:  # a member ended: the rest is the next member (or trailing zeros, which some tools add)
-                comp = d.unused_data
-                if comp.strip(b"\0"):
-                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                else:
-                    comp = b""
-            else:
-                comp = b""
-    if started and not d.eof:
-        tail = d.flush()
-        if tail:
-            yield tail
-        raise EOFError("the compressed data ends before its end-of-stream marker (a truncated download?)")
-
-
-def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of the byte stream ``chunks`` without their newline. Files are read in large chunks (records of
-    web pages are longer than the buffer line-by-line iteration reads with, which then copies each line several
-    times); a line spanning chunks is joined once, so a huge line costs linear time."""
-    pending: list[bytes] = []  # the pieces of the line cut at the last chunk's edge
-    for data in chunks:
-        parts = data.split(b"\n")
-        if len(parts) == 1:
-            pending.append(data)
-            continue
-        if pending:
-            pending.append(parts[0])
-            parts[0] = b"".join(pending)
-        pending = [parts.pop()]
-        yield from parts
-    rest = b"".join(pending)
-    if rest:
-        yield rest
-
-
-def _json_error(line: bytes, e: Exception) -> str:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as u:
-        return f"invalid UTF-8 at byte {u.start} of the line; re-encode the file as UTF-8"
-    return f"malformed JSON ({e}); fix the line or remove it"
-
-
-def _read_parquet(path: Path) -> Iterator[RawRecord]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as e:
-        raise MissingExtraError("parquet", "pyarrow") from e
-    import orjson
-
-    name = str(path)
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+        pf = parquet_file(path)
+    except InputError as e:
         if not os.access(path, os.R_OK):
             raise InputError(f"{path}: cannot be read", "check the path and its permissions") from e
-        yield RawRecord(name, -1, b"", None, f"not a readable Parquet file ({e}); nothing of it was audited; fix: "
-                        "check that the file is Parquet, or give JSONL")
+        yield RawRecord(str(path), -1, b"", None, f"{e.message}; nothing of it was audited; fix: check that the file "
+                        "is Parquet, or give JSONL", "unreadable", name)
         return
-    n = 0
-    for g in range(pf.metadata.num_row_groups):  # row group by row group: a damaged one costs only its rows
-        rows_in_group = pf.metadata.row_group(g).num_rows
-        first = n
-        batches = pf.iter_batches(batch_size=4096, row_groups=[g])
-        while True:
-            try:
-                batch = next(batches, None)
-                rows = batch.to_pylist() if batch is not None else []
-            except Exception as e:  # damaged data (pyarrow raises OSError, ArrowInvalid, ...)
-                unread = first + rows_in_group - n
-                yield RawRecord(name, -1, b"", None, f"row group {g + 1} (rows {first + 1:,}-"
-                                f"{first + rows_in_group:,}) could not be read ({e}); its {unread:,} unread rows were "
-                                "not audited, the other row groups were; fix: re-write the file")
-                n = first + rows_in_group
-                break
-            if batch is None:
-                break
-            for row in rows:
-                n += 1
-                try:
-                    raw = orjson.dumps(row, default=str)
-                except TypeError as e:
-                    yield RawRecord(name, n, repr(row).encode(), None, f"row cannot be written as JSON: {e}")
-                    continue
-                yield RawRecord(name, n, raw, row)
+    yield from parquet_records(pf, str(path), label=name, damage_line=-1)
 
 
-def read_raw(paths: list[Path]) -> Iterator[RawRecord]:
-    for p in paths:
-        if p.name.lower().endswith(".parquet"):
-            yield from _read_parquet(p)
+def read_raw(inputs: list[Input]) -> Iterator[RawRecord]:
+    """The records of every input, in order; damage in a file is a record at line -1 (a place in the file)."""
+    for p, kind, name in inputs:
+        if kind == "parquet":
+            yield from _read_parquet(p, name)
         else:
-            yield from _read_jsonl(p)
+            yield from jsonl_records(p, label=name, damage_line=-1)
 
 
 # headers whose lines must stay apart: an X-Robots-Tag line that names an agent covers that line only
@@ -275,12 +135,10 @@ def check(r: RawRecord) -> Record | str:
     if r.obj is None:
         return r.error or "unreadable record"
     obj = r.obj
-    rid = obj.get("id")
-    if type(rid) is float:  # orjson reads an integer beyond 64 bits as a float: its digits are already lost
-        return ("id is a JSON number that is not an integer of at most 64 bits (a fraction, an exponent or more "
-                "digits lose the exact value); give the id as a string")
-    if isinstance(rid, bool) or not isinstance(rid, (str, int)) or (isinstance(rid, str) and not rid.strip()):
-        return "no id: every record needs an 'id' (a non-empty string or an integer)"
+    got = record_id(obj, "id", r.name, r.line)
+    if isinstance(got, str):
+        return got
+    rid, assigned = got
     url = obj.get("url")
     if not isinstance(url, str) or not url.strip():
         return "no url: every record needs a 'url' (the http(s) address the text was collected from)"
@@ -295,7 +153,7 @@ def check(r: RawRecord) -> Record | str:
     notes: list[str] = []
     headers = _headers(obj["headers"], notes) if obj.get("headers") is not None else {}
     return Record(
-        source=r.source, line=r.line, raw=r.raw, id=str(rid), url=url, text=text, key=key, headers=headers,
+        source=r.source, line=r.line, raw=r.raw, id=rid, url=url, text=text, key=key, headers=headers,
         html=_opt_str(obj, "html", notes), license=_opt_str(obj, "license", notes),
-        media_path=_opt_str(obj, "media_path", notes), notes=notes,
+        media_path=_opt_str(obj, "media_path", notes), notes=notes, id_assigned=assigned,
     )

@@ -317,8 +317,9 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     t0 = time.perf_counter()
     out = Path(out)
     # outputs of an earlier audit inside a corpus directory are not corpus (a re-run would read them again)
-    paths = [p for p in discover(corpus)
-             if not (_inside(p, out) or _inside(p, out.with_name(out.name + ".partial")))]
+    inputs = [i for i in discover(corpus)
+              if not (_inside(i[0], out) or _inside(i[0], out.with_name(out.name + ".partial")))]
+    paths = [p for p, _kind, _name in inputs]
     source = _sites_source(opts)
     tmp = _prepare(out, opts.force)
     auditor = Auditor(opts, source)
@@ -332,7 +333,7 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
           for name in ("manifest", "allowed", "reserved", "rejected")}
     try:
         manifest = fh["manifest"]
-        for batch in _batches(read_raw(paths), opts.batch):
+        for batch in _batches(read_raw(inputs), opts.batch):
             checked = [(r, check(r)) for r in batch]
             if opts.fetch:
                 auditor.prefetch(c.key for _, c in checked if type(c) is Record)
@@ -355,6 +356,8 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                     decision, deciding, lic, problems = auditor.judge(c, key)
                     line = {"id": c.id, "url": c.url, "decision": decision, "reasons": [_cap(f) for f in deciding],
                             "license": lic.to_dict(), **where}
+                    if c.id_assigned:
+                        line["id_assigned"] = True
                     if problems:
                         line["problems"] = [p.to_dict() for p in problems]
                         for s in {p.signal for p in problems}:

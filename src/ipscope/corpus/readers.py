@@ -6,25 +6,24 @@ tasks can be handed to worker processes as paths. ``read_unit`` then streams one
 
 Document ids: a text file given directly -> its file name; a file found under a given
 directory -> its path relative to that directory; JSONL/Parquet -> the ``id`` field
-(renamed with ``id_field``).
+(renamed with ``id_field``), or ``<that name>#<line>`` / ``#<row>`` for a record without one.
+Metadata (``Document.meta``): a text file's path; a record's other fields (the index caps them,
+``corpus/meta.py``). Record files are read by ``corpus/records.py``, which the audit uses too.
 """
 
 from __future__ import annotations
 
 import codecs
-import gzip
-import json
-import zlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Literal
 
-from ..errors import InputError, MissingExtraError
+from ..errors import InputError
 from ..types import Document, Skipped
+from .records import ALL_SUFFIXES, TEXT_SUFFIXES, RawRecord, discover, jsonl_records, parquet_file, parquet_records, record_id
 
-TEXT_SUFFIXES = (".txt", ".md")
-ALL_SUFFIXES = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet")
+__all__ = ["ALL_SUFFIXES", "TEXT_SUFFIXES", "ReadOptions", "Unit", "discover", "plan_units", "read_unit"]
 SEGMENT_CHARS = 32 << 20  # text files larger than this are read and indexed in parts
 BINARY_PROBE = 8192
 
@@ -44,6 +43,7 @@ class Unit:
     end: int = 0
     first_line: int = 1  # jsonl: line number of the byte at ``start``
     row_groups: tuple[int, ...] = ()  # parquet
+    name: str = ""  # the input's name: relative to the directory it was found under, or the file name
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,45 +52,6 @@ class ReadOptions:
     text_field: str = "text"
     encoding_errors: EncodingErrors = "skip"
     segment_chars: int = SEGMENT_CHARS
-
-
-def _kind_of(path: Path) -> UnitKind | None:
-    name = path.name.lower()
-    if name.endswith(".jsonl.gz"):
-        return "jsonl.gz"
-    if name.endswith(".jsonl"):
-        return "jsonl"
-    if name.endswith(".parquet"):
-        return "parquet"
-    if name.endswith(TEXT_SUFFIXES):
-        return "text"
-    return None
-
-
-def discover(sources: list[str | Path]) -> list[tuple[Path, UnitKind, str]]:
-    """(path, kind, id for text files) for every input file, in a stable order.
-
-    Raises InputError for a path that does not exist or a directory without inputs."""
-    found: list[tuple[Path, UnitKind, str]] = []
-    for src in sources:
-        p = Path(src)
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and _kind_of(f) is not None)
-            if not files:
-                raise InputError(
-                    f"{p}: no input files found (looked for {', '.join('*' + s for s in ALL_SUFFIXES)})",
-                    "point at a directory holding such files, or give the files directly",
-                )
-            for f in files:
-                found.append((f, _kind_of(f) or "text", f.relative_to(p).as_posix()))
-        elif p.is_file():
-            # a file given directly is read as plain text unless its suffix says otherwise
-            found.append((p, _kind_of(p) or "text", p.name))
-        elif p.exists():
-            raise InputError(f"{p}: not a regular file or directory", "give text, JSONL or Parquet files")
-        else:
-            raise InputError(f"{p}: no such file or directory", "check the path")
-    return found
 
 
 def _jsonl_ranges(path: Path, size: int, target: int) -> Iterator[tuple[int, int, int]]:
@@ -128,38 +89,34 @@ def _jsonl_ranges(path: Path, size: int, target: int) -> Iterator[tuple[int, int
 
 def plan_units(sources: list[str | Path], target_bytes: int) -> list[Unit]:
     units: list[Unit] = []
-    for path, kind, doc_id in discover(sources):
+    for path, kind, name in discover(sources):
         size = path.stat().st_size
         if kind == "text":
-            units.append(Unit("text", str(path), size, doc_id=doc_id))
+            units.append(Unit("text", str(path), size, doc_id=name, name=name))
         elif kind == "jsonl":
             for a, b, line in _jsonl_ranges(path, size, target_bytes):
-                units.append(Unit("jsonl", str(path), b - a, start=a, end=b, first_line=line))
+                units.append(Unit("jsonl", str(path), b - a, start=a, end=b, first_line=line, name=name))
         elif kind == "jsonl.gz":
-            units.append(Unit("jsonl.gz", str(path), size))
+            units.append(Unit("jsonl.gz", str(path), size, name=name))
         else:
-            units.extend(_parquet_units(path, size, target_bytes))
+            units.extend(_parquet_units(path, size, target_bytes, name))
     return units
 
 
-def _parquet_units(path: Path, size: int, target: int) -> list[Unit]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("parquet", "pyarrow") from e
-    try:
-        meta = pq.ParquetFile(path).metadata
-    except Exception as e:  # pyarrow raises several types for a bad file
-        raise InputError(f"{path}: not a readable Parquet file ({e})", "check the file or convert it to JSONL") from e
-    units, group, acc = [], [], 0
+def _parquet_units(path: Path, size: int, target: int, name: str) -> list[Unit]:
+    meta = parquet_file(path).metadata
+    units: list[Unit] = []
+    group: list[int] = []
+    acc = 0
     for i in range(meta.num_row_groups):
         group.append(i)
         acc += meta.row_group(i).total_byte_size
         if acc >= target:
-            units.append(Unit("parquet", str(path), acc, row_groups=tuple(group)))
+            units.append(Unit("parquet", str(path), acc, row_groups=tuple(group), name=name))
             group, acc = [], 0
     if group or not units:
-        units.append(Unit("parquet", str(path), max(acc, size if not units else acc), row_groups=tuple(group)))
+        units.append(Unit("parquet", str(path), max(acc, size if not units else acc), row_groups=tuple(group),
+                          name=name))
     return units
 
 
@@ -168,13 +125,30 @@ def _parquet_units(path: Path, size: int, target: int) -> list[Unit]:
 
 def read_unit(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
     if unit.kind == "text":
-        yield from _read_text(unit, opts)
-    elif unit.kind == "jsonl":
-        yield from _read_jsonl_range(unit, opts)
-    elif unit.kind == "jsonl.gz":
-        yield from _read_jsonl_gz(unit, opts)
-    else:
+        yield from _with_path(_read_text(unit, opts), unit.path)
+    elif unit.kind == "parquet":
         yield from _read_parquet(unit, opts)
+    else:
+        yield from _read_jsonl(unit, opts)
+
+
+def _with_path(docs: Iterator[Document | Skipped], path: str) -> Iterator[Document | Skipped]:
+    """A text file's documents with its path as metadata (as given, or found under a directory) and, for a
+    Project Gutenberg eBook, the title and author of its header (``corpus/gutenberg.py``); the mark of a part of
+    a large file moves to the account (``Document.meta`` is what reports show)."""
+    from .gutenberg import header_meta
+
+    header: dict[str, str] = {}
+    for d in docs:
+        if isinstance(d, Document):
+            meta = dict(d.meta)
+            segmented = meta.pop("segmented", False)
+            if d.offset == 0:  # the first (or only) part holds the header; the later parts share its metadata
+                header = header_meta(d.text)
+            meta = {**header, **meta}
+            meta.setdefault("path", path)
+            d = replace(d, meta=meta, account={**d.account, "segmented": True} if segmented else d.account)
+        yield d
 
 
 def _utf8_fix(where: str) -> str:
@@ -255,116 +229,63 @@ def _segments(f, unit: Unit, opts: ReadOptions) -> Iterator[Document]:
             offset += len(part)
 
 
-def _record(obj: object, where: str, opts: ReadOptions) -> Document | Skipped:
-    if not isinstance(obj, dict):
-        return Skipped(where, "malformed-json", f"expected a JSON object, got {type(obj).__name__}; each line must be one object")
-    raw_id = obj.get(opts.id_field)
-    if raw_id is None:
-        return Skipped(where, "missing-id", f"no {opts.id_field!r} field; add one, or name the id field with --id-field")
-    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-        return Skipped(where, "bad-id", f"{opts.id_field!r} must be a string or an integer, got {type(raw_id).__name__}")
-    doc_id = str(raw_id)
-    try:
-        doc_id.encode("utf-8")
-    except UnicodeEncodeError:
-        return Skipped(where, "bad-id", f"{opts.id_field!r} holds an unpaired surrogate ({doc_id!a}); "
-                       "ids must be valid Unicode")
-    if not doc_id.strip():
-        return Skipped(where, "bad-id", f"{opts.id_field!r} is empty; give every record a unique id")
+def _document(r: RawRecord, name: str, opts: ReadOptions, where: str) -> Document | Skipped:
+    """The document of a parsed record, or why it cannot be one."""
+    obj = r.obj
+    if obj is None:
+        return Skipped(where, r.code or "malformed-json", r.error or "unreadable record")
+    got = record_id(obj, opts.id_field, name, r.line)
+    if isinstance(got, str):
+        return Skipped(where, "bad-id", got)
+    doc_id, assigned = got
     text = obj.get(opts.text_field)
     if text is None:
-        return Skipped(where, "missing-text", f"no {opts.text_field!r} field; add one, or name the text field with --text-field", doc_id)
+        return Skipped(where, "missing-text", f"no {opts.text_field!r} field; add one, or name the text field with "
+                       "--text-field", doc_id)
     if not isinstance(text, str):
         return Skipped(where, "bad-text", f"{opts.text_field!r} must be a string, got {type(text).__name__}", doc_id)
-    return Document(doc_id, text, where)
+    # the other fields are the document's metadata (the index keeps 4 KB of it: corpus/meta.py); a field without a
+    # value (null, "") says nothing about the document
+    if len(obj) > 2 or (assigned and len(obj) > 1):
+        meta = {k: v for k, v in obj.items() if v is not None and v != "" and k != opts.id_field
+                and k != opts.text_field}
+        if assigned:
+            return Document(doc_id, text, where, meta=meta, account={"id_assigned": True})
+        return Document(doc_id, text, where, meta=meta)
+    if assigned:  # only the text
+        return Document(doc_id, text, where, account={"id_assigned": True})
+    return Document(doc_id, text, where)  # only the id and the text (the common case of a plain corpus)
 
 
-try:  # orjson parses JSONL about 3x faster; the standard library is the fallback
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover
-    _fast_loads = json.loads
-
-
-def _parse_line(raw: bytes, where: str, opts: ReadOptions) -> Document | Skipped | None:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]  # a byte-order mark (usually on the first line) is not JSON
-    if not raw.strip():
-        return None  # blank lines are allowed and not records
+def _read_jsonl(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
+    name = unit.name or Path(unit.path).name
     try:
-        obj = _fast_loads(raw)  # validates UTF-8 too
-    except ValueError:
-        # the slow path says what is wrong: the encoding, or where the JSON breaks
-        try:
-            s = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            if opts.encoding_errors == "skip":
-                return Skipped(where, "invalid-utf8", f"invalid UTF-8 at byte {e.start} of the line; "
-                               "fix the encoding or pass --encoding-errors replace")
-            s = raw.decode("utf-8", errors="replace")
-        try:
-            obj = json.loads(s.rstrip("\r\n"))  # stripped, so an error's column is on this line
-        except json.JSONDecodeError as e:
-            return Skipped(where, "malformed-json", f"malformed JSON ({e.msg} at column {e.colno}); fix or remove the line")
-        except (ValueError, RecursionError) as e:  # e.g. a 5,000-digit number, nesting too deep
-            return Skipped(where, "malformed-json", f"unreadable JSON ({str(e)[:120]}); fix or remove the line")
-    return _record(obj, where, opts)
+        if unit.kind == "jsonl.gz":
+            records = jsonl_records(unit.path, encoding_errors=opts.encoding_errors, utf8_fix=_JSONL_UTF8_FIX,
+                                    label=name)
+        else:
+            records = jsonl_records(unit.path, unit.start, unit.end, unit.first_line, opts.encoding_errors,
+                                    _JSONL_UTF8_FIX, name)
+        for r in records:
+            yield _document(r, name, opts, f"{r.source}:{r.line}")
+    except InputError as e:
+        yield Skipped(unit.path, "unreadable", e.message)
 
 
-def _read_jsonl_range(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
-    try:
-        f = open(unit.path, "rb")
-    except OSError as e:
-        yield Skipped(unit.path, "unreadable", f"cannot read file: {e.strerror}")
-        return
-    with f:
-        f.seek(unit.start)
-        pos, line = unit.start, unit.first_line
-        while pos < unit.end:
-            raw = f.readline()
-            if not raw:
-                break
-            pos += len(raw)
-            rec = _parse_line(raw, f"{unit.path}:{line}", opts)
-            line += 1
-            if rec is not None:
-                yield rec
-
-
-def _read_jsonl_gz(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
-    line = 0
-    try:
-        with gzip.open(unit.path, "rb") as f:
-            for raw in f:
-                line += 1
-                rec = _parse_line(raw, f"{unit.path}:{line}", opts)
-                if rec is not None:
-                    yield rec
-    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        yield Skipped(
-            f"{unit.path}:{line + 1}", "unreadable",
-            f"gzip stream unreadable after line {line} ({e}); the records before it were read — re-create the file",
-        )
+_JSONL_UTF8_FIX = "fix the encoding or pass --encoding-errors replace"
 
 
 def _read_parquet(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as e:  # pragma: no cover
-        raise MissingExtraError("parquet", "pyarrow") from e
-    pf = pq.ParquetFile(unit.path)
+    name = unit.name or Path(unit.path).name
+    pf = parquet_file(unit.path)
     names = pf.schema_arrow.names
-    for col in (opts.id_field, opts.text_field):
-        if col not in names:
-            yield Skipped(unit.path, "missing-id" if col == opts.id_field else "missing-text", f"no {col!r} column (columns: {', '.join(names)}); name it with --id-field/--text-field")
-            return
-    row = sum(pf.metadata.row_group(i).num_rows for i in range(min(unit.row_groups or (0,))))
-    for g in unit.row_groups:
-        table = pf.read_row_group(g, columns=list(dict.fromkeys([opts.id_field, opts.text_field])))
-        ids = table.column(opts.id_field).to_pylist()
-        texts = table.column(opts.text_field).to_pylist()
-        for doc_id, text in zip(ids, texts):
-            row += 1
-            yield _record({opts.id_field: doc_id, opts.text_field: text}, f"{unit.path}:row {row}", opts)
+    if opts.text_field not in names:
+        yield Skipped(unit.path, "missing-text", f"no {opts.text_field!r} column (columns: {', '.join(names)}); "
+                      "name it with --text-field")
+        return
+    for r in parquet_records(pf, unit.path, unit.row_groups, raw=False, label=name):
+        # a row's place is "file:row 5" (the id assigned to a row without one is "name#5")
+        yield _document(r, name, opts, f"{unit.path}:row {r.line}")
 
 
 def total_size(units: list[Unit]) -> int:

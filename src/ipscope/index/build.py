@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..atomic import write_atomic
+from ..corpus import meta as doc_meta
 from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
 from ..errors import IndexFormatError, InputError, IpscopeError, MissingExtraError
 from ..text import SCRIPT_FOLDING, TOKENIZER
@@ -115,28 +116,37 @@ class _ShardPacker:
 
     def add(self, doc: Document, starts: np.ndarray, hashes: np.ndarray) -> None:
         text, offset = doc.text, doc.offset
+        # the metadata the index keeps (at most doc_meta.META_BYTES), and what the account says of the document
+        meta, cut, dropped = doc_meta.fit(doc.meta)
+        facts = _facts(doc)
+        if cut:
+            facts["meta_cut"] = cut
+        if dropped:
+            facts["meta_dropped"] = dropped
         while True:
             room = self.max_tokens - self.slots - 1
             n = hashes.shape[0]
             if n <= room:
-                self._append(doc, text, offset, hashes, starts)
+                self._append(doc, text, offset, hashes, starts, meta, facts)
                 return
             if room < 1 or (self.parts and n <= self.max_tokens - 1):
                 self.flush()
                 continue
             # split: the first ``room`` tokens stay here, the rest starts a new part
-            cut = int(starts[room])
-            self._append(doc, text[:cut], offset, hashes[:room], starts[:room])
+            cut_at = int(starts[room])
+            self._append(doc, text[:cut_at], offset, hashes[:room], starts[:room], meta, facts)
             self.flush()
-            text, offset = text[cut:], offset + cut
-            starts, hashes = starts[room:] - cut, hashes[room:]
+            text, offset = text[cut_at:], offset + cut_at
+            starts, hashes = starts[room:] - cut_at, hashes[room:]
 
-    def _append(self, doc: Document, text: str, offset: int, hashes: np.ndarray, starts: np.ndarray) -> None:
-        self.parts.append(PartEntry(doc.id, doc.where, offset, text, hashes, starts))
+    def _append(self, doc: Document, text: str, offset: int, hashes: np.ndarray, starts: np.ndarray,
+                meta: bytes, facts: dict) -> None:
+        self.parts.append(PartEntry(doc.id, doc.where, offset, text, hashes, starts, meta))
         self.slots += hashes.shape[0] + 1
         self.account.append(
             {"doc_id": doc.id, "where": doc.where, "status": "indexed", "shard": self._name(),
-             "part": len(self.parts) - 1, "offset": offset, "chars": len(text), "tokens": int(hashes.shape[0])}
+             "part": len(self.parts) - 1, "offset": offset, "chars": len(text), "tokens": int(hashes.shape[0]),
+             **facts}
         )
 
     def _name(self) -> str:
@@ -198,7 +208,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                 continue
             doc = rec
             starts, hashes = next(tokens)
-            if doc.meta.get("segmented"):  # a part of a large file: judged as a whole at the end
+            if doc.account.get("segmented"):  # a part of a large file: judged as a whole at the end
                 if hashes.shape[0] == 0:
                     empty_parts.setdefault((doc.id, doc.where), doc)
                     continue
@@ -208,7 +218,8 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                     code, reason = "empty", "empty document; nothing to index"
                 else:
                     code, reason = "no-tokens", "no tokens (only punctuation, symbols or spaces); nothing to index"
-                account.append({"doc_id": doc.id, "where": doc.where, "status": "skipped", "code": code, "reason": reason})
+                account.append({"doc_id": doc.id, "where": doc.where, "status": "skipped", "code": code, "reason": reason,
+                                **_facts(doc)})
             else:
                 packer.add(doc, starts, hashes)
         batch, batch_chars = [], 0
@@ -372,9 +383,9 @@ def _prepare_out(out: Path, force: bool) -> None:
 
 def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptions, started: float) -> dict:
     """Check ids across tasks, write account.jsonl and manifest.json into ``root``."""
-    first_seen: dict[str, str] = {}
+    first_seen: dict[str, tuple[str, bool]] = {}  # id -> where it was first indexed, whether it was assigned there
     excluded: dict[str, list[int]] = {}
-    counts = {"records": 0, "documents_indexed": 0, "skipped": 0, "parts": 0}
+    counts = {"records": 0, "documents_indexed": 0, "skipped": 0, "parts": 0, "ids_assigned": 0}
     reasons: dict[str, int] = {}
     tokens = chars = 0
     import orjson
@@ -399,7 +410,8 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                             continue
                         entry = {"doc_id": line["doc_id"], "where": line["where"], "status": "indexed",
                                  "shards": [line["shard"]], "parts": [[line["shard"], line["part"]]],
-                                 "chars": line["chars"], "tokens": line["tokens"]}
+                                 "chars": line["chars"], "tokens": line["tokens"],
+                                 **{k: v for k, v in line.items() if k not in _PART_KEYS}}
                         pending[key] = entry  # type: ignore[index]
                         order.append(entry)
                     else:
@@ -407,19 +419,33 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
             for line in order:
                 counts["records"] += 1
                 if line["status"] == "indexed":
-                    first = first_seen.get(line["doc_id"])
-                    if first is not None:
+                    seen = first_seen.get(line["doc_id"])
+                    if seen is not None:
+                        first, first_assigned = seen
                         for shard, part in line["parts"]:
                             excluded.setdefault(shard, []).append(part)
+                        assigned = line.get("id_assigned", False)
+                        if assigned:
+                            why = (f"duplicate id (first at {first}): this record has no id field and was given its "
+                                   "file and line as id, which another record already has as its id; give every "
+                                   "record an id, or none")
+                        elif first_assigned:
+                            why = (f"duplicate id (first at {first}, a record without an id field that was given its "
+                                   "file and line as id); give every record an id, or none")
+                        else:
+                            why = f"duplicate id (first at {first}); give every document a unique id"
                         line = {"doc_id": line["doc_id"], "where": line["where"], "status": "skipped",
-                                "code": "duplicate-id", "reason": f"duplicate id (first at {first}); give every document a unique id"}
+                                "code": "duplicate-id", "reason": why,
+                                **{k: v for k, v in line.items() if k not in _ENTRY_KEYS}}
                     else:
-                        first_seen[line["doc_id"]] = line["where"]
+                        first_seen[line["doc_id"]] = (line["where"], bool(line.get("id_assigned")))
                         counts["documents_indexed"] += 1
                         counts["parts"] += len(line["parts"])
                         tokens += line["tokens"]
                         chars += line["chars"]
                         del line["parts"]
+                if line.get("id_assigned"):
+                    counts["ids_assigned"] += 1
                 if line["status"] == "skipped":
                     counts["skipped"] += 1
                     reasons[line["code"]] = reasons.get(line["code"], 0) + 1
@@ -447,6 +473,18 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     return manifest
+
+
+# the keys of a part's account line and of a document's; any other key is a fact about the document (id assigned,
+# metadata cut, what a reader put in ``Document.account``) and is kept on its line
+_PART_KEYS = frozenset({"doc_id", "where", "status", "shard", "part", "offset", "chars", "tokens"})
+_ENTRY_KEYS = frozenset({"doc_id", "where", "status", "shards", "parts", "chars", "tokens"})
+
+
+def _facts(doc: Document) -> dict:
+    """What the account line of ``doc`` says besides where it went: ``Document.account`` as the reader gave it
+    (``id_assigned``, ...), without the build's own mark of a part of a large file."""
+    return {k: v for k, v in doc.account.items() if k != "segmented"} if doc.account else {}
 
 
 def _layers(opts: BuildOptions) -> dict:

@@ -15,6 +15,10 @@ Files in a shard directory (all plain arrays, no pickles):
 ``doc_bytes.npy``  int64 [D+1], byte range of each part in the text stream
 ``doc_offset.npy`` int64 [D], char offset of the part within its whole document
 ``docs.json``      ids and origins of the parts
+``meta.jsonl``     each part's document metadata (title, author, url, path ...; at most 4 KB of JSON, see
+                   ``corpus/meta.py``), one line a part, empty for none; apart from ``docs.json`` so that
+                   loading the ids stays cheap. Indexes built before it have no metadata (``Shard.meta``: {})
+``meta_offsets.npy`` int64 [D+1], byte offset of each part's line in ``meta.jsonl`` (+ end)
 ``text.zst``       the parts' original UTF-8 text, zstd frames of ``text_block`` bytes each
                    (``done.json``: 256 KiB, or 1 MiB in shards of at most 32 Mi characters)
 ``text_blocks.npy`` int64, byte offset of each frame in ``text.zst`` (+ end)
@@ -53,6 +57,7 @@ FILES = (
     "tokens.u24", "sa.u24", "vocab.npy", "vocab_ids.npy", "bucket.npy", "sample.npy", "doc_tok.npy", "doc_bytes.npy",
     "doc_offset.npy", "docs.json", "text.zst", "text_blocks.npy", "ckpt.npy", "doc_ckpt.npy",
 )
+META_FILES = ("meta.jsonl", "meta_offsets.npy")  # written since issue 10; older shards lack them
 
 
 def to_u24(a: np.ndarray) -> bytes:
@@ -96,6 +101,7 @@ class PartEntry:
     text: str
     hashes: np.ndarray
     starts: np.ndarray  # char offset of each token within ``text``
+    meta: bytes = b""  # the document's metadata as JSON (corpus/meta.py's ``fit``), empty for none
 
 
 def sample_rows(tok: np.ndarray, sa: np.ndarray, every: int) -> np.ndarray:
@@ -217,6 +223,11 @@ def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dic
         json.dumps({"ids": [p.doc_id for p in parts], "where": [p.where for p in parts]}, ensure_ascii=False),
         encoding="utf-8",
     )
+    meta_offsets = np.zeros(n_docs + 1, np.int64)
+    with open(out / "meta.jsonl", "wb") as f:
+        for i, p in enumerate(parts):
+            meta_offsets[i + 1] = meta_offsets[i] + f.write(p.meta + b"\n")
+    np.save(out / "meta_offsets.npy", meta_offsets)
     done = {
         "tokens": n_tok,
         "docs": n_docs,
@@ -224,7 +235,7 @@ def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dic
         "text_bytes": int(doc_bytes[-1]),
         "text_block": block,
         "chars": text_total,
-        "files": {name: _sha256(out / name) for name in FILES} | layer_hashes,
+        "files": {name: _sha256(out / name) for name in FILES + META_FILES} | layer_hashes,
     }
     write_atomic(out / "done.json", json.dumps(done))
     return done
@@ -371,6 +382,33 @@ class Shard:
 
     def doc_id(self, d: int) -> str:
         return str(self.docs["ids"][d])
+
+    @cached_property
+    def meta_offsets(self) -> np.ndarray | None:
+        try:
+            return np.load(self.path / "meta_offsets.npy", allow_pickle=False)
+        except FileNotFoundError:  # a shard written before metadata was kept
+            return None
+
+    def meta(self, d: int) -> dict:
+        """The metadata of part ``d``'s document (title, author, url, path ...; {} when it has none, or the
+        index was built before metadata was kept). Reads only that part's line."""
+        offsets = self.meta_offsets
+        if offsets is None:
+            return {}
+        a, b = int(offsets[d]), int(offsets[d + 1]) - 1  # without the newline
+        if b <= a:
+            return {}
+        with open(self.path / "meta.jsonl", "rb") as f:
+            f.seek(a)
+            data = f.read(b - a)
+        from ..corpus.meta import loads
+
+        try:
+            return loads(data)
+        except ValueError as e:
+            raise IndexFormatError(f"{self.path / 'meta.jsonl'}: line {d + 1} is not JSON ({e})",
+                                   "rebuild the index with ipscope index --force") from e
 
     def span_chars(self, d: int, a: int, b: int) -> tuple[int, int]:
         """Char offsets, in the whole original document, of the part-local tokens [a, b)

@@ -11,6 +11,7 @@ from typing import Iterable
 
 from ..text import tokenize
 from ..types import QueryError, SimilarReport, Source, TraceReport
+from .names import display_name, names_by_id
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -152,7 +153,8 @@ def _section(rep: TraceReport, n: int) -> str:
         srcs = []
         for k, src in enumerate(span.sources):
             edits = s_edits.get(i, []) if k == 0 else []
-            srcs.append(f'<div class="src">{html.escape(src.doc_id)} · characters {src.start:,}–{src.end:,}</div>'
+            srcs.append(f'<div class="src">{html.escape(display_name(src.doc_id, src.meta))} · characters '
+                        f'{src.start:,}–{src.end:,}</div>'
                         + _source_html(src, span.kind != "verbatim", edits))
         more = span.total_occurrences - len(span.sources)
         extra = f'<div class="src">… and {more:,} more occurrence(s) in the corpus</div>' if more > 0 else ""
@@ -163,7 +165,9 @@ def _section(rep: TraceReport, n: int) -> str:
             f'seen {span.total_occurrences:,}× · <a href="#{prefix}q{i}">show in query</a>'
             + "".join(srcs) + extra + "</div>"
         )
-    docs = ", ".join(f"{html.escape(d.doc_id)} ({d.matched_tokens:,} tokens)" for d in rep.documents[:10])
+    names = names_by_id((src.doc_id, src.meta) for s in rep.spans for src in s.sources)
+    docs = ", ".join(f"{html.escape(names.get(d.doc_id, d.doc_id))} ({d.matched_tokens:,} tokens)"
+                     for d in rep.documents[:10])
     right = "".join(cards) or f'<p class="none">No passage of {rep.min_tokens}+ tokens was found in the corpus.</p>'
     return (
         f'<section class="q"><h2>{html.escape(rep.query)}<span class="stats">{rep.query_tokens:,} tokens · '

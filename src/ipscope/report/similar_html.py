@@ -8,6 +8,7 @@ from typing import Iterable
 
 from ..types import QueryError
 from .html import _CSS, error_section, notes_html, provenance_html, provenance_script
+from .names import display_name
 
 _EXTRA = """
 table.ev{border-collapse:collapse;font-size:13px;margin:6px 0}table.ev td{padding:1px 10px 1px 0;color:#59627a}
@@ -35,7 +36,8 @@ def _section(rep, n: int) -> str:
                          f'{html.escape(p.doc_id)} {p.start}–{p.end}</div><div class="pair">'
                          f'<div class="ex">{html.escape(q[:1500])}</div><div class="ex">{html.escape(p.text[:1500])}'
                          "</div></div>")
-        cards.append(f'<div class="card"><span class="badge {r.label}">{r.label}</span><b>{html.escape(r.doc_id)}</b>'
+        cards.append(f'<div class="card"><span class="badge {r.label}">{r.label}</span>'
+                     f'<b>{html.escape(display_name(r.doc_id, r.meta))}</b>'
                      f' — score {r.score:.2f}<table class="ev">{ev}</table>{"".join(pairs)}</div>')
     return (f'<section class="q" id="q{n}">{head}<div class="col">{"".join(cards)}</div>{notes_html(rep.notes)}'
             f"{provenance_html(rep)}</section>")

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..types import AuditResult, QueryError, SimilarReport, TraceReport
+from .names import display_name, names_by_id
 
 
 def _clip(s: str, n: int = 64) -> str:
@@ -35,7 +36,8 @@ def render(report: TraceReport) -> Group:
         line.append(f"  seen {s.total_occurrences:,}×", style="dim")
         parts.append(line)
         for src in s.sources[:3]:
-            parts.append(Text(f"     from {src.doc_id} [{src.start:,}–{src.end:,})", style="cyan"))
+            parts.append(Text(f"     from {display_name(src.doc_id, src.meta)} [{src.start:,}–{src.end:,})",
+                              style="cyan"))
         if len(s.sources) > 3:
             parts.append(Text(f"     … and {len(s.sources) - 3} more source(s)", style="dim"))
         if report.text:
@@ -44,8 +46,9 @@ def render(report: TraceReport) -> Group:
         d = Table(show_header=True, header_style="bold", title="documents", title_justify="left")
         d.add_column("document")
         d.add_column("query tokens from it", justify="right")
+        names = names_by_id((src.doc_id, src.meta) for s in report.spans for src in s.sources)
         for doc in report.documents[:10]:
-            d.add_row(doc.doc_id, f"{doc.matched_tokens:,}")
+            d.add_row(names.get(doc.doc_id, doc.doc_id), f"{doc.matched_tokens:,}")
         if len(report.documents) > 10:
             d.add_row(f"… {len(report.documents) - 10} more", "")
         parts.append(d)
@@ -64,8 +67,8 @@ def similar_text(rep: SimilarReport) -> str:
         lines.append("  no similar document found")
     for r in rep.results:
         ev = r.evidence
-        lines.append(f"  {r.score:5.2f}  {r.label:<10}  {r.doc_id}  (verbatim {ev['verbatim_coverage']:.2f}, "
-                     f"shingles {ev['shingle_containment']:.2f}, semantic {ev['semantic_coverage']:.2f}, "
+        lines.append(f"  {r.score:5.2f}  {r.label:<10}  {display_name(r.doc_id, r.meta)}  "
+                     f"(verbatim {ev['verbatim_coverage']:.2f}, shingles {ev['shingle_containment']:.2f}, semantic {ev['semantic_coverage']:.2f}, "
                      f"similarity {ev['mean_best_similarity']:.2f})")
     for note in rep.notes:
         lines.append(f"  note: {note}")
