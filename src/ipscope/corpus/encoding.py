@@ -1,0 +1,380 @@
+"""Bytes -> text: the one decoder of plain-text corpus files and queries.
+
+The order, first decisive step wins:
+
+1. ``--encoding NAME`` (``given``) overrides everything.
+2. A byte-order mark (``bom``): UTF-32 (checked first: its little-endian mark starts with UTF-16's),
+   UTF-16, UTF-8. The mark is kept in the text as one character, U+FEFF, whatever the encoding, so
+   offsets count it the same way in every file (and as they always did for UTF-8 files).
+3. UTF-16 or UTF-32 without a mark (``detected``), recognised by its pattern of zero bytes: the
+   zeros of mostly-Latin text fall on one byte of each pair (or three of each four), which no
+   legacy encoding and no binary format produces; this runs before NUL bytes call a file binary.
+4. Valid UTF-8 (``utf-8``; plain ASCII is UTF-8).
+5. NUL bytes left -> binary (``BinaryInputError``).
+6. Detection (``detected``) on a bounded sample (``SAMPLE_BYTES`` around the first byte that is
+   not UTF-8) with chardet (7.x), chosen by ``benchmarks/bench_encoding.py``, then these
+   rules, which are right on real files where detectors hesitate:
+
+   - Western single-byte guesses (Latin-1, Windows-1252, ISO-8859-15, and other Windows/ISO Latin
+     code pages whose reading of the sample is no more plausible) are read as **Windows-1252** when
+     bytes 0x80-0x9F occur (they are curly quotes and dashes there; control codes in Latin-1), else
+     as **Latin-1** (the two agree on every other byte).
+   - GB2312/GBK are read as **GB18030** (a superset that decodes the same bytes the same way);
+     Big5 as Big5, else its Windows (cp950) and Hong Kong (big5hkscs) supersets; Shift_JIS as
+     **cp932** (Windows' superset); EUC-KR as cp949.
+   - A guess that does not decode the whole text gives way to the detector's next one that does.
+
+   What is guessed: which legacy encoding wrote a text that is not UTF-8 and has no mark. Short
+   texts (a sentence or two) in a double-byte encoding can be valid in several (GB18030, Big5,
+   Shift_JIS) and are then decided by character statistics; ``--encoding`` settles it.
+
+Bytes the chosen encoding cannot decode are an ``UndecodableError`` (``errors="strict"``), or U+FFFD
+each (``errors="replace"``), counted in ``Decoded.replacements``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from ..errors import InputError
+
+How = Literal["bom", "utf-8", "detected", "given"]
+Errors = Literal["strict", "replace"]
+Detector = Callable[[bytes], list[str]]
+
+SAMPLE_BYTES = 64 << 10  # detection reads at most this much: its cost stays flat whatever the file size
+BINARY_PROBE = 8192  # NUL bytes in this many first bytes (and no UTF-16/32 pattern) make a file binary
+
+# byte-order marks, longest first (UTF-32 LE's mark begins with UTF-16 LE's)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """Text and how it was read: ``encoding`` is a Python codec name (``codecs.lookup(...).name``),
+    ``how`` says what decided it, ``replacements`` counts U+FFFD put in for undecodable bytes."""
+
+    text: str
+    encoding: str
+    how: How
+    replacements: int = 0
+
+
+class UndecodableError(InputError):
+    """Bytes that are not text in the encoding decided (or given); ``position`` is the byte offset."""
+
+    def __init__(self, message: str, fix: str, encoding: str, position: int) -> None:
+        super().__init__(message, fix)
+        self.encoding = encoding
+        self.position = position
+
+
+class BinaryInputError(InputError):
+    """NUL bytes that no UTF-16/32 pattern explains: not a text file."""
+
+
+def check_encoding(name: str) -> str:
+    """The codec name of ``name`` (``latin1`` -> ``iso8859-1``); InputError if Python has no such text encoding."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise InputError(f"unknown text encoding {name!r}",
+                         "give a name Python knows, e.g. utf-8, cp1252, latin-1, utf-16, gb18030, big5, cp932 "
+                         "(see https://docs.python.org/3/library/codecs.html#standard-encodings)")
+    return info.name
+
+
+# ------------------------------------------------------------------ replacement counting
+
+_tally = threading.local()
+
+
+def _count_replace(err: UnicodeError) -> tuple[str, int]:
+    # the same as Python's "replace" for decoding (one U+FFFD per error), counted
+    _tally.n = getattr(_tally, "n", 0) + 1
+    assert isinstance(err, UnicodeDecodeError)
+    return "\ufffd", err.end
+
+
+codecs.register_error("ipscope-replace", _count_replace)
+
+
+class Counted:
+    """Replacements made by decoders using ``handler(errors)`` within this block (this thread only)."""
+
+    def __enter__(self) -> "Counted":
+        self._before = getattr(_tally, "n", 0)
+        self.n = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.n = getattr(_tally, "n", 0) - self._before
+
+
+def handler(errors: Errors) -> str:
+    """The codec error-handler name for ``errors``."""
+    return "strict" if errors == "strict" else "ipscope-replace"
+
+
+# ------------------------------------------------------------------------- sniffing
+
+
+def sniff(head: bytes) -> tuple[str, How] | None:
+    """The encoding a byte-order mark or a UTF-16/32 zero-byte pattern in ``head`` proves, or None."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            if name == "utf-32-le" and len(head) % 4 and len(head) < BINARY_PROBE:
+                continue  # FF FE 00 00 in a text whose length is no multiple of 4: UTF-16 LE, then U+0000
+            return name, "bom"
+    name = _zero_pattern(head[:BINARY_PROBE])
+    return (name, "detected") if name else None
+
+
+def _zero_pattern(head: bytes) -> str | None:
+    """UTF-32/UTF-16 without a mark, from where the zero bytes fall, confirmed by decoding to text.
+
+    UTF-32: the high byte of every unit is zero. UTF-16: zeros fall (nearly) only on the high byte of
+    a pair: one per ASCII character in Latin text, only at line breaks and spaces in Chinese text
+    (which may have few, on both bytes); no legacy encoding has zero bytes, and binary data has them
+    anywhere and seldom decodes as UTF-16 at all (a lone surrogate fails)."""
+    n = len(head)
+    if n < 4 or b"\x00" not in head:
+        return None
+    tries = []
+    cut4 = n - n % 4
+    units4 = cut4 // 4
+    if head[3:cut4:4].count(0) == units4:
+        tries.append("utf-32-le")
+    if head[0:cut4:4].count(0) == units4:
+        tries.append("utf-32-be")
+    cut2 = n - n % 2
+    even, odd = head[0:cut2:2].count(0), head[1:cut2:2].count(0)
+    if odd and even * 10 <= odd:
+        tries.append("utf-16-le")
+    elif even and odd * 10 <= even:
+        tries.append("utf-16-be")
+    elif (even + odd) * 10 <= n:
+        # few zeros on both bytes: CJK text, whose characters' low byte is zero now and then (U+4E00)
+        # and whose line breaks put the other zeros; which byte order reads as text decides
+        tries += ["utf-16-le", "utf-16-be"]
+    for name in tries:
+        width = 4 if "32" in name else 2
+        unit = head[: n - n % width]
+        try:
+            text = unit.decode(name)
+        except UnicodeDecodeError as e:
+            if e.start < len(unit) - 4:  # only a character cut at the end of the probe is allowed
+                continue
+            text = unit[: e.start].decode(name)
+        if _looks_like_text(text):
+            return name
+    return None
+
+
+def _looks_like_text(text: str) -> bool:
+    """Few control codes, unassigned or private-use characters: random bytes read as UTF-16 are
+    ~15% unassigned or private use, text almost none."""
+    if not text:
+        return False
+    import unicodedata
+
+    sample = text[:4096]
+    bad = sum(1 for c in sample
+              if (c < " " and c not in "\t\n\r\f\v") or unicodedata.category(c) in ("Cn", "Co", "Cs"))
+    return bad * 100 <= len(sample)
+
+
+# ------------------------------------------------------------------------- detection
+
+
+def _chardet(sample: bytes) -> list[str]:
+    import chardet
+    from chardet import EncodingEra
+
+    # Only the encodings of today's files and the ISO 8859 family: DOS, Mac and mainframe (EBCDIC) code
+    # pages read any short run of bytes as *something*, and chardet then proposes them for short CJK
+    # texts (cp852 or cp500 for two lines of Shift_JIS in the benchmark); files in them need --encoding.
+    # Every guess above chardet's threshold, best first: the rules below may pass over the first.
+    found = chardet.detect_all(sample, max_bytes=SAMPLE_BYTES,
+                               encoding_era=EncodingEra.MODERN_WEB | EncodingEra.LEGACY_ISO)
+    return [r["encoding"] for r in found if r["encoding"]]
+
+
+DETECTOR: Detector = _chardet
+
+# the guesses a detector gives -> the codecs to try, in order (supersets read the same bytes the same way)
+_FAMILY = {
+    "gb2312": ["gb18030"], "gbk": ["gb18030"], "gb18030": ["gb18030"], "hz": ["gb18030"],
+    "big5": ["big5", "cp950", "big5hkscs"], "cp950": ["cp950", "big5hkscs"], "big5hkscs": ["big5hkscs"],
+    "shift_jis": ["cp932", "shift_jis_2004"], "cp932": ["cp932", "shift_jis_2004"],
+    "shift_jis_2004": ["shift_jis_2004"], "shift_jisx0213": ["shift_jis_2004"],
+    "euc_jp": ["euc_jp", "euc_jis_2004"], "euc_jis_2004": ["euc_jis_2004"],
+    "euc_kr": ["cp949"], "cp949": ["cp949"], "johab": ["johab"],
+}
+# single-byte Latin code pages a detector may propose for West European text with a few accents and quotes
+_WESTERN = {"latin-1", "iso8859-1", "cp1252", "iso8859-15", "cp1250", "iso8859-2", "cp1254", "iso8859-9", "cp1258",
+            "cp1257", "iso8859-13", "iso8859-3", "iso8859-4", "iso8859-10", "iso8859-14", "iso8859-16",
+            "mac-roman", "mac-latin2", "cp850", "cp437", "cp858", "ascii", "utf-8"}
+
+
+def _norm(name: str) -> str | None:
+    try:
+        info = codecs.lookup(name)
+    except LookupError:  # a detector's name Python has no codec for (VISCII, ...): not a candidate
+        return None
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def candidates(sample: bytes, guesses: list[str]) -> list[str]:
+    """The codecs to try for ``sample``, best first: the detector's guesses mapped through the rules above."""
+    out: list[str] = []
+    c1 = any(0x80 <= b <= 0x9F for b in sample)
+    western = "cp1252" if c1 else "latin-1"
+    if guesses and _norm(guesses[0]) in _WESTERN:
+        high = sum(1 for b in sample if b >= 0x80)
+        if high * 4 >= len(sample):
+            # a quarter of the bytes or more above 0x7F is no West European text (French has ~3%), but
+            # the detector's Latin guess for a line or two of CJK text it could not place
+            cjk = _cjk_reading(sample)
+            if cjk:
+                out.append(cjk)
+    for g in guesses:
+        name = _norm(g)
+        if name is None:
+            continue
+        if name in _WESTERN:
+            # a Latin guess on a sample Windows-1252 reads as well: the usual encoding wins
+            if name not in ("latin-1", "iso8859-1", "cp1252", "ascii", "utf-8") and not _plausible_western(sample):
+                out.append(name)
+            else:
+                out.append(western)
+        else:
+            out.extend(_FAMILY.get(name, [name]))
+    out.append(western)  # every byte sequence is a text in Latin-1 and nearly every one in Windows-1252
+    return list(dict.fromkeys(n for n in out if n not in ("ascii", "utf-8")))
+
+
+_CJK_CODECS = ("cp932", "euc_jp", "gb18030", "big5", "cp949")
+
+
+def _cjk_reading(sample: bytes) -> str | None:
+    """The double-byte encoding in which ``sample`` reads most like CJK text (kana, common ideographs,
+    Hangul, CJK punctuation and ASCII), if one reads at least 95% so."""
+    best, best_share = None, 0.95
+    for name in _CJK_CODECS:
+        try:
+            text = sample.decode(name)
+        except UnicodeDecodeError:
+            continue
+        if not text:
+            continue
+        good = sum(1 for c in text if c < "\x80" or "\u3000" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff"
+                   or "\uac00" <= c <= "\ud7a3" or "\uff00" <= c <= "\uffef")
+        share = good / len(text)
+        if share > best_share:  # ties keep the earlier codec
+            best, best_share = name, share
+    return best
+
+
+def _plausible_western(sample: bytes) -> bool:
+    """Whether Windows-1252 reads the sample's non-ASCII bytes as characters of West European text
+    (accented letters, quotes, dashes, currency) rather than control codes or stray symbols."""
+    try:
+        text = sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    odd = 0
+    non_ascii = 0
+    for c in text:
+        if c >= "\x80":
+            non_ascii += 1
+            if not (c.isalpha() or c in "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u20ac£§°«»·¡¿©®\xa0´¨"):
+                odd += 1
+    return non_ascii > 0 and odd * 20 <= non_ascii
+
+
+def detect_sample(data: bytes, bad_at: int) -> bytes:
+    """At most SAMPLE_BYTES of ``data`` for detection, starting a little before ``bad_at`` (the first
+    byte that is not UTF-8), so a long ASCII preface does not leave the detector nothing to judge."""
+    if len(data) <= SAMPLE_BYTES:
+        return data
+    start = max(0, min(bad_at - 1024, len(data) - SAMPLE_BYTES))
+    return data[start:start + SAMPLE_BYTES]
+
+
+def choose(sample: bytes, detector: Detector | None = None) -> list[str]:
+    """The codecs to try for a text that is neither marked nor UTF-8, best first."""
+    try:
+        guesses = (detector or DETECTOR)(sample)
+    except Exception:  # a detector's internal error must not stop a build; the rules still give a choice
+        guesses = []
+    return candidates(sample, guesses)
+
+
+# ---------------------------------------------------------------------------- decode
+
+
+def decode(data: bytes, encoding: str | None = None, errors: Errors = "strict",
+           detector: Detector | None = None) -> Decoded:
+    """Decode ``data`` (a whole file or query); see the module docstring for the order of steps.
+
+    Raises ``UndecodableError`` (strict, bytes the encoding cannot read), ``BinaryInputError`` (NUL
+    bytes that are not UTF-16/32), InputError (an unknown ``encoding``); never anything else."""
+    if encoding is not None:
+        name = check_encoding(encoding)
+        return _decode_as(data, name, "given", errors)
+    found = sniff(data[:BINARY_PROBE])
+    if found is not None:
+        return _decode_as(data, found[0], found[1], errors)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad_at = e.start
+    else:
+        if "\x00" in text[:BINARY_PROBE]:
+            raise _binary()
+        return Decoded(text, "utf-8", "utf-8")
+    if b"\x00" in data[:BINARY_PROBE]:
+        raise _binary()
+    tries = choose(detect_sample(data, bad_at), detector)
+    for name in tries:
+        try:
+            return Decoded(data.decode(name), name, "detected")
+        except UnicodeDecodeError:
+            continue
+    return _decode_as(data, tries[0], "detected", errors)
+
+
+def _decode_as(data: bytes, name: str, how: How, errors: Errors) -> Decoded:
+    if errors == "strict":
+        try:
+            return Decoded(data.decode(name), name, how)
+        except UnicodeDecodeError as e:
+            raise undecodable(name, how, e.start) from None
+    with Counted() as c:
+        text = data.decode(name, handler(errors))
+    return Decoded(text, name, how, c.n)
+
+
+def undecodable(name: str, how: How, position: int) -> UndecodableError:
+    said = {"given": "given", "bom": "marked by its byte-order mark", "detected": "detected",
+            "utf-8": "UTF-8"}[how]
+    fix = ("pass --encoding-errors replace to read it with U+FFFD for the bad bytes"
+           + ("" if how == "given" else ", or --encoding NAME if the encoding is another one"))
+    return UndecodableError(f"bytes at offset {position} are not text in {name} ({said})", fix, name, position)
+
+
+def _binary() -> BinaryInputError:
+    return BinaryInputError("binary data (NUL bytes), not text",
+                            "give a text file (any encoding: UTF-8, UTF-16, a legacy code page)")
