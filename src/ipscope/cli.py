@@ -45,6 +45,24 @@ def main() -> None:
     """
 
 
+def _check_encoding(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from .corpus.encoding import check_encoding
+
+    try:
+        return check_encoding(value)
+    except IpscopeError as e:
+        raise click.BadParameter(f"{e.message}; {e.fix}") from None
+
+
+def _encoding_option(what: str):
+    return click.option("--encoding", metavar="NAME", default=None, callback=_check_encoding,
+                        help=f"Read {what} in this encoding (a Python codec name: cp1252, latin-1, utf-16, gb18030, "
+                             "big5, cp932, ...) instead of the one a byte-order mark, UTF-8 validity or detection "
+                             "decides (see docs/formats.md#text-encodings).")
+
+
 @main.command("index", context_settings=CONTEXT)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Index directory to create.")
@@ -54,8 +72,10 @@ def main() -> None:
 @click.option("--id-field", default="id", show_default=True, help="JSONL/Parquet field holding the document id.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
 @click.option("--encoding-errors", type=click.Choice(["skip", "replace"]), default="skip", show_default=True,
-              help="Documents that are not valid UTF-8: skip them (with the reason in the account) "
-                   "or index them with U+FFFD for the bad bytes.")
+              help="Documents with bytes their encoding cannot read (a JSONL line that is not UTF-8, a text "
+                   "file with stray bytes): skip them (with the reason in the account) or index them with "
+                   "U+FFFD for the bad bytes (counted in the account).")
+@_encoding_option("text files (.txt, .md; JSONL and Parquet are UTF-8)")
 @click.option("--passages/--no-passages", default=True, show_default=True,
               help="Also build the passage layers ipscope similar needs (MinHash LSH and BM25 over passages of "
                    "200 tokens; ~40% more build time and ~0.6 bytes per text byte). Without them the index "
@@ -66,7 +86,7 @@ def main() -> None:
                    "million tokens); meant for catalogues of works, not web-scale corpora.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_field: str, text_field: str,
-              encoding_errors: str, passages: bool, vectors: bool, quiet: bool) -> None:
+              encoding_errors: str, encoding: str | None, passages: bool, vectors: bool, quiet: bool) -> None:
     """Index SOURCE files and directories into an index directory.
 
     \b
@@ -85,7 +105,8 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
     from .index import BuildOptions, build_index
 
     opts = BuildOptions(read=ReadOptions(id_field=id_field, text_field=text_field,
-                                         encoding_errors=encoding_errors),  # type: ignore[arg-type]
+                                         encoding_errors=encoding_errors,  # type: ignore[arg-type]
+                                         encoding=encoding),
                         jobs=jobs, force=force, passages=passages, vectors=vectors)
     try:
         if quiet:
@@ -123,10 +144,10 @@ def _err_console():
     return Console(stderr=True)
 
 
-def _read_query(arg: str) -> tuple[str, str]:
+def _read_query(arg: str, encoding: str | None = None) -> tuple[str, str]:
     from .corpus.query import read_query
 
-    q = read_query(arg)
+    q = read_query(arg, encoding)
     return q.name, q.text
 
 
@@ -150,12 +171,13 @@ def _read_query(arg: str) -> tuple[str, str]:
                    "memory does not grow with the index (about 205 MB on a 100M-token index; budgets below "
                    "~220 MB cannot be kept). 0 = no budget: the arrays are memory-mapped, about 2x faster "
                    "per query on large indexes, but RSS grows towards their size. [default: 300]")
+@_encoding_option("the queries")
 def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None, min_tokens: int | None,
-              max_sources: int, excerpts: int | None, max_rss_mb: float | None) -> None:
+              max_sources: int, excerpts: int | None, max_rss_mb: float | None, encoding: str | None) -> None:
     """Find the passages of QUERY texts that come verbatim or near-verbatim from INDEX.
 
     \b
-    QUERY is a UTF-8 text file, or - for standard input. A passage is reported when at
+    QUERY is a text file (UTF-8 or another encoding, see --encoding), or - for standard input. A passage is reported when at
     least --min-tokens of its tokens match a source document; small edits (substituted,
     inserted or deleted words) inside a passage are bridged and the passage is reported
     as near-verbatim. Tokens are compared after Unicode NFKC normalisation and case
@@ -182,7 +204,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
     try:
         for q in queries:
             try:
-                name, text = _read_query(q)
+                name, text = _read_query(q, encoding)
             except IpscopeError as e:
                 _say(e)
                 failed += 1
@@ -286,12 +308,13 @@ def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None
 @click.option("--semantic/--no-semantic", default=None,
               help="Semantic evidence (paraphrase detection) with multilingual-e5-small; needs ipscope[embed]. "
                    "[default: on when installed]")
+@_encoding_option("the queries")
 def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: Path | None,
-                semantic: bool | None) -> None:
+                semantic: bool | None, encoding: str | None) -> None:
     """Rank the documents of INDEX by how much of each QUERY derives from them.
 
     \b
-    QUERY is a UTF-8 text file, or - for standard input. Each document found gets a score
+    QUERY is a text file (UTF-8 or another encoding, see --encoding), or - for standard input. Each document found gets a score
     in [0, 1] (the share of the query's words explained by text derived from it: verbatim
     spans, shared word 3-shingles, passages aligned by meaning), a label (copy, near-copy,
     paraphrase, related, unrelated) and the evidence behind both. The index needs the
@@ -313,7 +336,7 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
     reports = []
     for q in queries:
         try:
-            name, text = _read_query(q)
+            name, text = _read_query(q, encoding)
             rep = similar(idx, text, name, opts)
         except IpscopeError as e:
             _say(e)

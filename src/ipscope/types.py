@@ -20,6 +20,9 @@ class Document:
     where: str
     meta: dict[str, Any] = field(default_factory=dict)
     offset: int = 0
+    # text files: how the bytes were decoded, as the account line records it (``encoding``,
+    # ``encoding_how``, ``replacements`` when > 0; see corpus/encoding.py)
+    encoding: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
