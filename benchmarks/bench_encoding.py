@@ -8,16 +8,20 @@ a text encoded the way real files are:
   as **Latin-1**; some as **UTF-16** LE/BE with and without a byte-order mark;
 * Chinese classics (simplified) as **GB18030**; the Chinese Union Version (traditional, Mandarin and
   classical) as **Big5** and as **GB18030** (traditional text in GBK is common in real files);
-* Japanese prose (the Japanese translation of *Rust by Example*, MIT/Apache-2.0, shipped with the
-  Rust toolchain, when present) as **Shift_JIS** (cp932) and EUC-JP; UTF-16 Chinese too.
+* Japanese, Korean and Spanish prose (the translations of *Rust by Example*, MIT/Apache-2.0, shipped
+  with the Rust toolchain, when present) as **Shift_JIS** (cp932) and EUC-JP, **cp949** and EUC-KR,
+  Windows-1252/Latin-1; UTF-16 Chinese too;
+* ``stray``: every long legacy item (2,000 characters or more) again with two bytes its encoding cannot read inserted (a file
+  that is 99% one encoding); right when decoding with replacement gives the text back with U+FFFD
+  in their places.
 
 Sizes: ``tiny`` (a line: 60 characters of English, 16-20 of Chinese or Japanese), ``short`` (a query:
 ~300 bytes) and ``long`` (a file: up to 16 KB). Items are split by source
 document (a book, a classic, a Bible book, a page) into a development part (rules were written
 looking at it) and a held-out part (reported separately, never looked at while tuning).
 
-Each detector is scored two ways: ``raw`` (its first guess, decoded strictly) and ``ipscope`` (it
-inside ``ipscope.corpus.encoding.decode``: BOM, UTF-16/32 pattern, UTF-8, then its guesses through the
+Each detector is scored two ways: ``raw`` (its first guess, decoded with replacement) and ``ipscope``
+(it inside ``ipscope.corpus.encoding.decode(errors="replace")``: BOM, UTF-16/32 pattern, UTF-8, then its guesses through the
 rules). An item is right when the decoded text equals the original text exactly.
 
 **Build cost** (``build``): the same text (Gutenberg + Chinese, repeated until ``--tokens`` tokens)
@@ -109,8 +113,10 @@ def bible(field: str) -> list[tuple[str, str]]:
     return [(f"{field}:{b}", "\n".join(v)) for b, v in books.items()]
 
 
-def japanese() -> list[tuple[str, str]]:
-    dirs = sorted(glob.glob(JA_GLOB))
+def rust_by_example(lang: str, script: str = r"[\u3040-\u30ff]") -> list[tuple[str, str]]:
+    """The prose paragraphs of the Rust by Example translation ``lang`` (ja, ko, es, zh), page by page,
+    keeping paragraphs with more than five characters matching ``script``."""
+    dirs = sorted(glob.glob(JA_GLOB[: -len("ja")] + lang))
     if not dirs:
         return []
     out = []
@@ -121,10 +127,14 @@ def japanese() -> list[tuple[str, str]]:
             continue
         body = re.sub(r"<pre>.*?</pre>", "", m.group(1), flags=re.S)
         paras = [html.unescape(re.sub(r"<[^>]+>", "", p)).strip() for p in re.findall(r"<p>(.*?)</p>", body, re.S)]
-        paras = [p for p in paras if len(re.findall(r"[\u3040-\u30ff]", p)) > 5]
+        paras = [p for p in paras if len(re.findall(script, p)) > 5]
         if paras:
-            out.append((f"ja:{f[len(dirs[-1]) + 1:]}", "\n".join(paras)))
+            out.append((f"{lang}:{f[len(dirs[-1]) + 1:]}", "\n".join(paras)))
     return out
+
+
+def japanese() -> list[tuple[str, str]]:
+    return rust_by_example("ja")
 
 
 def _window(text: str, at: int, chars: int) -> str:
@@ -187,6 +197,41 @@ def build_set(seed: int = 7) -> list[Item]:
             for codec in ("cp932", "euc_jp"):
                 if _encodable(s, codec) and (codec == "cp932" or rnd.random() < 0.3):
                     items.append(Item(pid, codec, size, s.encode(codec), s))
+    for pid, text in rust_by_example("ko", r"[\uac00-\ud7a3]"):
+        for size, chars in (("tiny", 20), ("short", 150), ("long", 8000)):
+            s = text[:chars]
+            for codec in ("cp949", "euc_kr"):
+                if _encodable(s, codec) and (codec == "cp949" or rnd.random() < 0.3):
+                    items.append(Item(pid, codec, size, s.encode(codec), s))
+    for pid, text in rust_by_example("es", r"[\u00c0-\u00ff]"):
+        spots = [m.start() for m in re.finditer(r"[^\x00-\x7f]", text)]
+        for size, chars in (("tiny", 60), ("short", 300), ("long", 8000)):
+            s = _window(text, rnd.choice(spots), chars)
+            codec = "cp1252" if CP1252_ONLY & set(s) else "latin-1"
+            if _encodable(s, codec):
+                items.append(Item(pid, codec, size, s.encode(codec), s))
+    # long Japanese and Korean texts: consecutive pages joined to 4,000 characters or more
+    for lang, script, codecs_ in (("ja", r"[\u3040-\u30ff]", ("cp932", "euc_jp")), ("ko", r"[\uac00-\ud7a3]", ("cp949", "euc_kr"))):
+        pages = rust_by_example(lang, script)
+        k = 0
+        while k < len(pages):
+            first, buf = pages[k][0], []
+            while k < len(pages) and sum(map(len, buf)) < 4000:
+                buf.append(pages[k][1])
+                k += 1
+            s = "\n".join(buf)
+            for codec in codecs_:
+                if _encodable(s, codec):
+                    items.append(Item(first, codec, "long", s.encode(codec), s))
+    # 99% one encoding: two stray bytes (undefined in it) inserted between characters of long items;
+    # right when decoding with replacement gives the text back with U+FFFD where the bytes were
+    for it in [i for i in items if i.size == "long" and len(i.text) >= 2000 and not i.encoding.startswith("utf")]:
+        codec = "cp1252" if it.encoding == "latin-1" else it.encoding  # Latin-1 has no unreadable byte
+        stray = next(bytes([c]) for c in range(0xFF, 0x7F, -1) if (bytes([c]) + b"a ").decode(codec, "replace") == "\ufffda ")
+        a, b = sorted(rnd.sample(range(1, len(it.text)), 2))
+        t = it.text
+        data = t[:a].encode(it.encoding) + stray + t[a:b].encode(it.encoding) + stray + t[b:].encode(it.encoding)
+        items.append(Item(it.source, it.encoding, "stray", data, t[:a] + "\ufffd" + t[a:b] + "\ufffd" + t[b:]))
     return items
 
 
@@ -228,8 +273,8 @@ def _raw(det: Callable[[bytes], list[str]], data: bytes) -> str | None:
     if not guesses:
         return None
     try:
-        return data.decode(guesses[0])
-    except (UnicodeDecodeError, LookupError):
+        return data.decode(guesses[0], "replace")
+    except LookupError:
         return None
 
 
@@ -238,7 +283,7 @@ def _ours(det: Callable[[bytes], list[str]], data: bytes) -> str | None:
     from ipscope.errors import InputError
 
     try:
-        return decode(data, detector=det).text
+        return decode(data, errors="replace", detector=det).text
     except InputError:
         return None
 
@@ -254,7 +299,7 @@ def accuracy(args: argparse.Namespace) -> dict:
         for mode, fn in (("raw", _raw), ("ipscope", _ours)):
             res: dict = {}
             wrong: dict[str, int] = {}
-            times: dict[str, list[float]] = {"tiny": [], "short": [], "long": []}
+            times: dict[str, list[float]] = {"tiny": [], "short": [], "long": [], "stray": []}
             for part in ("dev", "held_out"):
                 sel = [i for i in items if i.held_out == (part == "held_out")]
                 ok = 0
@@ -310,7 +355,7 @@ def write_corpus(root: Path, tokens: int) -> dict:
         sources.append((f"classics-{n}", "\n".join(buf), "gb18030"))
     for bid, text in bible("ChiUn"):
         sources.append((bid.replace(":", "-").replace(" ", "_"), text.encode("big5", "replace").decode("big5"), "big5"))
-    counts = [tokenize(t).hashes.shape[0] for _n, t, _c in sources]
+    pairs = [(src, tokenize(src[1]).hashes.shape[0]) for src in sources]
     (root / "utf8").mkdir(parents=True)
     (root / "legacy").mkdir()
     written = 0
@@ -318,7 +363,7 @@ def write_corpus(root: Path, tokens: int) -> dict:
     files = 0
     by_codec: dict[str, int] = {}
     while written < tokens:
-        for (name, text, codec), k in zip(sources, counts):
+        for (name, text, codec), k in pairs:
             if written >= tokens:
                 break
             if files % 50 == 7:
@@ -329,8 +374,7 @@ def write_corpus(root: Path, tokens: int) -> dict:
             by_codec[codec] = by_codec.get(codec, 0) + 1
             written += k
             files += 1
-        rnd.shuffle(sources)  # vary the order between rounds (counts follow their sources)
-        counts = [tokenize(t).hashes.shape[0] for _n, t, _c in sources] if written < tokens else counts
+        rnd.shuffle(pairs)  # vary the order of the files between rounds
     return {"files": files, "tokens": written, "legacy_files_by_codec": by_codec,
             "utf8_bytes": sum(p.stat().st_size for p in (root / "utf8").iterdir()),
             "legacy_bytes": sum(p.stat().st_size for p in (root / "legacy").iterdir())}

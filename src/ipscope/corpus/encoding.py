@@ -22,7 +22,9 @@ The order, first decisive step wins:
    - GB2312/GBK are read as **GB18030** (a superset that decodes the same bytes the same way);
      Big5 as Big5, else its Windows (cp950) and Hong Kong (big5hkscs) supersets; Shift_JIS as
      **cp932** (Windows' superset); EUC-KR as cp949.
-   - A guess that does not decode the whole text gives way to the detector's next one that does.
+   - A guess that cannot read the whole text gives way to a superset in its family (Big5 -> cp950),
+     else, when more than one byte in 200 is unreadable, to the detector's next guess that reads all.
+     Fewer are stray bytes: the guess stands and they are errors (see below).
 
    What is guessed: which legacy encoding wrote a text that is not UTF-8 and has no mark. Short
    texts (a sentence or two) in a double-byte encoding can be valid in several (GB18030, Big5,
@@ -217,15 +219,21 @@ DETECTOR: Detector = _chardet
 _FAMILY = {
     "gb2312": ["gb18030"], "gbk": ["gb18030"], "gb18030": ["gb18030"], "hz": ["gb18030"],
     "big5": ["big5", "cp950", "big5hkscs"], "cp950": ["cp950", "big5hkscs"], "big5hkscs": ["big5hkscs"],
-    "shift_jis": ["cp932", "shift_jis_2004"], "cp932": ["cp932", "shift_jis_2004"],
-    "shift_jis_2004": ["shift_jis_2004"], "shift_jisx0213": ["shift_jis_2004"],
-    "euc_jp": ["euc_jp", "euc_jis_2004"], "euc_jis_2004": ["euc_jis_2004"],
+    # not JIS X 0213 (shift_jis_2004) for cp932: it reads nearly every byte pair, so it would take the
+    # stray bytes of a cp932 file for characters (a detector proposes it for just such a file)
+    # a file with a stray byte (JIS X 0213 files are rare; --encoding shift_jis_2004 reads them)
+    "shift_jis": ["cp932"], "cp932": ["cp932"], "shift_jis_2004": ["cp932"], "shift_jisx0213": ["cp932"],
+    "euc_jp": ["euc_jp"], "euc_jis_2004": ["euc_jp"],
     "euc_kr": ["cp949"], "cp949": ["cp949"], "johab": ["johab"],
 }
 # single-byte Latin code pages a detector may propose for West European text with a few accents and quotes
 _WESTERN = {"latin-1", "iso8859-1", "cp1252", "iso8859-15", "cp1250", "iso8859-2", "cp1254", "iso8859-9", "cp1258",
             "cp1257", "iso8859-13", "iso8859-3", "iso8859-4", "iso8859-10", "iso8859-14", "iso8859-16",
             "mac-roman", "mac-latin2", "cp850", "cp437", "cp858", "ascii", "utf-8"}
+
+
+# other single-byte code pages a detector proposes (Cyrillic, Greek, Arabic, Hebrew, Thai, Vietnamese)
+_SINGLE_BYTE_OTHER = {"koi8-r", "koi8-u", "cp1251", "cp1253", "cp1255", "cp1256", "cp874", "tis-620", "cp1258"}
 
 
 def _norm(name: str) -> str | None:
@@ -236,53 +244,100 @@ def _norm(name: str) -> str | None:
     return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
-def candidates(sample: bytes, guesses: list[str]) -> list[str]:
-    """The codecs to try for ``sample``, best first: the detector's guesses mapped through the rules above."""
-    out: list[str] = []
+def candidates(sample: bytes, guesses: list[str], detector: Detector | None = None) -> list[list[str]]:
+    """The codecs to try for ``sample``, best first, in groups: each guess of the detector mapped through
+    the rules above to the codecs that read its bytes (a family: Big5, then its supersets)."""
+    out: list[list[str]] = []
     c1 = any(0x80 <= b <= 0x9F for b in sample)
-    western = "cp1252" if c1 else "latin-1"
-    if guesses and _norm(guesses[0]) in _WESTERN:
+    western = "cp1252" if c1 else "iso8859-1"
+    first = _norm(guesses[0]) if guesses else None
+    if first is None or first in _WESTERN or first in _SINGLE_BYTE_OTHER or first.startswith("iso8859"):
         high = sum(1 for b in sample if b >= 0x80)
         if high * 4 >= len(sample):
-            # a quarter of the bytes or more above 0x7F is no West European text (French has ~3%), but
-            # the detector's Latin guess for a line or two of CJK text it could not place
-            cjk = _cjk_reading(sample)
+            # A quarter of the bytes or more above 0x7F is no West European text (French has ~3%). A
+            # single-byte guess then is the detector's answer for a line or two of CJK text it could not
+            # place, or for CJK text with a stray byte (a detector drops an encoding at its first invalid
+            # byte): a double-byte encoding that reads it as CJK wins, by the detector's vote on pieces
+            # of the sample (a stray byte spoils one), else by which reads it as CJK characters.
+            cjk = (_vote(sample, detector) if detector else None) or _cjk_reading(sample)
             if cjk:
-                out.append(cjk)
+                out.append(_FAMILY.get(cjk, [cjk]))
     for g in guesses:
         name = _norm(g)
-        if name is None:
+        if name is None or name in ("ascii", "utf-8"):
             continue
         if name in _WESTERN:
             # a Latin guess on a sample Windows-1252 reads as well: the usual encoding wins
-            if name not in ("latin-1", "iso8859-1", "cp1252", "ascii", "utf-8") and not _plausible_western(sample):
-                out.append(name)
+            if name not in ("iso8859-1", "cp1252") and not _plausible_western(sample):
+                out.append([name])
             else:
-                out.append(western)
+                out.append([western])
         else:
-            out.extend(_FAMILY.get(name, [name]))
-    out.append(western)  # every byte sequence is a text in Latin-1 and nearly every one in Windows-1252
-    return list(dict.fromkeys(n for n in out if n not in ("ascii", "utf-8")))
+            out.append(_FAMILY.get(name, [name]))
+    if not out:  # no guess: every byte sequence is a text in Latin-1 and nearly every one in Windows-1252
+        out.append([western])
+    seen: set[str] = set()
+    groups = []
+    for group in out:
+        group = [n for n in group if n not in seen]
+        seen.update(group)
+        if group:
+            groups.append(group)
+    return groups
 
 
-_CJK_CODECS = ("cp932", "euc_jp", "gb18030", "big5", "cp949")
+_CJK_CODECS = ("gb18030", "big5", "cp932", "euc_jp", "cp949")
+
+
+def _vote(sample: bytes, detector: Detector) -> str | None:
+    """The double-byte encoding the detector names first for at least two of four pieces of ``sample``
+    (cut at line breaks), or None."""
+    if len(sample) < 1024:
+        return None
+    cuts = [0]
+    for k in (1, 2, 3):
+        at = sample.find(b"\n", k * len(sample) // 4)
+        cuts.append(at + 1 if at >= 0 else len(sample))
+    cuts.append(len(sample))
+    votes: dict[str, int] = {}
+    for a, b in zip(cuts, cuts[1:]):
+        if b - a < 64:
+            continue
+        try:
+            first = detector(sample[a:b])[:1]
+        except Exception:
+            continue
+        name = _norm(first[0]) if first else None
+        if name in _FAMILY:
+            key = _FAMILY[name][0]
+            votes[key] = votes.get(key, 0) + 1
+    best = max(votes.items(), key=lambda kv: kv[1], default=(None, 0))
+    return best[0] if best[1] >= 2 else None
 
 
 def _cjk_reading(sample: bytes) -> str | None:
     """The double-byte encoding in which ``sample`` reads most like CJK text (kana, common ideographs,
-    Hangul, CJK punctuation and ASCII), if one reads at least 95% so."""
+    Hangul, CJK punctuation and ASCII), if one reads at least 95% so with at most one unreadable byte
+    in 200 (stray bytes; text in a single-byte script read as double-byte breaks far more often: a
+    word of odd length leaves a lead byte before a space)."""
     best, best_share = None, 0.95
     for name in _CJK_CODECS:
-        try:
-            text = sample.decode(name)
-        except UnicodeDecodeError:
+        text = sample.decode(name, "replace")
+        bad = text.count("\ufffd")
+        if not text or bad > 1 + len(sample) // 200:
             continue
-        if not text:
-            continue
-        good = sum(1 for c in text if c < "\x80" or "\u3000" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff"
-                   or "\uac00" <= c <= "\ud7a3" or "\uff00" <= c <= "\uffef")
-        share = good / len(text)
-        if share > best_share:  # ties keep the earlier codec
+        kana = sum(1 for c in text if "\u3040" <= c <= "\u30ff")
+        hangul = sum(1 for c in text if "\uac00" <= c <= "\ud7a3")
+        good = kana + hangul + sum(1 for c in text if c < "\x80" or "\u2000" <= c <= "\u206f"
+                                   or "\u3000" <= c <= "\u303f" or "\u4e00" <= c <= "\u9fff"
+                                   or "\uff01" <= c <= "\uff5e")
+        n = max(1, len(text) - bad)
+        share = good / n
+        # Japanese has kana, Korean Hangul, in a good share of its characters; the same bytes read as
+        # Chinese are ideographs too, so the script decides (ties keep the earlier codec: GB18030 first)
+        if (name in ("cp932", "euc_jp") and kana * 20 >= n) or (name == "cp949" and hangul * 5 >= n):
+            share += 0.1
+        if share > best_share:
             best, best_share = name, share
     return best
 
@@ -323,13 +378,13 @@ def detect_sample(data: bytes, bad_at: int) -> bytes:
     return data[start:start + SAMPLE_BYTES]
 
 
-def choose(sample: bytes, detector: Detector | None = None) -> list[str]:
-    """The codecs to try for a text that is neither marked nor UTF-8, best first."""
+def choose(sample: bytes, detector: Detector | None = None) -> list[list[str]]:
+    """The codecs to try for a text that is neither marked nor UTF-8, best first, in groups (``candidates``)."""
     try:
         guesses = (detector or DETECTOR)(sample)
     except Exception:  # a detector's internal error must not stop a build; the rules still give a choice
         guesses = []
-    return candidates(sample, guesses)
+    return candidates(sample, guesses, detector or DETECTOR)
 
 
 # ---------------------------------------------------------------------------- decode
@@ -359,13 +414,26 @@ def decode(data: bytes, encoding: str | None = None, errors: Errors = "strict",
         raise _binary()
     if mostly_utf8(data):
         return _decode_as(data, "utf-8", "utf-8", errors)
-    tries = choose(detect_sample(data, bad_at), detector)
-    for name in tries:
+    groups = choose(detect_sample(data, bad_at), detector)
+    for name in groups[0]:
         try:
             return Decoded(data.decode(name), name, "detected")
         except UnicodeDecodeError:
             continue
-    return _decode_as(data, tries[0], "detected", errors)
+    best = groups[0][0]
+    with Counted() as c:
+        data.decode(best, "ipscope-replace")
+    if c.n > 1 + len(data) // 200:
+        # many bytes the first guess cannot read: it was wrong, and a later guess that reads them all
+        # is taken; a few are stray bytes in a text the first guess reads (a later single-byte guess
+        # would read them, and garble the rest)
+        for group in groups[1:]:
+            for name in group:
+                try:
+                    return Decoded(data.decode(name), name, "detected")
+                except UnicodeDecodeError:
+                    continue
+    return _decode_as(data, best, "detected", errors)
 
 
 def _decode_as(data: bytes, name: str, how: How, errors: Errors) -> Decoded:

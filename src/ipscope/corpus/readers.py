@@ -238,11 +238,11 @@ def _decide_large(f: BinaryIO, unit: Unit, given: str | None, errors: Errors) ->
                 if mostly_utf8(sample):
                     name, how = "utf-8", "utf-8"
                 else:
-                    tries = choose(sample)
-                    for cand in tries:
+                    family = choose(sample)[0]  # the first guess and its supersets (see encoding.decode)
+                    for cand in family:
                         if _first_error(f, cand) is None:
                             return cand, "detected"
-                    name, how = tries[0], "detected"
+                    name, how = family[0], "detected"
     if errors == "strict":
         bad = _first_error(f, name)
         if bad is not None:
