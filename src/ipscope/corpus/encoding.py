@@ -11,8 +11,8 @@ The order, first decisive step wins:
    legacy encoding and no binary format produces; this runs before NUL bytes call a file binary.
 4. Valid UTF-8 (``utf-8``; plain ASCII is UTF-8).
 5. NUL bytes left -> binary (``BinaryInputError``).
-6. Detection (``detected``) on a bounded sample (``SAMPLE_BYTES`` around the first byte that is
-   not UTF-8) with chardet (7.x), chosen by ``benchmarks/bench_encoding.py``, then these
+6. Detection (``detected``) on a bounded sample (``SAMPLE_BYTES`` from just before the first byte
+   that is not UTF-8) with chardet (7.x), chosen by ``benchmarks/bench_encoding.py``, then these
    rules, which are right on real files where detectors hesitate:
 
    - Western single-byte guesses (Latin-1, Windows-1252, ISO-8859-15, and other Windows/ISO Latin
@@ -37,6 +37,7 @@ each (``errors="replace"``), counted in ``Decoded.replacements``.
 from __future__ import annotations
 
 import codecs
+import re
 import threading
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -47,7 +48,7 @@ How = Literal["bom", "utf-8", "detected", "given"]
 Errors = Literal["strict", "replace"]
 Detector = Callable[[bytes], list[str]]
 
-SAMPLE_BYTES = 64 << 10  # detection reads at most this much: its cost stays flat whatever the file size
+SAMPLE_BYTES = 16 << 10  # detection reads at most this much: its cost stays flat whatever the file size
 BINARY_PROBE = 8192  # NUL bytes in this many first bytes (and no UTF-16/32 pattern) make a file binary
 
 # byte-order marks, longest first (UTF-32 LE's mark begins with UTF-16 LE's)
@@ -248,11 +249,12 @@ def candidates(sample: bytes, guesses: list[str], detector: Detector | None = No
     """The codecs to try for ``sample``, best first, in groups: each guess of the detector mapped through
     the rules above to the codecs that read its bytes (a family: Big5, then its supersets)."""
     out: list[list[str]] = []
-    c1 = any(0x80 <= b <= 0x9F for b in sample)
+    c1 = C1_BYTES.search(sample) is not None
     western = "cp1252" if c1 else "iso8859-1"
+    plausible: bool | None = None  # whether Windows-1252 reads the sample as West European text, once
     first = _norm(guesses[0]) if guesses else None
     if first is None or first in _WESTERN or first in _SINGLE_BYTE_OTHER or first.startswith("iso8859"):
-        high = sum(1 for b in sample if b >= 0x80)
+        high = len(sample.translate(None, _ASCII))  # the bytes above 0x7F
         if high * 4 >= len(sample):
             # A quarter of the bytes or more above 0x7F is no West European text (French has ~3%). A
             # single-byte guess then is the detector's answer for a line or two of CJK text it could not
@@ -268,7 +270,9 @@ def candidates(sample: bytes, guesses: list[str], detector: Detector | None = No
             continue
         if name in _WESTERN:
             # a Latin guess on a sample Windows-1252 reads as well: the usual encoding wins
-            if name not in ("iso8859-1", "cp1252") and not _plausible_western(sample):
+            if name not in ("iso8859-1", "cp1252") and plausible is None:
+                plausible = _plausible_western(sample)
+            if name not in ("iso8859-1", "cp1252") and not plausible:
                 out.append([name])
             else:
                 out.append([western])
@@ -346,17 +350,16 @@ def _plausible_western(sample: bytes) -> bool:
     """Whether Windows-1252 reads the sample's non-ASCII bytes as characters of West European text
     (accented letters, quotes, dashes, currency) rather than control codes or stray symbols."""
     try:
-        text = sample.decode("cp1252")
+        text = sample.translate(None, _ASCII).decode("cp1252")  # only the bytes above 0x7F matter
     except UnicodeDecodeError:
         return False
-    odd = 0
-    non_ascii = 0
-    for c in text:
-        if c >= "\x80":
-            non_ascii += 1
-            if not (c.isalpha() or c in "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u20ac£§°«»·¡¿©®\xa0´¨"):
-                odd += 1
-    return non_ascii > 0 and odd * 20 <= non_ascii
+    odd = sum(1 for c in text if not (c.isalpha() or c in _WESTERN_MARKS))
+    return len(text) > 0 and odd * 20 <= len(text)
+
+
+C1_BYTES = re.compile(rb"[\x80-\x9f]")  # curly quotes and dashes in Windows-1252, control codes in Latin-1
+_ASCII = bytes(range(128))
+_WESTERN_MARKS = "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u20ac£§°«»·¡¿©®\xa0´¨"
 
 
 def mostly_utf8(data: bytes) -> bool:
@@ -412,9 +415,12 @@ def decode(data: bytes, encoding: str | None = None, errors: Errors = "strict",
         return Decoded(text, "utf-8", "utf-8")
     if b"\x00" in data[:BINARY_PROBE]:
         raise _binary()
-    if mostly_utf8(data):
+    sample = detect_sample(data, bad_at)
+    if mostly_utf8(sample):
         return _decode_as(data, "utf-8", "utf-8", errors)
-    groups = choose(detect_sample(data, bad_at), detector)
+    groups = choose(sample, detector)
+    if groups[0][0] == "iso8859-1" and C1_BYTES.search(data):
+        groups[0][0] = "cp1252"  # the sample had no byte in 0x80-0x9F, the rest of the text has
     for name in groups[0]:
         try:
             return Decoded(data.decode(name), name, "detected")

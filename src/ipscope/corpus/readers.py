@@ -22,7 +22,7 @@ from typing import BinaryIO, Iterator, Literal
 
 from ..errors import InputError, MissingExtraError
 from ..types import Document, Skipped
-from .encoding import (BINARY_PROBE, SAMPLE_BYTES, BinaryInputError, Counted, Errors, How, UndecodableError,
+from .encoding import (BINARY_PROBE, C1_BYTES, SAMPLE_BYTES, BinaryInputError, Counted, Errors, How, UndecodableError,
                        check_encoding, choose, decode, handler, mostly_utf8, sniff, undecodable)
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -239,6 +239,8 @@ def _decide_large(f: BinaryIO, unit: Unit, given: str | None, errors: Errors) ->
                     name, how = "utf-8", "utf-8"
                 else:
                     family = choose(sample)[0]  # the first guess and its supersets (see encoding.decode)
+                    if family[0] == "iso8859-1" and _has_c1(f):
+                        family = ["cp1252"]  # as encoding.decode: bytes 0x80-0x9F beyond the sample
                     for cand in family:
                         if _first_error(f, cand) is None:
                             return cand, "detected"
@@ -248,6 +250,14 @@ def _decide_large(f: BinaryIO, unit: Unit, given: str | None, errors: Errors) ->
         if bad is not None:
             raise undecodable(name, how, bad)
     return name, how
+
+
+def _has_c1(f: BinaryIO) -> bool:
+    f.seek(0)
+    while chunk := f.read(16 << 20):
+        if C1_BYTES.search(chunk):
+            return True
+    return False
 
 
 def _first_error(f: BinaryIO, codec: str) -> int | None:
