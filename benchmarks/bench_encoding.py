@@ -27,8 +27,10 @@ rules). An item is right when the decoded text equals the original text exactly.
 **Build cost** (``build``): the same text (Gutenberg + Chinese, repeated until ``--tokens`` tokens)
 written as ``.txt`` files once in UTF-8 and once in legacy encodings (Windows-1252/Latin-1 for English,
 GB18030 for simplified and Big5 for traditional Chinese, a few UTF-16), each indexed with
-``build_index(..., BuildOptions(passages=False))``, alternately, ``--repeats`` times; the medians and
-their ratio. One JSON line per part, appended to benchmarks/results/bench_encoding.jsonl.
+``build_index(..., BuildOptions(passages=False))``, alternately, ``--repeats`` times; the medians,
+their ratio and the median of the ratios of each repeat's pair; and, less exposed to the noise of a
+shared machine, the time to read and decode every file of each set in this process (``decode``, the
+reader's function), as a share of the UTF-8 build. One JSON line per part, appended to benchmarks/results/bench_encoding.jsonl.
 
     python benchmarks/bench_encoding.py accuracy
     python benchmarks/bench_encoding.py build --tokens 100000000 --repeats 3
@@ -398,6 +400,21 @@ def build_cost(args: argparse.Namespace) -> dict:
                 times[kind].append(time.perf_counter() - t0)
                 manifests[kind] = res.manifest["counts"]
         med = {k: statistics.median(v) for k, v in times.items()}
+        # the decoding alone, in this process: every file read and decoded as the index reader does
+        # (ipscope.corpus.encoding.decode), minimum of the repeats; less exposed to the noise of a
+        # shared machine than whole builds
+        from ipscope.corpus.encoding import decode
+
+        dec: dict[str, float] = {}
+        for kind in ("utf8", "legacy"):
+            runs = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                for p in sorted((base / "corpus" / kind).iterdir()):
+                    decode(p.read_bytes())
+                runs.append(time.perf_counter() - t0)
+            dec[kind] = min(runs)
+        pairs = [lg / u8 for u8, lg in zip(times["utf8"], times["legacy"])]
         same = (manifests["utf8"]["tokens"] == manifests["legacy"]["tokens"]
                 and manifests["utf8"]["chars"] + corpus["legacy_files_by_codec"].get("utf-16", 0)
                 == manifests["legacy"]["chars"])
@@ -407,6 +424,9 @@ def build_cost(args: argparse.Namespace) -> dict:
                 "median_seconds": {k: round(v, 2) for k, v in med.items()},
                 "legacy_over_utf8": round(med["legacy"] / med["utf8"], 4),
                 "detection_cost": round(med["legacy"] / med["utf8"] - 1, 4),
+                "paired_ratios": [round(x, 4) for x in pairs], "median_paired_ratio": round(statistics.median(pairs), 4),
+                "decode_seconds": {k: round(v, 3) for k, v in dec.items()},
+                "decode_cost_share_of_utf8_build": round((dec["legacy"] - dec["utf8"]) / med["utf8"], 4),
                 "same_tokens": same, "counts": manifests, "setup_seconds": round(setup, 1)}
     finally:
         if not args.workdir:
@@ -425,6 +445,16 @@ def main() -> None:
     b.add_argument("--workdir", help="keep the corpus and indexes here (default: a temporary directory)")
     args = ap.parse_args()
     row = accuracy(args) if args.part == "accuracy" else build_cost(args)
+    import subprocess
+
+    try:  # which code measured it
+        row["commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                       text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    import chardet
+
+    row["chardet"] = chardet.__version__
     record(row, RESULTS)
 
 

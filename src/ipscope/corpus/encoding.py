@@ -8,27 +8,34 @@ The order, first decisive step wins:
    offsets count it the same way in every file (and as they always did for UTF-8 files).
 3. UTF-16 or UTF-32 without a mark (``detected``), recognised by its pattern of zero bytes: the
    zeros of mostly-Latin text fall on one byte of each pair (or three of each four), which no
-   legacy encoding and no binary format produces; this runs before NUL bytes call a file binary.
+   legacy encoding and no binary format produces; CJK text has few zeros, and the byte order in
+   which it reads as text decides. This runs before NUL bytes call a file binary.
 4. Valid UTF-8 (``utf-8``; plain ASCII is UTF-8).
 5. NUL bytes left -> binary (``BinaryInputError``).
-6. Detection (``detected``) on a bounded sample (``SAMPLE_BYTES`` from just before the first byte
-   that is not UTF-8) with chardet (7.x), chosen by ``benchmarks/bench_encoding.py``, then these
-   rules, which are right on real files where detectors hesitate:
+6. UTF-8 but for a few stray bytes (``utf-8``): four valid multi-byte characters or more for each
+   invalid byte in the sample below; the stray bytes are errors.
+7. Detection (``detected``) on a bounded sample (``SAMPLE_BYTES`` from just before the first byte
+   that is not UTF-8) with chardet (7.x, chosen by ``benchmarks/bench_encoding.py``; DOS, Mac and
+   EBCDIC code pages left out), then these rules, which are right on real files where it hesitates:
 
-   - Western single-byte guesses (Latin-1, Windows-1252, ISO-8859-15, and other Windows/ISO Latin
-     code pages whose reading of the sample is no more plausible) are read as **Windows-1252** when
-     bytes 0x80-0x9F occur (they are curly quotes and dashes there; control codes in Latin-1), else
-     as **Latin-1** (the two agree on every other byte).
+   - A Latin-1 or Windows-1252 guess is read as **Windows-1252** when bytes 0x80-0x9F occur anywhere
+     in the text (curly quotes and dashes there; control codes in Latin-1), else as **Latin-1** (the
+     two agree on every other byte). Other Latin code pages (Central European cp1250, ...) stand:
+     only language statistics tell them apart.
    - GB2312/GBK are read as **GB18030** (a superset that decodes the same bytes the same way);
      Big5 as Big5, else its Windows (cp950) and Hong Kong (big5hkscs) supersets; Shift_JIS as
      **cp932** (Windows' superset); EUC-KR as cp949.
+   - A single-byte guess for a sample a quarter or more of whose bytes are above 0x7F (a line of
+     CJK text, or CJK text with a stray byte, which makes chardet drop the right encoding) gives way
+     to the double-byte encoding chardet names for most pieces of the sample, else to the one that
+     reads it as CJK characters (with kana: Japanese; with Hangul: Korean).
    - A guess that cannot read the whole text gives way to a superset in its family (Big5 -> cp950),
      else, when more than one byte in 200 is unreadable, to the detector's next guess that reads all.
      Fewer are stray bytes: the guess stands and they are errors (see below).
 
    What is guessed: which legacy encoding wrote a text that is not UTF-8 and has no mark. Short
-   texts (a sentence or two) in a double-byte encoding can be valid in several (GB18030, Big5,
-   Shift_JIS) and are then decided by character statistics; ``--encoding`` settles it.
+   texts (a line) in a double-byte encoding can be valid in several (GB18030, Big5, Shift_JIS,
+   Johab) and are decided by character statistics, sometimes wrongly; ``--encoding`` settles it.
 
 Bytes the chosen encoding cannot decode are an ``UndecodableError`` (``errors="strict"``), or U+FFFD
 each (``errors="replace"``), counted in ``Decoded.replacements``.
@@ -48,7 +55,7 @@ How = Literal["bom", "utf-8", "detected", "given"]
 Errors = Literal["strict", "replace"]
 Detector = Callable[[bytes], list[str]]
 
-SAMPLE_BYTES = 16 << 10  # detection reads at most this much: its cost stays flat whatever the file size
+SAMPLE_BYTES = 8 << 10  # detection reads at most this much: its cost stays flat whatever the file size
 BINARY_PROBE = 8192  # NUL bytes in this many first bytes (and no UTF-16/32 pattern) make a file binary
 
 # byte-order marks, longest first (UTF-32 LE's mark begins with UTF-16 LE's)
@@ -251,7 +258,6 @@ def candidates(sample: bytes, guesses: list[str], detector: Detector | None = No
     out: list[list[str]] = []
     c1 = C1_BYTES.search(sample) is not None
     western = "cp1252" if c1 else "iso8859-1"
-    plausible: bool | None = None  # whether Windows-1252 reads the sample as West European text, once
     first = _norm(guesses[0]) if guesses else None
     if first is None or first in _WESTERN or first in _SINGLE_BYTE_OTHER or first.startswith("iso8859"):
         high = len(sample.translate(None, _ASCII))  # the bytes above 0x7F
@@ -268,14 +274,10 @@ def candidates(sample: bytes, guesses: list[str], detector: Detector | None = No
         name = _norm(g)
         if name is None or name in ("ascii", "utf-8"):
             continue
-        if name in _WESTERN:
-            # a Latin guess on a sample Windows-1252 reads as well: the usual encoding wins
-            if name not in ("iso8859-1", "cp1252") and plausible is None:
-                plausible = _plausible_western(sample)
-            if name not in ("iso8859-1", "cp1252") and not plausible:
-                out.append([name])
-            else:
-                out.append([western])
+        if name in ("iso8859-1", "cp1252"):
+            out.append([western])  # the two differ only in 0x80-0x9F
+        elif name in _WESTERN or name in _SINGLE_BYTE_OTHER or name.startswith("iso8859"):
+            out.append([name])  # Central European, Cyrillic, ...: chardet's language statistics decide
         else:
             out.append(_FAMILY.get(name, [name]))
     if not out:  # no guess: every byte sequence is a text in Latin-1 and nearly every one in Windows-1252
@@ -320,25 +322,31 @@ def _vote(sample: bytes, detector: Detector) -> str | None:
 
 
 def _cjk_reading(sample: bytes) -> str | None:
-    """The double-byte encoding in which ``sample`` reads most like CJK text (kana, common ideographs,
-    Hangul, CJK punctuation and ASCII), if one reads at least 95% so with at most one unreadable byte
-    in 200 (stray bytes; text in a single-byte script read as double-byte breaks far more often: a
-    word of odd length leaves a lead byte before a space)."""
+    """The double-byte encoding in which ``sample`` reads most like CJK text, if one reads at least 95%
+    so: ASCII, CJK punctuation, kana, and the *common* characters of that encoding (GB2312's hanzi,
+    Big5's level 1, JIS X 0208 level 1, KS X 1001 Hangul), since other readings of the same bytes
+    land on rare ones. At most one unreadable byte in 200 (stray bytes) is allowed: text in a
+    single-byte script read as double-byte breaks far more often (a word of odd length leaves a
+    lead byte before a space)."""
     best, best_share = None, 0.95
     for name in _CJK_CODECS:
         text = sample.decode(name, "replace")
         bad = text.count("\ufffd")
-        if not text or bad > 1 + len(sample) // 200:
+        if not text or bad > len(sample) // 200:
             continue
-        kana = sum(1 for c in text if "\u3040" <= c <= "\u30ff")
-        hangul = sum(1 for c in text if "\uac00" <= c <= "\ud7a3")
-        good = kana + hangul + sum(1 for c in text if c < "\x80" or "\u2000" <= c <= "\u206f"
-                                   or "\u3000" <= c <= "\u303f" or "\u4e00" <= c <= "\u9fff"
-                                   or "\uff01" <= c <= "\uff5e")
+        kana = hangul = good = 0
+        for c in text:
+            if c < "\x80" or "\u2000" <= c <= "\u206f" or "\u3000" <= c <= "\u303f" or "\uff01" <= c <= "\uff5e":
+                good += 1
+            elif "\u3040" <= c <= "\u30ff":
+                kana += 1
+            elif _common(c, name):
+                good += 1
+                hangul += "\uac00" <= c <= "\ud7a3"
         n = max(1, len(text) - bad)
-        share = good / n
-        # Japanese has kana, Korean Hangul, in a good share of its characters; the same bytes read as
-        # Chinese are ideographs too, so the script decides (ties keep the earlier codec: GB18030 first)
+        share = (good + kana) / n
+        # Japanese has kana, Korean Hangul, in a good share of its characters: the script decides
+        # between readings that are all common characters (ties keep the earlier codec: GB18030 first)
         if (name in ("cp932", "euc_jp") and kana * 20 >= n) or (name == "cp949" and hangul * 5 >= n):
             share += 0.1
         if share > best_share:
@@ -346,20 +354,25 @@ def _cjk_reading(sample: bytes) -> str | None:
     return best
 
 
-def _plausible_western(sample: bytes) -> bool:
-    """Whether Windows-1252 reads the sample's non-ASCII bytes as characters of West European text
-    (accented letters, quotes, dashes, currency) rather than control codes or stray symbols."""
+def _common(c: str, name: str) -> bool:
+    """Whether ``c`` is among the frequent characters of encoding ``name`` (its first level)."""
     try:
-        text = sample.translate(None, _ASCII).decode("cp1252")  # only the bytes above 0x7F matter
-    except UnicodeDecodeError:
+        if name == "gb18030":
+            c.encode("gb2312")
+            return True
+        if name == "big5":
+            return 0xA4 <= c.encode("big5")[0] <= 0xC6
+        if name in ("cp932", "euc_jp"):
+            return 0x88 <= c.encode("cp932")[0] <= 0x98
+        if name == "cp949":
+            return "\uac00" <= c <= "\ud7a3" and len(c.encode("euc_kr")) == 2
+    except UnicodeEncodeError:
         return False
-    odd = sum(1 for c in text if not (c.isalpha() or c in _WESTERN_MARKS))
-    return len(text) > 0 and odd * 20 <= len(text)
+    return False
 
 
 C1_BYTES = re.compile(rb"[\x80-\x9f]")  # curly quotes and dashes in Windows-1252, control codes in Latin-1
 _ASCII = bytes(range(128))
-_WESTERN_MARKS = "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u20ac£§°«»·¡¿©®\xa0´¨"
 
 
 def mostly_utf8(data: bytes) -> bool:
