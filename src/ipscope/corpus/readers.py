@@ -231,7 +231,7 @@ def _decide_large(f: BinaryIO, unit: Unit, given: str | None, errors: Errors) ->
                 raise BinaryInputError("binary data (NUL bytes), not text", "give a text file")
             bad = _first_error(f, "utf-8")
             if bad is None:
-                name, how = "utf-8", "utf-8"
+                return "utf-8", "utf-8"  # validated already: every byte is UTF-8
             else:
                 f.seek(max(0, bad - 1024))
                 sample = f.read(SAMPLE_BYTES)
