@@ -89,12 +89,12 @@ def test_error_entries_are_visible_in_text_and_html(demo_index: Path, tmp_path: 
     extra = ["--no-semantic"] if command == "similar" else []
     r = cli(command, demo_index, good, bad, *extra)
     assert r.exit_code == 3
-    assert f"{bad}: not answered: query {bad}: binary data" in r.stdout and "fix: give a UTF-8 text file" in r.stdout
+    assert f"{bad}: not answered: query {bad}: binary data" in r.stdout and "fix: give a text file (any encoding" in r.stdout
     page = tmp_path / "r.html"
     r = cli(command, demo_index, good, bad, "-f", "html", "-o", page, *extra)
     assert r.exit_code == 3
     html = page.read_text(encoding="utf-8")
-    assert "not answered" in html and "binary data (NUL bytes)" in html and "give a UTF-8 text file" in html
+    assert "not answered" in html and "binary data (NUL bytes)" in html and "give a text file (any encoding" in html
     data = json.loads(re.search(r'<script type="application/json" id="ipscope-provenance">(.*?)</script>', html,
                                 re.S).group(1))
     assert [d["query"] for d in data] == [str(good), str(bad)]
@@ -110,7 +110,7 @@ def test_exit_1_when_nothing_could_be_answered(demo_index: Path, tmp_path: Path)
     r = cli("trace", demo_index, bad[0], "-f", "json")
     assert r.exit_code == 1
     assert json.loads(r.stdout) == {"query": str(bad[0]), "error": {
-        "message": f"query {bad[0]}: binary data (NUL bytes), not text", "fix": "give a UTF-8 text file"}}
+        "message": f"query {bad[0]}: binary data (NUL bytes), not text", "fix": "give a text file (any encoding: UTF-8, UTF-16, a legacy code page)"}}
 
 
 @pytest.mark.parametrize("command", ["trace", "similar"])
@@ -255,11 +255,11 @@ def test_a_query_read_from_a_file_carries_its_encoding_and_source_hash(demo_inde
 
     raw = "caf\u00e9 \u201cquoted\u201d".encode("cp1252")
     text = raw.decode("cp1252")
-    q = QueryText("answer.txt", text, "windows-1252", True, hashlib.sha256(raw).hexdigest())
+    q = QueryText("answer.txt", text, "windows-1252", "detected", 0, hashlib.sha256(raw).hexdigest())
     rep = trace(Index.open(demo_index), q)
     p = rep.provenance
     assert rep.query == "answer.txt"
-    assert p["encoding"] == "windows-1252" and p["encoding_detected"] is True
+    assert p["encoding"] == "windows-1252" and p["encoding_detected"] is True and p["encoding_how"] == "detected"
     assert p["source_sha256"] == hashlib.sha256(raw).hexdigest()
     assert p["query_sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest() != p["source_sha256"]
     assert trace(Index.open(demo_index), q, "renamed").query == "renamed"
@@ -282,7 +282,8 @@ def index_with_skips(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("skips")
     (d / "in").mkdir()
     (d / "in" / "novel.txt").write_text(BOOK[:200_000], encoding="utf-8")
-    (d / "in" / "latin1.txt").write_bytes("The price was \u00a33, said Mr. Smith".encode("latin-1") * 50)
+    # UTF-8 but for one stray byte: skipped as invalid-utf8 by default (a legacy-encoded file is decoded instead)
+    (d / "in" / "stray.txt").write_bytes("The price was \u00a33, said Mr. Smith. ".encode("utf-8") * 50 + b"\xff")
     (d / "in" / "image.txt").write_bytes(b"\x89PNG\x00\x00" * 100)
     out = d / "x.idx"
     build_index([d / "in"], out, BuildOptions(jobs=1))

@@ -100,6 +100,24 @@ def _index_interrupted(out: Path, **_: Any) -> str:
     return f"the tasks finished so far are kept in {partial}: run the same command again to resume where it stopped"
 
 
+def _check_encoding(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from .corpus.encoding import check_encoding
+
+    try:
+        return check_encoding(value)
+    except IpscopeError as e:
+        raise click.BadParameter(f"{e.message}; {e.fix}") from None
+
+
+def _encoding_option(what: str):
+    return click.option("--encoding", metavar="NAME", default=None, callback=_check_encoding,
+                        help=f"Read {what} in this encoding (a Python codec name: cp1252, latin-1, utf-16, gb18030, "
+                             "big5, cp932, ...) instead of the one a byte-order mark, UTF-8 validity or detection "
+                             "decides (see docs/formats.md#text-encodings).")
+
+
 @main.command("index", context_settings=CONTEXT)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Index directory to create.")
@@ -109,8 +127,10 @@ def _index_interrupted(out: Path, **_: Any) -> str:
 @click.option("--id-field", default="id", show_default=True, help="JSONL/Parquet field holding the document id.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
 @click.option("--encoding-errors", type=click.Choice(["skip", "replace"]), default="skip", show_default=True,
-              help="Documents that are not valid UTF-8: skip them (with the reason in the account) "
-                   "or index them with U+FFFD for the bad bytes.")
+              help="Documents with bytes their encoding cannot read (a JSONL line that is not UTF-8, a text "
+                   "file with stray bytes): skip them (with the reason in the account) or index them with "
+                   "U+FFFD for the bad bytes (counted in the account).")
+@_encoding_option("text files (.txt, .md; JSONL and Parquet are UTF-8)")
 @click.option("--passages/--no-passages", default=True, show_default=True,
               help="Also build the passage layers ipscope similar needs (MinHash LSH and BM25 over passages of "
                    "200 tokens; ~40% more build time and ~0.6 bytes per text byte). Without them the index "
@@ -122,7 +142,7 @@ def _index_interrupted(out: Path, **_: Any) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @_interruptible(_index_interrupted)
 def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_field: str, text_field: str,
-              encoding_errors: str, passages: bool, vectors: bool, quiet: bool) -> None:
+              encoding_errors: str, encoding: str | None, passages: bool, vectors: bool, quiet: bool) -> None:
     """Index SOURCE files and directories into an index directory.
 
     \b
@@ -142,7 +162,8 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
     from .index import BuildOptions, build_index
 
     opts = BuildOptions(read=ReadOptions(id_field=id_field, text_field=text_field,
-                                         encoding_errors=encoding_errors),  # type: ignore[arg-type]
+                                         encoding_errors=encoding_errors,  # type: ignore[arg-type]
+                                         encoding=encoding),
                         jobs=jobs, force=force, passages=passages, vectors=vectors)
     try:
         if quiet:
@@ -223,6 +244,13 @@ def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
 def _query_interrupted(out: Path | None = None, **_: Any) -> str:
     return (f"no report was written to {out} (a file there before is untouched)" if out
             else "the queries not shown above were not answered")
+
+
+def _reader(encoding: str | None) -> Callable[[str], Any]:
+    """Reads a query argument in ``encoding`` (None: as corpus/encoding.py decides)."""
+    from .corpus.query import read_query
+
+    return lambda arg: read_query(arg, encoding)
 
 
 def _run_batch(kind: str, index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
@@ -312,15 +340,16 @@ def _run_batch(kind: str, index: Path, queries: tuple[str, ...], fmt: str, out: 
                    "~220 MB cannot be kept). 0 = no budget: the arrays are memory-mapped, about 2x faster "
                    "per query on large indexes, but RSS grows towards their size. [default: 300]")
 @_interruptible(_query_interrupted)
+@_encoding_option("the queries")
 def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None, min_tokens: int | None,
-              max_sources: int, excerpts: int | None, max_rss_mb: float | None) -> None:
+              max_sources: int, excerpts: int | None, max_rss_mb: float | None, encoding: str | None) -> None:
     """Find the passages of QUERY texts that come verbatim or near-verbatim from INDEX.
 
     \b
-    QUERY is a UTF-8 text file, or - for standard input. A passage is reported when at
-    least --min-tokens of its tokens match a source document; small edits (substituted,
-    inserted or deleted words) inside a passage are bridged and the passage is reported
-    as near-verbatim. Tokens are compared after Unicode NFKC normalisation and case
+    QUERY is a text file (UTF-8 or another encoding, see --encoding), or - for standard
+    input. A passage is reported when at least --min-tokens of its tokens match a source
+    document; small edits (substituted, inserted or deleted words) inside a passage are
+    bridged and the passage is reported as near-verbatim. Tokens are compared after Unicode NFKC normalisation and case
     folding, with traditional and simplified Chinese characters folded together,
     ignoring punctuation and spacing, so reformatted copies match too.
     Offsets are half-open character (code point) offsets in the query and in each
@@ -348,7 +377,7 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
                              "give a query with text in it")
         return rep
 
-    _run_batch("trace", index, queries, fmt, out, answer)
+    _run_batch("trace", index, queries, fmt, out, answer, _reader(encoding))
 
 
 @main.command("add-layers", context_settings=CONTEXT)
@@ -405,13 +434,14 @@ def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None
               help="Semantic evidence (paraphrase detection) with multilingual-e5-small; needs ipscope[embed]. "
                    "[default: on when installed]")
 @_interruptible(_query_interrupted)
+@_encoding_option("the queries")
 def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: Path | None,
-                semantic: bool | None) -> None:
+                semantic: bool | None, encoding: str | None) -> None:
     """Rank the documents of INDEX by how much of each QUERY derives from them.
 
     \b
-    QUERY is a UTF-8 text file, or - for standard input. Each document found gets a score
-    in [0, 1] (the share of the query's words explained by text derived from it: verbatim
+    QUERY is a text file (UTF-8 or another encoding, see --encoding), or - for standard
+    input. Each document found gets a score in [0, 1] (the share of the query's words explained by text derived from it: verbatim
     spans, shared word 3-shingles, passages aligned by meaning), a label (copy, near-copy,
     paraphrase, related, unrelated) and the evidence behind both. The index needs the
     passage layers (built by default; ipscope add-layers adds them to an older index).
@@ -427,7 +457,7 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
         _fail(e)
         return
     opts = SimilarOptions(top=top, semantic=semantic)
-    _run_batch("similar", index, queries, fmt, out, lambda q: similar(idx, q, None, opts))
+    _run_batch("similar", index, queries, fmt, out, lambda q: similar(idx, q, None, opts), _reader(encoding))
 
 
 @main.command("audit", context_settings=CONTEXT)

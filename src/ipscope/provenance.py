@@ -28,7 +28,7 @@ def as_query(text: str | QueryText, query: str | None) -> QueryText:
     encoding)."""
     if isinstance(text, QueryText):
         return text if query is None else dataclasses.replace(text, name=query)
-    return QueryText(name="-" if query is None else query, text=text, encoding=None, detected=False,  # type: ignore[arg-type]
+    return QueryText(name="-" if query is None else query, text=text, encoding=None,  # type: ignore[arg-type]
                      source_sha256=None)
 
 
@@ -101,6 +101,7 @@ def make(index: Index, q: QueryText, opts: Any, *, vectors_used: bool = False, l
         "query_sha256": hashlib.sha256(q.text.encode("utf-8", "surrogatepass")).hexdigest(),
         "source_sha256": q.source_sha256,
         "encoding": q.encoding,
+        "encoding_how": q.how if q.encoding else None,
         "encoding_detected": bool(q.detected),
         "options": _options(opts),
     }

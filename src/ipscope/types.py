@@ -29,7 +29,7 @@ class Document:
 class Skipped:
     """An input record that could not become a document, and why (with the fix).
 
-    ``code`` is a short stable name for counting (``invalid-utf8``, ``binary``,
+    ``code`` is a short stable name for counting (``invalid-utf8``, ``undecodable``, ``binary``,
     ``malformed-json``, ``bad-id``, ``missing-text``, ``bad-text``,
     ``unreadable``, ``empty``, ``no-tokens``, ``duplicate-id``)."""
 

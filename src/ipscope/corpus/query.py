@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .encoding import BinaryInputError, How, decode
 
 MAX_QUERY_CHARS = 50_000_000  # the longest query any command takes (trace's limit)
 # Per capability, the longest query it answers, checked by check_query_size (called by trace() and similar()).
@@ -21,37 +22,46 @@ QUERY_LIMITS: dict[str, int] = {"trace": MAX_QUERY_CHARS, "similar": MAX_QUERY_C
 
 @dataclass(frozen=True, slots=True)
 class QueryText:
-    """A query as read. ``source_sha256`` is the SHA-256 of the raw bytes when they are not the UTF-8
-    encoding of ``text`` (read in another encoding, or with a byte-order mark), else None."""
+    """A query as read. ``encoding`` is the codec that decoded it and ``how`` what decided it (``given``:
+    ``--encoding``; ``bom``; ``utf-8``; ``detected``: see corpus/encoding.py); ``replacements`` counts
+    U+FFFD put in for bytes that encoding cannot read. ``source_sha256`` is the SHA-256 of the raw bytes
+    when they are not the UTF-8 encoding of ``text`` (another encoding, or undecodable bytes), else None."""
 
     name: str
     text: str
     encoding: str = "utf-8"
-    detected: bool = False  # the encoding was detected rather than given or certain (a BOM, valid UTF-8)
+    how: How = "utf-8"
+    replacements: int = 0
     source_sha256: str | None = None
 
+    @property
+    def detected(self) -> bool:
+        """Whether the encoding was guessed (rather than given, marked, or valid UTF-8)."""
+        return self.how == "detected"
 
-def decode_query(data: bytes, name: str) -> QueryText:
-    """The text of a query's raw bytes (UTF-8 only for now)."""
-    if b"\x00" in data[:8192]:
-        raise InputError(f"query {name}: binary data (NUL bytes), not text", "give a UTF-8 text file")
+
+def decode_query(data: bytes, name: str, encoding: str | None = None) -> QueryText:
+    """The text of a query's raw bytes, decoded as corpus text files are (corpus/encoding.py); bytes the
+    encoding cannot read become U+FFFD, counted, so one stray byte does not lose a query."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"query {name}: invalid UTF-8 at byte {e.start}",
-                         "convert it to UTF-8, e.g. iconv -f latin1 -t utf-8") from e
+        dec = decode(data, encoding, "replace")
+    except BinaryInputError as e:
+        raise InputError(f"query {name}: {e.message}", e.fix) from None
+    except InputError as e:  # an unknown --encoding
+        raise InputError(f"query {name}: {e.message}", e.fix) from None
+    text = dec.text
     if len(text) > MAX_QUERY_CHARS:
         raise InputError(f"query {name}: {len(text):,} characters is more than the {MAX_QUERY_CHARS:,} one query may have",
                          "split it into several queries (they can all be given to one ipscope trace call)")
-    raw_sha = None if data == text.encode("utf-8") else hashlib.sha256(data).hexdigest()
-    return QueryText(name, text, "utf-8", False, raw_sha)
+    raw_sha = None if dec.encoding == "utf-8" and not dec.replacements else hashlib.sha256(data).hexdigest()
+    return QueryText(name, text, dec.encoding, dec.how, dec.replacements, raw_sha)
 
 
-def read_query(arg: str | Path) -> QueryText:
-    """Read one query: a path, or ``-`` for standard input."""
+def read_query(arg: str | Path, encoding: str | None = None) -> QueryText:
+    """Read one query: a path, or ``-`` for standard input; ``encoding`` overrides detection."""
     arg = str(arg)
     if arg == "-":
-        return decode_query(sys.stdin.buffer.read(), "<stdin>")
+        return decode_query(sys.stdin.buffer.read(), "<stdin>", encoding)
     p = Path(arg)
     if p.is_dir():
         raise InputError(f"query {arg}: a directory, not a file",
@@ -62,7 +72,7 @@ def read_query(arg: str | Path) -> QueryText:
         data = p.read_bytes()
     except OSError as e:
         raise InputError(f"query {arg}: cannot read ({e.strerror})", "check the file's permissions") from e
-    return decode_query(data, arg)
+    return decode_query(data, arg, encoding)
 
 
 def check_query_size(text: str, name: str, capability: str) -> None:

@@ -17,15 +17,16 @@ import codecs
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import BinaryIO, Iterator, Literal
 
 from ..errors import InputError
 from ..types import Document, Skipped
 from .records import ALL_SUFFIXES, TEXT_SUFFIXES, RawRecord, discover, jsonl_records, parquet_file, parquet_records, record_id
+from .encoding import (BINARY_PROBE, C1_BYTES, SAMPLE_BYTES, BinaryInputError, Counted, Errors, How, UndecodableError,
+                       check_encoding, choose, decode, handler, mostly_utf8, sniff, undecodable)
 
 __all__ = ["ALL_SUFFIXES", "TEXT_SUFFIXES", "ReadOptions", "Unit", "discover", "plan_units", "read_unit"]
 SEGMENT_CHARS = 32 << 20  # text files larger than this are read and indexed in parts
-BINARY_PROBE = 8192
 
 UnitKind = Literal["text", "jsonl", "jsonl.gz", "parquet"]
 EncodingErrors = Literal["skip", "replace"]
@@ -50,8 +51,9 @@ class Unit:
 class ReadOptions:
     id_field: str = "id"
     text_field: str = "text"
-    encoding_errors: EncodingErrors = "skip"
+    encoding_errors: EncodingErrors = "skip"  # bytes even the decided (or given) encoding cannot read
     segment_chars: int = SEGMENT_CHARS
+    encoding: str | None = None  # text files: this encoding instead of the decided one (--encoding)
 
 
 def _jsonl_ranges(path: Path, size: int, target: int) -> Iterator[tuple[int, int, int]]:
@@ -151,71 +153,131 @@ def _with_path(docs: Iterator[Document | Skipped], path: str) -> Iterator[Docume
         yield d
 
 
-def _utf8_fix(where: str) -> str:
-    return (
-        f"convert {where} to UTF-8 (e.g. iconv -f latin1 -t utf-8), "
-        "or pass --encoding-errors replace to index it with U+FFFD in place of the bad bytes"
-    )
-
-
 def _read_text(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
+    """A text file in any encoding (corpus/encoding.py decides which); the account line of the
+    document says which it was and how that was decided."""
     where = unit.path
+    errors: Errors = "strict" if opts.encoding_errors == "skip" else "replace"
     try:
         f = open(unit.path, "rb")
     except OSError as e:
         yield Skipped(where, "unreadable", f"cannot read file: {e.strerror}", unit.doc_id)
         return
     with f:
-        head = f.read(BINARY_PROBE)
-        if b"\x00" in head:
-            yield Skipped(where, "binary", "binary file (NUL bytes); only text is indexed — remove it or give text files", unit.doc_id)
-            return
-        if unit.size <= opts.segment_chars:
-            data = head + f.read()
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as e:
-                if opts.encoding_errors == "skip":
-                    yield Skipped(where, "invalid-utf8", f"invalid UTF-8 at byte {e.start}; " + _utf8_fix(where), unit.doc_id)
-                    return
-                text = data.decode("utf-8", errors="replace")
-            yield Document(unit.doc_id, text, where)
-            return
-        # large file: validate once, then stream in parts cut at whitespace
-        if opts.encoding_errors == "skip":
-            bad = _first_utf8_error(f)
-            if bad is not None:
-                yield Skipped(where, "invalid-utf8", f"invalid UTF-8 at byte {bad}; " + _utf8_fix(where), unit.doc_id)
+        try:
+            if unit.size <= opts.segment_chars:
+                dec = decode(f.read(), opts.encoding, errors)
+                yield Document(unit.doc_id, dec.text, where, account=_account_fields(dec.encoding, dec.how,
+                                                                                  dec.replacements))
                 return
-        f.seek(0)
-        yield from _segments(f, unit, opts)
+            # a large file: decide on a sample, then decode in parts cut at whitespace
+            name, how = _decide_large(f, unit, opts.encoding, errors)
+            yield from _segments(f, unit, opts, name, how, errors)
+        except BinaryInputError as e:
+            yield Skipped(where, "binary", f"{e.message}; only text is indexed — remove it or give text files",
+                          unit.doc_id)
+        except UndecodableError as e:
+            code = "invalid-utf8" if e.encoding == "utf-8" else "undecodable"
+            yield Skipped(where, code, f"{where}: {e.message}; {e.fix}", unit.doc_id)
 
 
-def _first_utf8_error(f) -> int | None:
+def _account_fields(name: str, how: str, replacements: int) -> dict[str, object]:
+    out: dict[str, object] = {"encoding": name, "encoding_how": how}
+    if replacements:
+        out["replacements"] = replacements
+    return out
+
+
+def _decide_large(f: BinaryIO, unit: Unit, given: str | None, errors: Errors) -> tuple[str, How]:
+    """The encoding of a file too large to read whole: given, marked, UTF-16/32 by its zeros, UTF-8
+    if every byte is, else detected on a sample around the first byte that is not UTF-8, the first
+    candidate that decodes the whole file (a streaming pass). Raises as ``decode`` does."""
+    if given is not None:
+        name: str = check_encoding(given)
+        how: How = "given"
+    else:
+        head = f.read(BINARY_PROBE)
+        found = sniff(head)
+        if found is not None:
+            name, how = found
+        else:
+            if b"\x00" in head:
+                raise BinaryInputError("binary data (NUL bytes), not text", "give a text file")
+            bad = _first_error(f, "utf-8")
+            if bad is None:
+                return "utf-8", "utf-8"  # validated already: every byte is UTF-8
+            else:
+                f.seek(max(0, bad - 1024))
+                sample = f.read(SAMPLE_BYTES)
+                if mostly_utf8(sample):
+                    name, how = "utf-8", "utf-8"
+                else:
+                    family = choose(sample)[0]  # the first guess and its supersets (see encoding.decode)
+                    if family[0] == "iso8859-1" and _has_c1(f):
+                        family = ["cp1252"]  # as encoding.decode: bytes 0x80-0x9F beyond the sample
+                    for cand in family:
+                        if _first_error(f, cand) is None:
+                            return cand, "detected"
+                    name, how = family[0], "detected"
+    if errors == "strict":
+        bad = _first_error(f, name)
+        if bad is not None:
+            raise undecodable(name, how, bad)
+    return name, how
+
+
+def _has_c1(f: BinaryIO) -> bool:
     f.seek(0)
-    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    while chunk := f.read(16 << 20):
+        if C1_BYTES.search(chunk):
+            return True
+    return False
+
+
+def _first_error(f: BinaryIO, codec: str) -> int | None:
+    """The byte offset of the first byte ``codec`` cannot decode in the whole file, or None."""
+    f.seek(0)
+    dec = codecs.getincrementaldecoder(codec)("strict")
     pos = 0
     while True:
         chunk = f.read(16 << 20)
+        # the error's offset counts from the bytes the decoder held back from the chunk before (a
+        # character cut at the chunk's end), then this chunk
+        held = len(dec.getstate()[0])
         try:
             dec.decode(chunk, final=not chunk)
         except UnicodeDecodeError as e:
-            return pos + e.start
+            return max(0, pos + e.start - held)
         if not chunk:
             return None
         pos += len(chunk)
 
 
-def _segments(f, unit: Unit, opts: ReadOptions) -> Iterator[Document]:
-    dec = codecs.getincrementaldecoder("utf-8")("replace")
+def _segments(f: BinaryIO, unit: Unit, opts: ReadOptions, name: str, how: How, errors: Errors) -> Iterator[Document]:
+    f.seek(0)
+    dec = codecs.getincrementaldecoder(name)(handler(errors))
     carry = ""
     offset = 0
+    first = True
+    replaced = 0
+
+    def part(text: str) -> Document:
+        # the first part carries the encoding; replacements go with the part decoded with them (the
+        # account line of the whole document sums them)
+        nonlocal first, replaced
+        fields: dict[str, object] = (_account_fields(name, how, replaced) if first
+                                     else {"replacements": replaced} if replaced else {})
+        first, replaced = False, 0
+        return Document(unit.doc_id, text, unit.path, offset=offset, account={**fields, "segmented": True})
+
     while True:
         chunk = f.read(opts.segment_chars)
-        text = carry + dec.decode(chunk, final=not chunk)
+        with Counted() as c:
+            text = carry + dec.decode(chunk, final=not chunk)
+        replaced += c.n
         if not chunk:
             if text:
-                yield Document(unit.doc_id, text, unit.path, meta={"segmented": True}, offset=offset)
+                yield part(text)
             return
         # cut at the last space or newline, so no token is split; a part may then be empty
         # (the text carries over); only a stretch with no whitespace at all is cut anywhere
@@ -223,10 +285,10 @@ def _segments(f, unit: Unit, opts: ReadOptions) -> Iterator[Document]:
         if cut < 0 and len(text) > 4 * opts.segment_chars:
             cut = len(text)
         cut = max(cut, 0)
-        part, carry = text[:cut], text[cut:]
-        if part:
-            yield Document(unit.doc_id, part, unit.path, meta={"segmented": True}, offset=offset)
-            offset += len(part)
+        piece, carry = text[:cut], text[cut:]
+        if piece:
+            yield part(piece)
+            offset += len(piece)
 
 
 def _document(r: RawRecord, name: str, opts: ReadOptions, where: str) -> Document | Skipped:

@@ -143,11 +143,11 @@ class _ShardPacker:
                 meta: bytes, facts: dict) -> None:
         self.parts.append(PartEntry(doc.id, doc.where, offset, text, hashes, starts, meta))
         self.slots += hashes.shape[0] + 1
-        self.account.append(
-            {"doc_id": doc.id, "where": doc.where, "status": "indexed", "shard": self._name(),
-             "part": len(self.parts) - 1, "offset": offset, "chars": len(text), "tokens": int(hashes.shape[0]),
-             **facts}
-        )
+        line = {"doc_id": doc.id, "where": doc.where, "status": "indexed", "shard": self._name(),
+                "part": len(self.parts) - 1, "offset": offset, "chars": len(text), "tokens": int(hashes.shape[0])}
+        if offset == doc.offset:  # what the reader said of the document (the encoding, an assigned id ...), once
+            line.update(facts)  # per piece read: a piece split across shards would count replacements twice
+        self.account.append(line)
 
     def _name(self) -> str:
         return f"{self.task_no:05d}-{len(self.shards)}"
@@ -214,7 +214,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                     continue
                 indexed_parts.add((doc.id, doc.where))
             if hashes.shape[0] == 0:
-                if not doc.text.strip():
+                if not doc.text.lstrip("\ufeff").strip():  # a byte-order mark alone is an empty file
                     code, reason = "empty", "empty document; nothing to index"
                 else:
                     code, reason = "no-tokens", "no tokens (only punctuation, symbols or spaces); nothing to index"
@@ -407,6 +407,8 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                             prev["parts"].append([line["shard"], line["part"]])
                             prev["chars"] += line["chars"]
                             prev["tokens"] += line["tokens"]
+                            if line.get("replacements"):
+                                prev["replacements"] = prev.get("replacements", 0) + line["replacements"]
                             continue
                         entry = {"doc_id": line["doc_id"], "where": line["where"], "status": "indexed",
                                  "shards": [line["shard"]], "parts": [[line["shard"], line["part"]]],
@@ -462,7 +464,7 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
         "params": {"tokenizer": TOKENIZER, "script_folding": SCRIPT_FOLDING, "hash": "fnv1a64-splitmix",
                    "max_shard_tokens": opts.max_shard_tokens,
                    "id_field": opts.read.id_field, "text_field": opts.read.text_field,
-                   "encoding_errors": opts.read.encoding_errors},
+                   "encoding_errors": opts.read.encoding_errors, "encoding": opts.read.encoding},
         "counts": {**counts, "tokens": tokens, "chars": chars, "input_bytes": sum(u.size for u in units),
                    "skipped_by_reason": reasons, "shards": len(shards)},
         "shards": shards,
