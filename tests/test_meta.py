@@ -264,3 +264,14 @@ def test_parquet_without_an_id_column(tmp_path: Path) -> None:
     man = [json.loads(x) for x in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines()]
     assert [m["id"] for m in man] == [f"export.parquet#{i}" for i in (1, 2, 3)]
     assert all(m["id_assigned"] for m in man)
+
+
+@pytest.mark.parametrize("char", ["中", "😀", "\x01", "é", "T"])
+def test_fit_cuts_a_huge_title_of_any_script_instead_of_dropping_it(char: str) -> None:
+    # a Chinese title of 1 MB (3 bytes a character), emoji (4) and control characters (6 as JSON escapes) are cut
+    # like a Latin one, keeping the start of the title, not dropped whole
+    data, cut, dropped = fit({"title": char * 1_000_000, "author": "X"})
+    kept = json.loads(data)
+    assert cut == ["title"] and dropped == [] and len(data) <= META_BYTES
+    assert kept["title"].startswith(char * 100) and kept["title"].endswith("…")
+    assert len(data) > META_BYTES - 16  # the room is used, not left empty
