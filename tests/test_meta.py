@@ -240,6 +240,9 @@ def test_audit_assigns_the_same_ids(tmp_path: Path) -> None:
     assert [m["id"] for m in man] == ["a", "crawl.jsonl#2"] and [m["decision"] for m in man] == ["allowed"] * 2
     assert "id_assigned" not in man[0] and man[1]["id_assigned"] is True
     assert man[1]["source"] == str(jl) and man[1]["line"] == 2
+    # and its help says so (it listed "no id" among the reasons a record is rejected)
+    help_text = " ".join(CliRunner().invoke(main, ["audit", "--help"]).output.split())
+    assert "no id" not in help_text and "optionally \"id\"" in help_text and "NAME#LINE" in help_text
 
 
 def test_parquet_without_an_id_column(tmp_path: Path) -> None:

@@ -460,10 +460,11 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
 
     \b
     CORPUS is JSONL, JSONL.gz or Parquet files (or directories of them) with records
-    {"id", "url", "text"} and optionally "headers" (HTTP response headers), "html" (the
+    {"url", "text"} and optionally "id" (a record without one is given NAME#LINE, or
+    NAME#ROW, as ipscope index gives it), "headers" (HTTP response headers), "html" (the
     raw page), "license" and "media_path". Every record ends in exactly one of
-    DIR/allowed.jsonl, DIR/reserved.jsonl or DIR/rejected.jsonl (malformed lines, no id,
-    no http(s) URL), and DIR/manifest.jsonl has one line per record, in input order,
+    DIR/allowed.jsonl, DIR/reserved.jsonl or DIR/rejected.jsonl (malformed lines, a bad
+    id, no http(s) URL), and DIR/manifest.jsonl has one line per record, in input order,
     with the decision, the signals that decided it (where they were read, the exact
     text) and its licence. DIR/summary.json and DIR/summary.md are the EU AI Act public
     summary of training content, with the fields only the provider can fill marked.
