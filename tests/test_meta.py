@@ -278,3 +278,24 @@ def test_fit_cuts_a_huge_title_of_any_script_instead_of_dropping_it(char: str) -
     assert cut == ["title"] and dropped == [] and len(data) <= META_BYTES
     assert kept["title"].startswith(char * 100) and kept["title"].endswith("…")
     assert len(data) > META_BYTES - 16  # the room is used, not left empty
+
+
+def test_two_inputs_with_one_name_keep_apart_ids(tmp_path: Path) -> None:
+    # two Hugging Face exports named data.jsonl in two folders, and two text files named notes.txt: named by
+    # their path as given, every record of both indexed (before, the second file's were all duplicate-id)
+    for lang, n in (("en", 30), ("fr", 40)):
+        (tmp_path / lang).mkdir()
+        write_jsonl(tmp_path / lang / "data.jsonl", [{"text": passage(n)}, {"text": passage(n + 1)}])
+        (tmp_path / lang / "notes.txt").write_text(passage(n + 2), encoding="utf-8")
+    srcs = [tmp_path / lang / f for lang in ("en", "fr") for f in ("data.jsonl", "notes.txt")]
+    out = tmp_path / "x.idx"
+    build_index(srcs, out, BuildOptions(jobs=1))
+    acc = account(out)
+    assert all(line["status"] == "indexed" for line in acc.values()), acc
+    en, fr = (tmp_path / "en").as_posix(), (tmp_path / "fr").as_posix()
+    assert acc[f"{fr}/data.jsonl:2"]["doc_id"] == f"{fr}/data.jsonl#2"
+    assert {line["doc_id"] for line in acc.values()} >= {f"{en}/notes.txt", f"{fr}/notes.txt"}
+    assert trace(Index.open(out), passage(41)).spans[0].sources[0].doc_id == f"{fr}/data.jsonl#2"
+    # a name used once is kept as it was (the file name), and one file given twice is one input name
+    build_index([tmp_path / "en" / "data.jsonl", tmp_path / "fr" / "notes.txt"], out, BuildOptions(jobs=1, force=True))
+    assert {line["doc_id"] for line in account(out).values()} == {"data.jsonl#1", "data.jsonl#2", "notes.txt"}

@@ -96,6 +96,14 @@ def discover(sources: Iterable[str | Path], records_only: bool = False) -> list[
             raise InputError(f"{p}: not a regular file or directory", "give text, JSONL or Parquet files")
         else:
             raise InputError(f"{p}: no such file or directory", "check the path")
+    # Two different inputs with one name (en/data.jsonl and fr/data.jsonl given directly, or books/1.txt under
+    # two directories) would give their documents the same ids, and every one of the second would be skipped as a
+    # duplicate: such inputs are named by their path as given instead (a file given twice stays one name).
+    paths_of: dict[str, set[str]] = {}
+    for path, _kind, name in found:
+        paths_of.setdefault(name, set()).add(path.as_posix())
+    if any(len(v) > 1 for v in paths_of.values()):
+        found = [(path, kind, path.as_posix() if len(paths_of[name]) > 1 else name) for path, kind, name in found]
     return found
 
 
