@@ -188,24 +188,32 @@ def _err_console():
 def _report_file(out: Path | None) -> Iterator[TextIO]:
     """Where a report goes: standard output, or ``out`` written atomically (to a temporary name beside it,
     renamed when the report is complete), so an interrupted or failed run leaves no partial file and an
-    earlier report at that path intact."""
-    if out is None:
-        yield sys.stdout
-        return
-    from .atomic import atomic_open
+    earlier report at that path intact. A report that cannot be written (a full disk) is an error with its
+    fix, not a traceback; a reader that stopped early (``| head``) is click's to end quietly."""
+    try:
+        if out is None:
+            yield sys.stdout
+            return
+        from .atomic import atomic_open
 
-    cm = atomic_open(out, "w")
-    try:
+        cm = atomic_open(out, "w")
         f = cm.__enter__()
+        try:
+            yield f
+        except BaseException:
+            cm.__exit__(*sys.exc_info())  # removes the temporary file
+            raise
+        cm.__exit__(None, None, None)
     except OSError as e:
-        _fail(IpscopeError(f"--out {out}: cannot be written ({e.strerror or e})", "choose a writable file path"))
-        return
-    try:
-        yield f
-    except BaseException:
-        cm.__exit__(*sys.exc_info())  # removes the temporary file
-        raise
-    cm.__exit__(None, None, None)
+        if isinstance(e, BrokenPipeError):
+            raise
+        import errno
+
+        where = f"--out {out}" if out else "standard output"
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        _fail(IpscopeError(f"{where}: the report cannot be written ({e.strerror or e})",
+                           ("free space on its disk, or write the report elsewhere" if full else
+                            "choose a writable file path") + ("" if out else " with --out FILE")))
 
 
 def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
