@@ -100,6 +100,10 @@ def test_error_entries_are_visible_in_text_and_html(demo_index: Path, tmp_path: 
     assert [d["query"] for d in data] == [str(good), str(bad)]
     assert data[0]["provenance"]["query_sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
     assert data[1]["error"]["message"].startswith(f"query {bad}: binary")
+    # the visible line under the report holds what the footer says it does, the options included
+    line = re.search(r'<p class="prov">(.*?)</p>', html).group(1)
+    want = ["content hash", "query SHA-256", "options "] + (["min_tokens=12"] if command == "trace" else ["top=10"])
+    assert all(w in line for w in want), line
 
 
 def test_exit_1_when_nothing_could_be_answered(demo_index: Path, tmp_path: Path) -> None:
