@@ -175,6 +175,25 @@ def test_display_name() -> None:
     assert len(display_name("a", {"title": "x" * 10_000})) < 200
 
 
+def test_terminal_reports_pass_no_escape_sequence_from_a_record_to_the_terminal(tmp_path: Path) -> None:
+    # a crawled record's title (or id) may hold ESC [31m (recolour) or ESC ]0;...BEL (set the window title): the
+    # text reports show them as spaces (titles) or U+FFFD (ids); the JSON keeps them exact
+    evil = "Evil\x1b[31mRED\x1b]0;pwned\x07 \x9b2J book"
+    assert display_name("id\x1b[2J", {"title": evil}) == "Evil [31mRED ]0;pwned 2J book (id\ufffd[2J)"
+    jl = write_jsonl(tmp_path / "evil.jsonl", [{"id": "e\x1b[1m", "title": evil, "text": passage(50)}])
+    out = tmp_path / "x.idx"
+    build_index([jl], out, BuildOptions(jobs=1))
+    q = tmp_path / "q.txt"
+    q.write_text(passage(50), encoding="utf-8")
+    for args in (["trace", str(out), str(q)], ["similar", str(out), str(q), "--no-semantic"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        assert "Evil [31mRED" in r.stdout and "\x1b" not in r.stdout and "\x9b" not in r.stdout, args
+    r = CliRunner().invoke(main, ["trace", str(out), str(q), "-f", "json"])
+    src = json.loads(r.stdout)["spans"][0]["sources"][0]
+    assert src["doc_id"] == "e\x1b[1m" and src["meta"]["title"] == evil
+
+
 # ------------------------------------------------------------------------------------------- Gutenberg headers
 
 
