@@ -243,6 +243,14 @@ def test_jsonl_with_ids_on_some_lines_and_none_on_others(tmp_path: Path) -> None
     assert dup["code"] == "duplicate-id" and "without an id field" in dup["reason"] and f"{jl}:2" in dup["reason"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["ids_assigned"] == 2
+    # the CLI says so (a mistyped --id-field would otherwise pass unnoticed), and says nothing when none was
+    r = CliRunner().invoke(main, ["index", str(jl), "--out", str(tmp_path / "c.idx"), "--id-field", "ID"])
+    assert r.exit_code == 0 and "5 record(s) had no 'ID' field and were given <file>#<line>" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, ["index", str(jl), "--out", str(tmp_path / "d.idx")])
+    assert "2 record(s) had no 'id' field" in r.stderr
+    ided = write_jsonl(tmp_path / "ids.jsonl", [{"id": "x", "text": passage(15)}])
+    r = CliRunner().invoke(main, ["index", str(ided), "--out", str(tmp_path / "e.idx")])
+    assert r.exit_code == 0 and "had no" not in r.stderr
     src = trace(Index.open(out), passage(11)).spans[0].sources[0]
     assert src.doc_id == "mixed.jsonl#2" and src.meta == {"title": "No id here"}
 

@@ -172,6 +172,10 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
         msg = (f"indexed {c['documents_indexed']:,} document(s), {c['tokens']:,} tokens, {mb:,.1f} MB "
                f"in {result.seconds:.1f} s ({mb / max(result.seconds, 1e-9):,.1f} MB/s) -> {result.path}")
         click.echo(msg, err=True)
+        if c.get("ids_assigned"):  # said, so that a mistyped --id-field does not pass unnoticed
+            click.echo(f"{c['ids_assigned']:,} record(s) had no {id_field!r} field and were given <file>#<line> "
+                       "(<file>#<row>) as id (\"id_assigned\": true in account.jsonl; name the id field with "
+                       "--id-field)", err=True)
         if c["skipped"]:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(c["skipped_by_reason"].items()))
             click.echo(f"skipped {c['skipped']:,} record(s) ({reasons}); reasons and fixes in "
