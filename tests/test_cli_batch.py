@@ -406,6 +406,13 @@ def test_index_out_an_existing_file_says_the_truth_with_force_or_without(tmp_pat
         assert "pass --force" not in r.stderr
         messages.append(r.stderr)
     assert messages[0] == messages[1] and f.read_text(encoding="utf-8") == "keep"
+    # an empty directory is not called an index (it said "already exists (an ipscope index)")
+    (tmp_path / "empty").mkdir()
+    r = cli("index", src, "--out", tmp_path / "empty")
+    assert r.exit_code == 1 and "already exists (an empty directory)" in r.stderr and "pass --force" in r.stderr
+    assert cli("index", src, "--out", tmp_path / "empty", "--force").exit_code == 0
+    r = cli("index", src, "--out", tmp_path / "empty")
+    assert r.exit_code == 1 and "already exists (an ipscope index)" in r.stderr
 
 
 @pytest.mark.parametrize("command", ["trace", "similar"])
