@@ -326,3 +326,20 @@ def test_two_inputs_with_one_name_keep_apart_ids(tmp_path: Path) -> None:
     # a name used once is kept as it was (the file name), and one file given twice is one input name
     build_index([tmp_path / "en" / "data.jsonl", tmp_path / "fr" / "notes.txt"], out, BuildOptions(jobs=1, force=True))
     assert {line["doc_id"] for line in account(out).values()} == {"data.jsonl#1", "data.jsonl#2", "notes.txt"}
+
+
+def test_the_documents_table_shows_an_unlisted_source_id_without_its_control_characters() -> None:
+    # a document counted but not listed among a span's sources (beyond --max-sources) is named by its id alone
+    import io
+
+    from rich.console import Console
+
+    from ipscope.report.terminal import print_results
+    from ipscope.types import DocumentMatch, Source, Span, TraceReport
+
+    span = Span(0, 10, 12, "verbatim", 2, (Source("listed", 0, 10),), 12, 0, 0, 12)
+    rep = TraceReport("q", 10, 12, 1.0, 1.0, (span,), (DocumentMatch("listed", 12), DocumentMatch("x\x1b[2Jy", 12)),
+                      12)
+    buf = io.StringIO()
+    print_results([rep], Console(file=buf, width=120, color_system=None))
+    assert "x\ufffd[2Jy" in buf.getvalue() and "\x1b" not in buf.getvalue()
