@@ -326,6 +326,11 @@ def test_two_inputs_with_one_name_keep_apart_ids(tmp_path: Path) -> None:
     # a name used once is kept as it was (the file name), and one file given twice is one input name
     build_index([tmp_path / "en" / "data.jsonl", tmp_path / "fr" / "notes.txt"], out, BuildOptions(jobs=1, force=True))
     assert {line["doc_id"] for line in account(out).values()} == {"data.jsonl#1", "data.jsonl#2", "notes.txt"}
+    # one file spelt two ways is one input: its records are duplicates, not two copies under two names
+    build_index([tmp_path / "en" / "data.jsonl", tmp_path / "en" / ".." / "en" / "data.jsonl"], out,
+                BuildOptions(jobs=1, force=True))
+    assert sorted(line.get("code", "indexed") for line in account(out).values()) == \
+        ["duplicate-id", "duplicate-id", "indexed", "indexed"]
 
 
 def test_the_documents_table_shows_an_unlisted_source_id_without_its_control_characters() -> None:

@@ -17,6 +17,7 @@ one ``unreadable`` record; a Parquet row group that cannot be read costs only it
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ def discover(sources: Iterable[str | Path], records_only: bool = False) -> list[
     # duplicate: such inputs are named by their path as given instead (a file given twice stays one name).
     paths_of: dict[str, set[str]] = {}
     for path, _kind, name in found:
-        paths_of.setdefault(name, set()).add(path.as_posix())
+        paths_of.setdefault(name, set()).add(os.path.realpath(path))  # one file however it was spelt
     if any(len(v) > 1 for v in paths_of.values()):
         found = [(path, kind, path.as_posix() if len(paths_of[name]) > 1 else name) for path, kind, name in found]
     return found
