@@ -170,6 +170,14 @@ def test_cli_exit_codes_and_refusals(tmp_path: Path) -> None:
     (tmp_path / "notaudit" / "precious.txt").write_text("keep me")
     r = run(main, ["audit", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "notaudit"), "--force"])
     assert r.exit_code == 1 and (tmp_path / "notaudit" / "precious.txt").exists()
+    # a file or another directory at --out: refused with the same words with --force or without (it said "pass
+    # --force to replace it", then refused with --force)
+    (tmp_path / "notes.txt").write_text("keep me")
+    for target in ("notes.txt", "notaudit"):
+        said = [run(main, ["audit", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / target), *extra]).output
+                for extra in ([], ["--force"])]
+        assert said[0] == said[1] and "not an ipscope audit" in said[0] and "pass --force" not in said[0]
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
     r = run(main, ["audit", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x")])
     assert r.exit_code == 1 and "no such file" in r.output and "Traceback" not in r.output
     r = run(main, ["audit", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "y"), "--policy", "agent"])

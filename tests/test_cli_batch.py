@@ -100,6 +100,10 @@ def test_error_entries_are_visible_in_text_and_html(demo_index: Path, tmp_path: 
     assert [d["query"] for d in data] == [str(good), str(bad)]
     assert data[0]["provenance"]["query_sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
     assert data[1]["error"]["message"].startswith(f"query {bad}: binary")
+    # the visible line under the report holds what the footer says it does, the options included
+    line = re.search(r'<p class="prov">(.*?)</p>', html).group(1)
+    want = ["content hash", "query SHA-256", "options "] + (["min_tokens=12"] if command == "trace" else ["top=10"])
+    assert all(w in line for w in want), line
 
 
 def test_exit_1_when_nothing_could_be_answered(demo_index: Path, tmp_path: Path) -> None:
@@ -144,6 +148,45 @@ def test_a_failing_renderer_leaves_no_file_and_keeps_the_earlier_one(demo_index:
     monkeypatch.setattr(report, "to_json_line", real)
     r = cli("trace", demo_index, SAMPLE, SAMPLE, "-f", "jsonl", "-o", out)
     assert r.exit_code == 0 and len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_report_to_a_symlink_or_a_pipe_writes_through_it(demo_index: Path, tmp_path: Path) -> None:
+    # -o through a symbolic link replaces the file it points to, not the link; -o to something that is not a
+    # regular file (/dev/null, /dev/stdout, a named pipe) is written to, not renamed over (as root, the rename
+    # put a plain file where /dev/null was)
+    target = tmp_path / "reports" / "r.jsonl"
+    target.parent.mkdir()
+    target.write_text("EARLIER\n", encoding="utf-8")
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(target)
+    r = cli("trace", demo_index, SAMPLE, "-f", "jsonl", "-o", link)
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and json.loads(target.read_text(encoding="utf-8"))["query"] == str(SAMPLE)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, so the writer's open does not wait
+    try:
+        r = cli("trace", demo_index, SAMPLE, "-f", "jsonl", "-o", fifo)
+        assert r.exit_code == 0, r.stderr
+        assert fifo.is_fifo()
+        got = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert json.loads(got)["query"] == str(SAMPLE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.jsonl", "pipe", "reports"]
+
+
+def test_a_report_that_cannot_be_written_is_an_error_not_a_traceback(demo_index: Path, tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    for fmt in ("jsonl", "text"):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "ipscope", "trace", str(demo_index), str(SAMPLE), "-f", fmt],
+                               stdout=full, stderr=subprocess.PIPE, env=env, text=True, timeout=120)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "standard output: the report cannot be written (No space left on device)" in r.stderr
+        assert "fix: free space on its disk" in r.stderr
 
 
 def _interrupt(args: list[str], ready, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -364,6 +407,13 @@ def test_index_out_an_existing_file_says_the_truth_with_force_or_without(tmp_pat
         assert "pass --force" not in r.stderr
         messages.append(r.stderr)
     assert messages[0] == messages[1] and f.read_text(encoding="utf-8") == "keep"
+    # an empty directory is not called an index (it said "already exists (an ipscope index)")
+    (tmp_path / "empty").mkdir()
+    r = cli("index", src, "--out", tmp_path / "empty")
+    assert r.exit_code == 1 and "already exists (an empty directory)" in r.stderr and "pass --force" in r.stderr
+    assert cli("index", src, "--out", tmp_path / "empty", "--force").exit_code == 0
+    r = cli("index", src, "--out", tmp_path / "empty")
+    assert r.exit_code == 1 and "already exists (an ipscope index)" in r.stderr
 
 
 @pytest.mark.parametrize("command", ["trace", "similar"])

@@ -396,6 +396,26 @@ def test_parquet_ids_from_the_id_field_and_row_numbers(tmp_path: Path) -> None:
     assert "missing-text" in r.stderr
 
 
+def test_a_damaged_parquet_file_is_skipped_and_the_rest_indexed(tmp_path: Path) -> None:
+    # a Parquet file cut short (its footer lost, as in an interrupted download) or not Parquet at all is one
+    # skipped record with the reason and the fix, as the audit and a damaged .gz have it; it stopped the whole build
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    d = tmp_path / "export"
+    d.mkdir()
+    pq.write_table(pa.table({"text": [passage(70), passage(71)]}), d / "a.parquet")
+    (d / "b.parquet").write_bytes((d / "a.parquet").read_bytes()[:300])
+    (d / "c.parquet").write_text("not parquet", encoding="utf-8")
+    out = tmp_path / "x.idx"
+    r = cli("index", d, "--out", out)
+    assert r.exit_code == 0, r.stderr
+    acc = check_accounted(out, {f"{d / 'a.parquet'}:row 1": "indexed", f"{d / 'a.parquet'}:row 2": "indexed",
+                                str(d / "b.parquet"): "unreadable", str(d / "c.parquet"): "unreadable"})
+    assert "not a readable Parquet file" in acc[str(d / "b.parquet")]["reason"]
+    assert "fix: check the file, or convert it to JSONL" in acc[str(d / "c.parquet")]["reason"]
+    assert found_docs(out, passage(71)) == {"a.parquet#2"}
+
+
 # ------------------------------------------------------------------ paths and index directories
 
 

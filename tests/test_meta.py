@@ -175,6 +175,25 @@ def test_display_name() -> None:
     assert len(display_name("a", {"title": "x" * 10_000})) < 200
 
 
+def test_terminal_reports_pass_no_escape_sequence_from_a_record_to_the_terminal(tmp_path: Path) -> None:
+    # a crawled record's title (or id) may hold ESC [31m (recolour) or ESC ]0;...BEL (set the window title): the
+    # text reports show them as spaces (titles) or U+FFFD (ids); the JSON keeps them exact
+    evil = "Evil\x1b[31mRED\x1b]0;pwned\x07 \x9b2J book"
+    assert display_name("id\x1b[2J", {"title": evil}) == "Evil [31mRED ]0;pwned 2J book (id\ufffd[2J)"
+    jl = write_jsonl(tmp_path / "evil.jsonl", [{"id": "e\x1b[1m", "title": evil, "text": passage(50)}])
+    out = tmp_path / "x.idx"
+    build_index([jl], out, BuildOptions(jobs=1))
+    q = tmp_path / "q.txt"
+    q.write_text(passage(50), encoding="utf-8")
+    for args in (["trace", str(out), str(q)], ["similar", str(out), str(q), "--no-semantic"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        assert "Evil [31mRED" in r.stdout and "\x1b" not in r.stdout and "\x9b" not in r.stdout, args
+    r = CliRunner().invoke(main, ["trace", str(out), str(q), "-f", "json"])
+    src = json.loads(r.stdout)["spans"][0]["sources"][0]
+    assert src["doc_id"] == "e\x1b[1m" and src["meta"]["title"] == evil
+
+
 # ------------------------------------------------------------------------------------------- Gutenberg headers
 
 
@@ -224,6 +243,14 @@ def test_jsonl_with_ids_on_some_lines_and_none_on_others(tmp_path: Path) -> None
     assert dup["code"] == "duplicate-id" and "without an id field" in dup["reason"] and f"{jl}:2" in dup["reason"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["ids_assigned"] == 2
+    # the CLI says so (a mistyped --id-field would otherwise pass unnoticed), and says nothing when none was
+    r = CliRunner().invoke(main, ["index", str(jl), "--out", str(tmp_path / "c.idx"), "--id-field", "ID"])
+    assert r.exit_code == 0 and "5 record(s) had no 'ID' field and were given <file>#<line>" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, ["index", str(jl), "--out", str(tmp_path / "d.idx")])
+    assert "2 record(s) had no 'id' field" in r.stderr
+    ided = write_jsonl(tmp_path / "ids.jsonl", [{"id": "x", "text": passage(15)}])
+    r = CliRunner().invoke(main, ["index", str(ided), "--out", str(tmp_path / "e.idx")])
+    assert r.exit_code == 0 and "had no" not in r.stderr
     src = trace(Index.open(out), passage(11)).spans[0].sources[0]
     assert src.doc_id == "mixed.jsonl#2" and src.meta == {"title": "No id here"}
 
@@ -240,6 +267,9 @@ def test_audit_assigns_the_same_ids(tmp_path: Path) -> None:
     assert [m["id"] for m in man] == ["a", "crawl.jsonl#2"] and [m["decision"] for m in man] == ["allowed"] * 2
     assert "id_assigned" not in man[0] and man[1]["id_assigned"] is True
     assert man[1]["source"] == str(jl) and man[1]["line"] == 2
+    # and its help says so (it listed "no id" among the reasons a record is rejected)
+    help_text = " ".join(CliRunner().invoke(main, ["audit", "--help"]).output.split())
+    assert "no id" not in help_text and "optionally \"id\"" in help_text and "NAME#LINE" in help_text
 
 
 def test_parquet_without_an_id_column(tmp_path: Path) -> None:
@@ -264,3 +294,57 @@ def test_parquet_without_an_id_column(tmp_path: Path) -> None:
     man = [json.loads(x) for x in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines()]
     assert [m["id"] for m in man] == [f"export.parquet#{i}" for i in (1, 2, 3)]
     assert all(m["id_assigned"] for m in man)
+
+
+@pytest.mark.parametrize("char", ["中", "😀", "\x01", "é", "T"])
+def test_fit_cuts_a_huge_title_of_any_script_instead_of_dropping_it(char: str) -> None:
+    # a Chinese title of 1 MB (3 bytes a character), emoji (4) and control characters (6 as JSON escapes) are cut
+    # like a Latin one, keeping the start of the title, not dropped whole
+    data, cut, dropped = fit({"title": char * 1_000_000, "author": "X"})
+    kept = json.loads(data)
+    assert cut == ["title"] and dropped == [] and len(data) <= META_BYTES
+    assert kept["title"].startswith(char * 100) and kept["title"].endswith("…")
+    assert len(data) > META_BYTES - 16  # the room is used, not left empty
+
+
+def test_two_inputs_with_one_name_keep_apart_ids(tmp_path: Path) -> None:
+    # two Hugging Face exports named data.jsonl in two folders, and two text files named notes.txt: named by
+    # their path as given, every record of both indexed (before, the second file's were all duplicate-id)
+    for lang, n in (("en", 30), ("fr", 40)):
+        (tmp_path / lang).mkdir()
+        write_jsonl(tmp_path / lang / "data.jsonl", [{"text": passage(n)}, {"text": passage(n + 1)}])
+        (tmp_path / lang / "notes.txt").write_text(passage(n + 2), encoding="utf-8")
+    srcs = [tmp_path / lang / f for lang in ("en", "fr") for f in ("data.jsonl", "notes.txt")]
+    out = tmp_path / "x.idx"
+    build_index(srcs, out, BuildOptions(jobs=1))
+    acc = account(out)
+    assert all(line["status"] == "indexed" for line in acc.values()), acc
+    en, fr = (tmp_path / "en").as_posix(), (tmp_path / "fr").as_posix()
+    assert acc[f"{fr}/data.jsonl:2"]["doc_id"] == f"{fr}/data.jsonl#2"
+    assert {line["doc_id"] for line in acc.values()} >= {f"{en}/notes.txt", f"{fr}/notes.txt"}
+    assert trace(Index.open(out), passage(41)).spans[0].sources[0].doc_id == f"{fr}/data.jsonl#2"
+    # a name used once is kept as it was (the file name), and one file given twice is one input name
+    build_index([tmp_path / "en" / "data.jsonl", tmp_path / "fr" / "notes.txt"], out, BuildOptions(jobs=1, force=True))
+    assert {line["doc_id"] for line in account(out).values()} == {"data.jsonl#1", "data.jsonl#2", "notes.txt"}
+    # one file spelt two ways is one input: its records are duplicates, not two copies under two names
+    build_index([tmp_path / "en" / "data.jsonl", tmp_path / "en" / ".." / "en" / "data.jsonl"], out,
+                BuildOptions(jobs=1, force=True))
+    assert sorted(line.get("code", "indexed") for line in account(out).values()) == \
+        ["duplicate-id", "duplicate-id", "indexed", "indexed"]
+
+
+def test_the_documents_table_shows_an_unlisted_source_id_without_its_control_characters() -> None:
+    # a document counted but not listed among a span's sources (beyond --max-sources) is named by its id alone
+    import io
+
+    from rich.console import Console
+
+    from ipscope.report.terminal import print_results
+    from ipscope.types import DocumentMatch, Source, Span, TraceReport
+
+    span = Span(0, 10, 12, "verbatim", 2, (Source("listed", 0, 10),), 12, 0, 0, 12)
+    rep = TraceReport("q", 10, 12, 1.0, 1.0, (span,), (DocumentMatch("listed", 12), DocumentMatch("x\x1b[2Jy", 12)),
+                      12)
+    buf = io.StringIO()
+    print_results([rep], Console(file=buf, width=120, color_system=None))
+    assert "x\ufffd[2Jy" in buf.getvalue() and "\x1b" not in buf.getvalue()

@@ -22,8 +22,16 @@ def temp_name(path: Path) -> Path:
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO[Any]]:
     """``with atomic_open(path) as f: f.write(...)``: the file is at ``path`` only once the block ends
-    without an exception. Streamed writers (a JSONL report written query by query) use it too."""
-    path = Path(path)
+    without an exception. Streamed writers (a JSONL report written query by query) use it too.
+
+    A symbolic link is followed (the file it points to is replaced, the link stays). A path that exists and is
+    not a regular file (``/dev/null``, ``/dev/stdout``, a named pipe) is written to directly: it cannot be
+    replaced by a rename, and must not be (renaming over ``/dev/null`` as root would put a plain file there)."""
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file() and not path.is_dir():
+        with open(path, mode, encoding=None if "b" in mode else encoding, newline=None if "b" in mode else "") as f:
+            yield f
+        return
     tmp = temp_name(path)
     f = open(tmp, mode, encoding=None if "b" in mode else encoding, newline=None if "b" in mode else "")
     try:

@@ -193,6 +193,10 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
         msg = (f"indexed {c['documents_indexed']:,} document(s), {c['tokens']:,} tokens, {mb:,.1f} MB "
                f"in {result.seconds:.1f} s ({mb / max(result.seconds, 1e-9):,.1f} MB/s) -> {result.path}")
         click.echo(msg, err=True)
+        if c.get("ids_assigned"):  # said, so that a mistyped --id-field does not pass unnoticed
+            click.echo(f"{c['ids_assigned']:,} record(s) had no {id_field!r} field and were given <file>#<line> "
+                       "(<file>#<row>) as id (\"id_assigned\": true in account.jsonl; name the id field with "
+                       "--id-field)", err=True)
         if c["skipped"]:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(c["skipped_by_reason"].items()))
             click.echo(f"skipped {c['skipped']:,} record(s) ({reasons}); reasons and fixes in "
@@ -209,24 +213,32 @@ def _err_console():
 def _report_file(out: Path | None) -> Iterator[TextIO]:
     """Where a report goes: standard output, or ``out`` written atomically (to a temporary name beside it,
     renamed when the report is complete), so an interrupted or failed run leaves no partial file and an
-    earlier report at that path intact."""
-    if out is None:
-        yield sys.stdout
-        return
-    from .atomic import atomic_open
+    earlier report at that path intact. A report that cannot be written (a full disk) is an error with its
+    fix, not a traceback; a reader that stopped early (``| head``) is click's to end quietly."""
+    try:
+        if out is None:
+            yield sys.stdout
+            return
+        from .atomic import atomic_open
 
-    cm = atomic_open(out, "w")
-    try:
+        cm = atomic_open(out, "w")
         f = cm.__enter__()
+        try:
+            yield f
+        except BaseException:
+            cm.__exit__(*sys.exc_info())  # removes the temporary file
+            raise
+        cm.__exit__(None, None, None)
     except OSError as e:
-        _fail(IpscopeError(f"--out {out}: cannot be written ({e.strerror or e})", "choose a writable file path"))
-        return
-    try:
-        yield f
-    except BaseException:
-        cm.__exit__(*sys.exc_info())  # removes the temporary file
-        raise
-    cm.__exit__(None, None, None)
+        if isinstance(e, BrokenPipeError):
+            raise
+        import errno
+
+        where = f"--out {out}" if out else "standard output"
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        _fail(IpscopeError(f"{where}: the report cannot be written ({e.strerror or e})",
+                           ("free space on its disk, or write the report elsewhere" if full else
+                            "choose a writable file path") + ("" if out else " with --out FILE")))
 
 
 def _check_report_args(out: Path | None, fmt: str, n_queries: int) -> None:
@@ -490,10 +502,11 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
 
     \b
     CORPUS is JSONL, JSONL.gz or Parquet files (or directories of them) with records
-    {"id", "url", "text"} and optionally "headers" (HTTP response headers), "html" (the
+    {"url", "text"} and optionally "id" (a record without one is given NAME#LINE, or
+    NAME#ROW, as ipscope index gives it), "headers" (HTTP response headers), "html" (the
     raw page), "license" and "media_path". Every record ends in exactly one of
-    DIR/allowed.jsonl, DIR/reserved.jsonl or DIR/rejected.jsonl (malformed lines, no id,
-    no http(s) URL), and DIR/manifest.jsonl has one line per record, in input order,
+    DIR/allowed.jsonl, DIR/reserved.jsonl or DIR/rejected.jsonl (malformed lines, a bad
+    id, no http(s) URL), and DIR/manifest.jsonl has one line per record, in input order,
     with the decision, the signals that decided it (where they were read, the exact
     text) and its licence. DIR/summary.json and DIR/summary.md are the EU AI Act public
     summary of training content, with the fields only the provider can fill marked.

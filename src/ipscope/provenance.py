@@ -32,13 +32,6 @@ def as_query(text: str | QueryText, query: str | None) -> QueryText:
                      source_sha256=None)
 
 
-def _sha256_file(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
 def layers_hash(index: Index, vectors: bool) -> str | None:
     """SHA-256 over the passage layers (and with ``vectors`` the passage vectors) of every shard.
 
@@ -53,13 +46,14 @@ def layers_hash(index: Index, vectors: bool) -> str | None:
         d = Path(index.path) / "shards" / s["name"]
         markers = ["passages.json"] + (["vectors.json"] if vectors else [])
         for m in markers:
-            try:
-                rec = json.loads((d / m).read_text(encoding="utf-8"))
+            try:  # read once: the bytes hashed are the bytes checked
+                data = (d / m).read_bytes()
+                rec = json.loads(data)
             except (OSError, ValueError):
                 return None
             if not isinstance(rec, dict) or "files" not in rec:
                 return None
-            h.update(f"{s['name']}/{m}:{_sha256_file(d / m)}\n".encode())
+            h.update(f"{s['name']}/{m}:{hashlib.sha256(data).hexdigest()}\n".encode())
     return h.hexdigest()
 
 

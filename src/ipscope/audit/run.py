@@ -256,11 +256,15 @@ class Auditor:
 
 def _prepare(out: Path, force: bool) -> Path:
     if out.exists():
-        if not force:
-            raise InputError(f"{out} already exists", "pass --force to replace it, or choose another --out")
+        # what may not be replaced is refused with the same words with --force or without (it said "pass
+        # --force" for a file, then refused it with --force)
         if not out.is_dir() or not (out / "manifest.jsonl").is_file():
-            raise InputError(f"{out} exists and is not an ipscope audit directory; refusing to replace it",
-                             "choose another --out")
+            raise InputError(f"{out} exists and is not an ipscope audit directory; refusing to replace it (with "
+                             "--force or without)", "choose another --out (a new path, or an earlier audit's "
+                             "directory with --force)")
+        if not force:
+            raise InputError(f"{out} already exists (an ipscope audit)", "pass --force to replace it, or choose "
+                             "another --out")
     tmp = out.with_name(out.name + ".partial")
     try:
         if tmp.exists():

@@ -39,14 +39,16 @@ def _cut(value: str, key: str, budget: int) -> str | None:
     bytes; None when too little would be left to say anything."""
     if budget < _MIN_CUT + _size(key, ""):
         return None
-    k = min(len(value), budget)
-    while k > 0:
-        s = value[:k] + ELLIPSIS
-        over = _size(key, s) - budget
-        if over <= 0:
-            return s
-        k -= max(1, over // 2)  # escapes and multi-byte characters take more than a byte: shrink and retry
-    return None
+    # bisect on the number of characters kept: a character takes 1 to 6 bytes of JSON (multi-byte UTF-8,
+    # escapes), so no single guess from the overshoot fits them all (a 3-byte CJK title would shrink to nothing)
+    lo, hi = 0, min(len(value), budget)  # value[:lo] + ELLIPSIS fits (or lo == 0); every k > hi does not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _size(key, value[:mid] + ELLIPSIS) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return value[:lo] + ELLIPSIS if lo > 0 else None
 
 
 def fit(meta: dict[str, Any], limit: int = META_BYTES) -> tuple[bytes, list[str], list[str]]:

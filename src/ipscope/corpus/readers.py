@@ -106,7 +106,10 @@ def plan_units(sources: list[str | Path], target_bytes: int) -> list[Unit]:
 
 
 def _parquet_units(path: Path, size: int, target: int, name: str) -> list[Unit]:
-    meta = parquet_file(path).metadata
+    try:
+        meta = parquet_file(path).metadata
+    except InputError:  # not Parquet, or its footer lost (a cut download): one unit, skipped when read, so one
+        return [Unit("parquet", str(path), size, name=name)]  # damaged file does not stop the whole build
     units: list[Unit] = []
     group: list[int] = []
     acc = 0
@@ -339,7 +342,11 @@ _JSONL_UTF8_FIX = "fix the encoding or pass --encoding-errors replace"
 
 def _read_parquet(unit: Unit, opts: ReadOptions) -> Iterator[Document | Skipped]:
     name = unit.name or Path(unit.path).name
-    pf = parquet_file(unit.path)
+    try:
+        pf = parquet_file(unit.path)
+    except InputError as e:
+        yield Skipped(unit.path, "unreadable", f"{e.message}; nothing of it was indexed; fix: {e.fix}")
+        return
     names = pf.schema_arrow.names
     if opts.text_field not in names:
         yield Skipped(unit.path, "missing-text", f"no {opts.text_field!r} column (columns: {', '.join(names)}); "

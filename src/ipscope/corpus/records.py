@@ -17,6 +17,7 @@ one ``unreadable`` record; a Parquet row group that cannot be read costs only it
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,14 @@ def discover(sources: Iterable[str | Path], records_only: bool = False) -> list[
             raise InputError(f"{p}: not a regular file or directory", "give text, JSONL or Parquet files")
         else:
             raise InputError(f"{p}: no such file or directory", "check the path")
+    # Two different inputs with one name (en/data.jsonl and fr/data.jsonl given directly, or books/1.txt under
+    # two directories) would give their documents the same ids, and every one of the second would be skipped as a
+    # duplicate: such inputs are named by their path as given instead (a file given twice stays one name).
+    paths_of: dict[str, set[str]] = {}
+    for path, _kind, name in found:
+        paths_of.setdefault(name, set()).add(os.path.realpath(path))  # one file however it was spelt
+    if any(len(v) > 1 for v in paths_of.values()):
+        found = [(path, kind, path.as_posix() if len(paths_of[name]) > 1 else name) for path, kind, name in found]
     return found
 
 

@@ -359,7 +359,8 @@ def _prepare_out(out: Path, force: bool) -> None:
                 "choose another --out (a new path, or an existing ipscope index with --force)",
             )
         if not force:
-            raise IndexFormatError(f"{out} already exists (an ipscope index)", "pass --force to replace it, or choose another --out")
+            what = "an ipscope index" if is_index(out) else "an empty directory"
+            raise IndexFormatError(f"{out} already exists ({what})", "pass --force to replace it, or choose another --out")
         return
     parent = out.parent
     for p in (parent, *parent.parents):  # the nearest existing ancestor must be a directory we may write into

@@ -62,6 +62,8 @@ def provenance_html(rep: TraceReport | SimilarReport) -> str:
         parts.append(f"source bytes SHA-256 {p['source_sha256']}")
     if p.get("encoding"):
         parts.append(f"encoding {p['encoding']}{' (detected)' if p.get('encoding_detected') else ''}")
+    if p.get("options"):  # the footer promises them: a reader re-running the query needs them
+        parts.append("options " + ", ".join(f"{k}={json.dumps(v)}" for k, v in p["options"].items()))
     return f'<p class="prov">{html.escape(" · ".join(parts))}</p>'
 
 

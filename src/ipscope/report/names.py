@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 TITLE_CHARS = 120  # a title is data: a long one is shortened for display (the JSON keeps it whole)
+# C0 and C1 control characters: a title or id from a crawled corpus may hold terminal escape sequences (ESC [ ...
+# recolours, ESC ] ... sets the window title), which the terminal reports would otherwise pass to the terminal
+_CONTROLS = {c: " " for c in (*range(0x20), *range(0x7F, 0xA0))}
+_ID_CONTROLS = {c: "\ufffd" for c in _CONTROLS}
 
 
 def _text(value: Any) -> str:
     """A metadata value as one line: a string, or the strings of a list joined ("A, B")."""
     if isinstance(value, str):
-        return " ".join(value.split())
+        return " ".join(value.translate(_CONTROLS).split())
     if isinstance(value, (list, tuple)):
         return ", ".join(s for s in (_text(v) for v in value if isinstance(v, str)) if s)
     return ""
@@ -23,6 +27,7 @@ def _clip(s: str, n: int) -> str:
 def display_name(doc_id: str, meta: dict[str, Any] | None) -> str:
     """"Title — Author (doc id)", "Title (doc id)" without an author, or the id alone without a title."""
     meta = meta or {}
+    doc_id = doc_id.translate(_ID_CONTROLS)  # shown, not parsed: the JSON keeps the id exact
     title = _clip(_text(meta.get("title")), TITLE_CHARS)
     if not title:
         return doc_id

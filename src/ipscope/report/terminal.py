@@ -48,7 +48,7 @@ def render(report: TraceReport) -> Group:
         d.add_column("query tokens from it", justify="right")
         names = names_by_id((src.doc_id, src.meta) for s in report.spans for src in s.sources)
         for doc in report.documents[:10]:
-            d.add_row(names.get(doc.doc_id, doc.doc_id), f"{doc.matched_tokens:,}")
+            d.add_row(names.get(doc.doc_id) or display_name(doc.doc_id, None), f"{doc.matched_tokens:,}")
         if len(report.documents) > 10:
             d.add_row(f"… {len(report.documents) - 10} more", "")
         parts.append(d)
