@@ -348,3 +348,35 @@ def test_the_documents_table_shows_an_unlisted_source_id_without_its_control_cha
     buf = io.StringIO()
     print_results([rep], Console(file=buf, width=120, color_system=None))
     assert "x\ufffd[2Jy" in buf.getvalue() and "\x1b" not in buf.getvalue()
+
+
+# ------------------------------------------------------------------- .json files (Hugging Face exports)
+
+
+def test_a_hugging_face_json_export_is_read_as_json_lines(tmp_path: Path) -> None:
+    # Dataset.to_json("train.json") writes JSON Lines without ids; a dataset directory also holds JSON documents
+    # (dataset_info.json, state.json) that are not corpus files
+    d = tmp_path / "export"
+    d.mkdir()
+    write_jsonl(d / "train.json", [{"text": passage(30), "title": "A"}, {"text": passage(31), "title": "B"}])
+    (d / "dataset_info.json").write_text(json.dumps({"features": {"text": {"dtype": "string"}}}, indent=2))
+    (d / "state.json").write_text('[{"filename": "data-00000-of-00001.arrow"}]')
+    out = tmp_path / "x.idx"
+    build_index([d], out, BuildOptions(jobs=1))
+    acc = account(out)
+    assert sorted(acc) == [f"{d / 'train.json'}:1", f"{d / 'train.json'}:2"]
+    assert acc[f"{d / 'train.json'}:2"]["doc_id"] == "train.json#2"
+    src = trace(Index.open(out), passage(31)).spans[0].sources[0]
+    assert src.doc_id == "train.json#2" and src.meta == {"title": "B"}
+    # the audit reads it too
+    r = CliRunner().invoke(main, ["audit", str(d / "train.json"), "--out", str(tmp_path / "o"), "-q"])
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("content", ['[{"id": "a", "text": "x"}]', '{\n  "id": "a",\n  "text": "x"\n}\n'])
+def test_a_json_document_given_to_index_is_a_clear_error(tmp_path: Path, content: str) -> None:
+    f = tmp_path / "data.json"
+    f.write_text(content, encoding="utf-8")
+    r = CliRunner().invoke(main, ["index", str(f), "--out", str(tmp_path / "x.idx"), "-q"])
+    assert r.exit_code == 1 and "not JSON Lines" in r.output and "jq -c '.[]'" in r.output
+    assert "Traceback" not in r.output

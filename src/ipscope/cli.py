@@ -147,7 +147,8 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
 
     \b
     SOURCE is a file or a directory searched recursively for *.txt, *.md, *.jsonl,
-    *.jsonl.gz and *.parquet. Document ids: a text file given directly is named by its
+    *.jsonl.gz, *.parquet and *.json files that hold JSON Lines (Hugging Face's
+    Dataset.to_json writes them). Document ids: a text file given directly is named by its
     file name, one found under a directory by its path relative to that directory;
     JSONL and Parquet records by their id field, or NAME#LINE (NAME#ROW) when they
     have none. A record's other fields (title, author, ...) are kept as its metadata.

@@ -57,6 +57,8 @@ class RawRecord:
 
 def kind_of(path: Path) -> FileKind | None:
     name = path.name.lower()
+    if name.endswith(".json"):
+        return "jsonl" if is_json_lines(path) else None
     if name.endswith(".jsonl.gz"):
         return "jsonl.gz"
     if name.endswith(".jsonl"):
@@ -66,6 +68,29 @@ def kind_of(path: Path) -> FileKind | None:
     if name.endswith(TEXT_SUFFIXES):
         return "text"
     return None
+
+
+def is_json_lines(path: Path, probe: int = 16 << 20) -> bool:
+    """Whether a ``.json`` file holds JSON Lines (what Hugging Face's ``Dataset.to_json`` writes by default):
+    its first line is one JSON object. A JSON document (an array, a pretty-printed object such as a dataset's
+    ``dataset_info.json``) is not."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(probe)
+    except OSError:
+        return False
+    first = first.removeprefix(UTF8_BOM).strip()
+    if len(first) >= probe - 2:  # a very long first line: an object that starts like a record
+        return first.startswith(b'{"')
+    try:
+        return type(orjson.loads(first)) is dict
+    except orjson.JSONDecodeError:
+        return False
+
+
+def json_document_error(path: Path) -> InputError:
+    return InputError(f"{path}: a JSON document (an array or a pretty-printed object), not JSON Lines",
+                      f"give one JSON object per line, e.g. jq -c '.[]' {path} > {path.with_suffix('.jsonl')}")
 
 
 def discover(sources: Iterable[str | Path], records_only: bool = False) -> list[tuple[Path, FileKind, str]]:
@@ -80,16 +105,22 @@ def discover(sources: Iterable[str | Path], records_only: bool = False) -> list[
     for src in sources:
         p = Path(src)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes))
+            # .json files count when they hold JSON Lines (Hugging Face exports); other JSON (dataset_info.json) is
+            # not a corpus file
+            files = sorted(f for f in p.rglob("*") if f.is_file() and (
+                f.name.lower().endswith(suffixes) or (f.name.lower().endswith(".json") and is_json_lines(f))))
             if not files:
                 raise InputError(
-                    f"{p}: no input files found (looked for {', '.join('*' + s for s in suffixes)})",
+                    f"{p}: no input files found (looked for {', '.join('*' + s for s in suffixes)}, "
+                    "and *.json holding JSON Lines)",
                     "point at a directory holding such files, or give the files directly",
                 )
             for f in files:
                 found.append((f, kind_of(f) or "text", f.relative_to(p).as_posix()))
         elif p.is_file():
             kind = kind_of(p)
+            if kind is None and p.name.lower().endswith(".json"):
+                raise json_document_error(p)
             if records_only and kind not in RECORD_SUFFIX_KINDS:
                 kind = "jsonl.gz" if p.name.lower().endswith(".gz") else "jsonl"
             found.append((p, kind or "text", p.name))
