@@ -17,10 +17,13 @@ For one query (docs/similar.md has the figures):
      among the chunks of the document's best passages reaches the calibrated similarity and stands out from
      the chunk's similarity to the rest of the document (multilingual-e5-small).
 3. **Score and label.** The score is the share of the query's tokens explained by any of the evidence: how
-   much of the query derives from the document, in [0, 1]. :func:`decide` gives the label from the evidence
-   and the thresholds of :func:`calibration` (fitted by benchmarks/calibrate_similar.py on tests/data/similar):
-   ``copy`` (mostly verbatim), ``near-copy`` (mostly verbatim or shared shingles), ``paraphrase`` (aligned by
-   meaning), ``related`` (close in words or meaning, little derived), ``unrelated``.
+   much of the query derives from the document, in [0, 1]. :func:`decide` gives the label, the strongest
+   relation that holds for a substantial passage of the query (:func:`substantial`), from the evidence and the
+   thresholds of :func:`calibration` (fitted by benchmarks/calibrate_similar.py on tests/data/similar and the
+   Bible translations of ../shared): ``copy`` (a verbatim passage), ``near-copy`` (a passage of verbatim runs
+   and shared shingles), ``quoted`` (either, inside quotation marks), ``paraphrase`` (passages aligned by
+   meaning), ``translation`` (the same across scripts), ``related`` (close in words or meaning, nothing
+   derived), ``unrelated``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .index.format import Index
 from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, layer_problem, lsh_keys,
                              passage_part, passage_text, token_span_text)
 from .index.shard import from_u24
+from .marks import quoted_tokens, script
 from .text import Tokens, tokenize
 from .types import LABELS, Label, PassagePair, SimilarMatch, SimilarReport
 from .trace import DEFAULT_MIN_TOKENS
@@ -131,6 +135,11 @@ def _run_tokens(shard, layer: PassageLayer, first: int, last: int) -> np.ndarray
     return shard.id_hash[from_u24(shard.tok[3 * a : 3 * b])]
 
 
+# a passage decides a label when it has this many tokens and this share of the query (issue 10)
+SUBSTANTIAL_TOKENS = 12
+SUBSTANTIAL_SHARE = 0.05
+GAP_TOKENS = 3  # lexical evidence this close together is one passage (a replaced word, a dropped one)
+QUOTED_SHARE = 0.9  # a copied passage this much inside quotation marks is "quoted"
 # a verbatim run is this many tokens (trace's default minimum); a shorter query must match whole, from
 # VERBATIM_MIN_QUERY tokens up (a query of a few words found verbatim says little: every book has "the old man")
 VERBATIM_TOKENS = DEFAULT_MIN_TOKENS
@@ -372,6 +381,10 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
     # lexical evidence first; meaning (the costly part: ~0.05 s a 40-word chunk here) only when no document
     # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
     feats = [_evidence(index, layers, c, toks, terms, q_shingles, informative, opts) for c in ranked]
+    quoted = quoted_tokens(text, toks.starts)
+    q_script = script(text)
+    for f in feats:
+        f.quoted = quoted
     lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
     if embedder is not None and chunks and lexical_best >= LEXICAL_ENOUGH:
         notes.append(f"no semantic evidence computed: a document explains {lexical_best:.0%} of the query word for "
@@ -379,7 +392,7 @@ def similar(index: Index, text: str, query: str = "-", opts: SimilarOptions | No
     if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
         q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
         for f in feats[: len(semantic)]:
-            _semantic(index, layers, f, toks, chunks, q_vecs, embedder, opts)
+            _semantic(index, layers, f, toks, chunks, q_vecs, embedder, opts, q_script)
     results = []
     by_doc = {}
     for f in feats:
@@ -475,32 +488,120 @@ class Features:
     chunk_contrast: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # best - median sim
     passages: list[PassagePair] = field(default_factory=list)  # the first of them, once read
     verbatim_span: tuple[int, int, int, int, int] | None = None  # longest verbatim run: query tokens, shard, tokens
+    quoted: np.ndarray | None = None  # bool per query token: inside quotation marks (the query's, see quotes.py)
+    cross_language: bool = False  # the document's compared passages are in another script than the query
 
 
-def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray]:
-    """(score, label, aligned-token mask) of the evidence under the thresholds ``cal``."""
-    m = f.verbatim.shape[0]
-    aligned = np.zeros(m, bool)
-    for (a, b), sim, con in zip(f.chunk_tokens, f.chunk_sims.tolist(), f.chunk_contrast.tolist()):
-        if sim >= cal["paraphrase_similarity"] and con >= cal.get("paraphrase_contrast", 0.0):
+def substantial(m: int) -> int:
+    """The fewest query tokens a passage must have to decide a label: ``SUBSTANTIAL_TOKENS`` and
+    ``SUBSTANTIAL_SHARE`` of the query (shorter matches stay in the evidence without changing the label). A
+    query shorter than that must match whole, and one of fewer than ``VERBATIM_MIN_QUERY`` tokens never decides
+    (every book has "the old man")."""
+    if m < VERBATIM_MIN_QUERY:
+        return m + 1
+    return min(m, max(SUBSTANTIAL_TOKENS, int(np.ceil(SUBSTANTIAL_SHARE * m))))
+
+
+def _regions(mask: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """[a, b) runs of true tokens in ``mask``, runs closer than ``gap`` false tokens merged (a replaced word
+    breaks a copied passage's shingles around it, not the passage)."""
+    idx = np.flatnonzero(mask)
+    if idx.shape[0] == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) > gap + 1)
+    starts = np.concatenate([[idx[0]], idx[cut + 1]])
+    ends = np.concatenate([idx[cut], [idx[-1]]]) + 1
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _aligned(f: Features, sim_min: float) -> tuple[np.ndarray, list[int]]:
+    """(query tokens in chunks whose best match reaches ``sim_min``, those chunks' numbers)."""
+    aligned = np.zeros(f.verbatim.shape[0], bool)
+    chunks = []
+    for k, ((a, b), sim) in enumerate(zip(f.chunk_tokens, f.chunk_sims.tolist())):
+        if sim >= sim_min:
             aligned[a:b] = True
-    derived = f.verbatim | f.near | f.shingled | aligned
-    score = float(derived.mean()) if m else 0.0
-    v = float(f.verbatim.mean()) if m else 0.0
-    lex = float((f.near | f.shingled).mean()) if m else 0.0
-    mean_sim = float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0
-    label: Label
-    if v >= cal["copy_verbatim"]:
-        label = "copy"
-    elif lex >= cal["near_copy_lexical"]:
-        label = "near-copy"
-    elif score >= cal["paraphrase_score"] and aligned.any() and aligned.mean() >= cal.get("paraphrase_coverage", 0.0):
-        label = "paraphrase"
-    elif mean_sim >= cal["related_similarity"] or f.overlap >= cal["related_term_overlap"]:
-        label = "related"
-    else:
-        label = "unrelated"
-    return score, label, aligned
+            chunks.append(k)
+    return aligned, chunks
+
+
+def _order(f: Features, aligned_chunks: list[int]) -> float:
+    """Kendall's tau between the order of the aligned query chunks and the order of their best document chunks
+    (1: the query follows the document; about 0 for text on the same topic that renders none of it). A
+    paraphrase or a translation keeps its source's sequence; a same-topic original does not (measured: Bible
+    renderings 0.75-1, the same chapter's next passage about 0). 1 with fewer than two chunks."""
+    pos = np.array([f.chunk_pairs[k].start for k in aligned_chunks], np.float64)
+    n = pos.shape[0]
+    if n < 2:
+        return 1.0
+    i, j = np.triu_indices(n, 1)
+    return float(np.sign(pos[j] - pos[i]).mean())
+
+
+def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray, tuple[int, int] | None]:
+    """(score, label, aligned-token mask, the query tokens [a, b) of the passage that decided the label or None)
+    of the evidence under the thresholds ``cal``.
+
+    The label is the strongest relation that holds for a substantial passage of the query (:func:`substantial`);
+    the score is the share of the query explained by derived evidence of any kind. So a paragraph copied into
+    an original essay is a ``copy`` with a small score. Lexical passages are the runs of tokens in verbatim,
+    near-verbatim or shingle evidence (gaps of ``GAP_TOKENS`` bridged) holding at least ``near_copy_lexical``
+    of such tokens: ``copy`` when ``copy_verbatim`` of the passage is verbatim, else ``near-copy``; ``quoted``
+    when every such passage lies inside quotation marks in the query (an unquoted one decides otherwise).
+    Meaning: ``paraphrase`` (same script) or ``translation`` (another script: cross-language similarities are
+    lower, so they have their own thresholds) when chunks aligned by meaning, at least two unless the query
+    is one chunk, cover a substantial passage and ``paraphrase_coverage`` / ``translation_coverage`` of the
+    query, in the document's order (:func:`_order` at least ``paraphrase_order`` / ``translation_order``):
+    one chunk, or several in no order, that happen to be close in meaning are not a paraphrase."""
+    m = f.verbatim.shape[0]
+    if m == 0:
+        return 0.0, "unrelated", np.zeros(0, bool), None
+    need = substantial(m)
+    cross = f.cross_language
+    kind_ = "translation" if cross else "paraphrase"
+    aligned, al_chunks = _aligned(f, cal[f"{kind_}_similarity"])
+    # chunks close in meaning are derived evidence only when enough of them make a substantial passage, their
+    # best matches stand out from the rest of the document (on average over them: text of one kind, such as
+    # classical Chinese or the chapter around a passage, is about as close to every chunk) and they follow the
+    # document's order; else they are closeness (``related``), not derivation, and count nothing
+    meaning = (len(al_chunks) >= min(2, len(f.chunk_tokens)) and int(aligned.sum()) >= need
+               and float(f.chunk_contrast[al_chunks].mean()) >= cal.get(f"{kind_}_contrast", 0.0)
+               and _order(f, al_chunks) >= cal.get(f"{kind_}_order", -1.0))
+    if not meaning:
+        aligned = np.zeros(m, bool)
+    lexical = f.near | f.shingled | f.verbatim
+    derived = lexical | aligned
+    score = float(derived.mean())
+    label: Label | None = None
+    where: tuple[int, int] | None = None
+    quoted_at: tuple[int, int] | None = None
+    for a, b in _regions(lexical, GAP_TOKENS):
+        if b - a < need or float(lexical[a:b].mean()) < cal["near_copy_lexical"]:
+            continue
+        kind: Label = "copy" if float(f.verbatim[a:b].mean()) >= cal["copy_verbatim"] else "near-copy"
+        if f.quoted is not None and float(f.quoted[a:b].mean()) >= QUOTED_SHARE:
+            if quoted_at is None or b - a > quoted_at[1] - quoted_at[0]:
+                quoted_at = (a, b)
+            continue
+        if label is None or LABELS.index(kind) < LABELS.index(label) or (
+                kind == label and where is not None and b - a > where[1] - where[0]):
+            label, where = kind, (a, b)
+    if label is None and quoted_at is not None:
+        label, where = "quoted", quoted_at
+    if label is None and meaning:
+        if cross and float(aligned.mean()) >= cal["translation_coverage"]:
+            label = "translation"
+        elif (not cross and float(aligned.mean()) >= cal.get("paraphrase_coverage", 0.0)
+              and score >= cal["paraphrase_score"]):
+            label = "paraphrase"
+        if label is not None:
+            on = np.flatnonzero(aligned)
+            where = (int(on[0]), int(on[-1]) + 1)
+    if label is None:
+        mean_sim = float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0
+        rel_sim = cal["translation_related"] if cross else cal["related_similarity"]
+        label = "related" if mean_sim >= rel_sim or f.overlap >= cal["related_term_overlap"] else "unrelated"
+    return score, label, aligned, where
 
 
 def order_key(r: SimilarMatch) -> tuple:
@@ -510,8 +611,11 @@ def order_key(r: SimilarMatch) -> tuple:
     return (-r.score, LABELS.index(r.label), -ev["mean_best_similarity"], -ev["term_overlap"], -ev["bm25"], r.doc_id)
 
 
-def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
-    score, label, aligned = decide(f, cal)
+def _match(f: Features, cal: dict[str, float], starts: np.ndarray | None = None,
+           ends: np.ndarray | None = None) -> SimilarMatch:
+    """The result for ``f``; with the query tokens' character ``starts`` and ``ends``, ``decided_by`` gives
+    the characters of the passage that decided the label."""
+    score, label, aligned, where = decide(f, cal)
     m = f.verbatim.shape[0]
     pairs = [p for p, (a, b) in zip(f.chunk_pairs, f.chunk_tokens) if aligned[a:b].any()] or f.passages[:1]
     evidence = {"verbatim_coverage": round(float(f.verbatim.mean()) if m else 0.0, 4),
@@ -520,6 +624,13 @@ def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
                 "semantic_coverage": round(float(aligned.mean()) if m else 0.0, 4),
                 "mean_best_similarity": round(float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0, 4),
                 "term_overlap": round(f.overlap, 4), "bm25": round(f.bm25, 3), "lsh_hits": f.lsh,
+                "quoted_coverage": round(float((f.quoted & (f.near | f.shingled | f.verbatim)).mean())
+                                         if m and f.quoted is not None else 0.0, 4),
+                "cross_language": f.cross_language,
+                "chunk_order": round(_order(f, [k for k, (a, b) in enumerate(f.chunk_tokens) if aligned[a:b].any()]),
+                                     4) if aligned.any() else 0.0,
+                "decided_by": ({"query_start": int(starts[where[0]]), "query_end": int(ends[where[1] - 1])}
+                               if where is not None and starts is not None else None),
                 "passages_compared": len(f.passage_keys)}
     return SimilarMatch(f.doc_id, score, label, evidence, tuple(pairs))
 
@@ -573,7 +684,7 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
 
 
 def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, chunks: list[tuple[int, int]],
-              q_vecs: np.ndarray, embedder: Embedder, opts: SimilarOptions) -> None:
+              q_vecs: np.ndarray, embedder: Embedder, opts: SimilarOptions, q_script: str = "") -> None:
     """Add to ``f`` the alignment of the query chunks with the chunks of the document's best passages (their
     text is read, decompressed, only here and for the reported documents)."""
     dchunks: list[tuple[int, int, str]] = []
@@ -583,6 +694,8 @@ def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Token
             dchunks.append((start + s, start + e, ptext[s:e]))
     if not dchunks:
         return
+    d_script = script(" ".join(t for _, _, t in dchunks))
+    f.cross_language = bool(q_script and d_script and q_script != d_script)
     sim = q_vecs @ embedder.embed([t for _, _, t in dchunks], "passage").T
     best = sim.argmax(axis=1)
     f.chunk_sims = sim[np.arange(sim.shape[0]), best].astype(np.float32)
@@ -601,7 +714,7 @@ def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Token
 def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
     """The match of ``f``, with its best compared passage as lexical evidence when no passage aligned by meaning
     shows the relation (read only for reported results, and only then)."""
-    m = _match(f, cal)
+    m = _match(f, cal, toks.starts, toks.ends)
     if m.passages:
         return m
     if f.verbatim_span is not None and not f.passages:  # the longest verbatim run, on both sides
@@ -613,7 +726,7 @@ def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: T
         ds, de, t = passage_text(index.shards[si], layers[si], p)
         kind = "verbatim" if f.near.any() else "shingles" if f.shingled.any() else "candidate"
         f.passages = [PassagePair(int(toks.starts[0]), int(toks.ends[-1]), f.doc_id, ds, de, 0.0, kind, t)]
-    return _match(f, cal)
+    return _match(f, cal, toks.starts, toks.ends)
 
 
 # ------------------------------------------------------------------------------------------- embeddings
