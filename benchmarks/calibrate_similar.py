@@ -56,9 +56,9 @@ GRID = {
     "related_similarity": [round(x, 3) for x in np.arange(0.72, 0.925, 0.02)],
     "related_term_overlap": [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.01],
     # across scripts (passages aligned by meaning with a text in another language): e5's similarities are lower
-    "translation_similarity": [round(x, 3) for x in np.arange(0.74, 0.915, 0.01)],
-    "translation_contrast": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08],
-    "translation_coverage": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    "translation_similarity": [round(x, 3) for x in np.arange(0.76, 0.895, 0.01)],
+    "translation_contrast": [0.0, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04],
+    "translation_coverage": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     "translation_related": [round(x, 3) for x in np.arange(0.70, 0.905, 0.02)],
     # Kendall's tau of the aligned chunks' order against their matches' (similar._order); -1 is no condition
     "paraphrase_order": [-1.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
@@ -206,7 +206,31 @@ def fit(collected: list[dict], start: dict) -> dict:
     tried = [_ascend(prep, start), _ascend(prep, middle)]
     best = max(tried, key=lambda t: t[0])
     print(f"  fit: objective {best[0]} (starts: {[t[0] for t in tried]})", file=sys.stderr)
-    return best[1]
+    return _joint(prep, best[1], JOINT)
+
+
+# thresholds that only act together (a translation needs similar chunks, contrast, order and coverage at once),
+# searched jointly over their whole grid after the ascent, on the queries they can change
+JOINT = ("translation_similarity", "translation_contrast", "translation_coverage", "translation_order")
+
+
+def _joint(prep: list[tuple], cal: dict, keys: tuple[str, ...]) -> dict:
+    """``cal`` with ``keys`` set to the best combination of their grid values on the queries with a document in
+    another script (the only ones they change); ties: the combination nearest the middle of the tied ones."""
+    import itertools
+
+    sub = [p for p in prep if (p[2] is not None and p[2].cross_language) or any(f.cross_language for f in p[3])]
+    if not sub:
+        return cal
+    scored = []
+    for combo in itertools.product(*(GRID[k] for k in keys)):
+        scored.append((objective(sub, dict(cal, **dict(zip(keys, combo)))), combo))
+    top = max(sc for sc, _c in scored)
+    tied = [c for sc, c in scored if sc == top]
+    mid = [float(np.median([GRID[k].index(c[i]) for c in tied])) for i, k in enumerate(keys)]
+    pick = min(tied, key=lambda c: sum(abs(GRID[k].index(c[i]) - mid[i]) for i, k in enumerate(keys)))
+    print(f"  joint {keys}: objective {top} on {len(sub)} queries, {len(tied)} tied", file=sys.stderr)
+    return dict(cal, **dict(zip(keys, pick)))
 
 
 def _ascend(prep: list[tuple], start: dict, passes: int = 4) -> tuple[tuple[float, float], dict]:
