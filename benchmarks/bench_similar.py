@@ -101,6 +101,57 @@ def time_queries(idx_path: Path, queries: list[str], semantic: bool) -> dict:
     return {"queries": len(ms), "p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95)}
 
 
+# timing of one source tree in its own process (so the baseline code and this code are measured in one run)
+_TIMER = r"""
+import json, sys
+from ipscope.index import Index
+from ipscope.similar import SimilarOptions, similar
+job = json.loads(open(sys.argv[1], encoding="utf-8").read())
+idx = Index.open(job["index"])
+out = {}
+for name, g in job["groups"].items():
+    opts = SimilarOptions(semantic=g["semantic"])
+    for q in g["queries"][:2]:
+        similar(idx, q, opts=opts)
+    ms = sorted(similar(idx, q, opts=opts).elapsed_ms for q in g["queries"])
+    out[name] = ms
+print(json.dumps(out))
+"""
+
+
+def compare_latency(idx_path: Path, sample: dict[str, str], pairs: list[dict], n: int, baseline_src: Path,
+                    rounds: int = 2) -> dict:
+    """p50/p95 ms of 300-word queries, this code and ``baseline_src`` (another checkout's src/) alternately in
+    fresh processes on the same index: copies with semantic evidence on (lexical evidence decides, nothing is
+    embedded), every query with ``--no-semantic``, and hand-written paraphrases and same-topic originals with
+    semantic evidence (the query must be embedded)."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    qs = make_queries(sample, pairs, 300, 2 * n, seed=300)
+    groups = {"copies_semantic_on": {"queries": qs[0::2], "semantic": None},
+              "all_no_semantic": {"queries": qs, "semantic": False},
+              "written_semantic": {"queries": qs[1::2], "semantic": None}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump({"index": str(idx_path), "groups": groups}, fh)
+        job = fh.name
+    runs: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
+    for _ in range(rounds):
+        for who, src in (("baseline", baseline_src), ("this", HERE.parent / "src")):
+            env = dict(os.environ, PYTHONPATH=str(src))
+            r = subprocess.run([sys.executable, "-c", _TIMER, job], capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                raise RuntimeError(r.stderr)
+            for name, ms in json.loads(r.stdout).items():
+                runs[who].setdefault(name, []).extend(ms)
+    os.unlink(job)
+    return {who: {name: {"queries": len(ms) // rounds, "rounds": rounds, "p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95)}
+                  for name, ms in groups_ms.items()} | {"src": str(baseline_src if who == "baseline" else HERE.parent / "src")}
+            for who, groups_ms in runs.items()}
+
+
 def raw_offsets(book: Path, start: int, end: int) -> tuple[int, int]:
     """The offsets of pairs.jsonl count characters of the file read in text mode (a CRLF is one ``\n``);
     the index counts the file's own characters. Map the first onto the second."""
@@ -182,6 +233,11 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "work"))
     ap.add_argument("--queries", type=int, default=20, help="queries of each length (lexical evidence)")
     ap.add_argument("--semantic-queries", type=int, default=6, help="queries of each length with semantic evidence")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the 300-word query times, this code beside --baseline-src (no builds but the index's, "
+                         "no accuracy)")
+    ap.add_argument("--baseline-src", default=str(HERE.parent.parent / "main" / "src"),
+                    help="src/ of the checkout to compare with (--latency-only)")
     args = ap.parse_args()
     if not bt.SHARED.is_dir():
         sys.exit(f"needs {bt.SHARED} (the shared data sets)")
@@ -193,6 +249,16 @@ def main() -> None:
     row: dict = {"bench": "similar", "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                  "corpus_tokens": info["tokens"], "raw_mb": round(raw / 1e6, 1)}
     idx = work / f"similar-{n_tokens}.idx"
+    if args.latency_only:
+        from ipscope.index.format import is_index
+
+        if not is_index(idx):
+            row["build_with_passages"] = build(cdir, idx, True, raw)
+        row["bench"] = "similar-latency"
+        row["query_300_words"] = compare_latency(idx, info["sample"], ss.load_pairs(), args.queries,
+                                                 Path(args.baseline_src))
+        record(row, HERE / "results" / "bench_similar.jsonl")
+        return
     row["build_trace_only"] = build(cdir, work / f"similar-{n_tokens}-np.idx", False, raw)
     row["build_with_passages"] = build(cdir, idx, True, raw)
     try:

