@@ -63,6 +63,10 @@ GRID = {
     # Kendall's tau of the aligned chunks' order against their matches' (similar._order); -1 is no condition
     "paraphrase_order": [-1.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
     "translation_order": [-1.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    # across languages only the aligned chunks on the longest chain in the document's order count
+    # (ipscope.labels._monotone), 1: strictly increasing, 2: neighbouring query chunks may share a document
+    # chunk; 0: every aligned chunk counts
+    "translation_monotone": [0.0, 1.0, 2.0],
 }
 # thresholds where, among equally good settings, the strictest is taken (a false "paraphrase" is the costly
 # error, and texts of one kind, e.g. classical Chinese, are all about as similar as a paraphrase is)
@@ -211,7 +215,8 @@ def fit(collected: list[dict], start: dict) -> dict:
 
 # thresholds that only act together (a translation needs similar chunks, contrast, order and coverage at once),
 # searched jointly over their whole grid after the ascent, on the queries they can change
-JOINT = ("translation_similarity", "translation_contrast", "translation_coverage", "translation_order")
+JOINT = ("translation_similarity", "translation_contrast", "translation_coverage", "translation_order",
+         "translation_monotone")
 
 
 def _joint(prep: list[tuple], cal: dict, keys: tuple[str, ...]) -> dict:
