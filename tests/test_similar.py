@@ -630,6 +630,14 @@ def test_a_translation_follows_its_source_and_a_same_topic_text_does_not() -> No
     # without the condition every aligned chunk counts (and Kendall's tau decides the order)
     loose = dict(cal, translation_monotone=0.0, translation_order=-1.0)
     assert decide(_cross_features([230, 230, 120, 230, 230, 230], sims), loose)[1] == "translation"
+    # a chain too short for the coverage, but the document leads every other by passage vector: a translation
+    short = _cross_features([0, 40, 30, 20, 10, 5], sims)  # a chain of 2 chunks of 6
+    assert decide(short, dict(cal, translation_margin=0.01))[1] != "translation"
+    short.vector_margin = 0.012
+    assert decide(short, dict(cal, translation_margin=0.01))[1] == "translation"
+    assert decide(short, dict(cal, translation_margin=1.0))[1] != "translation"  # 1: the route is off
+    short.vector_margin = -0.02  # another document is nearer
+    assert decide(short, dict(cal, translation_margin=0.01))[1] != "translation"
 
 LEGGE_XUE_ER = (  # James Legge's English of Analects I.1-6 (1861, public domain)
     "The Master said, \"Is it not pleasant to learn with a constant perseverance and application? Is it not "

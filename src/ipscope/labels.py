@@ -117,7 +117,10 @@ def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray
     lower, so they have their own thresholds) when chunks aligned by meaning, at least two unless the query
     is one chunk, cover a substantial passage and ``paraphrase_coverage`` / ``translation_coverage`` of the
     query, in the document's order (:func:`_order` at least ``paraphrase_order`` / ``translation_order``):
-    one chunk, or several in no order, that happen to be close in meaning are not a paraphrase."""
+    one chunk, or several in no order, that happen to be close in meaning are not a paraphrase. Across scripts,
+    with ``translation_monotone``, only the chunks on the longest chain in the document's order count
+    (:func:`_monotone`); with ``translation_margin`` below 1, a document nearer to the query by passage vector
+    than every other by that margin is a translation with a chain shorter than ``translation_coverage``."""
     m = f.verbatim.shape[0]
     if m == 0:
         return 0.0, "unrelated", np.zeros(0, bool), None
@@ -163,7 +166,10 @@ def decide(f: Features, cal: dict[str, float]) -> tuple[float, Label, np.ndarray
     if label is None and quoted_at is not None:
         label, where = "quoted", quoted_at
     if label is None and meaning:
-        if cross and float(aligned.mean()) >= cal["translation_coverage"]:
+        if cross and (float(aligned.mean()) >= cal["translation_coverage"] or (
+                f.vector_margin is not None and f.vector_margin >= cal.get("translation_margin", 1.0))):
+            # a chain too short, but the document is the nearest by vector by a margin: the source, in the
+            # whole index, of the query's passages (same-topic texts' sources rarely are: docs/similar.md)
             label = "translation"
         elif (not cross and float(aligned.mean()) >= cal.get("paraphrase_coverage", 0.0)
               and score >= cal["paraphrase_score"]):
