@@ -63,6 +63,13 @@ GRID = {
     # Kendall's tau of the aligned chunks' order against their matches' (similar._order); -1 is no condition
     "paraphrase_order": [-1.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
     "translation_order": [-1.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    # across languages only the aligned chunks on the longest chain in the document's order count
+    # (ipscope.labels._monotone), 1: strictly increasing, 2: neighbouring query chunks may share a document
+    # chunk; 0: every aligned chunk counts
+    "translation_monotone": [0.0, 1.0, 2.0],
+    # a document nearest to the query by passage vector by this margin over any other is a translation with a
+    # chain shorter than translation_coverage (1: never)
+    "translation_margin": [0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 1.0],
 }
 # thresholds where, among equally good settings, the strictest is taken (a false "paraphrase" is the costly
 # error, and texts of one kind, e.g. classical Chinese, are all about as similar as a paraphrase is)
@@ -206,12 +213,16 @@ def fit(collected: list[dict], start: dict) -> dict:
     tried = [_ascend(prep, start), _ascend(prep, middle)]
     best = max(tried, key=lambda t: t[0])
     print(f"  fit: objective {best[0]} (starts: {[t[0] for t in tried]})", file=sys.stderr)
-    return _joint(prep, best[1], JOINT)
+    cal = _joint(prep, best[1], JOINT)
+    return _joint(prep, cal, ("translation_order",))  # then the order, alone (moot on a chain in order)
 
 
 # thresholds that only act together (a translation needs similar chunks, contrast, order and coverage at once),
 # searched jointly over their whole grid after the ascent, on the queries they can change
-JOINT = ("translation_similarity", "translation_contrast", "translation_coverage", "translation_order")
+# (translation_order, which a chain in order makes moot, is searched after them, alone: the product of all five
+# grids took ~25 minutes on this machine)
+JOINT = ("translation_similarity", "translation_contrast", "translation_coverage", "translation_monotone",
+         "translation_margin")
 
 
 def _joint(prep: list[tuple], cal: dict, keys: tuple[str, ...]) -> dict:

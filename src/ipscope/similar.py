@@ -386,6 +386,11 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
     # lexical evidence first; meaning (the costly part: ~0.05 s a 40-word chunk here) only when no document
     # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
     feats = [_evidence(index, layers, c, toks, terms, q_shingles, informative, opts) for c in ranked]
+    near = sorted((c.vector for c in cands.values() if c.vector > 0), reverse=True)
+    for c, f in zip(ranked, feats):  # how far the document leads (or trails) the nearest other one by vector
+        if c.vector > 0:
+            f.vector_margin = c.vector - (near[1] if c.vector >= near[0] and len(near) > 1 else
+                                          0.0 if c.vector >= near[0] else near[0])
     quoted = quoted_tokens(text, toks.starts)
     q_script = script(text)
     for f in feats:
@@ -495,6 +500,9 @@ class Features:
     verbatim_span: tuple[int, int, int, int, int] | None = None  # longest verbatim run: query tokens, shard, tokens
     quoted: np.ndarray | None = None  # bool per query token: inside quotation marks (the query's, see quotes.py)
     cross_language: bool = False  # the document's compared passages are in another script than the query
+    # best vector similarity of a query window with the document's passages less the best of any other
+    # document (negative: another is nearer); None without passage vectors
+    vector_margin: float | None = None
 
 
 def order_key(r: SimilarMatch) -> tuple:
