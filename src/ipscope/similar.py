@@ -81,7 +81,8 @@ class SimilarOptions:
     max_docs: int = 20  # documents compared in depth
     semantic_docs: int = 3  # of those, the first (by lexical evidence) are candidates for comparison by meaning
     # ... of which this many, the closest in words (term overlap), are compared by meaning (each costs ~6 chunks
-    # embedded, ~40 ms each: docs/similar.md, "Speed"); the nearest ``semantic_docs`` by vector always are
+    # embedded, ~40 ms each: docs/similar.md, "Speed"); with passage vectors (--vectors) all of them are, and
+    # the nearest ``semantic_docs`` by vector
     semantic_lexical_docs: int = 1
     semantic_passages: int = 2  # passages of a document compared by meaning
     semantic: bool | None = None  # None: when an embedding model is installed
@@ -421,8 +422,12 @@ def _compared_by_meaning(feats: list["Features"], semantic: list[_Cand], n_lex: 
     """The documents whose chunks are embedded: of the first ``semantic_docs`` by lexical evidence (the start of
     ``feats``), the ``semantic_lexical_docs`` with the highest term overlap (a paraphrase shares the source's
     rarer words more than a neighbouring candidate does; on the labelled set the held-out figures did not change
-    with one instead of three: docs/similar.md, "Speed"), and every one of the nearest by vector."""
-    lexical = sorted(range(n_lex), key=lambda i: -feats[i].overlap)[: opts.semantic_lexical_docs]  # stable: ties
+    with one instead of three: docs/similar.md, "Speed"), and every one of the nearest by vector. With passage
+    vectors (an index built with ``--vectors``, where translations are sought) all the first ``semantic_docs``
+    are, as before: a query in another script shares no words with any candidate, so term overlap cannot choose
+    (measured: one of 24 held-out translations lost its label when it did)."""
+    keep = n_lex if by_vector else opts.semantic_lexical_docs
+    lexical = sorted(range(n_lex), key=lambda i: -feats[i].overlap)[:keep]  # a stable sort: ties keep their order
     vector = {id(c) for c in by_vector}
     return [feats[i] for i in range(len(semantic)) if i in lexical or id(semantic[i]) in vector]
 
