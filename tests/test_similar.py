@@ -708,3 +708,36 @@ def test_a_classical_translation_is_ranked_first_and_called_nothing_derived(tmp_
     derived = ("copy", "near-copy", "quoted", "paraphrase")
     assert all(r.label not in derived for r in rep.results)
     assert all(r.label not in derived + ("translation",) for r in similar(idx, SAME_TOPIC_EN).results)
+
+
+def test_only_the_closest_in_words_of_the_lexical_candidates_is_compared_by_meaning(books_index: Path) -> None:
+    """Embedding the chunks of compared documents is most of a paraphrase query's time: of the first
+    ``semantic_docs`` documents by lexical evidence only ``semantic_lexical_docs``, the highest in term overlap,
+    are embedded; 3 compares all three as before."""
+
+    class Counting:
+        def __init__(self) -> None:
+            self.passages = 0
+
+        def embed(self, texts, kind):
+            self.passages += len(texts) if kind == "passage" else 0
+            rng = np.random.default_rng(len(texts))
+            v = rng.standard_normal((len(texts), 8)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    _, excerpt = _book_excerpt(2500, seed=3)
+    words = excerpt.split()
+    random.Random(1).shuffle(words)  # no shared shingles: lexical evidence cannot decide
+    query = " ".join(words)
+    idx = Index.open(books_index)
+    seen = {}
+    for k in (1, 3):
+        emb, feats = Counting(), {}
+        similar(idx, query, opts=SimilarOptions(semantic=True, semantic_lexical_docs=k), embedder=emb, features=feats)
+        compared = [d for d, f in feats.items() if f.chunk_sims.shape[0]]
+        first = list(feats)[:3]
+        assert len(compared) == min(k, len(first)) and emb.passages > 0
+        seen[k] = (compared, first, feats, emb.passages)
+    compared, first, feats, n1 = seen[1]
+    assert compared == [max(first, key=lambda d: feats[d].overlap)]
+    assert seen[3][0] == seen[3][1] and seen[3][3] > n1

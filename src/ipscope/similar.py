@@ -12,7 +12,8 @@ For one query (docs/similar.md has the figures):
    * verbatim: tokens in trace alignments with the document (exact, or near-verbatim with bridged edits);
    * shingles: tokens of the query's word 3-shingles that occur in the document's compared passages (exact,
      read from the index): the shingle containment of the query in the document;
-   * semantic (with ``ipscope[embed]``, for the first ``semantic_docs`` documents, unless one document already
+   * semantic (with ``ipscope[embed]``, for the ``semantic_lexical_docs`` closest in words among the first
+     ``semantic_docs`` documents and the nearest by vector, unless one document already
      explains ``LEXICAL_ENOUGH`` of the query): query chunks of about ``CHUNK_TOKENS`` tokens whose best match
      among the chunks of the document's best passages reaches the calibrated similarity and stands out from
      the chunk's similarity to the rest of the document (multilingual-e5-small).
@@ -78,7 +79,11 @@ class SimilarOptions:
     bm25_per_window: int = 10  # passages taken from BM25 for each query window
     max_passages_per_doc: int = 4  # candidate passages of one document compared in depth
     max_docs: int = 20  # documents compared in depth
-    semantic_docs: int = 3  # of those, the first (by lexical evidence) compared by meaning too
+    semantic_docs: int = 3  # of those, the first (by lexical evidence) are candidates for comparison by meaning
+    # ... of which this many, the closest in words (term overlap), are compared by meaning (each costs ~6 chunks
+    # embedded, ~40 ms each: docs/similar.md, "Speed"); with passage vectors (--vectors) all of them are, and
+    # the nearest ``semantic_docs`` by vector
+    semantic_lexical_docs: int = 1
     semantic_passages: int = 2  # passages of a document compared by meaning
     semantic: bool | None = None  # None: when an embedding model is installed
     trace: bool = True  # verbatim evidence from trace
@@ -378,6 +383,7 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
     # the documents compared by meaning: the first by lexical evidence, and the nearest by vector
     by_vector = [c for c in sorted(cands.values(), key=lambda c: -c.vector) if c.vector > 0][: opts.semantic_docs]
     semantic = ranked[: opts.semantic_docs] + [c for c in by_vector if c not in ranked[: opts.semantic_docs]]
+    n_lex = len(ranked[: opts.semantic_docs])
     ranked = semantic + [c for c in ranked if c not in semantic]
     q_shingles = _shingles(toks.hashes)
     informative = _informative_shingles(toks, terms, q_shingles.shape[0])
@@ -401,7 +407,7 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
                      "word")
     if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
         q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
-        for f in feats[: len(semantic)]:
+        for f in _compared_by_meaning(feats, semantic, n_lex, by_vector, opts):
             _semantic(index, layers, f, toks, chunks, q_vecs, embedder, opts, q_script)
     results = []
     by_doc = {}
@@ -414,6 +420,21 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
     results = [_with_passage(index, layers, by_doc[r.doc_id], toks, cal) for r in results[: opts.top]]
     return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
                          tuple(results), tuple(notes), text)
+
+
+def _compared_by_meaning(feats: list["Features"], semantic: list[_Cand], n_lex: int, by_vector: list[_Cand],
+                         opts: SimilarOptions) -> list["Features"]:
+    """The documents whose chunks are embedded: of the first ``semantic_docs`` by lexical evidence (the start of
+    ``feats``), the ``semantic_lexical_docs`` with the highest term overlap (a paraphrase shares the source's
+    rarer words more than a neighbouring candidate does; on the labelled set the held-out figures did not change
+    with one instead of three: docs/similar.md, "Speed"), and every one of the nearest by vector. With passage
+    vectors (an index built with ``--vectors``, where translations are sought) all the first ``semantic_docs``
+    are, as before: a query in another script shares no words with any candidate, so term overlap cannot choose
+    (measured: one of 24 held-out translations lost its label when it did)."""
+    keep = n_lex if by_vector else opts.semantic_lexical_docs
+    lexical = sorted(range(n_lex), key=lambda i: -feats[i].overlap)[:keep]  # a stable sort: ties keep their order
+    vector = {id(c) for c in by_vector}
+    return [feats[i] for i in range(len(semantic)) if i in lexical or id(semantic[i]) in vector]
 
 
 def _vectors(index: Index, layers: list[PassageLayer], toks: Tokens, text: str, embedder: Embedder,
