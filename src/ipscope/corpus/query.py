@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from .encoding import BinaryInputError, How, decode
+from .encoding import How, decode
 
 MAX_QUERY_CHARS = 50_000_000  # the longest query any command takes (trace's limit)
 # Per capability, the longest query it answers, checked by check_query_size (called by trace() and similar()).
@@ -45,14 +45,9 @@ def decode_query(data: bytes, name: str, encoding: str | None = None) -> QueryTe
     encoding cannot read become U+FFFD, counted, so one stray byte does not lose a query."""
     try:
         dec = decode(data, encoding, "replace")
-    except BinaryInputError as e:
+    except InputError as e:  # binary data (BinaryInputError), an unknown --encoding
         raise InputError(f"query {name}: {e.message}", e.fix) from None
-    except InputError as e:  # an unknown --encoding
-        raise InputError(f"query {name}: {e.message}", e.fix) from None
-    text = dec.text
-    if len(text) > MAX_QUERY_CHARS:
-        raise InputError(f"query {name}: {len(text):,} characters is more than the {MAX_QUERY_CHARS:,} one query may have",
-                         "split it into several queries (they can all be given to one ipscope trace call)")
+    text = dec.text  # its length is checked by the capability that answers it (check_query_size)
     raw_sha = None if dec.encoding == "utf-8" and not dec.replacements else hashlib.sha256(data).hexdigest()
     return QueryText(name, text, dec.encoding, dec.how, dec.replacements, raw_sha)
 
