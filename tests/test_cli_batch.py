@@ -193,8 +193,11 @@ def _interrupt(args: list[str], ready, timeout: float = 120) -> subprocess.Compl
     """Run ``ipscope ARGS`` in its own process group, wait until ``ready()``, then press Ctrl-C (SIGINT to the
     group, as a terminal does)."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    # a shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored: the child
+    # gets the default disposition back, as a program started from a terminal has it
     p = subprocess.Popen([sys.executable, "-m", "ipscope", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, env=env)
+                         start_new_session=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.monotonic()
     while not ready():
         if p.poll() is not None or time.monotonic() - t0 > timeout:
