@@ -21,7 +21,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["JCSError", "canonicalize", "canonicalize_text", "number_to_string"]
+__all__ = ["JCSError", "canonicalize", "canonicalize_text", "number_to_string", "parse"]
 
 # Integers a double holds exactly, and so the range an integer survives a JCS round trip in (I-JSON 2.2).
 MAX_SAFE_INTEGER = 2**53 - 1
