@@ -75,7 +75,7 @@ class Statement:
     content_sha256: str
     iscc: str
     owner: str
-    reservations: Mapping[str, str]
+    reservations: Mapping[str, str] = field(hash=False)  # a dict: the other fields hash the statement
     time: str
     event: Event = "register"
 
@@ -295,7 +295,7 @@ def _short(h: bytes) -> str:
     return h.hex()[:16] + "…"
 
 
-def verify(receipt: Receipt, public_key: VerifierKey, newer_checkpoint: str | None = None,
+def verify(receipt: Receipt, public_key: VerifierKey | str, newer_checkpoint: str | None = None,
            consistency: ConsistencyProof | None = None) -> VerifyResult:
     """Check a receipt with the log's public key, offline:
 
@@ -307,6 +307,8 @@ def verify(receipt: Receipt, public_key: VerifierKey, newer_checkpoint: str | No
        and *consistency*: ``consistency`` proves the receipt's tree a prefix of the newer one (the log did not
        drop or rewrite the statement since).
     """
+    if isinstance(public_key, str):
+        public_key = VerifierKey.parse(public_key)
     data = receipt.statement.canonical()
     leaf = leaf_hash(data)
     kname = f"{public_key.name}+{public_key.key_id:08x}"
