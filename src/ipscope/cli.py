@@ -556,5 +556,62 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
         audit_summary(result, _err_console())
 
 
+EXIT_NOT_VERIFIED = 1  # ipscope verify: the files were read and a check failed
+EXIT_UNREADABLE = 4  # ipscope verify: a file could not be read or is not in its format
+
+VERIFY_STATUS = ("Exit status: 0 every check holds; 1 a check failed (the receipt does not verify: the failed "
+                 "checks are named on stdout and stderr); 2 wrong usage; 4 a file could not be read or is not in "
+                 "its format (the message names the file and the field).")
+
+
+@main.command("verify", context_settings=CONTEXT, epilog=VERIFY_STATUS)
+@click.argument("receipt", type=click.Path(path_type=Path))
+@click.option("--key", "key", required=True, type=click.Path(path_type=Path), metavar="PUBLIC_KEY_FILE",
+              help="The log's public key in C2SP verifier-key format (<name>+<key id>+<base64>, one line: the "
+                   "registry's GET /v1/log/key).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), metavar="NEWER_CHECKPOINT",
+              help="A later signed checkpoint of the same log (GET /v1/log/checkpoint), to check that the log "
+                   "still holds the receipt's tree. Needs --consistency.")
+@click.option("--consistency", type=click.Path(path_type=Path), metavar="PROOF",
+              help="The consistency proof from the receipt's tree size to the newer checkpoint's (GET "
+                   "/v1/log/consistency?from=M&to=N, JSON {\"from\", \"to\", \"proof\"}). Needs --checkpoint.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one line per check; json: the checks and the statement as one JSON object.")
+def verify_cmd(receipt: Path, key: Path, checkpoint: Path | None, consistency: Path | None, fmt: str) -> None:
+    """Check a registry RECEIPT offline: its signature, and that the log holds it.
+
+    \b
+    Checks, with nothing but the files: the Ed25519 signature of the statement's RFC 8785
+    canonical JSON; the signed checkpoint (C2SP signed note, by the same key); the RFC 9162
+    inclusion proof from the statement's leaf to the checkpoint's root; and with
+    --checkpoint and --consistency, that a newer checkpoint of the log extends the
+    receipt's tree. Formats and how to check by hand: docs/proof.md.
+    """
+    from .registry.receipt import ReceiptFormatError, verify_files
+
+    if (checkpoint is None) != (consistency is None):
+        raise click.UsageError("--checkpoint and --consistency go together: the newer checkpoint and the "
+                               "consistency proof that leads to it")
+    try:
+        result = verify_files(receipt, key, checkpoint, consistency)
+    except ReceiptFormatError as e:
+        _say(e)
+        sys.exit(EXIT_UNREADABLE)
+    if fmt == "json":
+        from .report import to_json
+
+        click.echo(to_json(result))
+    else:
+        from .report.verify import verify_text
+
+        click.echo(verify_text(result, str(receipt)), nl=False)
+    if not result.ok:
+        for c in result.failed:
+            click.echo(f"ipscope: error: {c.name}: {c.detail}", err=True)
+        click.echo("  fix: the receipt does not verify with this key: do not rely on it; check you have the "
+                   "log's key and the receipt as issued", err=True)
+        sys.exit(EXIT_NOT_VERIFIED)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
