@@ -100,22 +100,23 @@ def _plain(report) -> dict:
 
 
 def _queries(pairs: list[dict], sample: str) -> list[str]:
-    """The pairs' paraphrases (first: the ones compared by meaning), excerpts and Chinese translations, and the
-    demo's sample output (a copy and a near copy of passages of the demo corpus)."""
+    """The pairs' paraphrases (first: the ones compared by meaning), excerpts and Chinese translations, then the
+    two long texts with many verbatim passages: the excerpts one after another (an output quoting several
+    books), and the demo's sample output (a copy and a near copy of passages of the demo corpus)."""
     return ([r["paraphrase"] for r in pairs] + [r["source"] for r in pairs] + [r["zh"] for r in pairs if "zh" in r]
-            + [sample])
+            + ["\n\n".join(r["source"] for r in pairs), sample])
 
 
-def _jobs(texts: list[str], semantic_texts: int, stress_from: int, stress: int) -> list[tuple]:
+def _jobs(texts: list[str], semantic_texts: int, stress: int) -> list[tuple]:
     """(kind, text, options, times): trace with pread (a memory budget) and memory-mapped, similar without
-    semantic evidence, and with it for the first ``semantic_texts`` texts, once each; and for the texts from
-    ``stress_from`` on (those with verbatim passages) ``stress`` times a trace with short seeds that may occur
-    often (many reads of the index per query, so queries of several threads are often reading at once)."""
+    semantic evidence, and with it for the first ``semantic_texts`` texts, once each; and for the last two texts
+    (the long ones) ``stress`` times a trace with short seeds that may occur often (many reads of the index per
+    query, so queries of several threads are often reading at the same moment)."""
     jobs: list[tuple] = []
     for i, t in enumerate(texts):
         jobs.append(("trace", t, TraceOptions(), 1))
         jobs.append(("trace", t, TraceOptions(min_tokens=8, max_rss_mb=None, excerpts=20), 1))
-        if i >= stress_from:
+        if i >= len(texts) - 2:
             jobs.append(("trace", t, TraceOptions(min_tokens=6, max_occurrences=256), stress))
         jobs.append(("similar", t, SimilarOptions(semantic=False), 1))
         if i < semantic_texts:
@@ -187,7 +188,7 @@ def test_eight_threads_on_one_index_give_the_single_thread_reports(mixed_index: 
     picked = rows[:2] + [r for r in rows[2:] if "zh" in r][:1]
     semantic = 1 if _has_embedder() else 0
     texts = _queries(picked, SAMPLE.read_text(encoding="utf-8"))
-    _threads_agree(mixed_index, _jobs(texts, semantic, stress_from=len(picked), stress=40))
+    _threads_agree(mixed_index, _jobs(texts, semantic, stress=60))
 
 
 def test_one_block_cache_per_query_at_a_time(demo_index: Path) -> None:
@@ -244,4 +245,4 @@ def test_eight_threads_on_the_gutenberg_index_give_the_single_thread_reports(tmp
     picked = rows[:6] + [r for r in rows[6:] if "zh" in r][:2]
     semantic = 3 if _has_embedder() else 0
     texts = _queries(picked, SAMPLE.read_text(encoding="utf-8"))
-    _threads_agree(out, _jobs(texts, semantic, stress_from=len(picked), stress=20))
+    _threads_agree(out, _jobs(texts, semantic, stress=60))
