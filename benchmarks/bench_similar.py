@@ -139,8 +139,9 @@ def compare_latency(idx_path: Path, sample: dict[str, str], pairs: list[dict], n
         json.dump({"index": str(idx_path), "groups": groups}, fh)
         job = fh.name
     runs: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
-    for _ in range(rounds):
-        for who, src in (("baseline", baseline_src), ("this", HERE.parent / "src")):
+    trees = [("baseline", baseline_src), ("this", HERE.parent / "src")]
+    for r in range(rounds):
+        for who, src in trees if r % 2 == 0 else trees[::-1]:  # each tree first in every other round (load drifts)
             env = dict(os.environ, PYTHONPATH=str(src))
             r = subprocess.run([sys.executable, "-c", _TIMER, job], capture_output=True, text=True, env=env)
             if r.returncode != 0:

@@ -17,6 +17,13 @@ Chinese classics. Each size prints one JSON line; all lines are appended to
 
     python benchmarks/bench_trace.py                       # 1M, 10M, 100M tokens
     python benchmarks/bench_trace.py --sizes 1e6 --no-peer # quick check
+
+``--latency-only`` builds nothing but a missing index and measures only the trace latency of this code beside
+``--baseline-src`` (another checkout's src/, in the same run, alternating fresh processes on the same index
+and queries), and this code's throughput with ``--threads`` threads sharing one index (queries/s beside one
+thread in the same process):
+
+    python benchmarks/bench_trace.py --latency-only --sizes 1e8 --queries 20 --baseline-src ../main/src
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -153,6 +161,82 @@ print("RESULT " + json.dumps({"lat": lat, "rss_mb": resource.getrusage(resource.
 """
 
 
+# the trace latency of one source tree, and (when asked) its throughput with threads sharing the index
+_LATENCY_CHILD = r"""
+import json, sys, threading, time
+from ipscope.index import Index
+from ipscope.trace import TraceOptions, trace, warm_up
+cfg = json.load(open(sys.argv[1]))
+opts = TraceOptions()
+warm_up(opts)
+idx = Index.open(cfg["index"])
+texts = [q["text"] for q in cfg["queries"]]
+for t in texts[:3]:
+    trace(idx, t, opts=opts)  # warm: the small arrays read, the first blocks cached
+out = {"lat": [trace(idx, t, opts=opts).elapsed_ms for t in texts]}
+for n in cfg["threads"]:
+    def work(k):
+        for t in texts[k::n]:
+            trace(idx, t, opts=opts)
+    t0 = time.perf_counter()
+    ths = [threading.Thread(target=work, args=(k,)) for k in range(n)]
+    [t.start() for t in ths]
+    [t.join() for t in ths]
+    out[f"qps_{n}"] = len(texts) / (time.perf_counter() - t0)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def latency_only(n_tokens: int, args, pool: list[str], novel: list[str]) -> dict:
+    """p50/p95 trace latency (default options: a 300 MB budget, pread) of this code and of ``--baseline-src`` on
+    the same index and ~1,000-token planted queries, alternating fresh processes (``--rounds`` each)."""
+    work = Path(args.work)
+    info = make_corpus(pool, n_tokens, work / f"corpus-{n_tokens}")
+    idx = Path(args.index) if args.index else next(
+        (p for p in (work / f"ipscope-{n_tokens}.idx", work / f"similar-{n_tokens}.idx") if (p / "manifest.json").is_file()),
+        work / f"ipscope-{n_tokens}.idx")
+    if not (idx / "manifest.json").is_file():
+        run = ig._run_measured([IPSCOPE, "index", str(work / f"corpus-{n_tokens}"), "--out", str(idx), "--quiet",
+                                "--no-passages"])
+        if run["returncode"] != 0:
+            raise RuntimeError(run["stderr"])
+    qs = (planted.make_queries(info["sample"], novel, "verbatim", args.queries // 2, seed=7, query_words=850)
+          + planted.make_queries(info["sample"], novel, "edited", args.queries - args.queries // 2, seed=8,
+                                 query_words=850))
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump({"index": str(idx), "queries": [{"text": q.text} for q in qs], "threads": []}, fh)
+        job_plain = fh.name
+    threads = [int(x) for x in args.threads.split(",") if x] if args.threads else []
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump({"index": str(idx), "queries": [{"text": q.text} for q in qs], "threads": threads}, fh)
+        job_threads = fh.name
+    runs: dict[str, dict] = {"baseline": {"lat": []}, "this": {"lat": []}}
+    trees = [("baseline", Path(args.baseline_src)), ("this", REPO / "src")]
+    for r in range(args.rounds):
+        for who, src in trees if r % 2 == 0 else trees[::-1]:  # each tree first in every other round
+            # threads only for this code (the baseline may not be safe to share between threads), last round
+            job = job_threads if who == "this" and r == args.rounds - 1 else job_plain
+            run = subprocess.run([PY, "-c", _LATENCY_CHILD, job], capture_output=True, text=True,
+                                 env=dict(os.environ, PYTHONPATH=str(src)))
+            line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
+            if line is None:
+                raise RuntimeError(run.stderr[-3000:])
+            res = json.loads(line[7:])
+            runs[who]["lat"] += res.pop("lat")
+            runs[who].update({k: round(v, 1) for k, v in res.items()})
+    for f in (job_plain, job_threads):
+        os.unlink(f)
+    row = {"bench": "trace-latency", "index": str(idx), "corpus_tokens": info["tokens"], "queries": len(qs),
+           "rounds": args.rounds}
+    for who, res in runs.items():
+        lat = res.pop("lat")
+        row[who] = {"src": str(args.baseline_src if who == "baseline" else REPO / "src"),
+                    "trace_p50_ms": round(pct(lat, 50), 2), "trace_p95_ms": round(pct(lat, 95), 2), **res}
+    return row
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -273,12 +357,28 @@ def main() -> None:
     ap.add_argument("--peer-python", default=os.environ.get("IG_PYTHON", str(HERE / "work" / "peer-venv" / "bin" / "python")))
     ap.add_argument("--peer-max-tokens", type=float, default=1e8)
     ap.add_argument("--out", default=str(HERE / "results" / "bench_trace.jsonl"))
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the trace latency of this code beside --baseline-src (and --threads throughput)")
+    ap.add_argument("--baseline-src", default=str(REPO.parent / "main" / "src"),
+                    help="src/ of the checkout to compare with (--latency-only)")
+    ap.add_argument("--index", help="the index to query (--latency-only; default: WORK/ipscope-N.idx, else "
+                                    "WORK/similar-N.idx, built when neither exists)")
+    ap.add_argument("--rounds", type=int, default=2, help="fresh processes per source tree (--latency-only)")
+    ap.add_argument("--threads", default="", help="comma-separated thread counts for this code's throughput "
+                                                 "(--latency-only), e.g. 1,2,4")
     args = ap.parse_args()
     if not SHARED.exists():
         sys.exit(f"needs the shared data at {SHARED}")
     pool = sentence_pool(SHARED)
     novel = [planted.body(planted._read_book(SHARED / "gutenberg" / b)) for b in planted.HELD_OUT_BOOKS]
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if args.latency_only:
+        for s in args.sizes.split(","):
+            row = latency_only(int(float(s)), args, pool, novel)
+            print(json.dumps(row), flush=True)
+            with open(args.out, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"when": stamp, "machine": f"{os.cpu_count()} cores", **row}) + "\n")
+        return
     rows = [bench_accuracy(args)] if args.accuracy_queries else []
     print(json.dumps(rows[0]) if rows else "", flush=True)
     for s in args.sizes.split(","):

@@ -17,7 +17,8 @@ from ipscope import _passage_kernels as pk
 from ipscope.cli import main
 from ipscope.errors import InputError, IpscopeError
 from ipscope.index import BuildOptions, Index, build_index
-from ipscope.index.passages import PassageLayer, add_layers, lsh_keys
+from ipscope.index.layers import add_layers
+from ipscope.index.passages import PassageLayer, lsh_keys
 from ipscope.similar import SimilarOptions, similar
 from ipscope.text import tokenize
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import DEMO, SAMPLE
 from ipscope.cli import main
 from ipscope.index import BuildOptions, Index, build_index
+from ipscope.searcher import Searcher
 from ipscope.text import tokenize
 from ipscope.trace import TraceOptions, trace
 
@@ -158,7 +159,10 @@ def test_seeding_in_chunks_and_reading_with_pread_change_nothing(demo_index: Pat
     chunked = trace(fresh, query, opts=TraceOptions(max_rss_mb=100)).to_dict()
     # with a budget the token and suffix arrays are read with pread, never mapped
     assert not any("tok" in s.__dict__ or "sa" in s.__dict__ for s in fresh.shards)
-    assert (fresh.__dict__["_block_cache"][0] >= 0).any()
+    searcher = Searcher.of(fresh)  # the default searcher trace used: its one block cache holds blocks now
+    assert searcher.block_caches == 1 and not any(k.startswith("_block") for k in fresh.__dict__)
+    with searcher.block_cache() as cache:
+        assert (cache[0] >= 0).any()
     for d in (whole, chunked):
         d.pop("elapsed_ms")
         d.pop("provenance")  # names the options (the memory budget): the findings must be equal
@@ -235,9 +239,8 @@ def test_an_index_file_shrinking_while_open_is_an_error_not_garbage(tmp_path: Pa
     assert trace(idx, query, opts=opts).spans  # the files are open now
     for shard in idx.shards:
         (shard.path / "tokens.u24").write_bytes(b"")
-    idx.__dict__.pop("_block_cache")  # nothing left to serve from memory
     with pytest.raises(OSError, match="could not read an index file"):
-        trace(idx, query, opts=opts)
+        trace(Searcher(idx), query, opts=opts)  # a new searcher: an empty block cache, nothing served from memory
 
 
 def test_a_copy_of_an_index_does_not_close_the_original_files(demo_index: Path) -> None:
@@ -253,13 +256,12 @@ def test_a_copy_of_an_index_does_not_close_the_original_files(demo_index: Path) 
     expected = len(trace(idx, query, opts=opts).spans)
     fds = [s.__dict__["_fds"] for s in idx.shards]
     for dup in (copy.deepcopy(idx), pickle.loads(pickle.dumps(idx))):
-        assert all("_fds" not in s.__dict__ for s in dup.shards) and "_block_cache" not in dup.__dict__
+        assert all("_fds" not in s.__dict__ for s in dup.shards)
         assert len(trace(dup, query, opts=opts).spans) == expected
         del dup
         gc.collect()
-    idx.__dict__.pop("_block_cache")
     assert [s.__dict__["_fds"] for s in idx.shards] == fds
-    assert len(trace(idx, query, opts=opts).spans) == expected
+    assert len(trace(Searcher(idx), query, opts=opts).spans) == expected  # read from the files again
 
 
 def test_opening_the_shard_files_leaks_nothing_when_one_is_missing(tmp_path: Path, demo_index: Path) -> None:

@@ -409,7 +409,7 @@ def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None
     tokens and writes its MinHash LSH tables and BM25 postings beside them. Shards that
     already have the layers are skipped, so an interrupted run resumes where it stopped.
     """
-    from .index.passages import add_layers
+    from .index.layers import add_layers
 
     t0 = time.perf_counter()
     try:

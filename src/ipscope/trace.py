@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
 from .index.format import Index
+from .searcher import BlockCache, Searcher
 from .text import tokenize
 from .types import DocumentMatch, Source, Span, TraceReport
 
@@ -71,18 +73,19 @@ class _Align:
     edits: int
 
 
-def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list[_Align], list[np.ndarray]]:
+def _collect(s: Searcher, hashes: np.ndarray, opts: TraceOptions, cache: BlockCache | None
+             ) -> tuple[list[_Align], list[np.ndarray]]:
     from . import _kernels
 
     seed_len, stride = opts.seed_params()
     found: list[_Align] = []
     shard_ids: list[np.ndarray] = []
-    for si, shard in enumerate(index.shards):
+    for si, shard in enumerate(s.index.shards):
         q = shard.ids_for(hashes)
         shard_ids.append(q)
         if int((q >= 0).sum()) < opts.min_tokens:
             continue
-        arrays = _arrays(index, si, opts.max_rss_mb)
+        arrays = _arrays(s, si, opts.max_rss_mb, cache)
         chunks: list[np.ndarray] = []
         cover_end = 0
         # seeds in chunks of SEED_CHUNK (the found alignments of a huge query are collected chunk by chunk)
@@ -104,41 +107,47 @@ def _collect(index: Index, hashes: np.ndarray, opts: TraceOptions) -> tuple[list
     return found, shard_ids
 
 
-def alignments(index: Index, hashes: np.ndarray, opts: TraceOptions | None = None) -> list[_Align]:
+def alignments(index: "Index | Searcher", hashes: np.ndarray, opts: TraceOptions | None = None) -> list[_Align]:
     """Every verbatim or near-verbatim alignment of the query tokens ``hashes`` with a source, before trace
     chooses the spans it reports (``ipscope similar`` uses them per document)."""
     opts = opts or TraceOptions()
-    return _collect(index, hashes, opts)[0] if hashes.shape[0] >= opts.min_tokens else []
+    if hashes.shape[0] < opts.min_tokens:
+        return []
+    s = Searcher.of(index)
+    with _borrowed_cache(s, opts) as cache:
+        return _collect(s, hashes, opts, cache)[0]
 
 
-def _arrays(index: Index, si: int, max_rss_mb: float | None) -> tuple:
+def _borrowed_cache(s: Searcher, opts: TraceOptions):
+    """A block cache of ``s`` for one query when it reads with pread (a memory budget), else none."""
+    return s.block_cache() if opts.max_rss_mb else nullcontext(None)
+
+
+def _arrays(s: Searcher, si: int, max_rss_mb: float | None, cache: BlockCache | None) -> tuple:
     """The kernels' view of shard ``si``. With a memory budget the token and suffix arrays are read
-    with pread through one block cache per index (``_kernels.CACHE_SLOTS`` x ``CACHE_BLOCK`` bytes,
-    8 MiB), so a query's random reads never make index pages resident in this process; without one
-    they are memory-mapped (about twice as fast on a 100M-token index, but RSS then grows towards the size
-    of those arrays)."""
-    shard = index.shards[si]
+    with pread through ``cache``, a block cache the query borrowed from its searcher
+    (``_kernels.CACHE_SLOTS`` x ``CACHE_BLOCK`` bytes, 8 MiB; see ``ipscope.searcher``), so a query's random
+    reads never make index pages resident in this process; without one they are memory-mapped (about twice as
+    fast on a 100M-token index, but RSS then grows towards the size of those arrays)."""
+    shard = s.index.shards[si]
     if not max_rss_mb:
         return shard.search_arrays
-    from . import _kernels
-
-    cache = index.__dict__.get("_block_cache")
-    if cache is None:
-        cache = index.__dict__["_block_cache"] = _kernels.new_cache()
+    assert cache is not None
     return shard.file_arrays(2 * si, cache)
 
 
-def _occurrences(index: Index, shard_ids: list[np.ndarray], qs: int, qe: int, max_rss_mb: float | None) -> int:
+def _occurrences(s: Searcher, shard_ids: list[np.ndarray], qs: int, qe: int, max_rss_mb: float | None,
+                 cache: BlockCache | None) -> int:
     """Places in the corpus holding query tokens [qs, qe) exactly (skipped duplicate
     documents, still present in their shard, are not counted)."""
     from . import _kernels
 
     total = 0
-    for si, (shard, q) in enumerate(zip(index.shards, shard_ids)):
+    for si, (shard, q) in enumerate(zip(s.index.shards, shard_ids)):
         seq = q[qs:qe]
         if seq.shape[0] == 0 or (seq < 0).any():
             continue
-        arrays = _arrays(index, si, max_rss_mb)
+        arrays = _arrays(s, si, max_rss_mb, cache)
         lo, hi = _kernels.count_range(seq, *arrays)
         if hi > lo and shard.excluded:
             parts = shard.parts_of(_kernels.get24_many(arrays[1], np.arange(lo, hi, dtype=np.int64)))
@@ -184,35 +193,40 @@ def warm_up(opts: TraceOptions | None = None) -> None:
     tokenize("warm up")
 
 
-def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, cache: dict, meta: dict) -> Source:
+def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, texts: dict, meta: dict) -> Source:
     key = (shard.name, part)
-    if key not in cache:
-        cache[key] = shard.doc_text(part)
-    text = cache[key]
+    if key not in texts:
+        texts[key] = shard.doc_text(part)
+    text = texts[key]
     base = int(shard.doc_offset[part])
     a, b = start - base, end - base
     return Source(doc_id, start, end, text[a:b], text[max(0, a - context) : a], text[b : b + context], meta)
 
 
-def trace(index: Index, text: "str | QueryText", query: str | None = None, opts: TraceOptions | None = None
-          ) -> TraceReport:
-    """Trace ``text`` against ``index``; ``query`` names it in the report (default: the ``QueryText``'s name,
-    or ``-``). The report carries its provenance and the index's notes (``ipscope.provenance``).
+def trace(index: "Index | Searcher", text: "str | QueryText", query: str | None = None,
+          opts: TraceOptions | None = None) -> TraceReport:
+    """Trace ``text`` against ``index`` (an ``Index``, searched with its default searcher, or a ``Searcher``;
+    either may be shared between threads); ``query`` names it in the report (default: the ``QueryText``'s
+    name, or ``-``). The report carries its provenance and the index's notes (``ipscope.provenance``).
     Raises ``InputError`` for a query longer than ``MAX_QUERY_CHARS``."""
     from . import provenance
     from .corpus.query import check_query_size
 
     opts = opts or TraceOptions()
+    s = Searcher.of(index)
     q = provenance.as_query(text, query)
     check_query_size(q.text, q.name, "trace")
-    return provenance.attach(_trace(index, q.text, q.name, opts), index, q, opts)
+    with _borrowed_cache(s, opts) as cache:
+        report = _trace(s, q.text, q.name, opts, cache)
+    return provenance.attach(report, s.index, q, opts)
 
 
-def _trace(index: Index, text: str, query: str, opts: TraceOptions) -> TraceReport:
+def _trace(s: Searcher, text: str, query: str, opts: TraceOptions, cache: BlockCache | None) -> TraceReport:
     t0 = time.perf_counter()
+    index = s.index
     toks = tokenize(text)
     m = len(toks)
-    aligns, shard_ids = _collect(index, toks.hashes, opts) if m >= opts.min_tokens else ([], [])
+    aligns, shard_ids = _collect(s, toks.hashes, opts, cache) if m >= opts.min_tokens else ([], [])
 
     # group alignments with the same query extent and kind into one span
     groups: dict[tuple[int, int, bool], list[_Align]] = defaultdict(list)
@@ -229,7 +243,7 @@ def _trace(index: Index, text: str, query: str, opts: TraceOptions) -> TraceRepo
             chosen.append((key, members))
 
     spans: list[Span] = []
-    cache: dict = {}
+    doc_texts: dict = {}  # (shard, part) -> the document's text, read once a report (excerpts)
     metas: dict[tuple[int, int], dict] = {}  # (shard, part) -> the document's metadata, read once a report
     per_doc: dict[str, np.ndarray] = {}
     for (qs, qe, verbatim), members in sorted(chosen, key=lambda kv: (kv[0][0], kv[0][1])):
@@ -249,9 +263,9 @@ def _trace(index: Index, text: str, query: str, opts: TraceOptions) -> TraceRepo
                 meta = metas.get((a.shard, a.part))
                 if meta is None:
                     meta = metas[(a.shard, a.part)] = shard.meta(a.part)
-                sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, cache, meta)
+                sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, doc_texts, meta)
                                if opts.excerpts is not None else Source(doc_id, start, end, meta=meta))
-        occ = _occurrences(index, shard_ids, qs, qe, opts.max_rss_mb) if verbatim else len(seen)
+        occ = _occurrences(s, shard_ids, qs, qe, opts.max_rss_mb, cache) if verbatim else len(seen)
         best = members[0]
         spans.append(
             Span(

@@ -29,6 +29,8 @@ from ..text import SCRIPT_FOLDING, TOKENIZER
 from ..types import Document, Skipped
 from .executor import LocalExecutor
 from .format import FORMAT, VERSION, is_index
+from .layers import add_layers
+from .passages import LAYER, params
 from .shard import MAX_TOKENS, PartEntry, write_shard
 
 TASK_BYTES = 80 << 20
@@ -396,8 +398,6 @@ def _layers(opts: BuildOptions) -> dict:
     """The optional layers the index has, with the parameters a query must agree with."""
     if not opts.passages:
         return {}
-    from .passages import LAYER, params
-
     return {LAYER: params()}
 
 
@@ -454,8 +454,6 @@ def build_index(
     finally:
         executor.close()
     if opts.vectors:  # after the index is in place: an interrupted run resumes with ipscope add-layers --vectors
-        from .passages import add_layers
-
         result.manifest["layers"] = add_layers(out, vectors=True)
         result.seconds = time.time() - started
     return result

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 from ..errors import IndexFormatError
+from .shard import FILES, Shard
 
 FORMAT = "ipscope-index"
 # 2: frequency-ranked ids (vocab_ids.npy), text frames recorded per shard; 3: sample.npy;
@@ -22,21 +23,21 @@ def is_index(path: Path) -> bool:
         return False
 
 
-@dataclass
+_SHARDS_LOCK = threading.Lock()
+
+
+@dataclass(eq=False)
 class Index:
-    """An index opened for queries. Shards are opened lazily, so opening is cheap; their token and
-    suffix arrays are read with pread through a fixed block cache (or memory-mapped, without a memory
-    budget: see ``ipscope.trace``), so the memory a query needs does not grow with the index."""
+    """An index opened for queries: what its files say, read lazily (opening is cheap) and never changed by a
+    query, so any number of threads can share it. Search state (block caches, checked passage layers) is not
+    kept here but in an ``ipscope.searcher.Searcher``; the token and suffix arrays are read with pread through a
+    searcher's fixed block caches (or memory-mapped, without a memory budget: see ``ipscope.trace``), so the
+    memory a query needs does not grow with the index.
+
+    Compared (and hashed) by identity: two opens of one directory are two readers, each with its own searcher."""
 
     path: Path
     manifest: dict
-
-    def __getstate__(self) -> dict:
-        # the block cache of pread access (see ipscope.trace) is this object's: a copy builds its own
-        state = dict(self.__dict__)
-        state.pop("_block_cache", None)
-        state.pop("_passage_layers", None)  # ipscope.similar's loaded layers: a copy loads its own
-        return state
 
     @classmethod
     def open(cls, path: str | Path) -> "Index":
@@ -72,8 +73,6 @@ class Index:
                 f"{p} is an ipscope index of format version {version}; this ipscope reads version {VERSION}",
                 f"rebuild it with this version: ipscope index SOURCE... --out {p} --force",
             )
-        from .shard import FILES
-
         for s in manifest.get("shards", []):
             d = p / "shards" / s["name"]
             if not (d / "done.json").is_file():
@@ -89,15 +88,21 @@ class Index:
                                            "rebuild the index with ipscope index --force")
         return cls(p, manifest)
 
-    @cached_property
-    def shards(self) -> list:
-        from .shard import Shard
-
-        excluded = self.manifest.get("excluded_parts", {})
-        return [
-            Shard(self.path / "shards" / s["name"], s["name"], frozenset(excluded.get(s["name"], [])))
-            for s in self.manifest["shards"]
-        ]
+    @property
+    def shards(self) -> list[Shard]:
+        """The shards, made on first use and then the same objects for the index's life, also when threads
+        ask at once: a second set would close its files when collected, under another thread's search."""
+        shards = self.__dict__.get("_shards")
+        if shards is None:
+            with _SHARDS_LOCK:
+                shards = self.__dict__.get("_shards")
+                if shards is None:
+                    excluded = self.manifest.get("excluded_parts", {})
+                    shards = self.__dict__["_shards"] = [
+                        Shard(self.path / "shards" / s["name"], s["name"], frozenset(excluded.get(s["name"], [])))
+                        for s in self.manifest["shards"]
+                    ]
+        return shards
 
     def __len__(self) -> int:
         return int(self.manifest["counts"]["documents_indexed"])

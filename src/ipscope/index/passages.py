@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
+from .arrays import from_u24, id_hash_table, sha256_file
+
 PASSAGE_TOKENS = 200
 NUM_PERM = 64
 ROWS = 4
@@ -97,29 +100,22 @@ def write_layers(out: Path, tok: np.ndarray, doc_tok: np.ndarray, id_hash: np.nd
     np.save(out / "bm25_passage.npy", passage)
     np.save(out / "bm25_tf.npy", tf)
     lengths = bounds[:, 1].astype(np.int64) - bounds[:, 0]
-    from ..atomic import write_atomic
-    from .shard import _sha256
-
     done = {"passages": int(bounds.shape[0]), "tokens": int(lengths.sum()), "postings": int(passage.shape[0]),
             "pruned_ids": int(((df > max_df(bounds.shape[0])) & (np.arange(df.shape[0]) > 0)).sum()),
             # the arrays' hashes, so a report can name the layers it used by hashing this small file
             # (ipscope.provenance) instead of the arrays
-            "files": {name: _sha256(out / name) for name in FILES if name != "passages.json"}}
+            "files": {name: sha256_file(out / name) for name in FILES if name != "passages.json"}}
     write_atomic(out / "passages.json", json.dumps(done))
     return done
 
 
 def read_tokens(shard_dir: Path) -> np.ndarray:
     """The token ids of a shard (``tokens.u24``) as uint32."""
-    from .shard import from_u24
-
     return from_u24(np.fromfile(shard_dir / "tokens.u24", dtype=np.uint8))
 
 
 def id_hashes(shard_dir: Path) -> np.ndarray:
     """The token hash of every id of a shard directory (index 0, the separator, is 0)."""
-    from .shard import id_hash_table
-
     return id_hash_table(np.load(shard_dir / "vocab.npy", allow_pickle=False),
                          np.load(shard_dir / "vocab_ids.npy", allow_pickle=False))
 
@@ -218,72 +214,3 @@ def layer_problem(shard_dir: Path) -> str | None:
     except (OSError, ValueError, IndexError, EOFError) as e:
         return f"unreadable ({e})"
     return None if ok else "array sizes that do not agree"
-
-
-def add_layers(index_path: Path | str, force: bool = False, progress=None, vectors: bool = False) -> dict:
-    """Add the passage layers to an index built without them (``ipscope add-layers``), shard by shard: a
-    shard that has them is skipped (so an interrupted run resumes), unless ``force``. With ``vectors`` every
-    passage is also embedded (``index/vectors.py``). The manifest names a layer only once every shard has
-    it. ``progress(done, total, what)`` is called as work is done. Returns the manifest's ``layers``."""
-    from .format import Index
-
-    index = Index.open(index_path)
-    shards = index.shards
-    layers = dict(index.manifest.get("layers", {}))
-    if LAYER in layers and layers[LAYER] != params():
-        force = True  # built with other parameters (another ipscope or rensa): every shard's tables are stale
-    if force:
-        # the manifest names the layers again only once every shard has them; vectors index the passages
-        layers.pop(LAYER, None)
-        layers.pop("vectors", None)
-        _write_layers(index, layers)
-    rebuilt = set()
-    for k, s in enumerate(shards):
-        if force or not has_layers(s.path):
-            for marker in (s.path / "passages.json", s.path / "vectors.json"):
-                if marker.exists():
-                    marker.unlink()  # the shard has no valid layer until it is rewritten
-            add_to_shard(s.path)
-            rebuilt.add(s.name)
-        if progress is not None:
-            progress(k + 1, len(shards), "passage layers (shards)")
-    layers[LAYER] = params()
-    if rebuilt and "vectors" in layers:  # some shards' passages were rebuilt: their vectors are gone
-        del layers["vectors"]
-    _write_layers(index, layers)
-    if vectors:
-        from ..embed import E5Embedder
-        from . import vectors as vec
-
-        todo = [s for s in shards if not vec.has_vectors(s.path)]  # (force removed them above)
-        total = sum(int(PassageLayer(s.path).bounds.shape[0]) for s in todo)
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress is not None:
-                progress(done, total, "passage vectors")
-
-        embedder = E5Embedder(cache_size=0)
-        for s in todo:
-            vec.add_to_shard(s, embedder, step)
-        layers = layers | {vec.LAYER: vec.params()}
-        _write_layers(index, layers)
-    return layers
-
-
-def _write_layers(index, layers: dict) -> None:
-    from ..errors import IndexFormatError
-
-    manifest = dict(index.manifest)
-    manifest["layers"] = layers
-    index.manifest = manifest
-    mpath = Path(index.path) / "manifest.json"
-    from ..atomic import write_atomic
-
-    try:
-        write_atomic(mpath, json.dumps(manifest, indent=1, ensure_ascii=False))
-    except OSError as e:
-        raise IndexFormatError(f"{mpath}: cannot be written ({e.strerror or e})",
-                               "check the index directory's permissions") from e

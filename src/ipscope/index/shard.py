@@ -33,9 +33,9 @@ Shards hold at most ``MAX_TOKENS`` token slots so 24 bits address every position
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -44,6 +44,8 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..errors import IndexFormatError
+from .arrays import id_hash_table, sha256_file, to_u24
+from .passages import write_layers
 
 MAX_TOKENS = (1 << 24) - 2
 BLOCK = 1 << 18  # random access decodes at most this much (streamed, so half on average)
@@ -60,18 +62,6 @@ FILES = (
 META_FILES = ("meta.jsonl", "meta_offsets.npy")  # written since issue 10; older shards lack them
 
 
-def to_u24(a: np.ndarray) -> bytes:
-    from .. import _kernels
-
-    return _kernels.pack_u24(np.ascontiguousarray(a, dtype=np.uint32)).tobytes()
-
-
-def from_u24(raw: np.ndarray) -> np.ndarray:
-    """The uint32 values of little-endian 24-bit bytes (``to_u24``'s inverse), e.g. a slice of ``tokens.u24``."""
-    b = np.asarray(raw, np.uint8).reshape(-1, 3).astype(np.uint32)
-    return b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-
-
 def suffix_array(tok: np.ndarray) -> np.ndarray:
     """Suffix array of a sequence of ids (< 2**24) with libdivsufsort, which sorts bytes:
     the ids are written with an order-preserving variable-length code (frequent ids are
@@ -83,14 +73,6 @@ def suffix_array(tok: np.ndarray) -> np.ndarray:
     enc = _kernels.varint_sortable(tok)
     sa_bytes = divsufsort(enc)
     return _kernels.token_starts_only(sa_bytes, tok, enc.shape[0])
-
-
-def id_hash_table(vocab: np.ndarray, vocab_ids: np.ndarray) -> np.ndarray:
-    """The token hash of every id of a shard, from its ``vocab.npy`` (sorted hashes) and ``vocab_ids.npy``
-    (their ids); index 0, the separator, is 0."""
-    out = np.zeros(vocab.shape[0] + 1, np.uint64)
-    out[np.asarray(vocab_ids).astype(np.int64)] = vocab
-    return out
 
 
 @dataclass
@@ -123,14 +105,6 @@ def _byte_offsets(text: str, chars: np.ndarray) -> np.ndarray:
     cuts = chars.tolist()
     widths = [len(text[a:b].encode("utf-8", "surrogatepass")) for a, b in zip([0] + cuts[:-1], cuts)]
     return np.cumsum(np.array(widths, dtype=np.int64))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(4 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dict:
@@ -174,12 +148,10 @@ def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dic
     del sa
     layer_hashes: dict[str, str] = {}
     if passages:
-        from .passages import write_layers
-
         id_hash = np.zeros(uniq.shape[0] + 1, np.uint64)
         id_hash[1:] = uniq[by_freq]
         # write_layers hashed its arrays for passages.json: reuse those rather than read them twice
-        layer_hashes = write_layers(out, tok, doc_tok, id_hash)["files"] | {"passages.json": _sha256(out / "passages.json")}
+        layer_hashes = write_layers(out, tok, doc_tok, id_hash)["files"] | {"passages.json": sha256_file(out / "passages.json")}
     del tok
     np.save(out / "vocab.npy", vocab)
     np.save(out / "vocab_ids.npy", vocab_ids)
@@ -235,10 +207,15 @@ def write_shard(out: Path, parts: list[PartEntry], passages: bool = True) -> dic
         "text_bytes": int(doc_bytes[-1]),
         "text_block": block,
         "chars": text_total,
-        "files": {name: _sha256(out / name) for name in FILES + META_FILES} | layer_hashes,
+        "files": {name: sha256_file(out / name) for name in FILES + META_FILES} | layer_hashes,
     }
     write_atomic(out / "done.json", json.dumps(done))
     return done
+
+
+# guards opening (and closing) a shard's token and suffix files for pread: several threads may search one
+# shard, and each descriptor must be opened once and closed once
+_OPEN_LOCK = threading.RLock()  # re-entrant: a shard collected (__del__) while the lock is held closes its files
 
 
 @dataclass
@@ -334,23 +311,30 @@ class Shard:
 
         fds = self.__dict__.get("_fds")
         if fds is None:
-            opened: list[int] = []
-            try:
-                for name in ("tokens.u24", "sa.u24"):
-                    opened.append(os.open(self.path / name, os.O_RDONLY))
-            except OSError:
-                for fd in opened:
-                    os.close(fd)
-                raise
-            fds = self.__dict__["_fds"] = tuple(opened)
-            self.__dict__["_entries"] = os.fstat(fds[0]).st_size // 3
+            with _OPEN_LOCK:  # threads searching one shard share its descriptors: opened once
+                fds = self.__dict__.get("_fds")
+                if fds is None:
+                    opened: list[int] = []
+                    try:
+                        for name in ("tokens.u24", "sa.u24"):
+                            opened.append(os.open(self.path / name, os.O_RDONLY))
+                    except OSError:
+                        for fd in opened:
+                            os.close(fd)
+                        raise
+                    self.__dict__["_entries"] = os.fstat(opened[0]).st_size // 3
+                    fds = self.__dict__["_fds"] = tuple(opened)  # set last: a thread seeing it sees _entries
         n = self.__dict__["_entries"]
         return (file_source(fds[0], n, key, cache), file_source(fds[1], n, key + 1, cache), np.asarray(self.bucket),
                 self.sample, SAMPLE_EVERY)
 
     def close_files(self) -> None:
-        self.__dict__.pop("_entries", None)
-        for fd in self.__dict__.pop("_fds", ()):
+        """Close the descriptors ``file_arrays`` opened (also when the shard is collected). Not while a search
+        uses them: the sources hold the descriptors' numbers, not the shard."""
+        with _OPEN_LOCK:
+            fds = self.__dict__.pop("_fds", ())
+            self.__dict__.pop("_entries", None)
+        for fd in fds:
             os.close(fd)
 
     def __getstate__(self) -> dict:

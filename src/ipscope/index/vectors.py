@@ -23,13 +23,16 @@ from typing import Callable
 
 import numpy as np
 
+from ..atomic import write_atomic
+from ..embed import DIM, MODEL
+from .arrays import sha256_file
+from .passages import PassageLayer, passage_text
+
 LAYER = "vectors"
 BATCH = 16
 
 
 def params() -> dict:
-    from ..embed import DIM, MODEL
-
     return {"version": 1, "model": MODEL, "dim": DIM, "dtype": "float16", "text": "passage"}
 
 
@@ -39,9 +42,6 @@ def has_vectors(shard_dir: Path) -> bool:
 
 def add_to_shard(shard, embedder, progress: Callable[[int], None] | None = None) -> int:
     """Embed every passage of an opened ``Shard`` (which has passage layers); returns the passages embedded."""
-    from ..embed import DIM
-    from .passages import PassageLayer, passage_text
-
     layer = PassageLayer(shard.path)
     bounds = layer.bounds
     vecs = np.zeros((bounds.shape[0], DIM), np.float16)
@@ -65,38 +65,33 @@ def add_to_shard(shard, embedder, progress: Callable[[int], None] | None = None)
             u.add(np.arange(vecs.shape[0], dtype=np.uint64), vecs.astype(np.float32))
         u.save(str(shard.path / "vectors.usearch"))
         ann = "usearch"
-    from ..atomic import write_atomic
-    from .shard import _sha256
-
-    files = {n: _sha256(shard.path / n) for n in ("vectors.npy", "vectors.usearch") if (shard.path / n).exists()}
+    files = {n: sha256_file(shard.path / n) for n in ("vectors.npy", "vectors.usearch") if (shard.path / n).exists()}
     write_atomic(marker, json.dumps({"passages": int(bounds.shape[0]), "ann": ann, **params(), "files": files}))
     return int(bounds.shape[0])
 
 
-_ANN: dict[str, object] = {}
-
-
-def _ann(shard_dir: Path):
-    """The shard's usearch index (viewed from the file, kept per path), or None."""
+def open_ann(shard_dir: Path):
+    """A view of the shard's usearch index (memory-mapped from ``vectors.usearch``), or None when there is none
+    or usearch is not installed. Keep it for many searches (``ipscope.searcher.Searcher`` does, one per shard)."""
     path = shard_dir / "vectors.usearch"
-    try:
-        key = f"{path}:{path.stat().st_mtime_ns}"  # a rewritten file is viewed anew
-    except OSError:
+    if not path.is_file():
         return None
-    if key not in _ANN:
-        try:
-            from usearch.index import Index as UIndex
-        except ImportError:
-            return None
-        _ANN[key] = UIndex.restore(str(path), view=True)
-    return _ANN[key]
+    try:
+        from usearch.index import Index as UIndex
+    except ImportError:
+        return None
+    return UIndex.restore(str(path), view=True)
 
 
-def search(shard_dir: Path, queries: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def search(shard_dir: Path, queries: np.ndarray, k: int, exact: bool = False,
+           ann: object | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(passage numbers (Q, k), cosine similarities (Q, k)) of the best passages of one shard for each query
-    vector: through the usearch index when there is one (unless ``exact``), else exactly."""
-    ann = None if exact else _ann(shard_dir)
-    if ann is not None and len(ann) > 0:  # type: ignore[arg-type]
+    vector: through the usearch index ``ann`` (``open_ann``; opened for this call when not given) when there is
+    one, unless ``exact``, else exactly. A usearch index is searched by one thread at a time (the caller's
+    lock: ``Searcher`` holds one per view)."""
+    if not exact and ann is None:
+        ann = open_ann(shard_dir)
+    if not exact and ann is not None and len(ann) > 0:  # type: ignore[arg-type]
         m = ann.search(np.asarray(queries, np.float32), min(k, len(ann)))  # type: ignore[attr-defined,arg-type]
         keys = np.asarray(m.keys, np.int64).reshape(queries.shape[0], -1)
         sims = (1.0 - np.asarray(m.distances, np.float32)).reshape(queries.shape[0], -1)
