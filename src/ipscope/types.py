@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,7 @@ class AuditResult:
     seconds: float
     summary: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # about the run's inputs as a whole (e.g. the snapshot)
+    not_checked: Counter[str] = field(default_factory=Counter)  # signal -> records it could not be consulted for
 
     @property
     def total(self) -> int:
@@ -241,4 +243,108 @@ class AuditResult:
         """The run in JSON (the records themselves are in the files under ``out``)."""
         return {"out": str(self.out), "records": self.total, "counts": dict(self.counts),
                 "reserved_by": dict(self.reserved_by), "problems": dict(self.problems), "inputs": list(self.inputs),
-                "seconds": round(self.seconds, 3), "warnings": list(self.warnings)}
+                "seconds": round(self.seconds, 3), "warnings": list(self.warnings),
+                "not_checked": dict(self.not_checked)}
+
+
+Decision = Literal["allowed", "reserved", "rejected"]
+
+
+def _slot_init(cls: type) -> type:
+    """Give a frozen, slotted dataclass an ``__init__`` that stores each field through its slot directly.
+
+    The ``__init__`` dataclasses writes for a frozen class sets every field with ``object.__setattr__`` by name,
+    about twice as slow; :class:`AuditRecord` is made once per audited record (thousands a second), where that
+    cost ~1% of the audit's throughput. Same parameters, defaults and result; assignment stays refused."""
+    fs = dataclasses.fields(cls)
+    ns: dict[str, Any] = {}
+    params, body = [], []
+    for f in fs:
+        ns[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is not dataclasses.MISSING:
+            ns[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        else:
+            params.append(f.name)
+        body.append(f"    _set_{f.name}(self, {f.name})\n")
+    exec(f"def __init__(self, {', '.join(params)}):\n{''.join(body)}", ns)  # as dataclasses makes its own
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
+@dataclass(frozen=True, slots=True)
+class NotChecked:
+    """A signal the audit could not consult for a record, and why (docs/formats.md, ``not_checked``).
+
+    ``input`` names what was not read: a site file by its path on the site (``/robots.txt``, ``/ai.txt``,
+    ``/.well-known/tdmrep.json``) or the record's ``media_path`` file. ``why`` is one short, stable sentence
+    (the summary counts records by it): ``no site files given (--sites or --fetch)``, a fetch that failed, an
+    extra that is not installed; the details of a failure are in the record's ``problems``."""
+
+    signal: str
+    input: str
+    why: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"signal": self.signal, "input": self.input, "why": self.why}
+
+
+@_slot_init
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """The audit's verdict on one record: what ``Auditor.decide`` returns and ``to_dict()`` the line
+    ``ipscope audit`` writes for it to ``manifest.jsonl`` (docs/formats.md, "manifest.jsonl").
+
+    ``reasons`` are the deciding findings (``ipscope.audit.signals.base.Finding``, evidence already cut to
+    the manifest's length), ``license`` the record's ``ipscope.audit.licences.Licence`` (None when rejected),
+    ``problems`` the ``Problem`` s met reading its signals. ``source``/``line`` say where the record was read
+    (None when the caller did not say). ``site``, ``text_chars`` and ``modality`` are not in the manifest
+    line: they are what the summary counts."""
+
+    id: str | None
+    url: str | None
+    decision: Decision
+    reasons: tuple[Any, ...] = ()
+    license: Any = None
+    source: str | None = None
+    line: int | None = None
+    error: str | None = None  # rejected records only: why, and the fix
+    problems: tuple[Any, ...] = ()
+    notes: tuple[str, ...] = ()
+    id_assigned: bool = False
+    not_checked: tuple[NotChecked, ...] = ()
+    site: str | None = None  # the site key (host[:port]) of the URL
+    text_chars: int = 0
+    modality: Literal["text", "image"] = "text"
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allowed"
+
+    @property
+    def reserved_by(self) -> tuple[str, ...]:
+        """The signals that reserved the record, each once, in the order of ``reasons``."""
+        if not self.reasons:
+            return ()
+        return tuple(dict.fromkeys(f.signal for f in self.reasons if f.reserved))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest line, key for key as ``ipscope audit`` writes it."""
+        if self.decision == "rejected":
+            return {"id": self.id, "url": self.url, "decision": "rejected", "reasons": [], "license": None,
+                    "source": self.source, "line": self.line, "error": self.error}
+        d: dict[str, Any] = {"id": self.id, "url": self.url, "decision": self.decision,
+                             "reasons": [f.to_dict() for f in self.reasons],
+                             "license": self.license.to_dict() if self.license is not None else None,
+                             "source": self.source, "line": self.line}
+        if self.id_assigned:
+            d["id_assigned"] = True
+        if self.problems:
+            d["problems"] = [p.to_dict() for p in self.problems]
+        if self.notes:
+            d["notes"] = list(self.notes)
+        if self.not_checked:
+            d["not_checked"] = [n.to_dict() for n in self.not_checked]
+        return d
