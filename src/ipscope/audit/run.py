@@ -100,7 +100,7 @@ def _unread_why(f: Any, how: str) -> str | None:
         return None
     if st is None:
         return f"{how} failed (see problems)" if how == "fetch" else f"{how} file unreadable (see problems)"
-    return f"HTTP {st} (see problems)"
+    return f"HTTP {st}"
 
 
 def _site_not_checked(files: Any, how: str) -> tuple[NotChecked, ...]:
