@@ -55,7 +55,7 @@ def _is_image(media_path: str | None) -> bool:
 
 @dataclass(frozen=True)
 class AuditOptions:
-    sites: Path | None = None  # snapshot directory (DIR/<host>/robots.txt ...)
+    sites: Path | str | None = None  # snapshot directory (DIR/<host>/robots.txt ...)
     fetch: bool = False  # fetch site files live (needs ipscope[fetch])
     agents: tuple[str, ...] = ()
     policy: PolicyName = "any-ai-agent"
@@ -252,7 +252,10 @@ class Auditor:
     of the options (an object with ``get(key) -> sites.SiteFiles``; None: no site files)."""
 
     def __init__(self, opts: AuditOptions | None = None, source: Any = _FROM_OPTIONS) -> None:
-        self.opts = opts = opts or AuditOptions()
+        opts = opts or AuditOptions()
+        if isinstance(opts.sites, str):  # AuditOptions(sites="snapshot/") from Python
+            opts = replace(opts, sites=Path(opts.sites))
+        self.opts = opts
         if opts.policy == "agent" and not opts.agents:
             raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
         self.policy = Policy.make(opts.policy, opts.agents)
@@ -431,11 +434,11 @@ def _sites_source(opts: AuditOptions) -> Any:
     if opts.sites is not None:
         from .sites import SnapshotSites
 
-        if not opts.sites.is_dir():
+        if not Path(opts.sites).is_dir():
             raise InputError(f"--sites {opts.sites}: not a directory",
                              "give a snapshot laid out as DIR/<host>/robots.txt, DIR/<host>/ai.txt, "
                              "DIR/<host>/.well-known/tdmrep.json")
-        return SnapshotSites(opts.sites)
+        return SnapshotSites(Path(opts.sites))
     if opts.fetch:
         from .fetch import Fetcher
 
