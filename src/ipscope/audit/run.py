@@ -3,8 +3,11 @@
 One pass over the corpus, streaming (memory grows with the number of distinct sites, not of
 records). Per record: check its fields (or reject it), look up its site's files (parsed once per
 site and cached), collect the findings of every signal, let the policy decide, classify its
-licence, and write one manifest line plus the record itself to ``allowed``/``reserved``/``rejected``.
-With ``--fetch`` records are taken in batches so each batch's new sites are fetched concurrently.
+licence, note what could not be consulted: that is :meth:`Auditor.verdict`, an
+:class:`~ipscope.types.AuditRecord` (the path :meth:`Auditor.decide` gives data pipelines). Then
+:func:`audit` writes its manifest line plus the record itself to ``allowed``/``reserved``/``rejected``
+and counts it. With ``--fetch`` records are taken in batches so each batch's new sites are fetched
+concurrently.
 
 Outputs are written to ``DIR.partial`` and renamed to ``DIR`` at the end, so a DIR that exists is
 always a finished audit.
@@ -320,7 +323,6 @@ class Auditor:
             rid, url = obj.get("id"), obj.get("url")
             return AuditRecord(str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
                                url if isinstance(url, str) else None, "rejected", source=source, line=line, error=c)
-        assert isinstance(c, Record)
         key = c.key
         decision, deciding, lic, problems = self.judge(c, key)
         not_checked = self.site(key).not_checked if self.source is not None else _NO_FILES
