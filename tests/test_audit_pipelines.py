@@ -251,6 +251,12 @@ def test_decide_without_where_and_bad_records(tmp_path: Path) -> None:
         "error": "no url: every record needs a 'url' (the http(s) address the text was collected from)"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.decision = "allowed"  # type: ignore[misc]
+    # its hand-written __init__ (one store for all fields) keeps the dataclass's fields, order and defaults
+    assert list(vars(got)) == [f.name for f in dataclasses.fields(AuditRecord)]
+    assert dataclasses.replace(got, decision="allowed") == AuditRecord(**{**vars(got), "decision": "allowed"})
+    assert vars(AuditRecord("i", "u", "allowed")) == {
+        f.name: f.default for f in dataclasses.fields(AuditRecord) if f.default is not dataclasses.MISSING} | {
+        "id": "i", "url": "u", "decision": "allowed"}
 
 
 def test_an_auditor_pickles_as_its_options(tmp_path: Path) -> None:

@@ -333,9 +333,9 @@ class Auditor:
         assigned = c.id_assigned
         if assigned and not r.name:  # no id, and no place to name the record by
             rid, assigned = None, False
-        return AuditRecord(rid, c.url, decision, tuple(map(_cap, deciding)), lic, source, line, None, tuple(problems),
-                           tuple(c.notes), assigned, not_checked, key, len(c.text),
-                           "image" if _is_image(media) else "text")
+        return AuditRecord(rid, c.url, decision, tuple(map(_cap, deciding)) if deciding else (), lic, source, line,
+                           None, tuple(problems) if problems else (), tuple(c.notes) if c.notes else (), assigned,
+                           not_checked, key, len(c.text), "image" if media and _is_image(media) else "text")
 
     def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
         """(decision, deciding findings, licence, problems) for one record."""
