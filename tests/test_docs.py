@@ -201,6 +201,7 @@ def test_audit_manifest_keys_are_documented(tmp_path: Path):
         b'{"id": 1, "url": "https://example.com/a", "text": "t", "headers": {"X-Robots-Tag": "noai"}, '
         b'"license": "MIT"}',
         b'{"id": "2", "url": "https://example.com/b", "text": "t", "headers": 5}',
+        b'{"id": "3", "url": "https://example.com/c", "text": "t", "media_path": "missing.png"}',
         b"not json",
     ]
     (tmp_path / "c.jsonl").write_bytes(b"\n".join(recs) + b"\n")
@@ -213,7 +214,8 @@ def test_audit_manifest_keys_are_documented(tmp_path: Path):
         m = json.loads(line)
         keys |= set(m)
         keys |= {f"reasons[].{k}" for r in m["reasons"] for k in r}
-    assert {"error", "problems", "notes", "reasons[].signal"} <= keys
+        keys |= {f"not_checked[].{k}" for r in m.get("not_checked", ()) for k in r}
+    assert {"error", "problems", "notes", "reasons[].signal", "not_checked", "not_checked[].why"} <= keys
     doc = _formats_md()
     missing = sorted(k for k in keys if f"| `{k}` |" not in doc)
     assert not missing, f"docs/formats.md does not document these audit manifest keys: {missing}"

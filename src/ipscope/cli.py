@@ -511,8 +511,10 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
     DIR/allowed.jsonl, DIR/reserved.jsonl or DIR/rejected.jsonl (malformed lines, a bad
     id, no http(s) URL), and DIR/manifest.jsonl has one line per record, in input order,
     with the decision, the signals that decided it (where they were read, the exact
-    text) and its licence. DIR/summary.json and DIR/summary.md are the EU AI Act public
-    summary of training content, with the fields only the provider can fill marked.
+    text), its licence and the signals that could not be consulted ("not_checked":
+    without --sites or --fetch no site file is read, and the command warns).
+    DIR/summary.json and DIR/summary.md are the EU AI Act public summary of training
+    content, with the fields only the provider can fill marked.
 
     \b
     Signals read: robots.txt (RFC 9309, with the IETF Content-Usage and Cloudflare

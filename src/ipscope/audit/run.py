@@ -3,8 +3,11 @@
 One pass over the corpus, streaming (memory grows with the number of distinct sites, not of
 records). Per record: check its fields (or reject it), look up its site's files (parsed once per
 site and cached), collect the findings of every signal, let the policy decide, classify its
-licence, and write one manifest line plus the record itself to ``allowed``/``reserved``/``rejected``.
-With ``--fetch`` records are taken in batches so each batch's new sites are fetched concurrently.
+licence, note what could not be consulted: that is :meth:`Auditor.verdict`, an
+:class:`~ipscope.types.AuditRecord` (the path :meth:`Auditor.decide` gives data pipelines). Then
+:func:`audit` writes its manifest line plus the record itself to ``allowed``/``reserved``/``rejected``
+and counts it. With ``--fetch`` records are taken in batches so each batch's new sites are fetched
+concurrently.
 
 Outputs are written to ``DIR.partial`` and renamed to ``DIR`` at the end, so a DIR that exists is
 always a finished audit.
@@ -15,13 +18,14 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import InputError, MissingExtraError
-from ..types import AuditResult  # noqa: F401  (the result type lives with the others; kept importable here)
+from ..types import AuditRecord, AuditResult, Decision, NotChecked
 from . import licences
 from .page import PageMeta, scan_html
 from .policy import Policy, PolicyName
@@ -31,7 +35,6 @@ from .signals.base import Finding, Problem
 
 OUTPUTS = ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl", "summary.json", "summary.md")
 EVIDENCE_CHARS = 300
-Decision = Literal["allowed", "reserved", "rejected"]
 # a page needs scanning only if it may hold one of the tags the signals read (plain substring tests on the
 # lower-cased page: several times faster than one case-insensitive regular expression). "tdm-" covers
 # tdm-reservation and tdm-policy; "licen" rel="license" links and JSON-LD "license"; "noimageai" (which does
@@ -55,7 +58,7 @@ def _is_image(media_path: str | None) -> bool:
 
 @dataclass(frozen=True)
 class AuditOptions:
-    sites: Path | None = None  # snapshot directory (DIR/<host>/robots.txt ...)
+    sites: Path | str | None = None  # snapshot directory (DIR/<host>/robots.txt ...)
     fetch: bool = False  # fetch site files live (needs ipscope[fetch])
     agents: tuple[str, ...] = ()
     policy: PolicyName = "any-ai-agent"
@@ -74,9 +77,73 @@ class _Site:
     ai_txt: Any | None  # signals.aitxt.AiTxtFile
     tdmrep: Any | None  # signals.tdmrep.TdmrepFile
     problems: list[Problem]
+    not_checked: tuple[NotChecked, ...] = ()  # the site's signals that could not be consulted (set by Auditor)
 
 
 _NO_SITE = _Site(None, None, None, [])
+
+# What each site file carries, as (signal, path on the site): a file not read leaves all of them unconsulted.
+_ROBOTS_SIGNALS = (("robots.txt", "/robots.txt"), ("content-signal", "/robots.txt"), ("content-usage", "/robots.txt"))
+_AI_TXT_SIGNALS = (("ai.txt", "/ai.txt"),)
+_TDMREP_SIGNALS = (("tdmrep", "/.well-known/tdmrep.json"),)
+NO_SITE_FILES = "no site files given (--sites or --fetch)"
+#: what a run without a source of site files could not consult, for every record
+_NO_FILES = tuple(NotChecked(sig, path, NO_SITE_FILES)
+                  for sig, path in _ROBOTS_SIGNALS + _AI_TXT_SIGNALS + _TDMREP_SIGNALS)
+C2PA_MISSING = "the c2pa extra is not installed (pip install 'ipscope[c2pa]')"
+MEDIA_UNREADABLE = "the media file could not be read (see problems)"
+
+
+def _unread_why(f: Any, how: str) -> str | None:
+    """Why a site file (``sites.SiteFile``) could not be consulted, or None when it was: a 2xx was read, a 4xx
+    says the site has no such file (RFC 9309 §2.3.1.3; ai.txt and TDMRep likewise), both are answers. ``how``
+    names the source (``fetch``, ``snapshot``)."""
+    st = f.status
+    if st is not None and (200 <= st < 300 or 400 <= st < 500):
+        return None
+    if st is None:
+        return f"{how} failed (see problems)" if how == "fetch" else f"{how} file unreadable (see problems)"
+    return f"HTTP {st}"
+
+
+def _site_not_checked(files: Any, how: str) -> tuple[NotChecked, ...]:
+    """The signals of one site that its files did not let the audit consult. An unreachable robots.txt or a 5xx
+    is a complete disallow (RFC 9309 §2.3.1.4): robots.txt then decides (it is not listed), but the
+    Content-Signal and Content-Usage lines it would hold were not read."""
+    out: list[NotChecked] = []
+    why = _unread_why(files.robots, how)
+    if why is not None:
+        st = files.robots.status
+        disallow = st is None or st >= 500
+        out += [NotChecked(sig, path, why) for sig, path in _ROBOTS_SIGNALS if not (disallow and sig == "robots.txt")]
+    for f, sigs in ((files.ai_txt, _AI_TXT_SIGNALS), (files.tdmrep, _TDMREP_SIGNALS)):
+        why = _unread_why(f, how)
+        if why is not None:
+            out += [NotChecked(sig, path, why) for sig, path in sigs]
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def _c2pa_usable() -> bool:
+    from .signals import c2pa
+
+    try:
+        c2pa._c2pa()
+    except MissingExtraError:
+        return False
+    return True
+
+
+def _media_not_checked(path: str) -> tuple[NotChecked, ...]:
+    """The media signals of a record's ``media_path`` that could not be consulted: EPUB and PDF carry TDMRep
+    metadata, other media C2PA manifests (which need the c2pa extra)."""
+    low = path.lower()
+    sig = "tdmrep" if low.endswith((".epub", ".pdf")) else "c2pa"
+    if not Path(path).is_file():
+        return (NotChecked(sig, "media_path", MEDIA_UNREADABLE),)
+    if sig == "c2pa" and not _c2pa_usable():
+        return (NotChecked("c2pa", "media_path", C2PA_MISSING),)
+    return ()
 
 
 def _parse_site(files: Any) -> _Site:
@@ -145,34 +212,73 @@ def _honoured(source: Any) -> list[str]:
     if source is not None:
         out[:0] = ["robots.txt", "content-signal"]
         out.append("ai.txt")
-    import importlib.util
-
-    if importlib.util.find_spec("c2pa") is not None:
+    if _c2pa_installed():
         out.append("c2pa")
     return out
 
 
-def _cap(f: Finding) -> dict[str, str]:
-    d = f.to_dict()
-    ev = str(d.get("evidence", ""))
-    if len(ev) > EVIDENCE_CHARS:
-        d["evidence"] = ev[:EVIDENCE_CHARS] + "…"
-    return d  # type: ignore[return-value]
+def _not_read(source: Any) -> dict[str, str]:
+    """The opt-out protocols a run cannot read at all, with why (the summary names them as not checked)."""
+    out = {}
+    if source is None:
+        out.update(dict.fromkeys(("robots.txt", "content-signal", "ai.txt"), NO_SITE_FILES))
+    if not _c2pa_installed():
+        out["c2pa"] = C2PA_MISSING
+    return out
+
+
+def _c2pa_installed() -> bool:
+    """Whether the c2pa extra is installed, without importing it (~70 ms) in a run that may have no media."""
+    import importlib.util
+
+    return importlib.util.find_spec("c2pa") is not None
+
+
+def _cap(f: Finding) -> Finding:
+    """The finding as the manifest states it: its evidence cut at ``EVIDENCE_CHARS``."""
+    if len(f.evidence) > EVIDENCE_CHARS:
+        return replace(f, evidence=f.evidence[:EVIDENCE_CHARS] + "…")
+    return f
+
+
+_FROM_OPTIONS: Any = object()  # Auditor's default source: the one the options name
 
 
 class Auditor:
-    """Judges records one by one (the Python API behind ``ipscope audit``)."""
+    """Judges records one by one: the Python API behind ``ipscope audit``, for data pipelines too.
 
-    def __init__(self, opts: AuditOptions, sites_source: Any = None) -> None:
+    ``Auditor(opts)`` opens the site files the options name (``sites``: a snapshot directory; ``fetch``: live,
+    cached) and reads each site's files once, when its first record comes. ``decide(record, where)`` gives the
+    :class:`~ipscope.types.AuditRecord` whose ``to_dict()`` is the manifest line ``ipscope audit`` writes for
+    the record; ``allows(record)`` is its decision as a bool (for ``datasets.Dataset.filter``). An Auditor
+    pickles as its options (a worker process opens its own site files). ``source`` replaces the site files
+    of the options (an object with ``get(key) -> sites.SiteFiles``; None: no site files)."""
+
+    def __init__(self, opts: AuditOptions | None = None, source: Any = _FROM_OPTIONS) -> None:
+        opts = opts or AuditOptions()
+        if isinstance(opts.sites, str):  # AuditOptions(sites="snapshot/") from Python
+            opts = replace(opts, sites=Path(opts.sites))
         self.opts = opts
+        if opts.policy == "agent" and not opts.agents:
+            raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
         self.policy = Policy.make(opts.policy, opts.agents)
-        self.source = sites_source
+        self._own_source = source is _FROM_OPTIONS
+        self.source = _sites_source(opts) if self._own_source else source
+        self._how = "fetch" if hasattr(self.source, "get_many") else "snapshot"
         self.sites: dict[str, _Site] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Auditor, (self.opts,) if self._own_source else (self.opts, self.source))
+
+    def _load(self, files: Any) -> _Site:
+        s = _parse_site(files)
+        s.not_checked = _site_not_checked(files, self._how)
+        return s
 
     def site(self, key: str) -> _Site:
         s = self.sites.get(key)
         if s is None:
-            s = _parse_site(self.source.get(key)) if self.source is not None else _NO_SITE
+            s = self._load(self.source.get(key)) if self.source is not None else _NO_SITE
             self.sites[key] = s
         return s
 
@@ -181,7 +287,55 @@ class Auditor:
         new = [k for k in dict.fromkeys(keys) if k not in self.sites]
         if new and self.source is not None and hasattr(self.source, "get_many"):
             for k, files in self.source.get_many(new).items():
-                self.sites[k] = _parse_site(files)
+                self.sites[k] = self._load(files)
+
+    def decide(self, record: Mapping[str, Any], where: Mapping[str, Any] | None = None) -> AuditRecord:
+        """The verdict on one record (the fields of docs/audit/index.md, "Input"), as ``ipscope audit`` gives it.
+
+        ``where`` says where the record was read, ``{"source": file, "line": n}`` (and ``"name"``, the file's
+        name that an id assigned to a record without one starts with; default the last part of ``source``):
+        it fills the manifest line's ``source`` and ``line``. Without it they are null, and a record without an
+        ``id`` keeps a null id. A record that cannot be judged comes back ``rejected`` with the ``error``."""
+        if where is None:
+            source, line, name = "", 0, ""
+        else:
+            source = str(where.get("source") or "")
+            line = where.get("line") or 0
+            name = str(where.get("name") or source.replace("\\", "/").rsplit("/", 1)[-1])
+        if isinstance(record, Mapping):
+            r = RawRecord(source, line, b"", record, None, None, name)  # type: ignore[arg-type]
+        else:
+            r = RawRecord(source, line, b"", None, f"the record is a {type(record).__name__}, not a mapping of "
+                          "fields; give an object with at least 'url' and 'text'", "malformed-json", name)
+        return self.verdict(r, check(r))
+
+    def allows(self, record: Mapping[str, Any]) -> bool:
+        """True when the record may be used (``decide(record).decision == "allowed"``)."""
+        return self.decide(record).decision == "allowed"
+
+    def verdict(self, r: RawRecord, c: Record | str) -> AuditRecord:
+        """The AuditRecord of the read record ``r`` and what :func:`records.check` made of it: the one path of
+        ``decide`` and of ``ipscope audit``."""
+        source = r.source or None
+        line = r.line or None
+        if type(c) is str:
+            obj = r.obj or {}
+            rid, url = obj.get("id"), obj.get("url")
+            return AuditRecord(str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
+                               url if isinstance(url, str) else None, "rejected", source=source, line=line, error=c)
+        key = c.key
+        decision, deciding, lic, problems = self.judge(c, key)
+        not_checked = self.site(key).not_checked if self.source is not None else _NO_FILES
+        media = c.media_path
+        if media:
+            not_checked += _media_not_checked(media)
+        rid: str | None = c.id
+        assigned = c.id_assigned
+        if assigned and not r.name:  # no id, and no place to name the record by
+            rid, assigned = None, False
+        return AuditRecord(rid, c.url, decision, tuple(map(_cap, deciding)) if deciding else (), lic, source, line,
+                           None, tuple(problems) if problems else (), tuple(c.notes) if c.notes else (), assigned,
+                           not_checked, key, len(c.text), "image" if media and _is_image(media) else "text")
 
     def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
         """(decision, deciding findings, licence, problems) for one record."""
@@ -249,8 +403,8 @@ class Auditor:
             return [], ps, fs
         try:
             fs, ps = c2pa.media_findings(p)
-        except MissingExtraError as e:
-            return [], [Problem("c2pa", path, f"C2PA manifests not read: {e.message}; fix: {e.fix}")], []
+        except MissingExtraError:  # said in the record's not_checked (_media_not_checked)
+            return [], [], []
         return fs, ps, []
 
 
@@ -282,11 +436,11 @@ def _sites_source(opts: AuditOptions) -> Any:
     if opts.sites is not None:
         from .sites import SnapshotSites
 
-        if not opts.sites.is_dir():
+        if not Path(opts.sites).is_dir():
             raise InputError(f"--sites {opts.sites}: not a directory",
                              "give a snapshot laid out as DIR/<host>/robots.txt, DIR/<host>/ai.txt, "
                              "DIR/<host>/.well-known/tdmrep.json")
-        return SnapshotSites(opts.sites)
+        return SnapshotSites(Path(opts.sites))
     if opts.fetch:
         from .fetch import Fetcher
 
@@ -316,25 +470,26 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     from .summary import SummaryBuilder
 
     opts = opts or AuditOptions()
-    if opts.policy == "agent" and not opts.agents:
-        raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
     t0 = time.perf_counter()
+    auditor = Auditor(opts)  # checks the options and opens the site files before anything is written
+    source = auditor.source
     out = Path(out)
     # outputs of an earlier audit inside a corpus directory are not corpus (a re-run would read them again)
     inputs = [i for i in discover(corpus)
               if not (_inside(i[0], out) or _inside(i[0], out.with_name(out.name + ".partial")))]
     paths = [p for p, _kind, _name in inputs]
-    source = _sites_source(opts)
     tmp = _prepare(out, opts.force)
-    auditor = Auditor(opts, source)
     summary = SummaryBuilder()
     counts: Counter[str] = Counter()
     reserved_by: Counter[str] = Counter()
     problem_count: Counter[str] = Counter()
+    not_checked: Counter[str] = Counter()
     done = 0
     read = 0
     fh = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20)
           for name in ("manifest", "allowed", "reserved", "rejected")}
+    dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
     try:
         manifest = fh["manifest"]
         for batch in _batches(read_raw(inputs), opts.batch):
@@ -343,43 +498,14 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                 auditor.prefetch(c.key for _, c in checked if type(c) is Record)
             for r, c in checked:
                 read += len(r.raw) + 1
-                where = {"source": r.source, "line": r.line}
-                if isinstance(c, str):
-                    obj = r.obj or {}
-                    rid, url = obj.get("id"), obj.get("url")
-                    line = {"id": str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
-                            "url": url if isinstance(url, str) else None, "decision": "rejected", "reasons": [],
-                            "license": None, **where, "error": c}
-                    fh["rejected"].write(r.raw)
-                    fh["rejected"].write(b"\n")
-                    counts["rejected"] += 1
-                    summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
-                                licence_category="unspecified", source_kind="crawled")
-                else:
-                    key = c.key
-                    decision, deciding, lic, problems = auditor.judge(c, key)
-                    line = {"id": c.id, "url": c.url, "decision": decision, "reasons": [_cap(f) for f in deciding],
-                            "license": lic.to_dict(), **where}
-                    if c.id_assigned:
-                        line["id_assigned"] = True
-                    if problems:
-                        line["problems"] = [p.to_dict() for p in problems]
-                        for s in {p.signal for p in problems}:
-                            problem_count[s] += 1
-                    if c.notes:
-                        line["notes"] = c.notes
-                    out_f = fh[decision]
-                    out_f.write(c.raw)
-                    out_f.write(b"\n")
-                    counts[decision] += 1
-                    sigs = list(dict.fromkeys(f.signal for f in deciding if f.reserved))
-                    for s in sigs:
-                        reserved_by[s] += 1
-                    image = _is_image(c.media_path)
-                    summary.add(url=c.url, host=_host_of(key),
-                                text_chars=len(c.text), modality="image" if image else "text", decision=decision,
-                                signals=sigs, licence_category=lic.category, source_kind="crawled")
-                manifest.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+                rec = auditor.verdict(r, c)
+                decision = rec.decision
+                out_f = fh[decision]
+                out_f.write(r.raw)
+                out_f.write(b"\n")
+                counts[decision] += 1
+                manifest.write(dumps(rec.to_dict(), option=newline))
+                _count(rec, summary, reserved_by, problem_count, not_checked)
                 done += 1
             if on_progress is not None:
                 on_progress(done, read)
@@ -395,13 +521,24 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     from .summary import to_markdown
 
     summ = summary.to_dict(agents=list(auditor.policy.agents), policy=opts.policy,
-                           inputs=[str(p) for p in paths], generated_at=generated, protocols=_honoured(source))
+                           inputs=[str(p) for p in paths], generated_at=generated, protocols=_honoured(source),
+                           not_read=_not_read(source))
     (tmp / "summary.json").write_bytes(orjson.dumps(summ, option=orjson.OPT_INDENT_2))
     (tmp / "summary.md").write_text(to_markdown(summ), encoding="utf-8")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     warnings = []
+    if source is None:
+        warnings.append(f"{NO_SITE_FILES}: no record's robots.txt, ai.txt, /.well-known/tdmrep.json or "
+                        "Content-Signal was read, so a site that reserves training in them is not seen (each "
+                        "manifest line lists them under not_checked); to read them, pass --sites DIR (a snapshot, "
+                        "see docs/audit/sites.md) or --fetch")
+    if not_checked.get("c2pa"):
+        n = not_checked["c2pa"]
+        warnings.append(f"the C2PA manifests in the media files of {n:,} record{'s' if n != 1 else ''} were not read "
+                        "(the c2pa extra is missing, or the file could not be read: see not_checked in the "
+                        "manifest); install the extra with pip install 'ipscope[c2pa]', or fix the media_path")
     if hasattr(source, "misnamed"):
         n, names = source.misnamed()
         if n:
@@ -411,4 +548,26 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                             "to the lower-case ASCII host (IDNA, e.g. xn--bcher-kva.de), with :port for a non-default "
                             "port")
     return AuditResult(out, counts, reserved_by, problem_count, [str(p) for p in paths],
-                       time.perf_counter() - t0, summ, warnings)
+                       time.perf_counter() - t0, summ, warnings, not_checked)
+
+
+def _count(rec: AuditRecord, summary: Any, reserved_by: Counter[str], problems: Counter[str],
+           not_checked: Counter[str]) -> None:
+    """Count one record's verdict into the run's figures and the summary."""
+    if rec.decision == "rejected":
+        summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
+                    licence_category="unspecified", source_kind="crawled")
+        return
+    sigs = rec.reserved_by
+    for s in sigs:
+        reserved_by[s] += 1
+    if rec.problems:
+        for s in {p.signal for p in rec.problems}:
+            problems[s] += 1
+    if rec.not_checked:
+        for s in {n.signal for n in rec.not_checked}:
+            not_checked[s] += 1
+        summary.add_not_checked(rec.not_checked)
+    summary.add(url=rec.url, host=_host_of(rec.site), text_chars=rec.text_chars,  # type: ignore[arg-type]
+                modality=rec.modality, decision=rec.decision, signals=sigs, licence_category=rec.license.category,
+                source_kind="crawled")

@@ -116,7 +116,8 @@ def top_domain_count(n_domains: int, *, sme: bool = False) -> int:
 class SummaryBuilder:
     """Counts audited records; ``to_dict`` turns the counts into the template's sections."""
 
-    __slots__ = ("_chars", "_docs", "_hostless", "_hosts", "_licences", "_signals", "_unnamed_reserved")
+    __slots__ = ("_chars", "_docs", "_hostless", "_hosts", "_licences", "_not_checked", "_signals",
+                 "_unnamed_reserved")
 
     def __init__(self) -> None:
         # cell index = (decision * 4 + modality) * 2 + source kind
@@ -128,6 +129,15 @@ class SummaryBuilder:
         # allowed documents only: host -> [crawled docs, crawled chars, dataset docs, dataset chars]
         self._hosts: dict[str, list[int]] = {}
         self._hostless = [0, 0, 0, 0]
+        # (signal, input, why) -> documents for which that signal could not be consulted there
+        self._not_checked: dict[tuple[str, str, str], int] = {}
+
+    def add_not_checked(self, items: Iterable[Any]) -> None:
+        """Count one judged record's ``not_checked`` entries (``types.NotChecked``: signal, input, why)."""
+        nc = self._not_checked
+        for n in items:
+            k = (n.signal, n.input, n.why)
+            nc[k] = nc.get(k, 0) + 1
 
     def add(
         self,
@@ -199,6 +209,8 @@ class SummaryBuilder:
                 mine[j] += v
         for j, v in enumerate(other._hostless):
             self._hostless[j] += v
+        for k, n in other._not_checked.items():
+            self._not_checked[k] = self._not_checked.get(k, 0) + n
 
     # ------------------------------------------------------------------ aggregation helpers
 
@@ -270,9 +282,11 @@ class SummaryBuilder:
         generated_at: str,
         protocols: Sequence[str] | None = None,
         sme: bool = False,
+        not_read: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """``summary.json``. ``protocols`` names the signals the run honoured (default: all of ``PROTOCOLS``);
-        ``sme`` applies the template's SME threshold to the top-domain list."""
+        ``sme`` applies the template's SME threshold to the top-domain list; ``not_read`` names the signals the
+        run could not read at all, with why (listed as not checked even when no record counted them)."""
         tbc = TO_BE_COMPLETED
         docs, chars = self._docs, self._chars
         modalities: dict[str, Any] = {}
@@ -300,6 +314,7 @@ class SummaryBuilder:
             {"signal": s, "standard": PROTOCOLS.get(s, "as named by the signal"), "documents_reserved": n}
             for s, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         ]
+        not_checked_rows = self._not_checked_rows(not_read or {})
         documents = self._by_decision(docs)
         characters = self._by_decision(chars)
 
@@ -366,11 +381,13 @@ class SummaryBuilder:
                     "policy": policy,
                     "agents": list(agents),
                     "opt_out_protocols_honoured": protocol_rows,
+                    "opt_out_protocols_not_checked": not_checked_rows,
                     "documents_reserved": documents["reserved"],
                     "characters_reserved": characters["reserved"],
                     "documents_reserved_without_named_signal": self._unnamed_reserved,
                     "documents_rejected": documents["rejected"],
-                    "measures_description": _measures(policy, agents, protocol_rows, documents, characters),
+                    "measures_description": _measures(policy, agents, protocol_rows, documents, characters,
+                                                      not_checked_rows),
                     "other_measures": tbc,
                 },
                 "illegal_content_removal": _tbc("measures"),
@@ -394,6 +411,18 @@ class SummaryBuilder:
             node["section"] = number  # each section object says which template section it answers
         summary["to_be_completed_by_provider"] = sorted(_tbc_paths(summary, ""))
         return summary
+
+
+    def _not_checked_rows(self, not_read: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Section 3.1's protocols not checked: one row per (signal, what was not read, why) with the documents
+        concerned, most documents first; a signal the run could not read at all is named even with none."""
+        rows = [{"signal": sig, "standard": PROTOCOLS.get(sig, "as named by the signal"), "input": inp, "why": why,
+                 "documents": n} for (sig, inp, why), n in self._not_checked.items()]
+        named = {r["signal"] for r in rows}
+        rows += [{"signal": sig, "standard": PROTOCOLS.get(sig, "as named by the signal"), "input": None, "why": why,
+                  "documents": 0} for sig, why in not_read.items() if sig not in named]
+        rows.sort(key=lambda r: (-r["documents"], r["signal"], r["input"] or "", r["why"]))
+        return rows
 
 
 def _tbc(*keys: str) -> dict[str, str]:
@@ -433,7 +462,8 @@ def _size(modality: str, docs: int, chars: int) -> dict[str, Any]:
 
 
 def _measures(policy: str, agents: Sequence[str], rows: list[dict[str, Any]],
-              documents: Mapping[str, int], characters: Mapping[str, int]) -> str:
+              documents: Mapping[str, int], characters: Mapping[str, int],
+              not_checked: Sequence[Mapping[str, Any]] = ()) -> str:
     named = ", ".join(f'"{a}"' for a in agents)
     if policy == "any-ai-agent":
         whom = 'for "*", for any AI-training crawler in the ai.robots.txt list' + (f", or for {named}" if named else "")
@@ -448,8 +478,18 @@ def _measures(policy: str, agents: Sequence[str], rows: list[dict[str, Any]],
         f"reserved text and data mining or AI training {whom}. "
         f"{documents['reserved']:,} of {documents['total']:,} documents ({characters['reserved']:,} characters) "
         f"were excluded as reserved; {documents['rejected']:,} could not be judged (malformed, or without a valid "
-        "http(s) URL) and were excluded as well."
+        "http(s) URL) and were excluded as well." + _not_checked_sentence(not_checked)
     )
+
+
+def _not_checked_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return ""
+    parts = []
+    for r in rows:
+        what = r["signal"] + (f" ({r['input']})" if r["input"] and r["input"] != f"/{r['signal']}" else "")
+        parts.append(f"{what}: {r['why']}, {r['documents']:,} document{'s' if r['documents'] != 1 else ''}")
+    return " Not checked: " + "; ".join(parts) + "."
 
 
 def _tbc_paths(node: Any, prefix: str) -> Iterable[str]:
@@ -611,6 +651,12 @@ def _section_body(number: str, sec: Mapping[str, Any]) -> list[str]:
         out += _table(["Opt-out protocol (signal)", "Standard", "Documents reserved"],
                       ([r["signal"], r["standard"], r["documents_reserved"]]
                        for r in sec.get("opt_out_protocols_honoured") or []))
+        nc = sec.get("opt_out_protocols_not_checked") or []
+        if nc:
+            out += ["Opt-out protocols **not checked** (for the documents counted; the manifest's `not_checked` "
+                    "names them per document):", ""]
+            out += _table(["Opt-out protocol (signal)", "Not read", "Why", "Documents"],
+                          ([r["signal"], r["input"] or "all", r["why"], r["documents"]] for r in nc))
     elif number == "3.3":
         out += ["Licence categories of the audited documents:", ""]
         out += _table(["Licence category", "Allowed", "Reserved", "Rejected", "Total", "Allowed characters"],

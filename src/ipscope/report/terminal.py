@@ -130,4 +130,12 @@ def audit_summary(result: AuditResult, console: Console | None = None) -> None:
         for sig, n in result.problems.most_common():
             p.add_row(sig, f"{n:,}")
         console.print(p)
+    if result.not_checked:
+        n = Table(title="signals that could not be consulted (see \"not_checked\" in the manifest)",
+                  title_justify="left")
+        n.add_column("signal")
+        n.add_column("records", justify="right")
+        for sig, k in result.not_checked.most_common():
+            n.add_row(sig, f"{k:,}")
+        console.print(n)
     console.print(f"manifest: {result.out / 'manifest.jsonl'}   summary: {result.out / 'summary.md'}")
