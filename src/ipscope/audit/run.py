@@ -4,7 +4,9 @@ One pass over the corpus, streaming (memory grows with the number of distinct si
 records). Per record: check its fields (or reject it), look up its site's files (parsed once per
 site and cached), collect the findings of every signal, let the policy decide, classify its
 licence, and write one manifest line plus the record itself to ``allowed``/``reserved``/``rejected``.
-With ``--fetch`` records are taken in batches so each batch's new sites are fetched concurrently.
+With ``--fetch`` records are taken in batches so each batch's new sites are fetched concurrently. With
+``--jobs N`` the corpus is cut into pieces that N processes audit at once (``jobs.py``); the outputs are the
+same bytes.
 
 Outputs are written to ``DIR.partial`` and renamed to ``DIR`` at the end, so a DIR that exists is
 always a finished audit.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
@@ -64,6 +66,10 @@ class AuditOptions:
     ttl_s: float = 86400.0
     force: bool = False
     batch: int = 5000  # records per fetch batch
+    source_kind: str | None = None  # the template section of records without a source_kind field (--source-kind)
+    sme: bool = False  # the template's SME rules (--sme)
+    exclude_domains: tuple[Path, ...] = ()  # lists of domains whose records are reserved (--exclude-domains)
+    jobs: int = 1  # processes (--jobs)
 
 
 @dataclass
@@ -168,6 +174,16 @@ class Auditor:
         self.policy = Policy.make(opts.policy, opts.agents)
         self.source = sites_source
         self.sites: dict[str, _Site] = {}
+        self.excluded = None
+        if opts.exclude_domains:
+            from .exclude import load
+
+            self.excluded = load(opts.exclude_domains)
+
+    def _excluded(self, key: str) -> Finding | None:
+        """The finding of the exclusion list entry that covers the site ``key``, if any."""
+        e = self.excluded.match(_host_of(key)) if self.excluded is not None else None
+        return None if e is None else e.finding()
 
     def site(self, key: str) -> _Site:
         s = self.sites.get(key)
@@ -178,14 +194,15 @@ class Auditor:
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Fetch (concurrently) the sites among ``keys`` not seen yet."""
-        new = [k for k in dict.fromkeys(keys) if k not in self.sites]
+        new = [k for k in dict.fromkeys(keys) if k not in self.sites and self._excluded(k) is None]
         if new and self.source is not None and hasattr(self.source, "get_many"):
             for k, files in self.source.get_many(new).items():
                 self.sites[k] = _parse_site(files)
 
     def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
         """(decision, deciding findings, licence, problems) for one record."""
-        site = self.site(key)
+        excluded = self._excluded(key)  # an excluded domain's site files are neither read nor fetched
+        site = self.site(key) if excluded is None else _NO_SITE
         path = _path_of(rec.url)
         agents = self.policy.site_agents
         findings: list[Finding] = []
@@ -228,6 +245,8 @@ class Auditor:
         if not image:  # noimageai reserves images only
             findings = [f for f in findings if f.signal != "noimageai"]
         reserved, deciding = self.policy.decide(findings)
+        if excluded is not None:
+            reserved, deciding = True, [excluded]
         lic = licences.classify(rec.license, page)
         return ("reserved" if reserved else "allowed"), deciding, lic, problems
 
@@ -306,11 +325,120 @@ def _batches(it: Iterator[RawRecord], n: int) -> Iterator[list[RawRecord]]:
         yield batch
 
 
+@dataclass
+class Tally:
+    """What auditing some records counted (one per ``--jobs`` piece, merged in input order)."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # decision -> records
+    reserved_by: Counter[str] = field(default_factory=Counter)  # signal -> reserved records it reserved
+    problems: Counter[str] = field(default_factory=Counter)  # signal -> records with a problem reading it
+    summary: Any = None  # summary.SummaryBuilder
+    records: int = 0
+    bytes: int = 0  # bytes of input lines read
+
+    def merge(self, other: Tally) -> None:
+        self.counts.update(other.counts)
+        self.reserved_by.update(other.reserved_by)
+        self.problems.update(other.problems)
+        self.summary.merge(other.summary)
+        self.records += other.records
+        self.bytes += other.bytes
+
+
+def run_kind(opts: AuditOptions) -> Any:
+    """The run's ``--source-kind``, canonical; InputError naming the allowed values for any other."""
+    from .summary import kinds_help, source_kind
+
+    if opts.source_kind is None:
+        return None
+    k = source_kind(opts.source_kind)
+    if k is None:
+        raise InputError(f"--source-kind {opts.source_kind!r} is not a source kind",
+                         f"give one of {kinds_help()}: the section of the public summary's template the records "
+                         "without a source_kind field belong to")
+    return k
+
+
+def audit_records(records: Iterable[RawRecord], auditor: Auditor, fh: dict[str, Any], tally: Tally,
+                  on_progress: Callable[[int, int], None] | None = None) -> Tally:
+    """Judge ``records`` and write each to ``fh`` (open files ``manifest``, ``allowed``, ``reserved``,
+    ``rejected``), counting into ``tally``; ``on_progress(records, bytes)`` after each batch."""
+    import orjson
+
+    from .records import record_kind
+    from .summary import DEFAULT_SOURCE_KIND, SOURCE_KINDS
+
+    opts = auditor.opts
+    default_kind = run_kind(opts)
+    default_origin = "run" if default_kind is not None else "default"
+    default_kind = default_kind or DEFAULT_SOURCE_KIND
+    kinds = frozenset(SOURCE_KINDS)
+    summary = tally.summary
+    counts, reserved_by, problem_count = tally.counts, tally.reserved_by, tally.problems
+    done = tally.records
+    read = tally.bytes
+    manifest = fh["manifest"]
+    for batch in _batches(iter(records), opts.batch):
+        checked = [(r, check(r)) for r in batch]
+        if opts.fetch:
+            auditor.prefetch(c.key for _, c in checked if type(c) is Record)
+        for r, c in checked:
+            read += len(r.raw) + 1
+            where = {"source": r.source, "line": r.line}
+            if isinstance(c, str):
+                obj = r.obj or {}
+                rid, url = obj.get("id"), obj.get("url")
+                line = {"id": str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
+                        "url": url if isinstance(url, str) else None, "decision": "rejected", "reasons": [],
+                        "license": None, **where, "error": c}
+                fh["rejected"].write(r.raw)
+                fh["rejected"].write(b"\n")
+                counts["rejected"] += 1
+                kind = record_kind(obj) if "source_kind" in obj else None
+                own = kind in kinds
+                summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
+                            licence_category="unspecified", source_kind=kind if own else default_kind,
+                            kind_origin="record" if own else default_origin)
+            else:
+                key = c.key
+                decision, deciding, lic, problems = auditor.judge(c, key)
+                line = {"id": c.id, "url": c.url, "decision": decision, "reasons": [_cap(f) for f in deciding],
+                        "license": lic.to_dict(), **where}
+                if c.id_assigned:
+                    line["id_assigned"] = True
+                if problems:
+                    line["problems"] = [p.to_dict() for p in problems]
+                    for s in {p.signal for p in problems}:
+                        problem_count[s] += 1
+                if c.notes:
+                    line["notes"] = c.notes
+                out_f = fh[decision]
+                out_f.write(c.raw)
+                out_f.write(b"\n")
+                counts[decision] += 1
+                sigs = list(dict.fromkeys(f.signal for f in deciding if f.reserved))
+                for s in sigs:
+                    reserved_by[s] += 1
+                image = _is_image(c.media_path)
+                summary.add(url=c.url, host=_host_of(key),
+                            text_chars=len(c.text), modality="image" if image else "text", decision=decision,
+                            signals=sigs, licence_category=lic.category,
+                            source_kind=c.source_kind or default_kind,
+                            kind_origin="record" if c.source_kind else default_origin)
+            manifest.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+            done += 1
+        if on_progress is not None:
+            on_progress(done, read)
+    tally.records, tally.bytes = done, read
+    return tally
+
+
 def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
           on_progress: Callable[[int, int], None] | None = None) -> AuditResult:
     """Audit the corpus files/directories ``corpus`` and write the outputs to ``out``.
 
-    ``on_progress(records_done, bytes_read)`` is called every few thousand records."""
+    ``on_progress(records_done, bytes_read)`` is called every few thousand records (with ``jobs`` > 1, a few
+    times a second, from this thread)."""
     import orjson
 
     from .summary import SummaryBuilder
@@ -318,6 +446,9 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     opts = opts or AuditOptions()
     if opts.policy == "agent" and not opts.agents:
         raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
+    if opts.jobs < 1:
+        raise InputError(f"--jobs {opts.jobs}: at least 1", "give the number of processes, e.g. --jobs 4")
+    kind = run_kind(opts)
     t0 = time.perf_counter()
     out = Path(out)
     # outputs of an earlier audit inside a corpus directory are not corpus (a re-run would read them again)
@@ -325,77 +456,32 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
               if not (_inside(i[0], out) or _inside(i[0], out.with_name(out.name + ".partial")))]
     paths = [p for p, _kind, _name in inputs]
     source = _sites_source(opts)
+    auditor = Auditor(opts, source)  # before the output directory exists: a bad exclusion list leaves nothing
     tmp = _prepare(out, opts.force)
-    auditor = Auditor(opts, source)
-    summary = SummaryBuilder()
-    counts: Counter[str] = Counter()
-    reserved_by: Counter[str] = Counter()
-    problem_count: Counter[str] = Counter()
-    done = 0
-    read = 0
-    fh = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20)
-          for name in ("manifest", "allowed", "reserved", "rejected")}
+    tally = Tally(summary=SummaryBuilder())
     try:
-        manifest = fh["manifest"]
-        for batch in _batches(read_raw(inputs), opts.batch):
-            checked = [(r, check(r)) for r in batch]
-            if opts.fetch:
-                auditor.prefetch(c.key for _, c in checked if type(c) is Record)
-            for r, c in checked:
-                read += len(r.raw) + 1
-                where = {"source": r.source, "line": r.line}
-                if isinstance(c, str):
-                    obj = r.obj or {}
-                    rid, url = obj.get("id"), obj.get("url")
-                    line = {"id": str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
-                            "url": url if isinstance(url, str) else None, "decision": "rejected", "reasons": [],
-                            "license": None, **where, "error": c}
-                    fh["rejected"].write(r.raw)
-                    fh["rejected"].write(b"\n")
-                    counts["rejected"] += 1
-                    summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
-                                licence_category="unspecified", source_kind="crawled")
-                else:
-                    key = c.key
-                    decision, deciding, lic, problems = auditor.judge(c, key)
-                    line = {"id": c.id, "url": c.url, "decision": decision, "reasons": [_cap(f) for f in deciding],
-                            "license": lic.to_dict(), **where}
-                    if c.id_assigned:
-                        line["id_assigned"] = True
-                    if problems:
-                        line["problems"] = [p.to_dict() for p in problems]
-                        for s in {p.signal for p in problems}:
-                            problem_count[s] += 1
-                    if c.notes:
-                        line["notes"] = c.notes
-                    out_f = fh[decision]
-                    out_f.write(c.raw)
-                    out_f.write(b"\n")
-                    counts[decision] += 1
-                    sigs = list(dict.fromkeys(f.signal for f in deciding if f.reserved))
-                    for s in sigs:
-                        reserved_by[s] += 1
-                    image = _is_image(c.media_path)
-                    summary.add(url=c.url, host=_host_of(key),
-                                text_chars=len(c.text), modality="image" if image else "text", decision=decision,
-                                signals=sigs, licence_category=lic.category, source_kind="crawled")
-                manifest.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
-                done += 1
-            if on_progress is not None:
-                on_progress(done, read)
+        if opts.jobs > 1:
+            from .jobs import audit_in_jobs
+
+            audit_in_jobs(inputs, tmp, auditor, tally, on_progress)
+        else:
+            fh = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20)
+                  for name in ("manifest", "allowed", "reserved", "rejected")}
+            try:
+                audit_records(read_raw(inputs), auditor, fh, tally, on_progress)
+            finally:
+                for f in fh.values():
+                    f.close()
     except BaseException:  # the audit could not run to its end (unreadable input, interrupted): no half output
-        for f in fh.values():
-            f.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        for f in fh.values():
-            f.close()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     from .summary import to_markdown
 
-    summ = summary.to_dict(agents=list(auditor.policy.agents), policy=opts.policy,
-                           inputs=[str(p) for p in paths], generated_at=generated, protocols=_honoured(source))
+    summ = tally.summary.to_dict(agents=list(auditor.policy.agents), policy=opts.policy,
+                                 inputs=[str(p) for p in paths], generated_at=generated,
+                                 protocols=_honoured(source), sme=opts.sme, default_source_kind=kind,
+                                 exclude_lists=auditor.excluded.describe() if auditor.excluded is not None else ())
     (tmp / "summary.json").write_bytes(orjson.dumps(summ, option=orjson.OPT_INDENT_2))
     (tmp / "summary.md").write_text(to_markdown(summ), encoding="utf-8")
     if out.exists():
@@ -410,5 +496,5 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                             f"files were not read: {', '.join(names)}{' ...' if n > len(names) else ''}; rename them "
                             "to the lower-case ASCII host (IDNA, e.g. xn--bcher-kva.de), with :port for a non-default "
                             "port")
-    return AuditResult(out, counts, reserved_by, problem_count, [str(p) for p in paths],
+    return AuditResult(out, tally.counts, tally.reserved_by, tally.problems, [str(p) for p in paths],
                        time.perf_counter() - t0, summ, warnings)
