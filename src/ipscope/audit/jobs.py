@@ -8,7 +8,9 @@
 * **Workers.** Each piece is a task on ``index.executor.LocalExecutor``'s process pool (spawned processes that
   leave Ctrl-C to this one). A worker keeps one ``Auditor`` for all its pieces, so a site's files are read and
   parsed once per worker (a site met by two workers is parsed by both). It writes the piece's four record files
-  under ``DIR.partial/.pieces/`` and returns its counts and summary counters (``run.Tally``).
+  and its counts and summary counters (``run.Tally``, as JSON) under ``DIR.partial/.pieces/`` and hands back
+  only their place: a result that small crosses the pipe in one atomic write, so ending a worker on Ctrl-C never
+  leaves this process waiting for the rest of a result (which a Tally sent whole could, and did, in testing).
 * **Merge.** As soon as the first pieces are done, in input order, their files are appended to the outputs (the
   first piece's renamed, the others copied by ``os.copy_file_range``, in the kernel); the tallies are added up and
   the summary written once from them. Records keep the file, line and id they have when one process reads the
@@ -104,8 +106,9 @@ def _auditor(opts: AuditOptions) -> Auditor:
     return a
 
 
-def run_piece(piece: Piece) -> Tally:
-    """Audit one piece into its files (in a worker process); its counts and summary counters."""
+def run_piece(piece: Piece) -> str:
+    """Audit one piece into its files (in a worker process); the path of its tally (counts and summary counters,
+    JSON)."""
     from .summary import SummaryBuilder
 
     try:
@@ -124,9 +127,11 @@ def run_piece(piece: Piece) -> Tally:
             progress(tally.records, tally.bytes)
         finally:
             os.close(fd)
+        with open(piece.path("tally.json"), "wb") as f:
+            f.write(tally.to_json())
     except IpscopeError as e:  # as a plain IpscopeError: some subclasses cannot be sent back between processes
         raise IpscopeError(e.message, e.fix) from None
-    return tally
+    return piece.path("tally.json")
 
 
 def _append(src: str, dst: str) -> None:
@@ -228,7 +233,8 @@ def audit_in_jobs(inputs: list[Input], tmp: Path, auditor: Auditor, tally: Tally
     results = executor.map(run_piece, pieces, merger.done, merger.tick)
     merger.finish()
     for r in results:
-        tally.merge(r)
+        with open(r, "rb") as f:
+            tally.merge(Tally.from_json(f.read()))
     shutil.rmtree(work)
     if on_progress is not None:
         on_progress(tally.records, tally.bytes)

@@ -336,6 +336,22 @@ class Tally:
     records: int = 0
     bytes: int = 0  # bytes of input lines read
 
+    def to_json(self) -> bytes:
+        import orjson
+
+        return orjson.dumps({"counts": self.counts, "reserved_by": self.reserved_by, "problems": self.problems,
+                             "records": self.records, "bytes": self.bytes, "summary": self.summary.state()})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Tally:
+        import orjson
+
+        from .summary import SummaryBuilder
+
+        d = orjson.loads(data)
+        return cls(Counter(d["counts"]), Counter(d["reserved_by"]), Counter(d["problems"]),
+                   SummaryBuilder.from_state(d["summary"]), d["records"], d["bytes"])
+
     def merge(self, other: Tally) -> None:
         self.counts.update(other.counts)
         self.reserved_by.update(other.reserved_by)

@@ -232,6 +232,20 @@ class SummaryBuilder:
             h[2 * k] += 1
             h[2 * k + 1] += text_chars
 
+    def state(self) -> dict[str, Any]:
+        """The counters as plain JSON data (a worker process hands them back this way; ``from_state`` reads them)."""
+        return {name.lstrip("_"): getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> SummaryBuilder:
+        b = cls()
+        for name in cls.__slots__:
+            value, empty = state[name.lstrip("_")], getattr(b, name)
+            if isinstance(empty, list) and len(value) != len(empty):  # written by another version of the layout
+                raise ValueError(f"SummaryBuilder.from_state: {name} has {len(value)} counters, not {len(empty)}")
+            setattr(b, name, value)
+        return b
+
     def merge(self, other: SummaryBuilder) -> None:
         """Add another builder's counts (e.g. one per shard or worker process) into this one."""
         for i in range(_NCELLS):
