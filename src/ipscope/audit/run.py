@@ -201,7 +201,8 @@ class Auditor:
 
     def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
         """(decision, deciding findings, licence, problems) for one record."""
-        excluded = self._excluded(key)  # an excluded domain's site files are neither read nor fetched
+        # an excluded domain's site files are neither read nor fetched
+        excluded = self._excluded(key) if self.excluded is not None else None
         site = self.site(key) if excluded is None else _NO_SITE
         path = _path_of(rec.url)
         agents = self.policy.site_agents
