@@ -222,3 +222,52 @@ def test_ctrl_c_with_jobs_leaves_no_partial_output(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr and "Aborted" not in r.stderr
     assert r.stderr.strip() == f"ipscope: interrupted; no audit was written to {out}; run the command again"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
+
+
+def test_jobs_with_fetch_share_the_on_disk_cache(tmp_path: Path, small_pieces) -> None:
+    """Each worker fetches with its own fetcher on the one cache: a run after a first one asks the server nothing
+    within the TTL, and gives the same bytes as one job."""
+    pytest.importorskip("aiohttp")
+    import http.server
+    import threading
+
+    hits: list[str] = []
+    robots = b"User-agent: *\nDisallow: /members/\n"
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            body = robots if self.path == "/robots.txt" else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        texts = _texts(60)
+        corpus = tmp_path / "c.jsonl"
+        corpus.write_text("".join(json.dumps({"id": str(i), "url": f"{base}/{'members' if i % 3 else 'open'}/{i}",
+                                              "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+                          encoding="utf-8")
+        cache = tmp_path / "cache"
+        outs = {}
+        for n in (2, 1, 2):
+            hits.clear()
+            opts = AuditOptions(fetch=True, allow_private=True, cache_dir=cache, jobs=n, force=True)
+            audit([str(corpus)], tmp_path / f"o{n}", opts)
+            outs.setdefault(n, []).append((_outputs(tmp_path / f"o{n}"), list(hits)))
+        first_jobs, one, again_jobs = outs[2][0], outs[1][0], outs[2][1]
+        assert first_jobs[1]  # the first run fetched (each of the site's files once per worker at most)
+        assert len([h for h in first_jobs[1] if h == "/robots.txt"]) <= 2
+        assert one[1] == [] and again_jobs[1] == []  # then everything came from the shared cache
+        assert first_jobs[0] == one[0] == again_jobs[0]
+        man = [json.loads(x) for x in one[0]["manifest.jsonl"].splitlines()]
+        assert [m["decision"] for m in man] == ["allowed" if i % 3 == 0 else "reserved" for i in range(len(texts))]
+    finally:
+        srv.shutdown()
