@@ -13,10 +13,19 @@ as crawls do. Figures, one JSON line:
 * parity: ipscope's robots.txt decision for ``*`` against protego's ``can_fetch`` on every file of
   ../shared/data/robots for the fixed URL set of tests/test_audit_robots.py (agreement, and the files that
   differ with the RFC 9309 rule that explains each; an unexplained difference fails the run);
-* fetch: the JSON line of ``benchmarks/bench_fetch.py`` (live fetching from a local server, cold and warm).
+* fetch: the JSON line of ``benchmarks/bench_fetch.py`` (live fetching from a local server, cold and warm);
+* jobs: the same audit with ``--jobs N`` (default 2), its wall time against one job's in the same run, and a
+  check that its outputs are the same bytes;
+* baseline: with ``--baseline TREE``, one-job runs of another source tree (e.g. ``git archive main``) in the same
+  run, interleaved with ours, so both see the same machine.
+
+Each audit runs ``--repeat`` times (interleaved: baseline, one job, N jobs) and the median is reported with
+every run's time. The audits run ``python -m ipscope`` with ``PYTHONPATH=<tree>/src``, so the tree measured is
+the one named, whatever is installed.
 
     python benchmarks/bench_audit.py                  # 100,000 and 400,000 records
     python benchmarks/bench_audit.py --records 20000  # quicker
+    python benchmarks/bench_audit.py --records 20000 --repeat 3 --only-audit --baseline /tmp/main-tree
 
 The peer runs in benchmarks/work/peer-venv (``benchmarks/setup_peer.sh`` installs it); it is skipped with a
 note when that environment has no datadiligence.
@@ -42,7 +51,6 @@ REPO = HERE.parent
 SHARED_ROBOTS = REPO.parent / "shared" / "data" / "robots"
 SAMPLE_ROBOTS = REPO / "tests" / "data" / "robots"
 PY = sys.executable
-IPSCOPE = str(Path(PY).with_name("ipscope"))
 PEER_PY = Path(os.environ.get("PEER_PYTHON", HERE / "work" / "peer-venv" / "bin" / "python"))
 
 WORDS = ("the of and to in a is that for it as was with be by on not he this are or his from at which but have "
@@ -137,15 +145,63 @@ def _measured(cmd: list[str]) -> dict:
     return {"returncode": p.returncode, "seconds": wall, "peak_rss_mb": rss, "stdout": p.stdout, "stderr": p.stderr}
 
 
-def bench_ipscope(corpus: Path, n: int, snap: Path, work: Path) -> dict:
-    out = work / "audit-out"
-    r = _measured([IPSCOPE, "audit", str(corpus), "--sites", str(snap), "--out", str(out), "--force", "--quiet"])
-    if r["returncode"] != 0:
-        raise RuntimeError(r["stderr"][-3000:])
+def _audit_run(tree: Path, corpus: Path, snap: Path, out: Path, jobs: int = 1) -> dict:
+    cmd = [PY, "-m", "ipscope", "audit", str(corpus), "--sites", str(snap), "--out", str(out), "--force", "--quiet"]
+    if jobs > 1:
+        cmd += ["--jobs", str(jobs)]
+    env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M CPU %U %S", *cmd], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{tree}: {p.stderr[-3000:]}")
+    line = next((x.split() for x in p.stderr.splitlines() if x.startswith("MAXRSS")), None)
+    # CPU seconds of the process and of the workers it waited for: what the run cost whatever else ran
+    return {"seconds": wall, "peak_rss_mb": int(line[1]) / 1024 if line else None,
+            "cpu_s": float(line[3]) + float(line[4]) if line else None}
+
+
+def _same_outputs(a: Path, b: Path) -> bool:
+    for name in ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl"):
+        if (a / name).read_bytes() != (b / name).read_bytes():
+            return False
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    sa.pop("generated_at"), sb.pop("generated_at")
+    return sa == sb
+
+
+def bench_ipscope(corpus: Path, n: int, snap: Path, work: Path, jobs: int = 1, repeat: int = 1,
+                  baseline: Path | None = None) -> dict:
+    """Median wall time of ``repeat`` runs of one job (and of ``jobs`` jobs, and of the baseline tree's one job),
+    interleaved so that each sees the same machine."""
+    import statistics
+
+    out, out_jobs, out_base = work / "audit-out", work / "audit-out-jobs", work / "audit-out-baseline"
+    runs: dict[str, list[dict]] = {"one": [], "jobs": [], "baseline": []}
+    for _ in range(repeat):
+        if baseline is not None:
+            runs["baseline"].append(_audit_run(baseline, corpus, snap, out_base))
+        runs["one"].append(_audit_run(REPO, corpus, snap, out))
+        if jobs > 1:
+            runs["jobs"].append(_audit_run(REPO, corpus, snap, out_jobs, jobs))
     counts = {d: sum(1 for _ in open(out / f"{d}.jsonl", "rb")) for d in ("allowed", "reserved", "rejected")}
     assert sum(counts.values()) == n, counts
-    return {"records": n, "seconds": round(r["seconds"], 2), "records_per_s": round(n / r["seconds"]),
-            "peak_rss_mb": round(r["peak_rss_mb"] or 0, 1), "decisions": counts}
+
+    def fig(rs: list[dict]) -> dict:
+        sec = statistics.median(r["seconds"] for r in rs)
+        return {"seconds": round(sec, 2), "records_per_s": round(n / sec),
+                "peak_rss_mb": round(max(r["peak_rss_mb"] or 0 for r in rs), 1),
+                "runs_s": [round(r["seconds"], 2) for r in rs],
+                "cpu_s": round(statistics.median(r["cpu_s"] or 0 for r in rs), 2)}
+
+    res = {"records": n, **fig(runs["one"]), "decisions": counts}
+    if jobs > 1:
+        res["jobs"] = {"jobs": jobs, **fig(runs["jobs"]), "same_outputs_as_one_job": _same_outputs(out, out_jobs)}
+        res["jobs"]["speedup"] = round(res["seconds"] / res["jobs"]["seconds"], 2)
+    if baseline is not None:
+        res["baseline"] = {"tree": str(baseline), **fig(runs["baseline"])}
+        res["baseline"]["ours_vs_baseline"] = round(res["baseline"]["seconds"] / res["seconds"], 3)
+    return res
 
 
 _PEER = r"""
@@ -224,6 +280,11 @@ def main() -> None:
     ap.add_argument("--fetch-hosts", type=int, default=2000)
     ap.add_argument("--work", default=str(HERE / "work"))
     ap.add_argument("--results", default=str(HERE / "results" / "bench_audit.jsonl"))
+    ap.add_argument("--jobs", type=int, default=2, help="also audit with --jobs N (1: not)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each audit; the median is reported")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a source tree (holding src/ipscope) whose one-job audit runs in the same run")
+    ap.add_argument("--only-audit", action="store_true", help="skip the peer, the parity check and the fetch bench")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -235,10 +296,14 @@ def main() -> None:
         corpus = work / f"audit-corpus-{n}.jsonl"
         if not corpus.is_file():
             make_corpus(corpus, n, hosts, seed=n)
-        res = bench_ipscope(corpus, n, snap, work)
+        res = bench_ipscope(corpus, n, snap, work, args.jobs, args.repeat, args.baseline)
         res["corpus_mb"] = round(corpus.stat().st_size / 1e6, 1)
         sizes.append(res)
     row["ipscope"] = sizes
+    row["repeat"] = args.repeat
+    if args.only_audit:
+        record(row, args.results)
+        return
     row["peer"] = bench_peer(work / f"audit-corpus-{args.records}.jsonl")
     if "records_per_s" in row["peer"]:
         row["ratio_records_per_s"] = round(sizes[0]["records_per_s"] / row["peer"]["records_per_s"], 2)

@@ -475,6 +475,17 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
     _run_batch("similar", index, queries, fmt, out, lambda q: similar(idx, q, None, opts), _reader(encoding))
 
 
+def _check_source_kind(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from .audit.summary import kinds_help, source_kind
+
+    kind = source_kind(value)
+    if kind is None:
+        raise click.BadParameter(f"{value!r} is not a source kind; give one of {kinds_help()}")
+    return kind
+
+
 @main.command("audit", context_settings=CONTEXT)
 @click.argument("corpus", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output directory to create.")
@@ -495,21 +506,36 @@ def similar_cmd(index: Path, queries: tuple[str, ...], top: int, fmt: str, out: 
               help="With --fetch, where fetched site files are kept. [default: ~/.cache/ipscope/sites]")
 @click.option("--ttl", "ttl_s", type=click.FloatRange(0), default=86400, show_default=True,
               help="With --fetch, seconds a fetched site file stays valid in the cache.")
+@click.option("--source-kind", metavar="KIND", default=None, callback=_check_source_kind,
+              help="Where records without a source_kind field come from, as the public summary's template "
+                   "divides sources: public-dataset (2.1; 'dataset' is an alias), licensed (2.2.1), "
+                   "private-dataset (2.2.2), crawled (2.3), user-data (2.4), synthetic (2.5) or other (2.6); a "
+                   "record's own source_kind wins. [default: crawled, and the summary says it was assumed]")
+@click.option("--sme", is_flag=True,
+              help="The provider is an SME: the summary lists the top 5% of domains (at most 1,000), not 10%.")
+@click.option("--exclude-domains", "exclude_domains", multiple=True, metavar="FILE", type=click.Path(path_type=Path),
+              help="A list of domains (one a line, subdomains included, # comments, Unicode or xn-- names, "
+                   "*.example.com accepted) whose records are reserved as 'excluded-domain', e.g. sites "
+                   "recognised as infringing copyright (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
+              help="Processes: the corpus is cut into pieces (JSONL by byte ranges at line ends, Parquet by row "
+                   "groups, .gz whole) audited at once; the outputs are the same bytes as with one.")
 @click.option("--force", is_flag=True, help="Replace --out if it is already an ipscope audit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 @_interruptible(lambda out, **_: f"no audit was written to {out}; run the command again")
 def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bool, agents: tuple[str, ...],
-              policy: str, allow_private: bool, cache_dir: Path | None, ttl_s: float, force: bool,
-              quiet: bool) -> None:
+              policy: str, allow_private: bool, cache_dir: Path | None, ttl_s: float, source_kind: str | None,
+              sme: bool, exclude_domains: tuple[Path, ...], jobs: int, force: bool, quiet: bool) -> None:
     """Decide, with evidence, which CORPUS records may be used to train AI.
 
     \b
     CORPUS is JSONL, JSONL.gz or Parquet files (or directories of them) with records
     {"url", "text"} and optionally "id" (a record without one is given NAME#LINE, or
     NAME#ROW, as ipscope index gives it), "headers" (HTTP response headers), "html" (the
-    raw page), "license" and "media_path". Every record ends in exactly one of
-    DIR/allowed.jsonl, DIR/reserved.jsonl or DIR/rejected.jsonl (malformed lines, a bad
-    id, no http(s) URL), and DIR/manifest.jsonl has one line per record, in input order,
+    raw page), "license", "media_path" and "source_kind" (see --source-kind). Every
+    record ends in exactly one of DIR/allowed.jsonl, DIR/reserved.jsonl or
+    DIR/rejected.jsonl (malformed lines, a bad id, no http(s) URL, an unknown
+    source_kind), and DIR/manifest.jsonl has one line per record, in input order,
     with the decision, the signals that decided it (where they were read, the exact
     text), its licence and the signals that could not be consulted ("not_checked":
     without --sites or --fetch no site file is read, and the command warns).
@@ -526,7 +552,8 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
     from .audit.run import AuditOptions, audit
 
     opts = AuditOptions(sites=sites, fetch=fetch, agents=agents, policy=policy,  # type: ignore[arg-type]
-                        allow_private=allow_private, cache_dir=cache_dir, ttl_s=ttl_s, force=force)
+                        allow_private=allow_private, cache_dir=cache_dir, ttl_s=ttl_s, force=force,
+                        source_kind=source_kind, sme=sme, exclude_domains=exclude_domains, jobs=jobs)
     try:
         if quiet:
             result = audit([str(c) for c in corpus], out, opts)

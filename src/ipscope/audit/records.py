@@ -5,7 +5,9 @@ too). A record that cannot be judged (a malformed JSON line, no valid http(s) UR
 string) becomes a *rejected* record with its line number and the reason; a record without an ``id`` gets
 ``<path relative to the input>#<line>`` (``#<row>`` for Parquet), as the index gives it, and its manifest line
 says ``"id_assigned": true``. Everything else is passed on, with the optional fields normalised (``headers`` as
-a dict with lower-cased names, whether given as an object or as a list of ``[name, value]`` pairs).
+a dict with lower-cased names, whether given as an object or as a list of ``[name, value]`` pairs; ``source_kind``
+as one of ``summary.SOURCE_KINDS``, an unknown one rejecting the record, since the public summary's sections rest
+on it).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any, Iterable, Iterator
 from ..corpus.records import FileKind, RawRecord, discover as _discover, jsonl_records, parquet_file, \
     parquet_records, record_id
 from ..errors import InputError
+from .summary import SOURCE_KINDS, SourceKind, kinds_help, source_kind
 
-__all__ = ["RawRecord", "Record", "check", "discover", "read_raw"]
+__all__ = ["RawRecord", "Record", "check", "discover", "read_raw", "read_units"]
 
 Input = tuple[Path, FileKind, str]  # (path, kind, name): what ``discover`` finds
 
@@ -41,6 +44,7 @@ class Record:
     media_path: str | None = None
     notes: list[str] = field(default_factory=list)  # fields ignored, with why
     id_assigned: bool = False  # the record had no id: ``<name>#<line>`` was given
+    source_kind: SourceKind | None = None  # the record's own ``source_kind`` field (canonical), if it has one
 
 
 def discover(paths: Iterable[str | Path]) -> list[Input]:
@@ -49,7 +53,7 @@ def discover(paths: Iterable[str | Path]) -> list[Input]:
     return _discover(paths, records_only=True)
 
 
-def _read_parquet(path: Path, name: str) -> Iterator[RawRecord]:
+def _read_parquet(path: Path, name: str, row_groups: tuple[int, ...] | None = None) -> Iterator[RawRecord]:
     try:
         pf = parquet_file(path)
     except InputError as e:
@@ -58,7 +62,7 @@ def _read_parquet(path: Path, name: str) -> Iterator[RawRecord]:
         yield RawRecord(str(path), -1, b"", None, f"{e.message}; nothing of it was audited; fix: check that the file "
                         "is Parquet, or give JSONL", "unreadable", name)
         return
-    yield from parquet_records(pf, str(path), label=name, damage_line=-1)
+    yield from parquet_records(pf, str(path), row_groups=row_groups, label=name, damage_line=-1)
 
 
 def read_raw(inputs: list[Input]) -> Iterator[RawRecord]:
@@ -68,6 +72,33 @@ def read_raw(inputs: list[Input]) -> Iterator[RawRecord]:
             yield from _read_parquet(p, name)
         else:
             yield from jsonl_records(p, label=name, damage_line=-1)
+
+
+def read_units(units: Iterable[Any]) -> Iterator[RawRecord]:
+    """The records of pieces of the inputs (``corpus.readers.Unit``: a byte range of a JSONL file cut at line ends
+    with the number of its first line, a whole ``.gz`` file, some row groups of a Parquet file), in order; each
+    record has the file, line and id it has when its whole file is read (``ipscope audit --jobs``)."""
+    for u in units:
+        if u.kind == "parquet":
+            # no row groups: a file whose footer could not be read, which _read_parquet reports as one place
+            yield from _read_parquet(Path(u.path), u.name, u.row_groups or None)
+        elif u.kind == "jsonl":
+            yield from jsonl_records(u.path, u.start, u.end, u.first_line, label=u.name, damage_line=-1)
+        else:
+            yield from jsonl_records(u.path, label=u.name, damage_line=-1)
+
+
+def record_kind(obj: dict[str, Any]) -> SourceKind | str | None:
+    """The canonical ``source_kind`` of a record object, None when it has none (absent or null), or the reason
+    the record is rejected: a value that names no kind."""
+    v = obj.get("source_kind")
+    if v is None:
+        return None
+    k = source_kind(v)
+    if k is None:
+        return (f"source_kind {str(v)[:80]!r} is not a source kind; give one of {kinds_help()}, one per section of "
+                "the public summary's template, or leave the field out to use --source-kind")
+    return k
 
 
 # headers whose lines must stay apart: an X-Robots-Tag line that names an agent covers that line only
@@ -150,10 +181,17 @@ def check(r: RawRecord) -> Record | str:
     if not isinstance(text, str):
         return ("no text: every record needs a 'text' string" if text is None
                 else f"text is a {type(text).__name__}, not a string")
+    kind = record_kind(obj) if "source_kind" in obj else None
+    if kind is not None and kind not in _KINDS:
+        return kind  # the reason
     notes: list[str] = []
     headers = _headers(obj["headers"], notes) if obj.get("headers") is not None else {}
     return Record(
         source=r.source, line=r.line, raw=r.raw, id=rid, url=url, text=text, key=key, headers=headers,
         html=_opt_str(obj, "html", notes), license=_opt_str(obj, "license", notes),
         media_path=_opt_str(obj, "media_path", notes), notes=notes, id_assigned=assigned,
+        source_kind=kind,  # type: ignore[arg-type]
     )
+
+
+_KINDS = frozenset(SOURCE_KINDS)

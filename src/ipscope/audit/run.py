@@ -5,9 +5,10 @@ records). Per record: check its fields (or reject it), look up its site's files 
 site and cached), collect the findings of every signal, let the policy decide, classify its
 licence, note what could not be consulted: that is :meth:`Auditor.verdict`, an
 :class:`~ipscope.types.AuditRecord` (the path :meth:`Auditor.decide` gives data pipelines). Then
-:func:`audit` writes its manifest line plus the record itself to ``allowed``/``reserved``/``rejected``
-and counts it. With ``--fetch`` records are taken in batches so each batch's new sites are fetched
-concurrently.
+:func:`audit_records` writes its manifest line plus the record itself to ``allowed``/``reserved``/
+``rejected`` and counts it. With ``--fetch`` records are taken in batches so each batch's new sites are
+fetched concurrently. With ``--jobs N`` the corpus is cut into pieces that N processes audit at once
+(``jobs.py``); the outputs are the same bytes.
 
 Outputs are written to ``DIR.partial`` and renamed to ``DIR`` at the end, so a DIR that exists is
 always a finished audit.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -67,6 +68,10 @@ class AuditOptions:
     ttl_s: float = 86400.0
     force: bool = False
     batch: int = 5000  # records per fetch batch
+    source_kind: str | None = None  # the template section of records without a source_kind field (--source-kind)
+    sme: bool = False  # the template's SME rules (--sme)
+    exclude_domains: tuple[Path, ...] = ()  # lists of domains whose records are reserved (--exclude-domains)
+    jobs: int = 1  # processes (--jobs)
 
 
 @dataclass
@@ -266,6 +271,16 @@ class Auditor:
         self.source = _sites_source(opts) if self._own_source else source
         self._how = "fetch" if hasattr(self.source, "get_many") else "snapshot"
         self.sites: dict[str, _Site] = {}
+        self.excluded = None
+        if opts.exclude_domains:
+            from .exclude import load
+
+            self.excluded = load(opts.exclude_domains)
+
+    def _excluded(self, key: str) -> Finding | None:
+        """The finding of the exclusion list entry that covers the site ``key``, if any."""
+        e = self.excluded.match(_host_of(key)) if self.excluded is not None else None
+        return None if e is None else e.finding()
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Auditor, (self.opts,) if self._own_source else (self.opts, self.source))
@@ -284,7 +299,7 @@ class Auditor:
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Fetch (concurrently) the sites among ``keys`` not seen yet."""
-        new = [k for k in dict.fromkeys(keys) if k not in self.sites]
+        new = [k for k in dict.fromkeys(keys) if k not in self.sites and self._excluded(k) is None]
         if new and self.source is not None and hasattr(self.source, "get_many"):
             for k, files in self.source.get_many(new).items():
                 self.sites[k] = self._load(files)
@@ -325,7 +340,11 @@ class Auditor:
                                url if isinstance(url, str) else None, "rejected", source=source, line=line, error=c)
         key = c.key
         decision, deciding, lic, problems = self.judge(c, key)
-        not_checked = self.site(key).not_checked if self.source is not None else _NO_FILES
+        if self.source is None:
+            not_checked = _NO_FILES
+        else:  # judge read the site's files, unless its domain is excluded (then none are read, none needed)
+            site = self.sites.get(key)
+            not_checked = site.not_checked if site is not None else ()
         media = c.media_path
         if media:
             not_checked += _media_not_checked(media)
@@ -339,7 +358,9 @@ class Auditor:
 
     def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
         """(decision, deciding findings, licence, problems) for one record."""
-        site = self.site(key)
+        # an excluded domain's site files are neither read nor fetched
+        excluded = self._excluded(key) if self.excluded is not None else None
+        site = self.site(key) if excluded is None else _NO_SITE
         path = _path_of(rec.url)
         agents = self.policy.site_agents
         findings: list[Finding] = []
@@ -382,6 +403,8 @@ class Auditor:
         if not image:  # noimageai reserves images only
             findings = [f for f in findings if f.signal != "noimageai"]
         reserved, deciding = self.policy.decide(findings)
+        if excluded is not None:
+            reserved, deciding = True, [excluded]
         lic = licences.classify(rec.license, page)
         return ("reserved" if reserved else "allowed"), deciding, lic, problems
 
@@ -460,16 +483,142 @@ def _batches(it: Iterator[RawRecord], n: int) -> Iterator[list[RawRecord]]:
         yield batch
 
 
+@dataclass
+class Tally:
+    """What auditing some records counted (one per ``--jobs`` piece, merged in input order)."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # decision -> records
+    reserved_by: Counter[str] = field(default_factory=Counter)  # signal -> reserved records it reserved
+    problems: Counter[str] = field(default_factory=Counter)  # signal -> records with a problem reading it
+    not_checked: Counter[str] = field(default_factory=Counter)  # signal -> records it could not be consulted for
+    summary: Any = None  # summary.SummaryBuilder
+    records: int = 0
+    bytes: int = 0  # bytes of input lines read
+
+    def to_json(self) -> bytes:
+        import orjson
+
+        return orjson.dumps({"counts": self.counts, "reserved_by": self.reserved_by, "problems": self.problems,
+                             "not_checked": self.not_checked, "records": self.records, "bytes": self.bytes,
+                             "summary": self.summary.state()})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Tally:
+        import orjson
+
+        from .summary import SummaryBuilder
+
+        d = orjson.loads(data)
+        return cls(Counter(d["counts"]), Counter(d["reserved_by"]), Counter(d["problems"]),
+                   Counter(d["not_checked"]), SummaryBuilder.from_state(d["summary"]), d["records"], d["bytes"])
+
+    def merge(self, other: Tally) -> None:
+        self.counts.update(other.counts)
+        self.reserved_by.update(other.reserved_by)
+        self.problems.update(other.problems)
+        self.not_checked.update(other.not_checked)
+        self.summary.merge(other.summary)
+        self.records += other.records
+        self.bytes += other.bytes
+
+
+def run_kind(opts: AuditOptions) -> Any:
+    """The run's ``--source-kind``, canonical; InputError naming the allowed values for any other."""
+    from .summary import kinds_help, source_kind
+
+    if opts.source_kind is None:
+        return None
+    k = source_kind(opts.source_kind)
+    if k is None:
+        raise InputError(f"--source-kind {opts.source_kind!r} is not a source kind",
+                         f"give one of {kinds_help()}: the section of the public summary's template the records "
+                         "without a source_kind field belong to")
+    return k
+
+
+def audit_records(records: Iterable[RawRecord], auditor: Auditor, fh: dict[str, Any], tally: Tally,
+                  on_progress: Callable[[int, int], None] | None = None) -> Tally:
+    """Judge ``records`` (each through :meth:`Auditor.verdict`, the path of ``decide``) and write each to ``fh``
+    (open files ``manifest``, ``allowed``, ``reserved``, ``rejected``), counting into ``tally``;
+    ``on_progress(records, bytes)`` after each batch."""
+    import orjson
+
+    from .records import record_kind
+    from .summary import DEFAULT_SOURCE_KIND, SOURCE_KINDS
+
+    opts = auditor.opts
+    default_kind = run_kind(opts)
+    default_origin = "run" if default_kind is not None else "default"
+    default_kind = default_kind or DEFAULT_SOURCE_KIND
+    kinds = frozenset(SOURCE_KINDS)
+    done = tally.records
+    read = tally.bytes
+    manifest = fh["manifest"]
+    dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
+    for batch in _batches(iter(records), opts.batch):
+        checked = [(r, check(r)) for r in batch]
+        if opts.fetch:
+            auditor.prefetch(c.key for _, c in checked if type(c) is Record)
+        for r, c in checked:
+            read += len(r.raw) + 1
+            rec = auditor.verdict(r, c)
+            out_f = fh[rec.decision]
+            out_f.write(r.raw)
+            out_f.write(b"\n")
+            manifest.write(dumps(rec.to_dict(), option=newline))
+            if type(c) is str:
+                obj = r.obj or {}
+                kind = record_kind(obj) if "source_kind" in obj else None
+                own = kind in kinds
+            else:
+                kind = c.source_kind
+                own = bool(kind)
+            _count(rec, tally, kind if own else default_kind, "record" if own else default_origin)
+            done += 1
+        if on_progress is not None:
+            on_progress(done, read)
+    tally.records, tally.bytes = done, read
+    return tally
+
+
+def _count(rec: AuditRecord, tally: Tally, source_kind: str, kind_origin: str) -> None:
+    """Count one record's verdict into the run's figures and the summary."""
+    tally.counts[rec.decision] += 1
+    summary = tally.summary
+    if rec.decision == "rejected":
+        summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
+                    licence_category="unspecified", source_kind=source_kind, kind_origin=kind_origin)
+        return
+    sigs = rec.reserved_by
+    for s in sigs:
+        tally.reserved_by[s] += 1
+    if rec.problems:
+        for s in {p.signal for p in rec.problems}:
+            tally.problems[s] += 1
+    if rec.not_checked:
+        for s in {n.signal for n in rec.not_checked}:
+            tally.not_checked[s] += 1
+        summary.add_not_checked(rec.not_checked)
+    summary.add(url=rec.url, host=_host_of(rec.site), text_chars=rec.text_chars,  # type: ignore[arg-type]
+                modality=rec.modality, decision=rec.decision, signals=sigs, licence_category=rec.license.category,
+                source_kind=source_kind, kind_origin=kind_origin)
+
+
 def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
           on_progress: Callable[[int, int], None] | None = None) -> AuditResult:
     """Audit the corpus files/directories ``corpus`` and write the outputs to ``out``.
 
-    ``on_progress(records_done, bytes_read)`` is called every few thousand records."""
+    ``on_progress(records_done, bytes_read)`` is called every few thousand records (with ``jobs`` > 1, a few
+    times a second, from this thread)."""
     import orjson
 
     from .summary import SummaryBuilder
 
     opts = opts or AuditOptions()
+    if opts.jobs < 1:
+        raise InputError(f"--jobs {opts.jobs}: at least 1", "give the number of processes, e.g. --jobs 4")
+    kind = run_kind(opts)
     t0 = time.perf_counter()
     auditor = Auditor(opts)  # checks the options and opens the site files before anything is written
     source = auditor.source
@@ -479,50 +628,31 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
               if not (_inside(i[0], out) or _inside(i[0], out.with_name(out.name + ".partial")))]
     paths = [p for p, _kind, _name in inputs]
     tmp = _prepare(out, opts.force)
-    summary = SummaryBuilder()
-    counts: Counter[str] = Counter()
-    reserved_by: Counter[str] = Counter()
-    problem_count: Counter[str] = Counter()
-    not_checked: Counter[str] = Counter()
-    done = 0
-    read = 0
-    fh = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20)
-          for name in ("manifest", "allowed", "reserved", "rejected")}
-    dumps = orjson.dumps
-    newline = orjson.OPT_APPEND_NEWLINE
+    tally = Tally(summary=SummaryBuilder())
     try:
-        manifest = fh["manifest"]
-        for batch in _batches(read_raw(inputs), opts.batch):
-            checked = [(r, check(r)) for r in batch]
-            if opts.fetch:
-                auditor.prefetch(c.key for _, c in checked if type(c) is Record)
-            for r, c in checked:
-                read += len(r.raw) + 1
-                rec = auditor.verdict(r, c)
-                decision = rec.decision
-                out_f = fh[decision]
-                out_f.write(r.raw)
-                out_f.write(b"\n")
-                counts[decision] += 1
-                manifest.write(dumps(rec.to_dict(), option=newline))
-                _count(rec, summary, reserved_by, problem_count, not_checked)
-                done += 1
-            if on_progress is not None:
-                on_progress(done, read)
+        if opts.jobs > 1:
+            from .jobs import audit_in_jobs
+
+            audit_in_jobs(inputs, tmp, auditor, tally, on_progress)
+        else:
+            fh = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20)
+                  for name in ("manifest", "allowed", "reserved", "rejected")}
+            try:
+                audit_records(read_raw(inputs), auditor, fh, tally, on_progress)
+            finally:
+                for f in fh.values():
+                    f.close()
     except BaseException:  # the audit could not run to its end (unreadable input, interrupted): no half output
-        for f in fh.values():
-            f.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        for f in fh.values():
-            f.close()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     from .summary import to_markdown
 
-    summ = summary.to_dict(agents=list(auditor.policy.agents), policy=opts.policy,
-                           inputs=[str(p) for p in paths], generated_at=generated, protocols=_honoured(source),
-                           not_read=_not_read(source))
+    summ = tally.summary.to_dict(agents=list(auditor.policy.agents), policy=opts.policy,
+                                 inputs=[str(p) for p in paths], generated_at=generated,
+                                 protocols=_honoured(source), not_read=_not_read(source), sme=opts.sme,
+                                 default_source_kind=kind,
+                                 exclude_lists=auditor.excluded.describe() if auditor.excluded is not None else ())
     (tmp / "summary.json").write_bytes(orjson.dumps(summ, option=orjson.OPT_INDENT_2))
     (tmp / "summary.md").write_text(to_markdown(summ), encoding="utf-8")
     if out.exists():
@@ -534,8 +664,8 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                         "Content-Signal was read, so a site that reserves training in them is not seen (each "
                         "manifest line lists them under not_checked); to read them, pass --sites DIR (a snapshot, "
                         "see docs/audit/sites.md) or --fetch")
-    if not_checked.get("c2pa"):
-        n = not_checked["c2pa"]
+    if tally.not_checked.get("c2pa"):
+        n = tally.not_checked["c2pa"]
         warnings.append(f"the C2PA manifests in the media files of {n:,} record{'s' if n != 1 else ''} were not read "
                         "(the c2pa extra is missing, or the file could not be read: see not_checked in the "
                         "manifest); install the extra with pip install 'ipscope[c2pa]', or fix the media_path")
@@ -547,27 +677,5 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
                             f"files were not read: {', '.join(names)}{' ...' if n > len(names) else ''}; rename them "
                             "to the lower-case ASCII host (IDNA, e.g. xn--bcher-kva.de), with :port for a non-default "
                             "port")
-    return AuditResult(out, counts, reserved_by, problem_count, [str(p) for p in paths],
-                       time.perf_counter() - t0, summ, warnings, not_checked)
-
-
-def _count(rec: AuditRecord, summary: Any, reserved_by: Counter[str], problems: Counter[str],
-           not_checked: Counter[str]) -> None:
-    """Count one record's verdict into the run's figures and the summary."""
-    if rec.decision == "rejected":
-        summary.add(url=None, host=None, text_chars=0, modality="text", decision="rejected", signals=(),
-                    licence_category="unspecified", source_kind="crawled")
-        return
-    sigs = rec.reserved_by
-    for s in sigs:
-        reserved_by[s] += 1
-    if rec.problems:
-        for s in {p.signal for p in rec.problems}:
-            problems[s] += 1
-    if rec.not_checked:
-        for s in {n.signal for n in rec.not_checked}:
-            not_checked[s] += 1
-        summary.add_not_checked(rec.not_checked)
-    summary.add(url=rec.url, host=_host_of(rec.site), text_chars=rec.text_chars,  # type: ignore[arg-type]
-                modality=rec.modality, decision=rec.decision, signals=sigs, licence_category=rec.license.category,
-                source_kind="crawled")
+    return AuditResult(out, tally.counts, tally.reserved_by, tally.problems, [str(p) for p in paths],
+                       time.perf_counter() - t0, summ, warnings, tally.not_checked)

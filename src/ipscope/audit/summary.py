@@ -7,6 +7,11 @@ Training Content for general-purpose AI models" (24 July 2025). Its sections: 1 
 2.4 user data, 2.5 synthetic data, 2.6 other sources), 3 Data processing aspects (3.1 respect of TDM
 reservations, 3.2 removal of illegal content, 3.3 other information).
 
+Each record has a *source kind* naming the section of 2 it belongs to (``SOURCE_KINDS``: ``public-dataset`` 2.1,
+``licensed`` 2.2.1, ``private-dataset`` 2.2.2, ``crawled`` 2.3, ``user-data`` 2.4, ``synthetic`` 2.5, ``other``
+2.6; ``dataset`` is an alias of ``public-dataset``). A section whose kind has allowed records says so (``used``:
+true, the modalities); a section with none is left to the provider, who may have used data the audit did not see.
+
 ``SummaryBuilder.add`` is called once per audited record, so it keeps only counters: a fixed array of
 (decision, modality, source kind) cells, one small list per licence category and per signal name, and one per
 distinct host of an allowed document. Everything else is computed once in ``to_dict``. What the audited records
@@ -23,7 +28,8 @@ from urllib.parse import urlsplit
 
 Modality = Literal["text", "image", "audio", "video"]
 Decision = Literal["allowed", "reserved", "rejected"]
-SourceKind = Literal["crawled", "dataset"]
+SourceKind = Literal["public-dataset", "licensed", "private-dataset", "crawled", "user-data", "synthetic", "other"]
+KindOrigin = Literal["record", "run", "default"]
 
 #: The value of every field only the provider can fill in.
 TO_BE_COMPLETED = "to_be_completed_by_provider"
@@ -31,11 +37,43 @@ FORMAT = "ipscope-summary/1"
 
 DECISIONS: tuple[Decision, ...] = ("allowed", "reserved", "rejected")
 MODALITIES: tuple[Modality, ...] = ("text", "image", "audio", "video")
-SOURCE_KINDS: tuple[SourceKind, ...] = ("crawled", "dataset")
+#: One per section of template part 2, in the template's order (see KIND_SECTIONS).
+SOURCE_KINDS: tuple[SourceKind, ...] = ("public-dataset", "licensed", "private-dataset", "crawled", "user-data",
+                                        "synthetic", "other")
+#: Other names accepted for a kind: ``dataset`` was the only dataset kind before the template's sections were
+#: all distinguished (it meant a publicly available dataset compiled by third parties, template 2.1).
+KIND_ALIASES: dict[str, SourceKind] = {"dataset": "public-dataset"}
+#: The template section each kind answers.
+KIND_SECTIONS: dict[SourceKind, str] = {"public-dataset": "2.1", "licensed": "2.2.1", "private-dataset": "2.2.2",
+                                        "crawled": "2.3", "user-data": "2.4", "synthetic": "2.5", "other": "2.6"}
+#: What ``ipscope audit`` assumes for a record whose kind neither the record nor the run states (the audit's
+#: records carry URLs: most corpora it reads are crawls); the summary counts such records apart.
+DEFAULT_SOURCE_KIND: SourceKind = "crawled"
+KIND_ORIGINS: tuple[KindOrigin, ...] = ("record", "run", "default")
 _DEC = {d: i for i, d in enumerate(DECISIONS)}
 _MOD = {m: i for i, m in enumerate(MODALITIES)}
-_KIND = {k: i for i, k in enumerate(SOURCE_KINDS)}
-_NCELLS = len(DECISIONS) * len(MODALITIES) * len(SOURCE_KINDS)
+_KIND: dict[str, int] = {k: i for i, k in enumerate(SOURCE_KINDS)}
+_KIND.update({alias: _KIND[k] for alias, k in KIND_ALIASES.items()})
+_NK = len(SOURCE_KINDS)
+_ORIGIN = {o: i for i, o in enumerate(KIND_ORIGINS)}
+_NCELLS = len(DECISIONS) * len(MODALITIES) * _NK
+
+
+def source_kind(value: object) -> SourceKind | None:
+    """The canonical kind of ``value`` (a kind or an alias, any letter case, surrounding blanks ignored), or
+    None when it names none."""
+    if not isinstance(value, str):
+        return None
+    v = value.strip().lower()
+    if v in KIND_ALIASES:
+        return KIND_ALIASES[v]
+    return v if v in _KIND else None  # type: ignore[return-value]
+
+
+def kinds_help() -> str:
+    """The allowed values, for messages: ``public-dataset, licensed, ... (dataset: an alias of public-dataset)``."""
+    aliases = "; ".join(f"{a}: an alias of {k}" for a, k in KIND_ALIASES.items())
+    return f"{', '.join(SOURCE_KINDS)} ({aliases})"
 
 #: Template section 1.3 "Training data size": the ranges a provider ticks per modality, as
 #: (label, inclusive upper bound or None for the open top range). "Less than 1 billion" excludes 1 billion;
@@ -66,6 +104,12 @@ PROTOCOLS: dict[str, str] = {
     "noai": "X-Robots-Tag header and <meta name=\"robots\"> noai / noimageai",
     "ai.txt": "Spawning ai.txt",
     "c2pa": "C2PA / CAWG training-mining assertions embedded in media files",
+}
+
+#: Reasons a record is reserved that are the provider's own measures, not opt-out protocols: listed apart in 3.1
+#: (the Code of Practice's copyright chapter asks providers to keep away from websites recognised as infringing).
+MEASURES: dict[str, str] = {
+    "excluded-domain": "domains on a list given to the audit (--exclude-domains), with their subdomains",
 }
 
 #: Template sections in order: (number, title, key path in the summary dict).
@@ -116,19 +160,20 @@ def top_domain_count(n_domains: int, *, sme: bool = False) -> int:
 class SummaryBuilder:
     """Counts audited records; ``to_dict`` turns the counts into the template's sections."""
 
-    __slots__ = ("_chars", "_docs", "_hostless", "_hosts", "_licences", "_not_checked", "_signals",
+    __slots__ = ("_chars", "_docs", "_hostless", "_hosts", "_licences", "_not_checked", "_origins", "_signals",
                  "_unnamed_reserved")
 
     def __init__(self) -> None:
-        # cell index = (decision * 4 + modality) * 2 + source kind
+        # cell index = (decision * 4 + modality) * len(SOURCE_KINDS) + source kind
         self._docs = [0] * _NCELLS
         self._chars = [0] * _NCELLS
         self._licences: dict[str, list[int]] = {}  # category -> [docs x3 decisions, chars x3 decisions]
         self._signals: dict[str, int] = {}  # signal -> reserved documents it reserved
         self._unnamed_reserved = 0
-        # allowed documents only: host -> [crawled docs, crawled chars, dataset docs, dataset chars]
+        # allowed documents only: host -> [docs, chars] per source kind
         self._hosts: dict[str, list[int]] = {}
-        self._hostless = [0, 0, 0, 0]
+        self._hostless = [0] * (2 * _NK)
+        self._origins = [0] * len(KIND_ORIGINS)  # where each record's source kind came from
         # (signal, input, why) -> documents for which that signal could not be consulted there
         self._not_checked: dict[tuple[str, str, str], int] = {}
 
@@ -149,24 +194,30 @@ class SummaryBuilder:
         decision: Decision,
         signals: Sequence[str],
         licence_category: str,
-        source_kind: SourceKind,
+        source_kind: SourceKind | Literal["dataset"],
+        kind_origin: KindOrigin = "record",
     ) -> None:
         """Count one audited record. ``signals`` are the signal names that reserved it (read only when
         ``decision == "reserved"``). ``host`` should be lower-cased; when it is None the host is taken from
-        ``url`` if that parses. Raises ValueError on a value outside the Literal types (a caller bug)."""
+        ``url`` if that parses. ``kind_origin`` says where ``source_kind`` came from: the record's own field, the
+        run's option, or ipscope's default. Raises ValueError on a value outside the Literal types (a caller
+        bug; ``source_kind`` may also be an alias of ``KIND_ALIASES``)."""
         try:
             d = _DEC[decision]
             k = _KIND[source_kind]
-            i = (d * 4 + _MOD[modality]) * 2 + k
+            i = (d * 4 + _MOD[modality]) * _NK + k
+            o = _ORIGIN[kind_origin]
         except KeyError as exc:
             raise ValueError(
                 f"SummaryBuilder.add: unknown value {exc.args[0]!r} (decision must be one of {DECISIONS}, "
-                f"modality one of {MODALITIES}, source_kind one of {SOURCE_KINDS})"
+                f"modality one of {MODALITIES}, source_kind one of {SOURCE_KINDS} or an alias of "
+                f"{tuple(KIND_ALIASES)}, kind_origin one of {KIND_ORIGINS})"
             ) from None
         if text_chars < 0:
             raise ValueError(f"SummaryBuilder.add: text_chars must be >= 0, got {text_chars}")
         self._docs[i] += 1
         self._chars[i] += text_chars
+        self._origins[o] += 1
         lic = self._licences.get(licence_category)
         if lic is None:
             lic = self._licences[licence_category] = [0, 0, 0, 0, 0, 0]
@@ -185,11 +236,29 @@ class SummaryBuilder:
             if host:
                 h = self._hosts.get(host)
                 if h is None:
-                    h = self._hosts[host] = [0, 0, 0, 0]
+                    h = self._hosts[host] = [0] * (2 * _NK)
             else:
                 h = self._hostless
             h[2 * k] += 1
             h[2 * k + 1] += text_chars
+
+    def state(self) -> dict[str, Any]:
+        """The counters as plain JSON data (a worker process hands them back this way; ``from_state`` reads them)."""
+        out = {name.lstrip("_"): getattr(self, name) for name in self.__slots__}
+        out["not_checked"] = [[*k, n] for k, n in self._not_checked.items()]  # JSON has no tuple keys
+        return out
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> SummaryBuilder:
+        b = cls()
+        for name in cls.__slots__:
+            value, empty = state[name.lstrip("_")], getattr(b, name)
+            if isinstance(empty, list) and len(value) != len(empty):  # written by another version of the layout
+                raise ValueError(f"SummaryBuilder.from_state: {name} has {len(value)} counters, not {len(empty)}")
+            if name == "_not_checked":
+                value = {(sig, inp, why): n for sig, inp, why, n in value}
+            setattr(b, name, value)
+        return b
 
     def merge(self, other: SummaryBuilder) -> None:
         """Add another builder's counts (e.g. one per shard or worker process) into this one."""
@@ -204,13 +273,15 @@ class SummaryBuilder:
             self._signals[s] = self._signals.get(s, 0) + n
         self._unnamed_reserved += other._unnamed_reserved
         for host, counts in other._hosts.items():
-            mine = self._hosts.setdefault(host, [0, 0, 0, 0])
+            mine = self._hosts.setdefault(host, [0] * (2 * _NK))
             for j, v in enumerate(counts):
                 mine[j] += v
         for j, v in enumerate(other._hostless):
             self._hostless[j] += v
         for k, n in other._not_checked.items():
             self._not_checked[k] = self._not_checked.get(k, 0) + n
+        for j, v in enumerate(other._origins):
+            self._origins[j] += v
 
     # ------------------------------------------------------------------ aggregation helpers
 
@@ -218,14 +289,26 @@ class SummaryBuilder:
         total = 0
         for di in range(3) if d is None else (d,):
             for mi in range(4) if m is None else (m,):
-                for ki in range(2) if k is None else (k,):
-                    total += arr[(di * 4 + mi) * 2 + ki]
+                for ki in range(_NK) if k is None else (k,):
+                    total += arr[(di * 4 + mi) * _NK + ki]
         return total
 
     def _by_decision(self, arr: list[int], **where: int) -> dict[str, int]:
         out: dict[str, int] = {dec: self._sum(arr, d=i, **where) for i, dec in enumerate(DECISIONS)}
         out["total"] = sum(out.values())
         return out
+
+    def _kind_facts(self, k: int) -> dict[str, Any]:
+        """What the audit knows of one source kind: its records by decision, whether any was allowed (training
+        content: the section's "used" is then true; else the provider says), and the modalities of those."""
+        docs = self._docs
+        allowed = self._sum(docs, d=0, k=k)
+        return {
+            "records": self._by_decision(docs, k=k),
+            "allowed": allowed,
+            "used": True if allowed else TO_BE_COMPLETED,
+            "modalities": [m for mi, m in enumerate(MODALITIES) if self._sum(docs, d=0, m=mi, k=k)],
+        }
 
     def _domains(self, kind: int, *, sme: bool) -> dict[str, Any]:
         """Top domains by characters of allowed documents of one source kind (ties: more documents, then name).
@@ -283,10 +366,15 @@ class SummaryBuilder:
         protocols: Sequence[str] | None = None,
         sme: bool = False,
         not_read: Mapping[str, str] | None = None,
+        default_source_kind: SourceKind | None = None,
+        exclude_lists: Sequence[Mapping[str, Any]] = (),
     ) -> dict[str, Any]:
         """``summary.json``. ``protocols`` names the signals the run honoured (default: all of ``PROTOCOLS``);
         ``sme`` applies the template's SME threshold to the top-domain list; ``not_read`` names the signals the
-        run could not read at all, with why (listed as not checked even when no record counted them)."""
+        run could not read at all, with why (listed as not checked even when no record counted them);
+        ``default_source_kind`` is the kind the run stated for records without their own (None: not stated,
+        ``DEFAULT_SOURCE_KIND`` was assumed); ``exclude_lists`` describes the excluded-domain lists of the run
+        (``{"list", "domains"}`` each)."""
         tbc = TO_BE_COMPLETED
         docs, chars = self._docs, self._chars
         modalities: dict[str, Any] = {}
@@ -302,14 +390,13 @@ class SummaryBuilder:
             }
         modalities["other"] = tbc
 
-        crawled_mods = [m for mi, m in enumerate(MODALITIES) if self._sum(docs, d=0, m=mi, k=0)]
-        dataset_mods = [m for mi, m in enumerate(MODALITIES) if self._sum(docs, d=0, m=mi, k=1)]
-        n_crawled = self._sum(docs, k=0)
+        kinds = {k: self._kind_facts(i) for i, k in enumerate(SOURCE_KINDS)}
 
-        honoured = list(PROTOCOLS) if protocols is None else list(protocols)
+        honoured = [p for p in (PROTOCOLS if protocols is None else protocols) if p not in MEASURES]
         counts = {p: self._signals.get(p, 0) for p in honoured}
         for s, n in self._signals.items():  # a signal that reserved documents was honoured, listed or not
-            counts.setdefault(s, n)
+            if s not in MEASURES:
+                counts.setdefault(s, n)
         protocol_rows = [
             {"signal": s, "standard": PROTOCOLS.get(s, "as named by the signal"), "documents_reserved": n}
             for s, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -317,6 +404,11 @@ class SummaryBuilder:
         not_checked_rows = self._not_checked_rows(not_read or {})
         documents = self._by_decision(docs)
         characters = self._by_decision(chars)
+        excluded = None
+        if exclude_lists or self._signals.get("excluded-domain"):
+            excluded = {"lists": [dict(x) for x in exclude_lists],
+                        "documents_reserved": self._signals.get("excluded-domain", 0),
+                        "rule": MEASURES["excluded-domain"]}
 
         summary: dict[str, Any] = {
             "format": FORMAT,
@@ -335,6 +427,15 @@ class SummaryBuilder:
                 "characters": characters,
                 "documents_by_modality": {m: self._by_decision(docs, m=i) for i, m in enumerate(MODALITIES)},
                 "documents_by_source_kind": {k: self._by_decision(docs, k=i) for i, k in enumerate(SOURCE_KINDS)},
+                "source_kinds": {
+                    "from_record_field": self._origins[0],
+                    "from_run_option": self._origins[1],
+                    "assumed": self._origins[2],
+                    "run_option": default_source_kind,
+                    "assumed_kind": DEFAULT_SOURCE_KIND,
+                    "note": _kinds_note(self._origins, default_source_kind),
+                },
+                "sme": sme,
             },
             **_tbc("summary_version", "last_update"),
             "general_information": {
@@ -350,30 +451,54 @@ class SummaryBuilder:
             },
             "data_sources": {
                 "publicly_available_datasets": {
-                    "used": tbc,
-                    "records_marked_dataset": self._by_decision(docs, k=1),
-                    "modalities_of_allowed_dataset_records": dataset_mods,
+                    "used": kinds["public-dataset"]["used"],
+                    "audited_records": kinds["public-dataset"]["records"],
+                    "modalities_of_allowed_records": kinds["public-dataset"]["modalities"],
                     "large_datasets": tbc,
                     "other_datasets_description": tbc,
-                    "domains_in_dataset_records": self._domains(1, sme=sme),
+                    "domains_in_dataset_records": self._domains(_KIND["public-dataset"], sme=sme),
                 },
                 "private_datasets": {
-                    "commercially_licensed": _tbc("licensing_agreements_concluded", "modalities"),
-                    "other_third_parties": _tbc("obtained", "publicly_known_datasets", "description"),
+                    "commercially_licensed": {
+                        "licensing_agreements_concluded": kinds["licensed"]["used"],
+                        "modalities": kinds["licensed"]["modalities"] if kinds["licensed"]["allowed"] else tbc,
+                        "audited_records": kinds["licensed"]["records"],
+                    },
+                    "other_third_parties": {
+                        "obtained": kinds["private-dataset"]["used"],
+                        "audited_records": kinds["private-dataset"]["records"],
+                        "modalities_of_allowed_records": kinds["private-dataset"]["modalities"],
+                        **_tbc("publicly_known_datasets", "description"),
+                    },
                 },
                 "crawled_and_scraped": {
-                    "crawlers_used": True if n_crawled else tbc,
-                    "records_marked_crawled": self._by_decision(docs, k=0),
+                    # the crawler was used when it collected records, whatever the audit then decided of them
+                    "crawlers_used": True if kinds["crawled"]["records"]["total"] else tbc,
+                    "audited_records": kinds["crawled"]["records"],
                     "crawler_names": tbc,
                     "agents_whose_reservations_were_honoured": list(agents),
                     **_tbc("purposes", "crawler_behaviour", "collection_period", "content_description"),
-                    "modalities": crawled_mods,
-                    "top_domains": self._domains(0, sme=sme),
+                    "modalities": kinds["crawled"]["modalities"] if kinds["crawled"]["allowed"] else tbc,
+                    "top_domains": self._domains(_KIND["crawled"], sme=sme),
                 },
-                "user_data": _tbc("model_interaction_data_used", "other_services_data_used",
-                                  "services_description"),
-                "synthetic_data": _tbc("used", "generating_models"),
-                "other_sources": _tbc("used", "description"),
+                "user_data": {
+                    # the records do not say whether they came from the model's users or from other services
+                    **_tbc("model_interaction_data_used", "other_services_data_used", "services_description"),
+                    "audited_records": kinds["user-data"]["records"],
+                    "modalities_of_allowed_records": kinds["user-data"]["modalities"],
+                },
+                "synthetic_data": {
+                    "used": kinds["synthetic"]["used"],
+                    "generating_models": tbc,
+                    "audited_records": kinds["synthetic"]["records"],
+                    "modalities_of_allowed_records": kinds["synthetic"]["modalities"],
+                },
+                "other_sources": {
+                    "used": kinds["other"]["used"],
+                    "description": tbc,
+                    "audited_records": kinds["other"]["records"],
+                    "modalities_of_allowed_records": kinds["other"]["modalities"],
+                },
             },
             "data_processing": {
                 "tdm_reservations": {
@@ -387,8 +512,9 @@ class SummaryBuilder:
                     "documents_reserved_without_named_signal": self._unnamed_reserved,
                     "documents_rejected": documents["rejected"],
                     "measures_description": _measures(policy, agents, protocol_rows, documents, characters,
-                                                      not_checked_rows),
+                                                      not_checked_rows, excluded),
                     "other_measures": tbc,
+                    **({"excluded_domains": excluded} if excluded is not None else {}),
                 },
                 "illegal_content_removal": _tbc("measures"),
                 "other_information": {
@@ -461,9 +587,22 @@ def _size(modality: str, docs: int, chars: int) -> dict[str, Any]:
             "method": "durations are not in the audited records"}
 
 
+def _kinds_note(origins: Sequence[int], run_kind: str | None) -> str:
+    """One sentence saying where the records' source kinds came from (the sections of part 2 rest on them)."""
+    own, run, assumed = origins
+    parts = [f"{own:,} record(s) stated their source kind in their own source_kind field"]
+    if run_kind is not None:
+        parts.append(f"{run:,} took the run's --source-kind {run_kind}")
+    if assumed or run_kind is None:
+        parts.append(f"{assumed:,} stated none and were assumed to be {DEFAULT_SOURCE_KIND} (the provider should "
+                     "confirm, or give source_kind per record or --source-kind)")
+    return "; ".join(parts) + "."
+
+
 def _measures(policy: str, agents: Sequence[str], rows: list[dict[str, Any]],
               documents: Mapping[str, int], characters: Mapping[str, int],
-              not_checked: Sequence[Mapping[str, Any]] = ()) -> str:
+              not_checked: Sequence[Mapping[str, Any]] = (),
+              excluded: Mapping[str, Any] | None = None) -> str:
     named = ", ".join(f'"{a}"' for a in agents)
     if policy == "any-ai-agent":
         whom = 'for "*", for any AI-training crawler in the ai.robots.txt list' + (f", or for {named}" if named else "")
@@ -478,8 +617,12 @@ def _measures(policy: str, agents: Sequence[str], rows: list[dict[str, Any]],
         f"reserved text and data mining or AI training {whom}. "
         f"{documents['reserved']:,} of {documents['total']:,} documents ({characters['reserved']:,} characters) "
         f"were excluded as reserved; {documents['rejected']:,} could not be judged (malformed, or without a valid "
-        "http(s) URL) and were excluded as well." + _not_checked_sentence(not_checked)
-    )
+        "http(s) URL) and were excluded as well."
+    ) + ("" if excluded is None else (
+        f" Besides, every document from a domain (or its subdomains) on the provider's exclusion list"
+        f"{'s' if len(excluded['lists']) != 1 else ''} "
+        f"({', '.join(str(x.get('list')) for x in excluded['lists']) or 'none named'}) was excluded: "
+        f"{excluded['documents_reserved']:,} document(s).")) + _not_checked_sentence(not_checked)
 
 
 def _not_checked_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -517,17 +660,20 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
             ("Linguistic characteristics of the overall training data", "linguistic_characteristics"),
             ("Other relevant characteristics", "other_characteristics")),
     "2.1": (("Publicly available datasets used", "used"),
-            ("Audited records marked as coming from datasets", "records_marked_dataset"),
-            ("Modalities of the allowed dataset records", "modalities_of_allowed_dataset_records"),
+            ("Audited records marked public-dataset", "audited_records"),
+            ("Modalities of the allowed public-dataset records", "modalities_of_allowed_records"),
             ("Large publicly available datasets", "large_datasets"),
             ("Other publicly available datasets", "other_datasets_description")),
     "2.2.1": (("Transactional commercial licensing agreement(s) concluded", "licensing_agreements_concluded"),
-              ("Modalities covered", "modalities")),
+              ("Modalities covered", "modalities"),
+              ("Audited records marked licensed", "audited_records")),
     "2.2.2": (("Private datasets obtained from other third parties", "obtained"),
+              ("Audited records marked private-dataset", "audited_records"),
+              ("Modalities of the allowed private-dataset records", "modalities_of_allowed_records"),
               ("Publicly known datasets", "publicly_known_datasets"),
               ("General description", "description")),
     "2.3": (("Crawlers used by the provider or on its behalf", "crawlers_used"),
-            ("Audited records marked as crawled", "records_marked_crawled"),
+            ("Audited records marked crawled", "audited_records"),
             ("Crawler name(s)/identifier(s)", "crawler_names"),
             ("Agents whose reservations the audit honoured", "agents_whose_reservations_were_honoured"),
             ("Purposes of the crawler(s)", "purposes"),
@@ -537,9 +683,15 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
             ("Modalities of the allowed crawled records", "modalities")),
     "2.4": (("Data from user interactions with the model used", "model_interaction_data_used"),
             ("Data from user interactions with other services or products used", "other_services_data_used"),
-            ("Services or products concerned", "services_description")),
-    "2.5": (("Synthetic AI-generated data used", "used"), ("Model(s) used to generate it", "generating_models")),
-    "2.6": (("Other data sources used", "used"), ("Description", "description")),
+            ("Services or products concerned", "services_description"),
+            ("Audited records marked user-data", "audited_records"),
+            ("Modalities of the allowed user-data records", "modalities_of_allowed_records")),
+    "2.5": (("Synthetic AI-generated data used", "used"), ("Model(s) used to generate it", "generating_models"),
+            ("Audited records marked synthetic", "audited_records"),
+            ("Modalities of the allowed synthetic records", "modalities_of_allowed_records")),
+    "2.6": (("Other data sources used", "used"), ("Description", "description"),
+            ("Audited records marked other", "audited_records"),
+            ("Modalities of the allowed other records", "modalities_of_allowed_records")),
     "3.1": (("Signatory to the Code of Practice for general-purpose AI models", "code_of_practice_signatory"),
             ("Measures implemented before training (from the audit)", "measures_description"),
             ("Other measures", "other_measures"),
@@ -657,6 +809,11 @@ def _section_body(number: str, sec: Mapping[str, Any]) -> list[str]:
                     "names them per document):", ""]
             out += _table(["Opt-out protocol (signal)", "Not read", "Why", "Documents"],
                           ([r["signal"], r["input"] or "all", r["why"], r["documents"]] for r in nc))
+        exc = sec.get("excluded_domains")
+        if exc:
+            lists = ", ".join(f"{_md(x.get('list'))} ({x.get('domains', 0):,} domains)" for x in exc.get("lists") or [])
+            out += [f"**Excluded domains** ({_md(exc.get('rule'))}): {lists or 'none named'}; "
+                    f"{exc.get('documents_reserved', 0):,} document(s) excluded.", ""]
     elif number == "3.3":
         out += ["Licence categories of the audited documents:", ""]
         out += _table(["Licence category", "Allowed", "Reserved", "Rejected", "Total", "Allowed characters"],
@@ -687,7 +844,13 @@ def to_markdown(summary: Mapping[str, Any]) -> str:
     audit = _get(s, "audit") or {}
     docs, chars = audit.get("documents") or {}, audit.get("characters") or {}
     lines += ["## Audit figures (not part of the template)", "",
-              f"- **Policy:** {_md(audit.get('policy'))}", f"- **Agents:** {_md(audit.get('agents') or [])}", ""]
+              f"- **Policy:** {_md(audit.get('policy'))}", f"- **Agents:** {_md(audit.get('agents') or [])}"]
+    kinds = audit.get("source_kinds") or {}
+    if kinds.get("note"):
+        lines.append(f"- **Source kinds:** {_md(kinds['note'])}")
+    if audit.get("sme"):
+        lines.append("- **SME:** yes (the template's SME threshold applies to the domain lists)")
+    lines.append("")
     lines += _table(["Decision", "Documents", "Characters"],
                     ([d, docs.get(d, 0), chars.get(d, 0)] for d in (*DECISIONS, "total")))
     return "\n".join(lines).rstrip("\n") + "\n"

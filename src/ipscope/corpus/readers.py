@@ -21,11 +21,12 @@ from typing import BinaryIO, Iterator, Literal
 
 from ..errors import InputError
 from ..types import Document, Skipped
-from .records import ALL_SUFFIXES, TEXT_SUFFIXES, RawRecord, discover, jsonl_records, parquet_file, parquet_records, record_id
+from .records import ALL_SUFFIXES, TEXT_SUFFIXES, FileKind, RawRecord, discover, jsonl_records, parquet_file, \
+    parquet_records, record_id
 from .encoding import (BINARY_PROBE, C1_BYTES, SAMPLE_BYTES, BinaryInputError, Counted, Errors, How, UndecodableError,
                        check_encoding, choose, decode, handler, mostly_utf8, sniff, undecodable)
 
-__all__ = ["ALL_SUFFIXES", "TEXT_SUFFIXES", "ReadOptions", "Unit", "discover", "plan_units", "read_unit"]
+__all__ = ["ALL_SUFFIXES", "TEXT_SUFFIXES", "ReadOptions", "Unit", "discover", "plan_units", "read_unit", "units_of"]
 SEGMENT_CHARS = 32 << 20  # text files larger than this are read and indexed in parts
 
 UnitKind = Literal["text", "jsonl", "jsonl.gz", "parquet"]
@@ -90,8 +91,15 @@ def _jsonl_ranges(path: Path, size: int, target: int) -> Iterator[tuple[int, int
 
 
 def plan_units(sources: list[str | Path], target_bytes: int) -> list[Unit]:
+    return units_of(discover(sources), target_bytes)
+
+
+def units_of(found: list[tuple[Path, FileKind, str]], target_bytes: int) -> list[Unit]:
+    """The units of the files ``discover`` found: JSONL files cut at line ends into byte ranges of about
+    ``target_bytes`` (each with the number of its first line), Parquet files into groups of row groups of about
+    that size, other files whole."""
     units: list[Unit] = []
-    for path, kind, name in discover(sources):
+    for path, kind, name in found:
         size = path.stat().st_size
         if kind == "text":
             units.append(Unit("text", str(path), size, doc_id=name, name=name))

@@ -1,13 +1,14 @@
 """Executors run a build's independent tasks: each task takes paths, writes its files and its done marker, so
 an executor only has to run them and report completions (DESIGN.md, "Shards are the unit of work").
 
-``LocalExecutor`` is a process pool on this machine (or inline with one job).
+``LocalExecutor`` is a process pool on this machine (or inline with one job). ``ipscope audit --jobs`` runs its
+pieces on it too, with its own warm-up and message for a worker that died.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -42,10 +43,14 @@ class LocalExecutor:
     """Runs tasks in a process pool (or inline with one job); results in task order.
 
     ``start()`` spawns the workers early and warms them up; ``map()`` starts them if that was not done;
-    ``close()`` (also at the end of ``map``) shuts the pool down."""
+    ``close()`` (also at the end of ``map``) shuts the pool down. ``warm`` is what each new worker runs first
+    (default: the index's modules and kernels), ``broken`` the error raised when a worker dies (default: the
+    index build's)."""
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, warm: Callable[[], None] | None = None, broken: IpscopeError | None = None) -> None:
         self.jobs = jobs
+        self.warm = warm or _warm_worker
+        self.broken = broken
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -63,7 +68,7 @@ class LocalExecutor:
             self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"),
                                              initializer=_ignore_sigint)
             for _ in range(self.jobs):  # each submit starts a worker while fewer than jobs run: all start here
-                self._pool.submit(_warm_worker)
+                self._pool.submit(self.warm)
         finally:  # this process keeps its own settings
             for name, value in saved.items():
                 if value is None:
@@ -77,7 +82,10 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
 
-    def map(self, fn: Callable[[T], R], tasks: list[T], on_done: Callable[[T], None]) -> list[R]:
+    def map(self, fn: Callable[[T], R], tasks: list[T], on_done: Callable[[T], None],
+            on_wait: Callable[[], None] | None = None, wait_s: float = 0.2) -> list[R]:
+        """``fn`` of every task, in task order. ``on_done(task)`` is called as each task ends (in a pool thread);
+        ``on_wait()`` every ``wait_s`` seconds in this thread while tasks run (e.g. to show progress)."""
         if self.jobs <= 1 or len(tasks) <= 1:
             self.close()
             out = []
@@ -95,6 +103,12 @@ class LocalExecutor:
                 fut = self._pool.submit(fn, t)
                 fut.add_done_callback(lambda _f, t=t: on_done(t))
                 futures.append(fut)
+            if on_wait is not None:
+                while True:
+                    finished, running = wait(futures, timeout=wait_s, return_when=FIRST_EXCEPTION)
+                    if not running or any(f.exception() is not None for f in finished):
+                        break
+                    on_wait()
             return [f.result() for f in futures]
         except KeyboardInterrupt:
             # Ctrl-C: stop now rather than wait for the running tasks. The workers ignore SIGINT (else each
@@ -103,6 +117,8 @@ class LocalExecutor:
                 proc.terminate()
             raise
         except BrokenProcessPool as e:
+            if self.broken is not None:
+                raise self.broken from e
             raise IpscopeError(
                 "an index worker process died before finishing its task (out of memory, killed, or it "
                 "could not start because the calling script builds the index at import time)",

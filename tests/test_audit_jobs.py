@@ -1,0 +1,273 @@
+"""``ipscope audit --jobs N``: pieces over processes, the same bytes as one job (src/ipscope/audit/jobs.py).
+
+The corpus is built from real material: the records of tests/test_audit_run.py (every decision, malformed lines,
+a record without an id), texts of the Chinese classics in ../shared/data/chinese (or the Gutenberg sample under
+tests/data when it is absent) on real host names with their real robots.txt files from ../shared/data/robots, in
+every input form the audit reads (JSONL with a byte order mark, CRLF and blank lines, .gz, a truncated .gz,
+Parquet with several row groups, a file that is not Parquet).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ipscope.audit import jobs
+from ipscope.audit.records import discover
+from ipscope.audit.run import AuditOptions, audit
+from ipscope.cli import main
+from test_audit_run import RECORDS, _snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+OUTPUTS = ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl")
+
+
+def _texts(n: int) -> list[str]:
+    classics = SHARED / "chinese" / "classics.jsonl"
+    if classics.is_file():
+        out = []
+        with open(classics, encoding="utf-8") as f:
+            for line in f:
+                out.append(json.loads(line)["text"][:400])
+                if len(out) == n:
+                    return out
+    books = sorted((REPO / "tests" / "data").rglob("*.txt"))
+    words = " ".join(p.read_text(encoding="utf-8", errors="replace") for p in books[:3]).split()
+    return [" ".join(words[i * 60:(i + 1) * 60]) for i in range(n)]
+
+
+def _hosts(snap: Path, n: int) -> list[str]:
+    """Real hosts with their real robots.txt files, added to the snapshot."""
+    src = SHARED / "robots" if (SHARED / "robots").is_dir() else REPO / "tests" / "data" / "robots"
+    files = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith(("LICENSE", "NOTICE", "README")))
+    hosts = []
+    for f in files[:: max(1, len(files) // n)][:n]:
+        d = snap / f.name.lower()
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "robots.txt").write_bytes(f.read_bytes())
+        hosts.append(f.name.lower())
+    return hosts
+
+
+def _corpus(root: Path) -> tuple[Path, Path]:
+    """(corpus directory, snapshot)."""
+    snap = _snapshot(root)
+    hosts = _hosts(snap, 40)
+    texts = _texts(400)
+    corpus = root / "corpus"
+    corpus.mkdir()
+    base = [r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode() for r, _, _ in RECORDS]
+    kinds = [None, "crawled", "public-dataset", "dataset", "licensed", "synthetic", "Other", "nonsense"]
+    paths = ["/", "/news/a.html", "/private/x", "/search?q=1", "/wp-admin/", "/about"]
+    web = []
+    for i, text in enumerate(texts):
+        rec = {"id": f"c{i}", "url": f"https://{hosts[i % len(hosts)]}{paths[i % len(paths)]}", "text": text}
+        if i % 9 == 4:
+            del rec["id"]  # an id from the file's name and line
+        if kinds[i % len(kinds)] is not None:
+            rec["source_kind"] = kinds[i % len(kinds)]
+        if i % 13 == 0:
+            rec["headers"] = {"X-Robots-Tag": "noai"}
+        web.append(json.dumps(rec, ensure_ascii=False).encode())
+    # a.jsonl: a byte order mark, CRLF line ends, blank lines, and the malformed lines of RECORDS, several times
+    lines = [b"\xef\xbb\xbf" + base[0]] + base[1:] + [b"", b"   "] + base + web[:150]
+    (corpus / "a.jsonl").write_bytes(b"\r\n".join(lines) + b"\r\n")
+    (corpus / "b.jsonl").write_bytes(b"\n".join(web[150:300]) + b"\n\n" + base[5])  # no final newline
+    with gzip.open(corpus / "c.jsonl.gz", "wb") as f:
+        f.write(b"\n".join(web[300:340]) + b"\n")
+    blob = gzip.compress(b"\n".join(web[340:380]) + b"\n")
+    (corpus / "d.jsonl.gz").write_bytes(blob[: len(blob) * 2 // 3])  # truncated: a line -1 record
+    (corpus / "e.parquet").write_bytes(b"not parquet at all\n")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = [json.loads(x) for x in web[380:400]] + [{"id": "p-bad", "url": "ftp://x/", "text": "t"}]
+        table = pa.Table.from_pylist([{"id": r.get("id"), "url": r["url"], "text": r["text"]} for r in rows])
+        pq.write_table(table, corpus / "f.parquet", row_group_size=4)
+    except ImportError:
+        pass
+    return corpus, snap
+
+
+def _outputs(d: Path) -> dict[str, bytes]:
+    got = {name: (d / name).read_bytes() for name in OUTPUTS}
+    summ = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+    summ.pop("generated_at")
+    got["summary.json"] = json.dumps(summ, sort_keys=True).encode()
+    got["summary.md"] = b"\n".join(x for x in (d / "summary.md").read_bytes().splitlines()
+                                   if b"generated by `ipscope audit` at" not in x)
+    return got
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Cut even a small corpus into many pieces (the planner runs in this process, so the patch holds)."""
+    monkeypatch.setattr(jobs, "MIN_PIECE_BYTES", 1)
+    monkeypatch.setattr(jobs, "PIECES_PER_JOB", 6)
+
+
+def test_jobs_give_the_same_bytes_as_one_job(tmp_path: Path, small_pieces) -> None:
+    corpus, snap = _corpus(tmp_path)
+    excl = tmp_path / "excluded.txt"
+    excl.write_text("# from the snapshot's hosts\nNEWS.test\n*.images.test\n", encoding="utf-8")
+    inputs = discover([str(corpus)])
+    pieces = jobs.plan(inputs, 3)
+    # several pieces, and JSONL files cut inside (at line ends), not only file by file
+    assert len(pieces) > len(inputs)
+    cut = [u for p in pieces for u in p if u.kind == "jsonl" and u.first_line > 1]
+    assert cut and all(open(u.path, "rb").read()[u.start - 1:u.start] == b"\n" for u in cut)
+    progress: dict[int, list[tuple[int, int]]] = {1: [], 3: []}
+    results = {}
+    for n in (1, 3):
+        opts = AuditOptions(sites=snap, jobs=n, exclude_domains=(excl,), source_kind="licensed")
+        results[n] = audit([str(corpus)], tmp_path / f"out{n}", opts,
+                           on_progress=lambda done, read, n=n: progress[n].append((done, read)))
+    one, three = _outputs(tmp_path / "out1"), _outputs(tmp_path / "out3")
+    for name in one:
+        assert one[name] == three[name], name
+    assert results[1].counts == results[3].counts and results[1].total == results[3].total
+    assert results[1].reserved_by == results[3].reserved_by and results[1].problems == results[3].problems
+    assert progress[3][-1] == progress[1][-1] and progress[3][-1][0] == results[1].total
+    # the pieces' work directory is gone; the outputs are all there is
+    assert sorted(p.name for p in (tmp_path / "out3").iterdir()) == sorted([*OUTPUTS, "summary.json", "summary.md"])
+    man = [json.loads(x) for x in one["manifest.jsonl"].splitlines()]
+    # the corpus exercises what must survive the cutting: assigned ids with their lines, damage at line -1,
+    # rejections (an unknown source_kind among them), the exclusion list
+    assert any(m.get("id_assigned") and m["id"].startswith("a.jsonl#") for m in man)
+    assert any(m["line"] == -1 and m["source"].endswith("d.jsonl.gz") for m in man)
+    assert any("source_kind 'nonsense'" in (m.get("error") or "") for m in man)
+    assert any(r["signal"] == "excluded-domain" for m in man for r in m["reasons"])
+
+
+def test_cli_jobs_same_bytes_and_bad_values(tmp_path: Path, small_pieces) -> None:
+    corpus, snap = _corpus(tmp_path)
+    run = CliRunner().invoke
+    for n in ("1", "2"):
+        r = run(main, ["audit", str(corpus), "--sites", str(snap), "--out", str(tmp_path / f"o{n}"), "-q",
+                       "--jobs", n])
+        assert r.exit_code == 0, r.output
+    assert _outputs(tmp_path / "o1") == _outputs(tmp_path / "o2")
+    r = run(main, ["audit", str(corpus), "--out", str(tmp_path / "o0"), "--jobs", "0"])
+    assert r.exit_code == 2 and "--jobs" in r.output and not (tmp_path / "o0").exists()
+    with pytest.raises(Exception, match="at least 1"):
+        audit([str(corpus)], tmp_path / "o0", AuditOptions(jobs=0))
+    assert not (tmp_path / "o0").exists() and not (tmp_path / "o0.partial").exists()
+
+
+def test_a_small_corpus_with_jobs_is_audited_in_this_process(tmp_path: Path) -> None:
+    corpus, snap = _corpus(tmp_path)
+    assert len(jobs.plan(discover([str(corpus / "b.jsonl")]), 4)) == 1  # under MIN_PIECE_BYTES: one piece
+    a = audit([str(corpus / "b.jsonl")], tmp_path / "x", AuditOptions(sites=snap, jobs=4))
+    b = audit([str(corpus / "b.jsonl")], tmp_path / "y", AuditOptions(sites=snap))
+    assert a.counts == b.counts and _outputs(tmp_path / "x") == _outputs(tmp_path / "y")
+
+
+def test_append_copies_after_what_is_there(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"first\n")
+    b.write_bytes(b"second\n" * 100_000)
+    jobs._append(str(b), str(a))
+    assert a.read_bytes() == b"first\n" + b"second\n" * 100_000
+
+
+def _interrupt(args: list[str], ready, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``ipscope ARGS`` in its own process group, wait until ``ready()``, then press Ctrl-C (SIGINT to the
+    group, as a terminal does; the child gets SIGINT's default disposition back, as from a terminal)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    p = subprocess.Popen([sys.executable, "-m", "ipscope", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t0 = time.monotonic()
+    while not ready():
+        if p.poll() is not None or time.monotonic() - t0 > timeout:
+            out, err = p.communicate()
+            pytest.fail(f"the run ended (or never got ready) before it could be interrupted: {err.decode()[-2000:]}")
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    return subprocess.CompletedProcess(p.args, p.returncode, out.decode(), err.decode())
+
+
+def test_ctrl_c_with_jobs_leaves_no_partial_output(tmp_path: Path) -> None:
+    texts = _texts(50)
+    corpus = tmp_path / "big.jsonl"
+    with open(corpus, "wb") as f:  # ~40 MB: several pieces of the default size, seconds of work
+        for i in range(12_000):
+            f.write(json.dumps({"id": str(i), "url": f"https://h{i % 500}.example/{i}",
+                                "text": (texts[i % len(texts)] + " ") * 8}, ensure_ascii=False).encode() + b"\n")
+    out = tmp_path / "out"
+    pieces = tmp_path / "out.partial" / ".pieces"
+
+    def working() -> bool:  # a worker has written records of a piece
+        try:
+            return any(p.stat().st_size > 0 for p in pieces.glob("*.jsonl"))
+        except OSError:
+            return False
+
+    r = _interrupt(["audit", str(corpus), "--out", str(out), "--jobs", "2", "-q"], working)
+    if r.returncode == 0:
+        pytest.skip("the audit finished before it could be interrupted")
+    assert r.returncode == 130, r.stderr
+    assert "Traceback" not in r.stderr and "Aborted" not in r.stderr
+    assert r.stderr.strip() == f"ipscope: interrupted; no audit was written to {out}; run the command again"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
+
+
+def test_jobs_with_fetch_share_the_on_disk_cache(tmp_path: Path, small_pieces) -> None:
+    """Each worker fetches with its own fetcher on the one cache: a run after a first one asks the server nothing
+    within the TTL, and gives the same bytes as one job."""
+    pytest.importorskip("aiohttp")
+    import http.server
+    import threading
+
+    hits: list[str] = []
+    robots = b"User-agent: *\nDisallow: /members/\n"
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            body = robots if self.path == "/robots.txt" else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        texts = _texts(60)
+        corpus = tmp_path / "c.jsonl"
+        corpus.write_text("".join(json.dumps({"id": str(i), "url": f"{base}/{'members' if i % 3 else 'open'}/{i}",
+                                              "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+                          encoding="utf-8")
+        cache = tmp_path / "cache"
+        outs = {}
+        for n in (2, 1, 2):
+            hits.clear()
+            opts = AuditOptions(fetch=True, allow_private=True, cache_dir=cache, jobs=n, force=True)
+            audit([str(corpus)], tmp_path / f"o{n}", opts)
+            outs.setdefault(n, []).append((_outputs(tmp_path / f"o{n}"), list(hits)))
+        first_jobs, one, again_jobs = outs[2][0], outs[1][0], outs[2][1]
+        assert first_jobs[1]  # the first run fetched (each of the site's files once per worker at most)
+        assert len([h for h in first_jobs[1] if h == "/robots.txt"]) <= 2
+        assert one[1] == [] and again_jobs[1] == []  # then everything came from the shared cache
+        assert first_jobs[0] == one[0] == again_jobs[0]
+        man = [json.loads(x) for x in one[0]["manifest.jsonl"].splitlines()]
+        assert [m["decision"] for m in man] == ["allowed" if i % 3 == 0 else "reserved" for i in range(len(texts))]
+    finally:
+        srv.shutdown()
