@@ -34,10 +34,11 @@ EVIDENCE_CHARS = 300
 Decision = Literal["allowed", "reserved", "rejected"]
 # a page needs scanning only if it may hold one of the tags the signals read (plain substring tests on the
 # lower-cased page: several times faster than one case-insensitive regular expression). "tdm-" covers
-# tdm-reservation and tdm-policy; "licen" rel="license" links and JSON-LD "license"; "noimageai" (which does
+# tdm-reservation and tdm-policy; "licen" rel="license" links (RSL ones too) and JSON-LD "license";
+# "rsl+xml" an inline RSL licence (<script type="application/rsl+xml">); "noimageai" (which does
 # not contain "noai") is looked for only in an image record's page, the only kind it reserves. A property
 # test checks that a page skipped this way yields no finding.
-_HTML_HINTS = ("noai", "tdm-", "licen")
+_HTML_HINTS = ("noai", "tdm-", "licen", "rsl+xml")
 _IMAGE_HINTS = _HTML_HINTS + ("noimageai",)
 
 
@@ -64,6 +65,11 @@ class AuditOptions:
     ttl_s: float = 86400.0
     force: bool = False
     batch: int = 5000  # records per fetch batch
+    # RSL terms that depend on the user class or region are judged for these (docs/audit/rsl.md): the user class
+    # of the entity that will train (RSL-SPEC-1.0 §3.4.1.2) and its ISO 3166-1 alpha-2 region or EU (§3.5;
+    # None: not declared, which satisfies no geo permit and is not shown to be outside a geo prohibition)
+    rsl_user: str = "commercial"
+    region: str | None = None
 
 
 @dataclass
@@ -149,6 +155,8 @@ def _honoured(source: Any) -> list[str]:
 
     if importlib.util.find_spec("c2pa") is not None:
         out.append("c2pa")
+    if source is not None:  # RSL licences are documents by URL: read only with a source of site files
+        out.append("rsl")
     return out
 
 
@@ -168,6 +176,11 @@ class Auditor:
         self.policy = Policy.make(opts.policy, opts.agents)
         self.source = sites_source
         self.sites: dict[str, _Site] = {}
+        from .rsl_docs import RslDocs
+        from .signals.rsl import Judged
+
+        self.rsl_docs = RslDocs(sites_source)
+        self.rsl_who = Judged(check_rsl_user(opts.rsl_user), check_region(opts.region))  # type: ignore[arg-type]
 
     def site(self, key: str) -> _Site:
         s = self.sites.get(key)
@@ -180,8 +193,13 @@ class Auditor:
         """Fetch (concurrently) the sites among ``keys`` not seen yet."""
         new = [k for k in dict.fromkeys(keys) if k not in self.sites]
         if new and self.source is not None and hasattr(self.source, "get_many"):
+            from .rsl_docs import site_urls
+
+            urls: list[str] = []
             for k, files in self.source.get_many(new).items():
-                self.sites[k] = _parse_site(files)
+                self.sites[k] = site = _parse_site(files)
+                urls += site_urls(site.robots, f"https://{k}/robots.txt")
+            self.rsl_docs.prefetch(urls)  # the sites' RSL licences, fetched together
 
     def judge(self, rec: Record, key: str) -> tuple[Decision, list[Finding], Any, list[Problem]]:
         """(decision, deciding findings, licence, problems) for one record."""
@@ -225,6 +243,13 @@ class Auditor:
             findings.extend(noai.html_findings(page))
         if "content-usage" in h:
             findings.extend(content_usage.header_findings(h["content-usage"], problems=problems))
+        if ((site.robots is not None and site.robots.has_licenses) or "link" in h
+                or (page is not None and (page.rsl_links or page.rsl_inline))):  # RSL (docs/audit/rsl.md)
+            from .rsl_docs import record_findings
+
+            fs, ps = record_findings(self.rsl_docs, rec.url, key, path, h, page, site.robots, agents, self.rsl_who)
+            findings.extend(fs)
+            problems.extend(ps)
         if not image:  # noimageai reserves images only
             findings = [f for f in findings if f.signal != "noimageai"]
         reserved, deciding = self.policy.decide(findings)
@@ -252,6 +277,26 @@ class Auditor:
         except MissingExtraError as e:
             return [], [Problem("c2pa", path, f"C2PA manifests not read: {e.message}; fix: {e.fix}")], []
         return fs, ps, []
+
+
+def check_rsl_user(user: str) -> str:
+    """The --rsl-user value, or InputError naming the choices (RSL-SPEC-1.0 §3.4.1.2)."""
+    from .signals.rsl import USER_CLASSES
+
+    if user not in USER_CLASSES:
+        raise InputError(f"--rsl-user {user!r} is not an RSL user class", "give one of " + ", ".join(USER_CLASSES))
+    return user
+
+
+def check_region(region: str | None) -> str | None:
+    """The --region value upper-cased (ISO 3166-1 alpha-2 or EU, RSL-SPEC-1.0 §3.5), or InputError."""
+    if region is None:
+        return None
+    r = region.strip().upper()
+    if not (len(r) == 2 and r.isascii() and r.isalpha()):
+        raise InputError(f"--region {region!r} is not an ISO 3166-1 alpha-2 code or EU",
+                         "give a two-letter country code such as DE, US, JP, or EU")
+    return r
 
 
 def _prepare(out: Path, force: bool) -> Path:
@@ -318,6 +363,8 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     opts = opts or AuditOptions()
     if opts.policy == "agent" and not opts.agents:
         raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
+    check_rsl_user(opts.rsl_user)
+    check_region(opts.region)
     t0 = time.perf_counter()
     out = Path(out)
     # outputs of an earlier audit inside a corpus directory are not corpus (a re-run would read them again)

@@ -66,6 +66,7 @@ PROTOCOLS: dict[str, str] = {
     "noai": "X-Robots-Tag header and <meta name=\"robots\"> noai / noimageai",
     "ai.txt": "Spawning ai.txt",
     "c2pa": "C2PA / CAWG training-mining assertions embedded in media files",
+    "rsl": "Really Simple Licensing (RSL 1.0) licences: robots.txt License lines, Link headers, HTML link/script",
 }
 
 #: Template sections in order: (number, title, key path in the summary dict).
