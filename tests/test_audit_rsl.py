@@ -212,7 +212,8 @@ class TestSpecification:
         # §4.7 and /guide/file-format: a feed declares xmlns:rsl and uses <rsl:content> in items
         xml = ('<rss xmlns:rsl="https://rslstandard.org/rsl" version="2.0"><channel><title>t</title><item>'
                '<link>https://example.com/p/1</link><rsl:content url="https://example.com/p/1"><rsl:license>'
-               '<rsl:prohibits type="usage">ai-train</rsl:prohibits></rsl:license></rsl:content></item></channel></rss>')
+               '<rsl:prohibits type="usage">ai-train</rsl:prohibits></rsl:license></rsl:content></item></channel>'
+               '</rss>')
         d = parse(xml, "https://example.com/feed.xml")
         assert d.valid and d.problems == ()
         assert rsl.evaluate(d, "https://example.com/p/1", rsl.Judged()).state == "prohibited"
@@ -286,8 +287,8 @@ class TestBadInput:
         d = parse(b"User-agent: *\nDisallow: /\n")
         assert not d.valid and "not well-formed XML" in messages(d) and "§4.3" in messages(d)
 
-    @pytest.mark.parametrize("root,found", [('<rsl xmlns="http://rslstandard.org/rsl">', "'http://rslstandard.org/rsl'"),
-                                            ("<rsl>", "no namespace")])
+    @pytest.mark.parametrize("root,found", [
+        ('<rsl xmlns="http://rslstandard.org/rsl">', "'http://rslstandard.org/rsl'"), ("<rsl>", "no namespace")])
     def test_wrong_namespace(self, root: str, found: str) -> None:
         d = parse(f'{root}<content url="/"><license><prohibits type="usage">ai-train</prohibits></license>'
                   "</content></rsl>")
@@ -334,6 +335,8 @@ class TestBadInput:
 
     def test_no_content_and_missing_url(self) -> None:
         assert "no <content>" in messages(parse(doc("")))
+        d = parse(doc('<content url="/"/><content url="/a/"><terms>https://e.com/t</terms></content>'))
+        assert not d.valid and "no <license> element" in messages(d)
         d = parse(doc('<content><license><prohibits type="usage">ai-train</prohibits></license></content>'))
         assert "without the required url" in messages(d)
         assert rsl.evaluate(d, "https://example.com/a", rsl.Judged()).state == "none"
@@ -342,7 +345,8 @@ class TestBadInput:
         # RFC 8288 §3: several links, quoted strings holding ",", ";" and an escaped quote, upper-case names,
         # spaces around "=", single quotes, a media type with parameters; a plain CC licence link is not RSL
         value = ('</style.css>; rel=preload; as=style, <https://creativecommons.org/licenses/by/4.0/>; rel="license", '
-                 '<  /licenses/rsl.xml >; title="A, b; \\"c\\""; REL = "License Alternate" ; type = \'application/rsl+xml\','
+                 '<  /licenses/rsl.xml >; title="A, b; \\"c\\""; REL = "License Alternate" ; '
+                 'type = \'application/rsl+xml\','
                  '<https://cdn.example.net/l,1.xml>;rel=license;type="APPLICATION/RSL+XML; charset=utf-8",'
                  ' garbage; rel=license, <https://example.com/licenses/rsl.xml>; rel=license; type=application/rsl+xml')
         assert rsl.link_header_licenses(value, "https://example.com/a/page") == [
@@ -515,7 +519,8 @@ class TestAudit:
         assert reason["signal"] == "rsl" and reason["agents"] == ["*"]
         assert reason["where"] == 'https://licenses.example.org/example.xml <content url="/articles/"> line 1'
         assert reason["evidence"].startswith('<prohibits type="usage">ai-train</prohibits>')
-        assert olp in m["premium"]["reasons"][0]["evidence"] and "never contacted" in m["premium"]["reasons"][0]["evidence"]
+        premium = m["premium"]["reasons"][0]["evidence"]
+        assert olp in premium and "never contacted" in premium
         assert "'commercial'" in m["nc"]["reasons"][0]["evidence"]
         said = " | ".join(p["message"] for p in m["bad"]["problems"])
         assert "longer than 1,048,576 bytes" in said and "refused: a licence URL must be http(s)" in said
@@ -569,7 +574,8 @@ class TestAudit:
                                       str(tmp_path / "cache"), "--out", str(tmp_path / "o"), "-q", "--force"])
         assert r.exit_code == 0 and handler.seen == []
 
-    def test_fetch_refuses_ftp_and_private_licence_urls(self, tmp_path: Path, server) -> None:  # type: ignore[no-untyped-def]
+    def test_fetch_refuses_ftp_and_private_licence_urls(self, tmp_path: Path,
+                                                        server) -> None:  # type: ignore[no-untyped-def]
         pytest.importorskip("aiohttp")
         from ipscope.audit.fetch import Fetcher
 
@@ -601,7 +607,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 _RSL_TAGS = ('<link rel="license" type="application/rsl+xml" href="/l.xml">',
              '<LINK REL=license TYPE=application/rsl+xml HREF=/l.xml>',
-             f'<script type="application/rsl+xml"><rsl {NS}><content url=""/></rsl></script>',
+             f'<script type="application/rsl+xml"><rsl {NS}><content url=""><license><prohibits type="usage">'
+             'ai-train</prohibits></license></content></rsl></script>',
+             f'<script type="application/rsl+xml"><rsl {NS}><content url=""/><x>all</x></rsl></script>',
              "<script type='application/rsl+xml'></script>")
 _FILLER = ('<p>plain text</p>', '<link rel="stylesheet" href="/s.css">', '<script>var a = 1;</script>', ' ')
 
@@ -610,10 +618,14 @@ _FILLER = ('<p>plain text</p>', '<link rel="stylesheet" href="/s.css">', '<scrip
 @given(parts=st.lists(st.tuples(st.sampled_from(_RSL_TAGS + _FILLER), st.booleans()), max_size=5))
 def test_a_page_with_an_rsl_licence_is_never_skipped(parts: list[tuple[str, bool]]) -> None:
     """run._may_hold_signals (the substring pre-test before scanning a page) must not skip a page whose scan
-    finds an RSL link or inline licence, whatever the letter case."""
+    finds an RSL link or an inline licence that says anything, whatever the letter case."""
     from ipscope.audit.run import _may_hold_signals
 
     page = "<html><head>" + "".join(t.upper() if up else t for t, up in parts) + "</head></html>"
+    if _may_hold_signals(page):
+        return
     scanned = scan_html(page)
-    if scanned.rsl_links or scanned.rsl_inline:
-        assert _may_hold_signals(page)
+    assert scanned.rsl_links == []
+    fs, _ps = record_findings(RslDocs(None), "https://example.com/p", "example.com", "/p", {}, scanned, None,
+                              ("*",), rsl.Judged())
+    assert fs == []

@@ -34,11 +34,12 @@ EVIDENCE_CHARS = 300
 Decision = Literal["allowed", "reserved", "rejected"]
 # a page needs scanning only if it may hold one of the tags the signals read (plain substring tests on the
 # lower-cased page: several times faster than one case-insensitive regular expression). "tdm-" covers
-# tdm-reservation and tdm-policy; "licen" rel="license" links (RSL ones too) and JSON-LD "license";
-# "rsl+xml" an inline RSL licence (<script type="application/rsl+xml">); "noimageai" (which does
-# not contain "noai") is looked for only in an image record's page, the only kind it reserves. A property
-# test checks that a page skipped this way yields no finding.
-_HTML_HINTS = ("noai", "tdm-", "licen", "rsl+xml")
+# tdm-reservation and tdm-policy; "licen" rel="license" links (RSL ones too), JSON-LD "license" and inline RSL
+# licences (a usable one holds a <license> element, RSL-SPEC-1.0 §3.3; one without is invalid, so skipping it
+# loses only its problem report: no extra "rsl+xml" scan, which would cost as much as another hint);
+# "noimageai" (which does not contain "noai") is looked for only in an image record's page, the only kind it
+# reserves. Property tests check that a page skipped this way yields no finding.
+_HTML_HINTS = ("noai", "tdm-", "licen")
 _IMAGE_HINTS = _HTML_HINTS + ("noimageai",)
 
 

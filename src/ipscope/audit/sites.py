@@ -280,7 +280,8 @@ class SnapshotSites:
         A path that ends in ``/``, has empty, ``.`` or ``..`` segments or leaves ``DIR`` is not read."""
         key = site_key(url) if isinstance(url, str) else None
         if key is None:
-            return SiteFile(url=str(url), status=None, body=None, error="not an http(s) URL with a valid host; not read")
+            return SiteFile(url=str(url), status=None, body=None,
+                            error="not an http(s) URL with a valid host; not read")
         try:
             path = urlsplit(url).path
         except ValueError:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import xml.parsers.expat as expat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
 from ipscope.audit.signals.rsl_links import link_header_licenses  # noqa: F401  (re-exported)
+from ipscope.audit.signals.safe_xml import Node as _Node, Refused as _Refused, parse_xml
 
 SIGNAL: Final = "rsl"
 #: §2.2: the RSL namespace (also the root element's default namespace).
@@ -65,83 +66,6 @@ _PAYMENT_CHILDREN: Final = frozenset({"standard", "custom", "amount", "accepts"}
 State = Literal["none", "prohibited", "not-licensed", "conditional", "allowed"]
 #: How restrictive each state is when documents or licences are combined (§3.1.1, §4.9: most restrictive).
 _SEVERITY: Final[dict[str, int]] = {"none": 0, "allowed": 1, "conditional": 2, "not-licensed": 3, "prohibited": 4}
-
-
-# --- safe XML ---------------------------------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    pass
-
-
-@dataclass(slots=True)
-class _Node:
-    ns: str
-    name: str
-    attrs: dict[str, str]
-    line: int
-    children: list["_Node"] = field(default_factory=list)
-    text: str = ""
-
-    def start_tag(self) -> str:
-        attrs = "".join(f' {k}="{v}"' for k, v in self.attrs.items())
-        return f"<{self.name}{attrs}>"
-
-    def shown(self) -> str:
-        """The element as evidence: ``<permits type="usage">ai-train</permits>`` (text cut at MAX_TEXT)."""
-        body = " ".join(self.text.split())
-        if len(body) > MAX_TEXT:
-            body = body[:MAX_TEXT] + "…"
-        return f"{self.start_tag()}{body}</{self.name}>" if body or not self.children else self.start_tag()
-
-
-def _parse_xml(data: bytes) -> _Node:
-    """The element tree of ``data``; raises ``_Refused``/``expat.ExpatError`` with the reason.
-
-    Safe by construction: a document type declaration is refused outright (so no entity can be declared,
-    expanded or fetched: no "billion laughs", no external entity), parameter entities are never parsed,
-    nesting is capped at MAX_DEPTH, and the caller caps the size before calling."""
-    p = expat.ParserCreate(namespace_separator="\x01")
-    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    root: list[_Node] = []
-    stack: list[_Node] = []
-    texts: list[list[str]] = []
-
-    def doctype(*_a: object) -> None:
-        raise _Refused("has a document type declaration (<!DOCTYPE>); refused unread, as RSL documents have none "
-                       "and a DTD can declare entities that expand to gigabytes or read local files")
-
-    def entity(*_a: object) -> None:
-        raise _Refused("declares an entity; refused unread")
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        if len(stack) >= MAX_DEPTH:
-            raise _Refused(f"elements nested deeper than {MAX_DEPTH} levels; refused")
-        ns, _, name = tag.rpartition("\x01")
-        node = _Node(ns, name, {k.rpartition("\x01")[2]: v for k, v in attrs.items()}, p.CurrentLineNumber)
-        if stack:
-            stack[-1].children.append(node)
-        else:
-            root.append(node)
-        stack.append(node)
-        texts.append([])
-
-    def end(_tag: str) -> None:
-        node = stack.pop()
-        node.text = "".join(texts.pop()).strip()
-
-    def chars(s: str) -> None:
-        if texts:
-            texts[-1].append(s)
-
-    p.StartDoctypeDeclHandler = doctype
-    p.EntityDeclHandler = entity
-    p.ExternalEntityRefHandler = lambda *_a: 0  # never reached (no DTD); refuse anyway
-    p.StartElementHandler = start
-    p.EndElementHandler = end
-    p.CharacterDataHandler = chars
-    p.Parse(data, True)
-    return root[0]
 
 
 # --- the document model -----------------------------------------------------------------------------------
@@ -247,7 +171,7 @@ def parse_rsl(data: bytes, source: str) -> RslDocument:
     if not data.strip():
         return r.fail("empty")
     try:
-        root = _parse_xml(bytes(data))
+        root = parse_xml(bytes(data), MAX_DEPTH, MAX_TEXT)
     except _Refused as e:
         return r.fail(str(e))
     except expat.ExpatError as e:
@@ -314,6 +238,8 @@ def _rsl_root(r: _Reader, roots: list[_Node]) -> RslDocument:
 def _contents(r: _Reader, nodes: list[_Node], unknown: list[tuple[int, str]]) -> RslDocument:
     if not nodes:
         return r.fail("has no <content> element (§3.1: <rsl> holds one or more)")
+    if not any(c.ns == NS and c.name == "license" for n in nodes for c in n.children):
+        return r.fail("has no <license> element (§3.3: each <content> holds at least one), so it states no terms")
     return r.done([_content(r, n) for n in nodes], True, unknown)
 
 
