@@ -534,6 +534,19 @@ class TestAudit:
         assert r.exit_code == 0, r.output
         assert _manifest(tmp_path / "o2")["nc"]["decision"] == "allowed"
 
+    def test_relative_license_line_resolves_against_robots_url(self, tmp_path: Path) -> None:
+        # §4.4 requires an absolute URL; a relative one is a problem, read against the robots.txt URL
+        (tmp_path / "s" / "example.com" / "rsl").mkdir(parents=True)
+        (tmp_path / "s" / "example.com" / "robots.txt").write_text("License: rsl/terms.xml\n")
+        (tmp_path / "s" / "example.com" / "rsl" / "terms.xml").write_text(
+            doc('<content url="/"><license><prohibits type="usage">ai-all</prohibits></license></content>'))
+        corpus = _corpus(tmp_path / "c.jsonl", [{"id": "1", "url": "https://example.com/a/b", "text": "x"}])
+        audit([str(corpus)], tmp_path / "o", AuditOptions(sites=tmp_path / "s"))
+        m = _manifest(tmp_path / "o")["1"]
+        assert m["decision"] == "reserved"
+        assert m["reasons"][0]["where"].startswith("https://example.com/rsl/terms.xml <content")
+        assert "not an absolute URL" in m["problems"][0]["message"]
+
     def test_bad_options(self, tmp_path: Path) -> None:
         corpus = _corpus(tmp_path / "c.jsonl", [{"id": "1", "url": "https://e.com/", "text": "x"}])
         r = CliRunner().invoke(main, ["audit", str(corpus), "--out", str(tmp_path / "o"), "--region", "Europe"])

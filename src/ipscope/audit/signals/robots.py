@@ -327,6 +327,7 @@ class RobotsFile:
         #: RSL License lines (§4.4): outside any group (global) and per group id
         self._licenses: list[LicenseRef] = []
         self._group_licenses: dict[int, list[LicenseRef]] = {}
+        self._license_plans: dict[tuple[str, ...], list[tuple[tuple[LicenseRef, ...], tuple[str, ...]]]] = {}
 
     # -- building
 
@@ -443,6 +444,10 @@ class RobotsFile:
         otherwise the global ones apply. License never changes what Allow/Disallow decide."""
         if not self.has_licenses:
             return []
+        key = tuple(agents)
+        plan = self._license_plans.get(key)
+        if plan is not None:  # one selection per agent list (a run asks the same list for every record)
+            return plan
         by: dict[tuple[LicenseRef, ...], list[str]] = {}
         for a, name in zip(agents, self._select([a.strip().lower() for a in agents])):
             refs: list[LicenseRef] = []
@@ -451,7 +456,10 @@ class RobotsFile:
             chosen = tuple(dict.fromkeys(refs)) if refs else tuple(self._licenses)
             if chosen:
                 by.setdefault(chosen, []).append(a)
-        return [(refs, tuple(agents_)) for refs, agents_ in by.items()]
+        if len(self._license_plans) >= 16:
+            self._license_plans.clear()
+        plan = self._license_plans[key] = [(refs, tuple(agents_)) for refs, agents_ in by.items()]
+        return plan
 
     def allowed(self, path: str, agent: str = ANY_AGENT) -> bool:
         """True when ``agent`` may crawl ``path`` by the Allow/Disallow rules alone."""
