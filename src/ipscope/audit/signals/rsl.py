@@ -495,7 +495,8 @@ def _judge_license(lic: License, c: Content, who: Judged) -> tuple[State | Liter
         conds.append((c.line, f"{c.text}: encrypted content; a licence and key are needed"))
     p = lic.payment
     if p is not None and (p.type not in NO_MONEY if p.type is not None else bool(p.children)):
-        kind = f"a {p.type} payment" if p.type else "the terms of " + ", ".join(f"<{x}>" for x in p.children)
+        kind = (f"a {p.type} payment" if p.type else "the terms of " + ", ".join(f"<{x}>" for x in p.children)
+                if p.type or p.children else "a payment of an unknown type")
         conds.append((p.line, f"{p.text}: AI training is licensed only against {kind}, which the audit has not made"))
     elif p is not None and p.type in NO_MONEY and p.amount and _nonzero(p.amount):
         conds.append((p.line, f"{p.text}: type {p.type} with a price; read as a payment"))
