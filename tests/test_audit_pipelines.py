@@ -293,7 +293,7 @@ def test_a_gptbot_disallow_without_site_files_is_allowed_but_says_robots_txt_was
     assert m["decision"] == "allowed" and m["reasons"] == []
     assert {"signal": "robots.txt", "input": "/robots.txt", "why": NO_SITE_FILES} in m["not_checked"]
     assert {n["signal"] for n in m["not_checked"]} == {"robots.txt", "content-signal", "content-usage", "ai.txt",
-                                                       "tdmrep"}
+                                                       "tdmrep", "rsl"}
     # the terminal says so, with the fix, even with --quiet
     for out in (said, cli_audit(tmp_path / "c.jsonl", tmp_path / "q", "-q")[1]):
         assert "warning: no site files given" in out and "--sites DIR" in out and "--fetch" in out
@@ -319,7 +319,7 @@ def test_the_summary_names_only_the_protocols_read(tmp_path: Path) -> None:
     rows = {(r["signal"], r["input"]): r for r in tdm["opt_out_protocols_not_checked"]}
     assert set(rows) == {("robots.txt", "/robots.txt"), ("content-signal", "/robots.txt"),
                          ("content-usage", "/robots.txt"), ("ai.txt", "/ai.txt"),
-                         ("tdmrep", "/.well-known/tdmrep.json")}
+                         ("tdmrep", "/.well-known/tdmrep.json"), ("rsl", "licence documents")}
     assert all(r["documents"] == judged and r["why"] == NO_SITE_FILES for r in rows.values())
     assert "Not checked: " in tdm["measures_description"] and "robots.txt: no site files given" in \
         tdm["measures_description"]

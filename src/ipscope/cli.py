@@ -491,10 +491,11 @@ def _check_source_kind(_ctx: click.Context, _param: click.Parameter, value: str 
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output directory to create.")
 @click.option("--sites", type=click.Path(path_type=Path), default=None,
               help="Snapshot of site files: DIR/<host>/robots.txt, DIR/<host>/ai.txt, "
-                   "DIR/<host>/.well-known/tdmrep.json (a missing file counts as HTTP 404).")
+                   "DIR/<host>/.well-known/tdmrep.json, and any file named by URL (an RSL licence "
+                   "https://host/license.xml) at DIR/<host>/license.xml (a missing file counts as HTTP 404).")
 @click.option("--fetch", is_flag=True,
-              help="Fetch each site's robots.txt, ai.txt and tdmrep.json live (needs ipscope[fetch]); "
-                   "cached on disk for --ttl seconds.")
+              help="Fetch each site's robots.txt, ai.txt and tdmrep.json, and the RSL licences they and the "
+                   "records name, live (needs ipscope[fetch]); cached on disk for --ttl seconds.")
 @click.option("--agent", "agents", multiple=True, metavar="TOKEN",
               help="A crawler's user-agent token whose reservations count (repeatable), e.g. --agent MyBot.")
 @click.option("--policy", type=click.Choice(["any-ai-agent", "agent"]), default="any-ai-agent", show_default=True,
@@ -520,12 +521,19 @@ def _check_source_kind(_ctx: click.Context, _param: click.Parameter, value: str 
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
               help="Processes: the corpus is cut into pieces (JSONL by byte ranges at line ends, Parquet by row "
                    "groups, .gz whole) audited at once; the outputs are the same bytes as with one.")
+@click.option("--rsl-user", type=click.Choice(["commercial", "non-commercial", "education", "government",
+                                               "personal"]), default="commercial", show_default=True,
+              help="The user class RSL licences are judged for: the kind of entity that will train on the data.")
+@click.option("--region", default=None, metavar="CODE",
+              help="Where the training happens, for RSL geo terms: an ISO 3166-1 alpha-2 code or EU. "
+                   "[default: undeclared: no geo-restricted RSL licence is taken as granted]")
 @click.option("--force", is_flag=True, help="Replace --out if it is already an ipscope audit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 @_interruptible(lambda out, **_: f"no audit was written to {out}; run the command again")
 def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bool, agents: tuple[str, ...],
               policy: str, allow_private: bool, cache_dir: Path | None, ttl_s: float, source_kind: str | None,
-              sme: bool, exclude_domains: tuple[Path, ...], jobs: int, force: bool, quiet: bool) -> None:
+              sme: bool, exclude_domains: tuple[Path, ...], jobs: int, rsl_user: str, region: str | None,
+              force: bool, quiet: bool) -> None:
     """Decide, with evidence, which CORPUS records may be used to train AI.
 
     \b
@@ -546,14 +554,17 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
     Signals read: robots.txt (RFC 9309, with the IETF Content-Usage and Cloudflare
     Content-Signal lines), W3C TDMRep (tdmrep.json, headers, HTML meta, EPUB and PDF),
     noai/noimageai (X-Robots-Tag, meta robots), Spawning ai.txt, the IETF Content-Usage
-    header, C2PA/CAWG training-mining assertions (needs ipscope[c2pa]) and licences.
+    header, C2PA/CAWG training-mining assertions (needs ipscope[c2pa]), RSL 1.0 licences
+    (robots.txt License lines, Link headers, HTML link/script; judged for --rsl-user and
+    --region; a licence server is never contacted) and licences.
     Exit code 0 when the audit completed, whatever the records held.
     """
     from .audit.run import AuditOptions, audit
 
     opts = AuditOptions(sites=sites, fetch=fetch, agents=agents, policy=policy,  # type: ignore[arg-type]
                         allow_private=allow_private, cache_dir=cache_dir, ttl_s=ttl_s, force=force,
-                        source_kind=source_kind, sme=sme, exclude_domains=exclude_domains, jobs=jobs)
+                        source_kind=source_kind, sme=sme, exclude_domains=exclude_domains, jobs=jobs,
+                        rsl_user=rsl_user, region=region)
     try:
         if quiet:
             result = audit([str(c) for c in corpus], out, opts)

@@ -20,6 +20,9 @@ returns the same :class:`~ipscope.audit.sites.SiteFiles` as a snapshot does. It 
 * **Scheme.** A key has no scheme, so each file is tried on ``schemes`` in order (default https, then http),
   moving on only when the first could not connect (refused, TLS failure) — not on a timeout, a DNS failure,
   a refusal by the guard or any HTTP status.
+* **Other files by URL.** :meth:`Fetcher.get_urls` fetches files a signal names by absolute URL (RSL
+  licence documents, RSL-SPEC-1.0 §4) with the same guard, limits, redirects and cache (keyed by the URL),
+  under a size cap of the caller's; only http(s) URLs are fetched, anything else is refused unsent.
 * **Private addresses (SSRF).** Every host, on every hop, is resolved once per call by this module and
   refused when none of its addresses is public (loopback, private, link-local, multicast, reserved,
   unspecified, shared, IPv4 embedded in IPv6 included), unless ``allow_private``. aiohttp is given a resolver
@@ -31,6 +34,7 @@ returns the same :class:`~ipscope.audit.sites.SiteFiles` as a snapshot does. It 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import os
 import socket
@@ -60,7 +64,9 @@ USER_AGENT: Final = f"ipscope/{__version__} (rights-signal audit: robots.txt, ai
 MAX_REDIRECTS: Final = 5
 _REDIRECT_STATUS: Final = frozenset({301, 302, 303, 307, 308})
 _KINDS: Final[tuple[FileKind, ...]] = ("robots", "ai_txt", "tdmrep")
-_CACHE_NAME: Final[dict[FileKind, str]] = {"robots": "robots.txt", "ai_txt": "ai.txt", "tdmrep": "tdmrep.json"}
+_CACHE_NAME: Final[dict[str, str]] = {"robots": "robots.txt", "ai_txt": "ai.txt", "tdmrep": "tdmrep.json",
+                                      "url": "by-url"}
+_URL: Final = "url"  # the kind of a file fetched by URL (get_urls); its key is the URL
 _CACHE_VERSION: Final = 1
 _WRITE_BATCH: Final = 32  # cache entries handed to a writer thread at once
 # NAT64 (RFC 6052 §2.1) carries an IPv4 address in the low 32 bits; judge that address, not the prefix.
@@ -259,6 +265,39 @@ class Fetcher:
     def get(self, key: str) -> SiteFiles:
         return self.get_many([key])[key]
 
+    def get_urls(self, urls: Iterable[str], max_bytes: int) -> dict[str, SiteFile]:
+        """Files named by absolute URLs (in the order given, duplicates once): cache first, then the network,
+        with the guard, limits and redirects of :meth:`get_many` and at most ``max_bytes`` of each body.
+        A URL that is not http(s) with a host is refused without a request (``status`` None, ``error``)."""
+        from yarl import URL
+
+        now = time.time()
+        out: dict[str, SiteFile] = {}
+        misses: list[tuple[str, str]] = []
+        for url in urls:
+            if url in out or (url, _URL) in misses:
+                continue
+            try:
+                u = URL(url)
+                ok = u.scheme in ("http", "https") and bool(u.raw_host)
+            except (ValueError, TypeError):
+                ok = False
+            if not ok:
+                scheme = url.split(":", 1)[0] + ":" if ":" in url else "no scheme"
+                out[url] = SiteFile(url=url, status=None, body=None,
+                                    error=f"refused: only http(s) URLs are fetched, not {scheme} ({url[:200]})")
+                continue
+            hit = self._cache_read(url, _URL, now, max_bytes)
+            if hit is None:
+                misses.append((url, _URL))
+            else:
+                self._hits += 1
+                out[url] = hit
+        if misses:
+            for (url, _kind), f in zip(misses, _run_sync(self._fetch_all(misses, max_bytes))):  # type: ignore[arg-type]
+                out[url] = f
+        return {u: out[u] for u in dict.fromkeys(urls)}
+
     def get_many(self, keys: Iterable[str]) -> dict[str, SiteFiles]:
         """The three files of every key, in the order given (duplicates once); cache first, then the network."""
         now = time.time()
@@ -297,11 +336,13 @@ class Fetcher:
 
     # ------------------------------------------------------------------ cache
 
-    def _cache_path(self, key: str, kind: FileKind) -> str:
+    def _cache_path(self, key: str, kind: str) -> str:
         # a str, not a Path: built for every file fetched or looked up, in threads that share the GIL with the loop
+        if kind == _URL:  # a URL is no file name: its SHA-256
+            return os.path.join(self.cache_dir, _CACHE_NAME[kind], hashlib.sha256(key.encode()).hexdigest() + ".cache")
         return os.path.join(self.cache_dir, _CACHE_NAME[kind], key + ".cache")
 
-    def _cache_read(self, key: str, kind: FileKind, now: float) -> SiteFile | None:
+    def _cache_read(self, key: str, kind: str, now: float, max_bytes: int | None = None) -> SiteFile | None:
         try:
             with open(self._cache_path(key, kind), "rb") as fh:
                 data = fh.read()
@@ -327,13 +368,15 @@ class Fetcher:
             return SiteFile(url=url, status=status, body=None, error=error) if not body else None
         if size != len(body):
             return None
+        if max_bytes is not None and size > max_bytes:  # cached under a larger cap: cut as a fetch would
+            return SiteFile(url=url, status=status, body=body[:max_bytes], error=truncated_note(max_bytes))
         return SiteFile(url=url, status=status, body=body, error=error)
 
-    def _cache_write_many(self, batch: list[tuple[str, FileKind, SiteFile, str | None]]) -> None:
+    def _cache_write_many(self, batch: list[tuple[str, str, SiteFile, str | None]]) -> None:
         for key, kind, f, ctype in batch:
             self._cache_write(key, kind, f, ctype)
 
-    def _cache_write(self, key: str, kind: FileKind, f: SiteFile, content_type: str | None) -> None:
+    def _cache_write(self, key: str, kind: str, f: SiteFile, content_type: str | None) -> None:
         meta = {
             "v": _CACHE_VERSION,
             "at": time.time(),
@@ -347,7 +390,7 @@ class Fetcher:
         # with the event loop, so as little Python-level work as possible
         path = self._cache_path(key, kind)
         folder = os.path.dirname(path)
-        tmp = os.path.join(folder, f".{key}.{os.getpid()}.{threading.get_ident():x}.tmp")
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident():x}.tmp")
         data = orjson.dumps(meta) + b"\n" + (f.body or b"")
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
         try:
@@ -372,7 +415,7 @@ class Fetcher:
 
     # ------------------------------------------------------------------ network
 
-    async def _fetch_all(self, misses: list[tuple[str, FileKind]]) -> list[SiteFile]:
+    async def _fetch_all(self, misses: list[tuple[str, FileKind]], max_bytes: int | None = None) -> list[SiteFile]:
         import aiohttp
 
         guard = _Guard(self.allow_private, self.pinned_hosts, self.timeout_s)
@@ -393,7 +436,7 @@ class Fetcher:
         # from the loop cost more than the writing (bench_fetch cold, 2,000 hosts, same minutes: 4 threads one
         # file at a time 454-483 hosts/s, inline on the loop 560-568, one thread in batches of 32 633-677).
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipscope-cache")
-        pending: list[tuple[str, FileKind, SiteFile, str | None]] = []
+        pending: list[tuple[str, str, SiteFile, str | None]] = []
         writes: list[asyncio.Future[None]] = []
 
         def flush() -> None:
@@ -407,7 +450,7 @@ class Fetcher:
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),  # _Run applies timeout_s per request, after queueing
         ) as session:
-            run = _Run(self, session, guard)
+            run = _Run(self, session, guard, self.max_bytes if max_bytes is None else max_bytes)
             results: list[SiteFile | None] = [None] * len(misses)
             # A bounded window of tasks, not one per file, so memory stays flat in the number of sites; 3x the
             # concurrency keeps the network busy while some tasks wait for their host's turn.
@@ -446,8 +489,9 @@ class Fetcher:
 class _Run:
     """State of one ``get_many`` network pass: the session, the guard and the per-host semaphores."""
 
-    def __init__(self, fetcher: Fetcher, session: aiohttp.ClientSession, guard: _Guard) -> None:
+    def __init__(self, fetcher: Fetcher, session: aiohttp.ClientSession, guard: _Guard, cap: int) -> None:
         self.f = fetcher
+        self.cap = cap
         self.session = session
         self.guard = guard
         self.global_sem = asyncio.Semaphore(fetcher.concurrency)
@@ -458,6 +502,12 @@ class _Run:
         from yarl import URL
 
         failures: list[str] = []
+        if kind == _URL:  # a file named by its URL (get_urls): that URL only, no other scheme
+            try:
+                f, ctype, outcome = await self._follow(URL(key))
+            except Exception as e:  # noqa: BLE001 — as below
+                return SiteFile(url=key, status=None, body=None, error=_describe(e)), None, False
+            return f, ctype, outcome != "refused"
         try:
             for i, scheme in enumerate(self.f.schemes):
                 f, ctype, outcome = await self._follow(URL(f"{scheme}://{key}{PATHS[kind]}"))
@@ -504,8 +554,8 @@ class _Run:
                             status = resp.status
                             location = resp.headers.get("Location") if status in _REDIRECT_STATUS else None
                             if location is None:
-                                body, cut = await _read_capped(resp, self.f.max_bytes)
-                                note = truncated_note(self.f.max_bytes) if cut else None
+                                body, cut = await _read_capped(resp, self.cap)
+                                note = truncated_note(self.cap) if cut else None
                                 f = SiteFile(url=str(url), status=status, body=body, error=note)
                                 return f, resp.headers.get("Content-Type"), "ok"
                             # Drain a short redirect body so the connection can be reused; a long one is cut

@@ -1,9 +1,10 @@
 """What the rights signals need from a raw HTML page, read once per page.
 
 The audit must handle tens of thousands of records a second, so it does not build a DOM: it scans the page
-for the three kinds of tags the signals read (``<meta>``, ``<link>``/``<a>`` with ``rel``, and JSON-LD
-``<script>`` blocks) with one regular expression each, after dropping comments. Attribute values are
-HTML-unescaped. Tags inside ``<script>``/``<style>`` text other than JSON-LD are not signals and are skipped.
+for the kinds of tags the signals read (``<meta>``, ``<link>``/``<a>`` with ``rel``, JSON-LD ``<script>``
+blocks and RSL ``<script type="application/rsl+xml">`` licences) with one regular expression each, after
+dropping comments. Attribute values are HTML-unescaped. Tags inside ``<script>``/``<style>`` text other than
+JSON-LD and RSL are not signals and are skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _RAWTEXT = re.compile(r"<(script|style)\b([^>]*)>(.*?)(?:</\1\s*>|\Z)", re.S | r
 _TAG = re.compile(r"<(meta|link|a)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.I)
 _ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
 _JSONLD_TYPE = re.compile(r"""type\s*=\s*["']?application/ld\+json""", re.I)
+_RSL_TYPE = re.compile(r"""type\s*=\s*["']?application/rsl\+xml""", re.I)  # RSL-SPEC-1.0 §4.6.2
 
 
 @dataclass(slots=True)
@@ -25,10 +27,14 @@ class PageMeta:
 
     #: ``(name or http-equiv, lower-cased; content)`` of every ``<meta>`` with a ``content``.
     metas: list[tuple[str, str]] = field(default_factory=list)
-    #: ``href`` of every ``<link>``/``<a>`` whose ``rel`` contains ``license``.
+    #: ``href`` of every ``<link>``/``<a>`` whose ``rel`` contains ``license`` (but for RSL documents, below).
     license_links: list[str] = field(default_factory=list)
     #: raw text of every ``<script type="application/ld+json">`` block.
     jsonld: list[str] = field(default_factory=list)
+    #: ``href`` of every ``<link rel="license" type="application/rsl+xml">`` (RSL-SPEC-1.0 §4.6.1), as written.
+    rsl_links: list[str] = field(default_factory=list)
+    #: raw text of every ``<script type="application/rsl+xml">`` block: an inline RSL licence (§4.6.2).
+    rsl_inline: list[str] = field(default_factory=list)
 
     def meta(self, name: str) -> list[str]:
         """Contents of the ``<meta>`` tags called ``name`` (case-insensitive), in order."""
@@ -58,8 +64,11 @@ def scan_html(page: str) -> PageMeta:
         for m in _RAWTEXT.finditer(page):
             parts.append(page[last : m.start()])
             last = m.end()
-            if m.group(1).lower() == "script" and _JSONLD_TYPE.search(m.group(2)):
-                out.jsonld.append(m.group(3).strip())
+            if m.group(1).lower() == "script":
+                if _JSONLD_TYPE.search(m.group(2)):
+                    out.jsonld.append(m.group(3).strip())
+                elif _RSL_TYPE.search(m.group(2)):
+                    out.rsl_inline.append(m.group(3).strip())
         parts.append(page[last:])
         page = " ".join(parts)
     for m in _TAG.finditer(page):
@@ -70,5 +79,9 @@ def scan_html(page: str) -> PageMeta:
             if name is not None and "content" in a:
                 out.metas.append((name.strip().lower(), a["content"]))
         elif "license" in a.get("rel", "").lower().split() and a.get("href"):
-            out.license_links.append(a["href"].strip())
+            # an RSL licence document is read by the RSL signal, not classified as a licence name
+            if tag == "link" and a.get("type", "").split(";")[0].strip().lower() == "application/rsl+xml":
+                out.rsl_links.append(a["href"].strip())
+            else:
+                out.license_links.append(a["href"].strip())
     return out

@@ -38,9 +38,11 @@ OUTPUTS = ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl"
 EVIDENCE_CHARS = 300
 # a page needs scanning only if it may hold one of the tags the signals read (plain substring tests on the
 # lower-cased page: several times faster than one case-insensitive regular expression). "tdm-" covers
-# tdm-reservation and tdm-policy; "licen" rel="license" links and JSON-LD "license"; "noimageai" (which does
-# not contain "noai") is looked for only in an image record's page, the only kind it reserves. A property
-# test checks that a page skipped this way yields no finding.
+# tdm-reservation and tdm-policy; "licen" rel="license" links (RSL ones too), JSON-LD "license" and inline RSL
+# licences (a usable one holds a <license> element, RSL-SPEC-1.0 §3.3; one without is invalid, so skipping it
+# loses only its problem report: no extra "rsl+xml" scan, which would cost as much as another hint);
+# "noimageai" (which does not contain "noai") is looked for only in an image record's page, the only kind it
+# reserves. Property tests check that a page skipped this way yields no finding.
 _HTML_HINTS = ("noai", "tdm-", "licen")
 _IMAGE_HINTS = _HTML_HINTS + ("noimageai",)
 
@@ -72,6 +74,11 @@ class AuditOptions:
     sme: bool = False  # the template's SME rules (--sme)
     exclude_domains: tuple[Path, ...] = ()  # lists of domains whose records are reserved (--exclude-domains)
     jobs: int = 1  # processes (--jobs)
+    # RSL terms that depend on the user class or region are judged for these (docs/audit/rsl.md): the user class
+    # of the entity that will train (RSL-SPEC-1.0 §3.4.1.2) and its ISO 3166-1 alpha-2 region or EU (§3.5;
+    # None: not declared, which satisfies no geo permit and is not shown to be outside a geo prohibition)
+    rsl_user: str = "commercial"
+    region: str | None = None
 
 
 @dataclass
@@ -91,10 +98,13 @@ _NO_SITE = _Site(None, None, None, [])
 _ROBOTS_SIGNALS = (("robots.txt", "/robots.txt"), ("content-signal", "/robots.txt"), ("content-usage", "/robots.txt"))
 _AI_TXT_SIGNALS = (("ai.txt", "/ai.txt"),)
 _TDMREP_SIGNALS = (("tdmrep", "/.well-known/tdmrep.json"),)
+# RSL licences are documents named by URL (robots.txt License: lines, Link headers, rel=license links): read only
+# with a source of site files
+_RSL_SIGNALS = (("rsl", "licence documents"),)
 NO_SITE_FILES = "no site files given (--sites or --fetch)"
 #: what a run without a source of site files could not consult, for every record
 _NO_FILES = tuple(NotChecked(sig, path, NO_SITE_FILES)
-                  for sig, path in _ROBOTS_SIGNALS + _AI_TXT_SIGNALS + _TDMREP_SIGNALS)
+                  for sig, path in _ROBOTS_SIGNALS + _AI_TXT_SIGNALS + _TDMREP_SIGNALS + _RSL_SIGNALS)
 C2PA_MISSING = "the c2pa extra is not installed (pip install 'ipscope[c2pa]')"
 MEDIA_UNREADABLE = "the media file could not be read (see problems)"
 
@@ -219,6 +229,8 @@ def _honoured(source: Any) -> list[str]:
         out.append("ai.txt")
     if _c2pa_installed():
         out.append("c2pa")
+    if source is not None:  # RSL licences are documents by URL: read only with a source of site files
+        out.append("rsl")
     return out
 
 
@@ -226,7 +238,7 @@ def _not_read(source: Any) -> dict[str, str]:
     """The opt-out protocols a run cannot read at all, with why (the summary names them as not checked)."""
     out = {}
     if source is None:
-        out.update(dict.fromkeys(("robots.txt", "content-signal", "ai.txt"), NO_SITE_FILES))
+        out.update(dict.fromkeys(("robots.txt", "content-signal", "ai.txt", "rsl"), NO_SITE_FILES))
     if not _c2pa_installed():
         out["c2pa"] = C2PA_MISSING
     return out
@@ -271,6 +283,11 @@ class Auditor:
         self.source = _sites_source(opts) if self._own_source else source
         self._how = "fetch" if hasattr(self.source, "get_many") else "snapshot"
         self.sites: dict[str, _Site] = {}
+        from .rsl_docs import RslDocs
+        from .signals.rsl import Judged
+
+        self.rsl_docs = RslDocs(self.source)
+        self.rsl_who = Judged(check_rsl_user(opts.rsl_user), check_region(opts.region))  # type: ignore[arg-type]
         self.excluded = None
         if opts.exclude_domains:
             from .exclude import load
@@ -301,8 +318,13 @@ class Auditor:
         """Fetch (concurrently) the sites among ``keys`` not seen yet."""
         new = [k for k in dict.fromkeys(keys) if k not in self.sites and self._excluded(k) is None]
         if new and self.source is not None and hasattr(self.source, "get_many"):
+            from .rsl_docs import site_urls
+
+            urls: list[str] = []
             for k, files in self.source.get_many(new).items():
-                self.sites[k] = self._load(files)
+                self.sites[k] = site = self._load(files)
+                urls += site_urls(site.robots, f"https://{k}/robots.txt")
+            self.rsl_docs.prefetch(urls)  # the sites' RSL licences, fetched together
 
     def decide(self, record: Mapping[str, Any], where: Mapping[str, Any] | None = None) -> AuditRecord:
         """The verdict on one record (the fields of docs/audit/index.md, "Input"), as ``ipscope audit`` gives it.
@@ -400,6 +422,13 @@ class Auditor:
             findings.extend(noai.html_findings(page))
         if "content-usage" in h:
             findings.extend(content_usage.header_findings(h["content-usage"], problems=problems))
+        if ((site.robots is not None and site.robots.has_licenses) or "link" in h
+                or (page is not None and (page.rsl_links or page.rsl_inline))):  # RSL (docs/audit/rsl.md)
+            from .rsl_docs import record_findings
+
+            fs, ps = record_findings(self.rsl_docs, rec.url, key, path, h, page, site.robots, agents, self.rsl_who)
+            findings.extend(fs)
+            problems.extend(ps)
         if not image:  # noimageai reserves images only
             findings = [f for f in findings if f.signal != "noimageai"]
         reserved, deciding = self.policy.decide(findings)
@@ -429,6 +458,26 @@ class Auditor:
         except MissingExtraError:  # said in the record's not_checked (_media_not_checked)
             return [], [], []
         return fs, ps, []
+
+
+def check_rsl_user(user: str) -> str:
+    """The --rsl-user value, or InputError naming the choices (RSL-SPEC-1.0 §3.4.1.2)."""
+    from .signals.rsl import USER_CLASSES
+
+    if user not in USER_CLASSES:
+        raise InputError(f"--rsl-user {user!r} is not an RSL user class", "give one of " + ", ".join(USER_CLASSES))
+    return user
+
+
+def check_region(region: str | None) -> str | None:
+    """The --region value upper-cased (ISO 3166-1 alpha-2 or EU, RSL-SPEC-1.0 §3.5), or InputError."""
+    if region is None:
+        return None
+    r = region.strip().upper()
+    if not (len(r) == 2 and r.isascii() and r.isalpha()):
+        raise InputError(f"--region {region!r} is not an ISO 3166-1 alpha-2 code or EU",
+                         "give a two-letter country code such as DE, US, JP, or EU")
+    return r
 
 
 def _prepare(out: Path, force: bool) -> Path:

@@ -15,6 +15,10 @@ Snapshot layout (the ``--sites DIR`` of ``ipscope audit``)::
 
 where ``<key>`` is :func:`site_key` of the record URL (``example.com``, ``xn--bcher-kva.de``,
 ``example.com:8080``, ``[2001:db8::1]``). A missing file means the site answered 404.
+
+Any other file a signal names by URL (an RSL licence: ``License: https://example.com/license.xml``) is read
+at its URL path under its own host's directory (:meth:`SnapshotSites.get_url`):
+``DIR/example.com/license.xml``; a licence on another host from that host's directory.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Final, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ipscope.errors import InputError
 
@@ -270,11 +274,39 @@ class SnapshotSites:
             tdmrep=self._read(base / ".well-known" / "tdmrep.json"),
         )
 
-    def _read(self, path: Path) -> SiteFile:
+    def get_url(self, url: str, max_bytes: int) -> SiteFile:
+        """The file an absolute http(s) URL names: ``DIR/<site key>/<URL path>`` (percent-escapes decoded, the
+        query and fragment ignored), at most ``max_bytes`` (a larger file is cut there and ``error`` says so).
+        A path that ends in ``/``, has empty, ``.`` or ``..`` segments or leaves ``DIR`` is not read."""
+        key = site_key(url) if isinstance(url, str) else None
+        if key is None:
+            return SiteFile(url=str(url), status=None, body=None,
+                            error="not an http(s) URL with a valid host; not read")
+        try:
+            path = urlsplit(url).path
+        except ValueError:
+            return SiteFile(url=url, status=None, body=None, error="unparseable URL; not read")
+        segs = [unquote(x) for x in path.split("/")[1:]]
+        if not segs or path.endswith("/"):
+            return SiteFile(url=url, status=None, body=None, error=f"{url} names a directory (its path ends in '/'); "
+                            "a snapshot holds a file at the URL path, so the URL must name a file")
+        if any(x in ("", ".", "..") or "/" in x or "\\" in x or "\x00" in x for x in segs):
+            return SiteFile(url=url, status=None, body=None, error=f"{url}: a path with empty, '.' or '..' segments "
+                            "cannot be looked up in the snapshot; not read")
+        base = self.root / key
+        target = base.joinpath(*segs)
+        try:
+            target.resolve().relative_to(self.root.resolve())
+        except (ValueError, OSError):
+            return SiteFile(url=str(target), status=None, body=None, error=f"{target} leaves the snapshot; not read")
+        return self._read(target, max_bytes)
+
+    def _read(self, path: Path, cap: int | None = None) -> SiteFile:
         where = str(path)
+        cap = self.max_bytes if cap is None else cap
         try:
             with open(path, "rb") as fh:
-                body = fh.read(self.max_bytes + 1)
+                body = fh.read(cap + 1)
         except FileNotFoundError:
             return SiteFile(url=where, status=404, body=None)
         except NotADirectoryError:  # root/<key> is a file: nothing under it exists
@@ -282,8 +314,8 @@ class SnapshotSites:
         except OSError as e:
             reason = e.strerror or type(e).__name__
             return SiteFile(url=where, status=None, body=None, error=f"cannot read {where}: {reason}")
-        if len(body) > self.max_bytes:
-            return SiteFile(url=where, status=200, body=body[: self.max_bytes], error=truncated_note(self.max_bytes))
+        if len(body) > cap:
+            return SiteFile(url=where, status=200, body=body[:cap], error=truncated_note(cap))
         return SiteFile(url=where, status=200, body=body)
 
 

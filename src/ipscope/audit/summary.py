@@ -104,6 +104,7 @@ PROTOCOLS: dict[str, str] = {
     "noai": "X-Robots-Tag header and <meta name=\"robots\"> noai / noimageai",
     "ai.txt": "Spawning ai.txt",
     "c2pa": "C2PA / CAWG training-mining assertions embedded in media files",
+    "rsl": "Really Simple Licensing (RSL 1.0) licences: robots.txt License lines, Link headers, HTML link/script",
 }
 
 #: Reasons a record is reserved that are the provider's own measures, not opt-out protocols: listed apart in 3.1

@@ -13,7 +13,7 @@ class Finding:
     """One piece of evidence that a signal reserves (or explicitly allows) AI training / TDM for a document.
 
     ``signal``   short name of the standard: ``robots.txt``, ``content-usage``, ``content-signal``, ``tdmrep``,
-                 ``noai``, ``ai.txt``, ``c2pa``, ``license``.
+                 ``noai``, ``ai.txt``, ``c2pa``, ``rsl``, ``license``.
     ``where``    where the evidence was read, precise enough to re-check by hand:
                  ``https://example.com/robots.txt line 7``, ``header X-Robots-Tag``,
                  ``html <meta name="tdm-reservation">``, ``https://example.com/.well-known/tdmrep.json entry 2``.

@@ -41,7 +41,7 @@ _KINDS: Final[dict[str, Kind]] = {
 }
 # Records recognised only so that "<record> <value>" without a colon is read as that record (then ignored).
 _OTHER: Final = frozenset({"sitemap", "sitemaps", "site-map", "crawl-delay", "crawl delay", "request-rate",
-                           "request rate", "visit-time", "visit time", "host"})
+                           "request rate", "visit-time", "visit time", "host", "license"})
 _KNOWN: Final = _USER_AGENT | frozenset(_KINDS) | _OTHER
 _EOL: Final = re.compile(r"\r\n|\r|\n")
 _PRODUCT_TOKEN: Final = re.compile(r"([a-z_-]+)/")  # a product token with a version: "gptbot/1.0"
@@ -294,6 +294,18 @@ def _longest(rules: _Usage, path: str) -> list[Rule]:
     return best
 
 
+@dataclass(frozen=True, slots=True)
+class LicenseRef:
+    """One RSL ``License:`` line (RSL-SPEC-1.0 §4.4): the URL as written, its line, the line's text."""
+
+    url: str
+    line: int
+    text: str
+
+
+_ABSOLUTE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 class RobotsFile:
     """A parsed robots.txt; :meth:`check` answers per record. Never raises on any input."""
 
@@ -312,6 +324,10 @@ class RobotsFile:
         self._last_plan: list[_Entry] = []
         self._complete: Finding | None = None
         self._dropped_problems = 0
+        #: RSL License lines (§4.4): outside any group (global) and per group id
+        self._licenses: list[LicenseRef] = []
+        self._group_licenses: dict[int, list[LicenseRef]] = {}
+        self._license_plans: dict[tuple[str, ...], list[tuple[tuple[LicenseRef, ...], tuple[str, ...]]]] = {}
 
     # -- building
 
@@ -415,6 +431,36 @@ class RobotsFile:
                 self._usage_findings(e, npath, crawlable, out)
         return out
 
+    @property
+    def has_licenses(self) -> bool:
+        """True when the file has an RSL ``License:`` line."""
+        return bool(self._licenses or self._group_licenses)
+
+    def licenses(self, agents: Sequence[str]) -> list[tuple[tuple[LicenseRef, ...], tuple[str, ...]]]:
+        """The RSL licences for each asked agent, grouped: ``[(License lines, the agents they apply to)]``.
+
+        RSL-SPEC-1.0 §4.4.2/§4.4.3: an agent's group is selected under RFC 9309 rules (as for Allow/Disallow);
+        when that group has License lines they apply and the global ones (outside any group) are ignored,
+        otherwise the global ones apply. License never changes what Allow/Disallow decide."""
+        if not self.has_licenses:
+            return []
+        key = tuple(agents)
+        plan = self._license_plans.get(key)
+        if plan is not None:  # one selection per agent list (a run asks the same list for every record)
+            return plan
+        by: dict[tuple[LicenseRef, ...], list[str]] = {}
+        for a, name in zip(agents, self._select([a.strip().lower() for a in agents])):
+            refs: list[LicenseRef] = []
+            for g in self._key_groups.get(name, ()) if name is not None else ():
+                refs.extend(self._group_licenses.get(g, ()))
+            chosen = tuple(dict.fromkeys(refs)) if refs else tuple(self._licenses)
+            if chosen:
+                by.setdefault(chosen, []).append(a)
+        if len(self._license_plans) >= 16:
+            self._license_plans.clear()
+        plan = self._license_plans[key] = [(refs, tuple(agents_)) for refs, agents_ in by.items()]
+        return plan
+
     def allowed(self, path: str, agent: str = ANY_AGENT) -> bool:
         """True when ``agent`` may crawl ``path`` by the Allow/Disallow rules alone."""
         return not any(f.signal == SIGNAL for f in self.check(path, (agent,)))
@@ -501,6 +547,22 @@ def _usage_rule(kind: Kind, value: str, n: int, text: str, f: RobotsFile) -> Rul
     return Rule(kind, pattern, n, text, train=train)
 
 
+def _license_line(f: RobotsFile, value: str, n: int, text: str, group: int | None) -> None:
+    """Record an RSL ``License:`` line: global before any user-agent line, else the current group's (§4.4)."""
+    url = value.strip()
+    if not url:
+        f._problem("License line without a URL (RSL-SPEC-1.0 §4.4: License: <absolute URL>); ignored", n)
+        return
+    if not _ABSOLUTE.match(url):
+        f._problem(f"License {url[:80]!r} is not an absolute URL (RSL-SPEC-1.0 §4.4 requires one); resolved against "
+                   "this robots.txt's URL", n)
+    ref = LicenseRef(url, n, text)
+    if group is None:
+        f._licenses.append(ref)
+    else:
+        f._group_licenses.setdefault(group, []).append(ref)
+
+
 def parse_robots(data: bytes, source: str) -> RobotsFile:
     """Parse a robots.txt body (RFC 9309 §2.2); never raises. ``source`` names it in evidence."""
     f = RobotsFile(source)
@@ -515,6 +577,8 @@ def parse_robots(data: bytes, source: str) -> RobotsFile:
         f._groups.clear()
         f._key_groups.clear()
         f._sitewide.clear()
+        f._licenses.clear()
+        f._group_licenses.clear()
         f._problem(f"could not be parsed ({type(e).__name__}: {e}); treated as no restriction — "
                    "please report this file to ipscope")
     if f._dropped_problems:
@@ -586,6 +650,10 @@ def _parse_into(f: RobotsFile, data: bytes | bytearray | memoryview) -> None:
                     ids = f._key_groups.setdefault(name, [])
                     if not ids or ids[-1] != group:
                         ids.append(group)
+            continue
+        if key == "license":  # RSL-SPEC-1.0 §4.4; like any other record, it neither ends nor starts a group
+            records += 1
+            _license_line(f, value, n, text_n[:MAX_EVIDENCE], group if current else None)
             continue
         kind = _KINDS.get(key)
         if kind is None:
