@@ -165,7 +165,7 @@ def _check_layers(index: Index) -> list[PassageLayer]:
         if problem is not None:
             raise IndexFormatError(f"{index.path}: the passage layers of shard {s.name} are damaged or incomplete "
                                    f"({problem}; an interrupted add-layers?)", fix)
-        out.append(PassageLayer(s.path))
+        out.append(PassageLayer(s.path, index.tombstones.get(s.name, frozenset())))
     return out
 
 
