@@ -212,6 +212,53 @@ def test_compaction_runs_in_another_process_while_a_reader_searches(idx: Path) -
     assert _plain(trace(index.refresh(), QUERIES[-2])) == want
 
 
+def test_adds_and_removals_go_on_while_a_compaction_writes_its_shards(idx: Path) -> None:
+    index = _grow(idx)
+    ready, go = idx.parent / "ready", idx.parent / "go"
+    # the compaction (another process) stops after writing its merged shards, before it publishes, until "go"
+    proc = _child(f"""
+        import pathlib, time
+        import ipscope.index.live as L
+        real = L.writer_lock
+        def waiting(*a, **k):
+            pathlib.Path({str(ready)!r}).touch()
+            while not pathlib.Path({str(go)!r}).exists():
+                time.sleep(0.01)
+            return real(*a, **k)
+        L.writer_lock = waiting
+        print(L.compact({str(idx)!r}).generation)
+    """)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # meanwhile: an add, a removal from a shard being merged, a replacement (all published at once)
+        index.add([{"id": "late", "text": PAIRS[7]["original"]}], lock_timeout=5)
+        index.remove([PAIRS[2]["id"], PAIRS[30]["id"]], lock_timeout=5)
+        index.add([{"id": PAIRS[9]["id"], "text": PAIRS[9]["original"]}], replace=True, lock_timeout=5)
+        before = index.refresh()
+        assert before.generation == 6
+        want = _answers(before, QUERIES + [PAIRS[7]["original"], PAIRS[9]["original"]])
+    finally:
+        go.touch()
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert out.strip() == "7"
+    after = before.refresh()
+    assert after.generation == 7 and len(after) == len(before)
+    # the merged shard carries the removals made while it was written; the shards added meanwhile follow it
+    names = [s.name for s in after.shards]
+    assert names[0].startswith("c000003-") and names[1:] == ["g000004-0", "g000006-0"]
+    assert sum(len(t) for t in after.tombstones.values()) == 3 and after.manifest["counts"]["removed"] == 3
+    assert _answers(after, QUERIES + [PAIRS[7]["original"], PAIRS[9]["original"]]) == want
+    gone = {PAIRS[2]["id"], PAIRS[30]["id"]}
+    assert not gone & {d.doc_id for q in QUERIES for d in trace(after, q).documents}
+    last = after.compact()
+    assert last is not None and Index.open(idx).tombstones == {}
+
+
 def test_compact_cli(idx: Path) -> None:
     Index.open(idx).add(_excerpts(PAIRS[:3]))
     r = CliRunner().invoke(main, ["compact", str(idx)])

@@ -442,9 +442,9 @@ def compact_cmd(index: Path, small_tokens: int | None, quiet: bool) -> None:
     """Merge the small shards that adding documents made, and drop removed documents, in INDEX.
 
     \b
-    Writes a new generation of the index (readers go on with the one they opened; other
-    writers wait); every query gets the same answer before and after. The shards merged are
-    kept for readers of older generations until the next compaction.
+    Writes a new generation of the index (readers go on with the one they opened; adds and
+    removals go on meanwhile); every query gets the same answer before and after. The shards
+    merged are kept for readers of older generations until the next compaction.
     """
     from .index.format import Index
 

@@ -16,12 +16,13 @@ is in memory, and the files it names are not changed or removed while it may rea
 add files; a compaction retires the shards it merged and deletes them at the *next* compaction), until it
 refreshes. A crash before the rename leaves the previous generation as it was; the next change removes what
 the crashed one left (shards and tombstone files no generation names). One writer at a time: every change holds
-an exclusive lock on ``.writer.lock`` (``flock``, released by the kernel when the process ends, also when it
-is killed); readers take no lock.
+an exclusive lock on ``.writer.lock`` while it publishes (``flock``, released by the kernel when the process
+ends, also when it is killed; a compaction writes its shards before, under ``.compact.lock``); readers take no
+lock.
 
-Between a removal and the next compaction, the removed documents' passages still count in the corpus-wide
-statistics (BM25's passage count, document frequencies and mean passage length, the share of passages above which
-a word is common, and trace's per-shard limit on how often a seed may occur); compaction drops them.
+Removed documents count in no statistic of ``similar`` (``PassageLayer.removed``: BM25's passage count, mean
+length and document frequencies leave their passages out), so compaction changes no answer; until it, their
+occurrences still count in trace's per-shard limit on how often a seed may occur (``max_occurrences``).
 
 A module above ``shard``, ``packer``, ``passages`` and ``vectors`` and below ``format`` (which calls it for
 ``Index.add``, ``remove`` and ``compact``); it reads manifests itself rather than through ``Index``.
@@ -52,6 +53,7 @@ from .passages import LAYER, PassageLayer
 from .shard import PartEntry, Shard, write_shard
 
 LOCK = ".writer.lock"
+COMPACT_LOCK = ".compact.lock"  # one compaction at a time (it writes its shards without the writer lock)
 CHANGES = "changes"
 LOCK_TIMEOUT = 600.0  # seconds a change waits for another writer (a compaction of a large index takes minutes)
 SMALL_FRACTION = 4  # compaction merges shards of fewer than max_shard_tokens / SMALL_FRACTION tokens
@@ -114,11 +116,19 @@ def content_hash(shards: list[dict], excluded: Mapping[str, list[int]], tombston
 def writer_lock(root: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the index's writer lock (``.writer.lock``, an exclusive ``flock``) for the block; wait up to
     ``timeout`` seconds for another writer, then fail naming the fix."""
-    path = root / LOCK
+    with _flock(root / LOCK, timeout, "another writer is changing this index",
+                "wait for that add, remove or compact to finish and try again (or pass a longer lock_timeout); "
+                "the lock goes when its process ends, even if it was killed"):
+        yield
+
+
+@contextmanager
+def _flock(path: Path, timeout: float, busy: str, fix: str) -> Iterator[None]:
+    root = path.parent
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise IpscopeError(f"{path}: cannot open the index's writer lock ({e.strerror or e})",
+        raise IpscopeError(f"{path}: cannot open the index's lock ({e.strerror or e})",
                            "changing an index needs write access to its directory") from e
     try:
         deadline = time.monotonic() + timeout
@@ -128,16 +138,28 @@ def writer_lock(root: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise IpscopeError(
-                        f"{root}: another writer is changing this index (it holds {path}; waited {timeout:g} s)",
-                        "wait for that add, remove or compact to finish and try again (or pass a longer "
-                        "lock_timeout); the lock goes when its process ends, even if it was killed") from None
+                    raise IpscopeError(f"{root}: {busy} (it holds {path}; waited {timeout:g} s)", fix) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for a person looking
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _compacting(root: Path) -> bool:
+    """True while a compaction runs (holds ``.compact.lock``): its shards, not yet published, must stay."""
+    try:
+        fd = os.open(root / COMPACT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _tidy(root: Path, m: dict) -> None:
@@ -148,8 +170,9 @@ def _tidy(root: Path, m: dict) -> None:
     named = {s["name"] for s in m.get("shards", [])}
     kept = named | {n for r in m.get("retired", []) for n in r["shards"]}
     shards_dir = root / "shards"
+    compacting = _compacting(root)
     for d in shards_dir.iterdir() if shards_dir.is_dir() else ():
-        if d.is_dir() and d.name not in kept:
+        if d.is_dir() and d.name not in kept and not (compacting and d.name.startswith("c")):
             shutil.rmtree(d, ignore_errors=True)
     for s in m.get("shards", []):
         for f in (shards_dir / s["name"]).glob("tombstones-*.json"):
@@ -345,82 +368,115 @@ def compact(root: str | Path, *, small_tokens: int | None = None, lock_timeout: 
     there is nothing to do. A run of neighbouring shards, each under ``small_tokens`` tokens (a quarter of the
     index's largest shard size by default) or with tombstones, becomes as few full shards as hold its documents
     (a lone small shard without removals is left as it is). Documents keep their order, and removed ones are
-    left out, so every query gives the same answer before and after (but the statistics no longer count the
-    removed documents). Takes a path and returns a picklable ``Change``, so it can run in another process
-    (``concurrent.futures.ProcessPoolExecutor``); readers go on reading meanwhile, other writers wait for it.
+    left out, so every query gives the same answer before and after.
+
+    Takes a path and returns a picklable ``Change``, so it can run in another process
+    (``concurrent.futures.ProcessPoolExecutor``). It writes the merged shards holding only ``.compact.lock``
+    (one compaction at a time), so adds and removals go on meanwhile; then, under the writer lock, it carries
+    over the removals made in between (as tombstones of the merged shards) and publishes.
     ``progress(done, total)`` counts the shards read."""
     t0 = time.time()
     root = Path(root)
-    with writer_lock(root, lock_timeout):
-        m = read_manifest(root)
-        _tidy(root, m)
-        tomb = load_tombstones(root, m)
-        shards = list(m["shards"])
-        max_tokens = int(m["params"]["max_shard_tokens"])
+    with _flock(root / COMPACT_LOCK, lock_timeout, "another compaction is running on this index",
+                "wait for it to finish; one compaction at a time"):
+        m0, tomb0 = _snapshot(root)
+        shards = list(m0["shards"])
+        max_tokens = int(m0["params"]["max_shard_tokens"])
         small = max_tokens // SMALL_FRACTION if small_tokens is None else small_tokens
         runs: list[list[int]] = []
         for si, s in enumerate(shards):
-            if s["name"] in tomb or int(s["tokens"]) < small:
+            if s["name"] in tomb0 or int(s["tokens"]) < small:
                 if runs and runs[-1][-1] == si - 1:
                     runs[-1].append(si)
                 else:
                     runs.append([si])
-        runs = [r for r in runs if len(r) > 1 or shards[r[0]]["name"] in tomb]
+        runs = [r for r in runs if len(r) > 1 or shards[r[0]]["name"] in tomb0]
         if not runs:
             return None
-        gen = generation(m) + 1
-        layers = m.get("layers", {})
-        excluded = dict(m.get("excluded_parts", {}))
-        out: list[dict] = []
+        layers = m0.get("layers", {})
+        excluded0 = m0.get("excluded_parts", {})
+        prefix = f"c{generation(m0):06d}"
+        for d in (root / "shards").glob(f"{prefix}-*"):
+            shutil.rmtree(d, ignore_errors=True)  # a crashed compaction's of the same generation
+        merger = _Merger(root, prefix, max_tokens, LAYER in layers, vec.LAYER in layers)
+        merged: dict[str, list[dict]] = {}  # first shard of a run -> the shards it became
         retired: list[str] = []
         total = sum(len(r) for r in runs)
-        done = 0
-        starts = {r[0]: r for r in runs}
-        si = 0
-        k = 0
-        while si < len(shards):
-            run = starts.get(si)
-            if run is None:
-                out.append(shards[si])
-                si += 1
-                continue
-            merger = _Merger(root, f"c{gen:06d}", k, max_tokens, LAYER in layers, vec.LAYER in layers)
+        for run in runs:
+            before = len(merger.shards)
             for sj in run:
                 name = shards[sj]["name"]
                 merger.add_shard(Shard(root / "shards" / name, name),
-                                 tomb.get(name, frozenset()) | set(excluded.pop(name, ())))
+                                 tomb0.get(name, frozenset()) | set(excluded0.get(name, ())))
                 retired.append(name)
-                done += 1
                 if progress is not None:
-                    progress(done, total)
+                    progress(len(retired), total)
             merger.flush()
-            out.extend(merger.shards)
-            k += len(merger.shards)
-            si = run[-1] + 1
-        # shards retired by an earlier compaction: readers of the generations before it have had a whole
-        # generation's time to refresh; they go now
-        for r in m.get("retired", []):
-            for name in r["shards"]:
-                shutil.rmtree(root / "shards" / name, ignore_errors=True)
-        new_tomb = {n: t for n, t in tomb.items() if n not in retired}
-        m = dict(m, generation=gen, shards=out, excluded_parts=excluded,
-                 retired=[{"generation": gen, "shards": retired}])
-        counts = m["counts"] = dict(m["counts"])
-        counts["shards"] = len(out)
-        counts["removed"] = len({i for s in out if s.get("tombstones") for i in json.loads(
-            (root / "shards" / s["name"] / s["tombstones"]).read_text(encoding="utf-8"))["ids"]})
-        lines = [{"status": "compacted", "generation": gen, "retired": retired,
-                  "shards": [s["name"] for s in out if s["name"].startswith(f"c{gen:06d}-")]}]
-        _publish(root, m, new_tomb, lines)
-    return Change(gen, shards=tuple(lines[0]["shards"]), retired=tuple(retired), seconds=time.time() - t0)
+            merged[shards[run[0]]["name"]] = merger.shards[before:]
+        with writer_lock(root, lock_timeout):
+            m, tomb = _snapshot(root)
+            _tidy(root, m)
+            gen = generation(m) + 1
+            gone = set(retired)
+            # removals published since the snapshot, in the merged shards: carried over as their tombstones
+            late: dict[str, set[int]] = {}
+            for name in retired:
+                for p in tomb.get(name, frozenset()) - tomb0.get(name, frozenset()):
+                    new_name, new_part = merger.moved[(name, p)]
+                    late.setdefault(new_name, set()).add(new_part)
+            out: list[dict] = []
+            for s in m["shards"]:  # adds since the snapshot come after the runs: the order stays
+                out.extend(dict(e) for e in merged.get(s["name"], ()))
+                if s["name"] not in gone:
+                    out.append(s)
+            new_tomb = {n: t for n, t in tomb.items() if n not in gone}
+            for e in out:
+                if e["name"] in late:
+                    parts = sorted(late[e["name"]])
+                    ids = json.loads((root / "shards" / e["name"] / "docs.json").read_text(encoding="utf-8"))["ids"]
+                    e["tombstones"] = f"tombstones-{gen:06d}.json"
+                    e["removed_parts"] = len(parts)
+                    write_atomic(root / "shards" / e["name"] / e["tombstones"],
+                                 json.dumps({"generation": gen, "parts": parts, "ids": [ids[p] for p in parts]},
+                                            ensure_ascii=False))
+                    new_tomb[e["name"]] = frozenset(parts)
+            # shards retired by the compaction before: readers of the generations before it have had a whole
+            # generation's time to refresh; they go now
+            for r in m.get("retired", []):
+                for name in r["shards"]:
+                    shutil.rmtree(root / "shards" / name, ignore_errors=True)
+            excluded = {k: v for k, v in m.get("excluded_parts", {}).items() if k not in gone}
+            m = dict(m, generation=gen, shards=out, excluded_parts=excluded,
+                     retired=[{"generation": gen, "shards": retired}])
+            counts = m["counts"] = dict(m["counts"])
+            counts["shards"] = len(out)
+            counts["removed"] = len({i for e in out if e.get("tombstones") for i in json.loads(
+                (root / "shards" / e["name"] / e["tombstones"]).read_text(encoding="utf-8"))["ids"]})
+            written = [e["name"] for e in merger.shards]
+            _publish(root, m, new_tomb, [{"status": "compacted", "generation": gen, "retired": retired,
+                                          "shards": written}])
+    return Change(gen, shards=tuple(written), retired=tuple(retired), seconds=time.time() - t0)
+
+
+def _snapshot(root: Path) -> tuple[dict, dict[str, frozenset[int]]]:
+    """The published manifest and its tombstones, read again if a writer replaced them in between."""
+    for _ in range(4):
+        m = read_manifest(root)
+        try:
+            return m, load_tombstones(root, m)
+        except FileNotFoundError:
+            continue
+    m = read_manifest(root)
+    return m, load_tombstones(root, m)
 
 
 class _Merger:
     """Writes the live parts of a run of shards, in order, into as few shards as hold them (as the build packs
     parts: a shard is written when the next part would not fit), with their passage layers and vectors."""
 
-    def __init__(self, root: Path, prefix: str, first: int, max_tokens: int, passages: bool, vectors: bool) -> None:
-        self.root, self.prefix, self.k = root, prefix, first
+    def __init__(self, root: Path, prefix: str, max_tokens: int, passages: bool, vectors: bool) -> None:
+        self.root, self.prefix, self.k = root, prefix, 0
+        self.moved: dict[tuple[str, int], tuple[str, int]] = {}  # (old shard, part) -> (new shard, part)
         self.max_tokens, self.passages, self.vectors = max_tokens, passages, vectors
         self.parts: list[PartEntry] = []
         self.vecs: list[np.ndarray] = []
@@ -453,6 +509,7 @@ class _Merger:
                     meta = f.read(int(offsets[d + 1]) - 1 - int(offsets[d]))
             if self.slots + hashes.shape[0] + 1 > self.max_tokens:
                 self.flush()
+            self.moved[(shard.name, d)] = (f"{self.prefix}-{self.k}", len(self.parts))
             self.parts.append(PartEntry(str(docs["ids"][d]), str(docs["where"][d]), int(shard.doc_offset[d]), text,
                                         hashes, toks.starts, meta))
             self.slots += hashes.shape[0] + 1
