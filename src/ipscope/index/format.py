@@ -169,10 +169,10 @@ class Index:
         """The newest generation: this object when it is still the newest, else a new ``Index`` (with its own
         default searcher). This one is not changed: searches on it go on reading its generation."""
         try:
-            current = live.generation(live.read_manifest(self.path))
-        except (OSError, ValueError):
+            current = live.read_manifest(self.path)
+        except (OSError, ValueError, IndexFormatError):
             current = None
-        if current == self.generation:
+        if current == self.manifest:  # (also a manifest rewritten without a new generation: add-layers)
             return self
         return Index.open(self.path)
 
