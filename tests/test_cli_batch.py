@@ -281,7 +281,7 @@ def test_same_query_same_index_same_findings_and_the_hashes_are_right(demo_index
         assert p["source_sha256"] is None and p["encoding"] is None  # a str: nothing known of bytes
         assert p["index"]["content_hash"] == manifest["content_hash"]
         assert p["index"]["documents"] == manifest["counts"]["documents_indexed"]
-        assert p["index"]["path"] == str(demo_index) and p["index"]["generation"] is None
+        assert p["index"]["path"] == str(demo_index) and p["index"]["generation"] == 0  # a fresh build
     t, s = trace(idx, text).to_dict()["provenance"], similar(idx, text, opts=SimilarOptions(semantic=False)).to_dict()
     assert t["index"]["layers_hash"] is None  # trace uses no layer
     assert t["options"]["excerpts"] is None and s["provenance"]["options"]["top"] == 10

@@ -16,6 +16,7 @@ from ipscope.cli import main
 from ipscope.errors import IndexFormatError
 from ipscope.index import BuildOptions, Index, build_index
 from ipscope.index import build as build_mod
+from ipscope.index import packer as packer_mod
 from ipscope.trace import trace
 
 OPTS = BuildOptions(jobs=1, task_bytes=300_000)  # the demo corpus makes 5 tasks
@@ -88,13 +89,13 @@ def test_interrupted_build_resumes_and_equals_a_fresh_build(
     assert len(kept) >= 2 * 13
 
     written: list[str] = []
-    real_write = build_mod.write_shard
+    real_write = packer_mod.write_shard  # (the build's shard packer, index/packer.py, writes the shards)
 
     def spy(path, parts, *args):
         written.append(path.name)
         return real_write(path, parts, *args)
 
-    monkeypatch.setattr(build_mod, "write_shard", spy)
+    monkeypatch.setattr(packer_mod, "write_shard", spy)
     res = build_index([corpus], out, OPTS)
     monkeypatch.undo()
     assert written and not [n for n in written if n.startswith(("00000-", "00001-"))]

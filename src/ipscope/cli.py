@@ -433,6 +433,36 @@ def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None
         click.echo(f"passage layers added to {index} in {time.perf_counter() - t0:.1f} s", err=True)
 
 
+@main.command("compact", context_settings=CONTEXT)
+@click.argument("index", type=click.Path(path_type=Path))
+@click.option("--small-tokens", type=click.IntRange(1), default=None,
+              help="Merge shards of fewer tokens than this (default: a quarter of the index's largest shard size).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary.")
+def compact_cmd(index: Path, small_tokens: int | None, quiet: bool) -> None:
+    """Merge the small shards that adding documents made, and drop removed documents, in INDEX.
+
+    \b
+    Writes a new generation of the index (readers go on with the one they opened; adds and
+    removals go on meanwhile); every query gets the same answer before and after. The shards
+    merged are kept for readers of older generations until the next compaction.
+    """
+    from .index.format import Index
+
+    t0 = time.perf_counter()
+    try:
+        change = Index.open(index).compact(small_tokens=small_tokens)
+    except IpscopeError as e:
+        _fail(e)
+        return
+    if quiet:
+        return
+    if change is None:
+        click.echo(f"{index}: nothing to compact (no neighbouring small shards, no removed documents)", err=True)
+    else:
+        click.echo(f"{index}: generation {change.generation}: {len(change.retired)} shard(s) merged into "
+                   f"{len(change.shards)} in {time.perf_counter() - t0:.1f} s", err=True)
+
+
 @main.command("similar", context_settings=CONTEXT, epilog=EXIT_STATUS)
 @click.argument("index", type=click.Path(path_type=Path))
 @click.argument("queries", nargs=-1, required=True)

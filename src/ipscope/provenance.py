@@ -89,7 +89,7 @@ def make(index: Index, q: QueryText, opts: Any, *, vectors_used: bool = False, l
             "path": str(index.path),
             "content_hash": m.get("content_hash"),
             "layers_hash": layers_hash(index, vectors_used) if layers else None,
-            "generation": m.get("generation"),  # null until indexes grow by generations
+            "generation": index.generation,  # 0 for a fresh build; each add, remove or compact adds one
             "documents": len(index),
         },
         "query_sha256": hashlib.sha256(q.text.encode("utf-8", "surrogatepass")).hexdigest(),

@@ -24,7 +24,8 @@ costs 8 MiB and a cold cache per thread and checks the layers again in each.
 its default searcher (``Searcher.of(index)``), made once per ``Index`` object under a lock and kept as long as
 that ``Index`` lives (held in a weak mapping, not on the ``Index``), so code that shares an ``Index`` between
 threads is safe as well. A searcher searches the ``Index`` it was made with: a reader that opens the index
-again gets a new ``Index`` and with it a new default searcher.
+again gets a new ``Index`` and with it a new default searcher; so does ``Index.refresh()`` (a live index's next
+generation is a new ``Index`` object: the searcher of the old one goes on searching the old generation).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def _check_layers(index: Index) -> list[PassageLayer]:
         if problem is not None:
             raise IndexFormatError(f"{index.path}: the passage layers of shard {s.name} are damaged or incomplete "
                                    f"({problem}; an interrupted add-layers?)", fix)
-        out.append(PassageLayer(s.path))
+        out.append(PassageLayer(s.path, index.tombstones.get(s.name, frozenset())))
     return out
 
 

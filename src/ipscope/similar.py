@@ -236,14 +236,17 @@ class _Terms:
 
 def _terms(index: Index, layers: list[PassageLayer], toks: Tokens) -> _Terms:
     uniq = np.unique(toks.hashes)
-    n_pass = sum(int(ly.bounds.shape[0]) for ly in layers)
-    avg = float(sum(float(ly.lengths.sum()) for ly in layers)) / max(n_pass, 1)
+    # removed documents (tombstones) count nowhere: not in the passages, their lengths or the document frequencies
+    n_pass = sum(ly.live_passages for ly in layers)
+    avg = float(sum(ly.live_length for ly in layers)) / max(n_pass, 1)
     df = np.zeros(uniq.shape[0], np.float64)
     shard_ids = []
     for s, ly in zip(index.shards, layers):
         ids = s.ids_for(uniq)
         have = ids >= 0
         df[have] += np.asarray(ly.df)[ids[have]]
+        if ly.removed_df is not None:
+            df[have] -= ly.removed_df[ids[have]]
         shard_ids.append(ids)
     idf = np.log1p((n_pass - df + 0.5) / (df + 0.5))
     common = df > (BM25_MAX_DF * n_pass if n_pass >= PRUNE_MIN_PASSAGES else np.inf)
@@ -272,6 +275,8 @@ def _bm25(index: Index, layers: list[PassageLayer], terms: _Terms, k: int, cands
             scores = pk.bm25_accumulate(np.asarray(indptr), np.asarray(passage), np.asarray(tf), ids[have],
                                         terms.idf[sel][have], ly.lengths, terms.avg_len, BM25_K1, BM25_B,
                                         ly.bounds.shape[0])
+            if ly.removed_mask is not None:  # a removed document's passages take no place among the best
+                scores[ly.removed_mask] = 0.0
             top = np.argpartition(-scores, k)[:k] if scores.shape[0] > k else np.arange(scores.shape[0])
             scored.extend((float(scores[p]), si, int(p)) for p in top.tolist() if scores[p] > 0)
         for sc, si, p in sorted(scored, reverse=True)[:k]:
@@ -427,8 +432,13 @@ def _vectors(s: Searcher, layers: list[PassageLayer], toks: Tokens, text: str, e
     windows = _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS)
     qv = embedder.embed([text[int(toks.starts[a]) : int(toks.ends[b - 1])] for a, b in windows.tolist()], "query")
     for si in range(len(s.index.shards)):
-        top, sims = s.vector_search(si, qv, opts.bm25_per_window)
-        for p, sim in zip(top.ravel().tolist(), sims.ravel().tolist()):
+        gone = layers[si].removed_mask
+        k = opts.bm25_per_window
+        top, sims = s.vector_search(si, qv, k + (int(gone.sum()) if gone is not None else 0))
+        pairs = [(p, sim) for row, row_sims in zip(top.tolist(), sims.tolist())
+                 for p, sim in ([(p, q) for p, q in zip(row, row_sims) if not gone[p]][:k] if gone is not None
+                                else zip(row, row_sims))]  # the k nearest passages of documents not removed
+        for p, sim in pairs:
             c = _add_passage(s.index, layers, cands, si, p, 0.0)
             if c is not None:
                 c.vector = max(c.vector, float(sim))

@@ -19,10 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import numpy as np
-
 from ..atomic import write_atomic
-from ..corpus import meta as doc_meta
 from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
 from ..errors import IndexFormatError, InputError, MissingExtraError
 from ..text import SCRIPT_FOLDING, TOKENIZER
@@ -30,8 +27,10 @@ from ..types import Document, Skipped
 from .executor import LocalExecutor
 from .format import FORMAT, VERSION, is_index
 from .layers import add_layers
+from .live import content_hash
+from .packer import ShardPacker, doc_facts, tokenize_batch
 from .passages import LAYER, params
-from .shard import MAX_TOKENS, PartEntry, write_shard
+from .shard import MAX_TOKENS
 
 TASK_BYTES = 80 << 20
 BATCH_CHARS = 4 << 20
@@ -102,85 +101,6 @@ def plan_tasks(units: list[Unit], task_bytes: int) -> list[Task]:
 # ------------------------------------------------------------------------- the worker
 
 
-class _ShardPacker:
-    """Collects tokenised document parts and writes a shard whenever the next part would
-    not fit; a part larger than a whole shard is split at a token boundary."""
-
-    def __init__(self, root: Path, task_no: int, max_tokens: int, account: list[dict], passages: bool = True) -> None:
-        self.root = root
-        self.passages = passages
-        self.task_no = task_no
-        self.max_tokens = max_tokens
-        self.account = account
-        self.parts: list[PartEntry] = []
-        self.slots = 0  # tokens + one separator per part
-        self.shards: list[dict] = []
-
-    def add(self, doc: Document, starts: np.ndarray, hashes: np.ndarray) -> None:
-        text, offset = doc.text, doc.offset
-        # the metadata the index keeps (at most doc_meta.META_BYTES), and what the account says of the document
-        meta, cut, dropped = doc_meta.fit(doc.meta)
-        facts = _facts(doc)
-        if cut:
-            facts["meta_cut"] = cut
-        if dropped:
-            facts["meta_dropped"] = dropped
-        while True:
-            room = self.max_tokens - self.slots - 1
-            n = hashes.shape[0]
-            if n <= room:
-                self._append(doc, text, offset, hashes, starts, meta, facts)
-                return
-            if room < 1 or (self.parts and n <= self.max_tokens - 1):
-                self.flush()
-                continue
-            # split: the first ``room`` tokens stay here, the rest starts a new part
-            cut_at = int(starts[room])
-            self._append(doc, text[:cut_at], offset, hashes[:room], starts[:room], meta, facts)
-            self.flush()
-            text, offset = text[cut_at:], offset + cut_at
-            starts, hashes = starts[room:] - cut_at, hashes[room:]
-
-    def _append(self, doc: Document, text: str, offset: int, hashes: np.ndarray, starts: np.ndarray,
-                meta: bytes, facts: dict) -> None:
-        self.parts.append(PartEntry(doc.id, doc.where, offset, text, hashes, starts, meta))
-        self.slots += hashes.shape[0] + 1
-        line = {"doc_id": doc.id, "where": doc.where, "status": "indexed", "shard": self._name(),
-                "part": len(self.parts) - 1, "offset": offset, "chars": len(text), "tokens": int(hashes.shape[0])}
-        if offset == doc.offset:  # what the reader said of the document (the encoding, an assigned id ...), once
-            line.update(facts)  # per piece read: a piece split across shards would count replacements twice
-        self.account.append(line)
-
-    def _name(self) -> str:
-        return f"{self.task_no:05d}-{len(self.shards)}"
-
-    def flush(self) -> None:
-        if not self.parts:
-            return
-        name = self._name()
-        done = write_shard(self.root / "shards" / name, self.parts, self.passages)
-        self.shards.append({"name": name, **{k: v for k, v in done.items() if k != "files"},
-                            "sha256": hashlib.sha256(json.dumps(done["files"], sort_keys=True).encode()).hexdigest()})
-        self.parts, self.slots = [], 0
-
-
-def _tokenize_batch(batch: list[Document]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Tokenise several documents in one compiled call (joined by newlines, which are
-    never part of a token) and split the tokens back per document."""
-    from ..text import tokenize
-
-    joined = "\n".join(d.text for d in batch)
-    toks = tokenize(joined)
-    bounds = np.zeros(len(batch) + 1, np.int64)
-    bounds[1:] = np.cumsum([len(d.text) + 1 for d in batch])
-    cuts = np.searchsorted(toks.starts, bounds)
-    out = []
-    for i in range(len(batch)):
-        a, b = cuts[i], cuts[i + 1]
-        out.append((toks.starts[a:b] - bounds[i], toks.hashes[a:b]))
-    return out
-
-
 def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
     """Read, tokenise and write one task's shards; returns the task record (also written
     to ``tasks/NNNNN.json`` as its done marker)."""
@@ -195,14 +115,14 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
     account: list[dict] = []
     empty_parts: dict[tuple[str, str], Document] = {}  # parts of large documents without tokens
     indexed_parts: set[tuple[str, str]] = set()
-    packer = _ShardPacker(root, task.number, opts.max_shard_tokens, account, opts.passages)
+    packer = ShardPacker(root, f"{task.number:05d}", opts.max_shard_tokens, account, opts.passages)
     batch: list[Document | Skipped] = []  # skipped records wait here too: the account keeps input order
     batch_chars = 0
 
     def drain() -> None:
         nonlocal batch, batch_chars
         docs = [r for r in batch if isinstance(r, Document)]
-        tokens = iter(_tokenize_batch(docs)) if docs else iter(())
+        tokens = iter(tokenize_batch(docs)) if docs else iter(())
         for rec in batch:
             if isinstance(rec, Skipped):
                 account.append({"doc_id": rec.id, "where": rec.where, "status": "skipped", "code": rec.code,
@@ -221,7 +141,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
                 else:
                     code, reason = "no-tokens", "no tokens (only punctuation, symbols or spaces); nothing to index"
                 account.append({"doc_id": doc.id, "where": doc.where, "status": "skipped", "code": code, "reason": reason,
-                                **_facts(doc)})
+                                **doc_facts(doc)})
             else:
                 packer.add(doc, starts, hashes)
         batch, batch_chars = [], 0
@@ -358,10 +278,6 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
                     reasons[line["code"]] = reasons.get(line["code"], 0) + 1
                 out.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
     shards = [s for rec in records for s in rec["shards"]]
-    content = hashlib.sha256()
-    for s in shards:
-        content.update(f"{s['name']}:{s['sha256']}\n".encode())
-    content.update(json.dumps(excluded, sort_keys=True).encode())
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -375,7 +291,8 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
         "shards": shards,
         "layers": _layers(opts),
         "excluded_parts": excluded,
-        "content_hash": content.hexdigest(),
+        "content_hash": content_hash(shards, excluded, {}),
+        "generation": 0,  # each add, remove or compact publishes the next (index/live.py)
         "build_seconds": round(time.time() - started, 3),
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -386,12 +303,6 @@ def _finish(root: Path, records: list[dict], units: list[Unit], opts: BuildOptio
 # metadata cut, what a reader put in ``Document.account``) and is kept on its line
 _PART_KEYS = frozenset({"doc_id", "where", "status", "shard", "part", "offset", "chars", "tokens"})
 _ENTRY_KEYS = frozenset({"doc_id", "where", "status", "shards", "parts", "chars", "tokens"})
-
-
-def _facts(doc: Document) -> dict:
-    """What the account line of ``doc`` says besides where it went: ``Document.account`` as the reader gave it
-    (``id_assigned``, ...), without the build's own mark of a part of a large file."""
-    return {k: v for k, v in doc.account.items() if k != "segmented"} if doc.account else {}
 
 
 def _layers(opts: BuildOptions) -> dict:

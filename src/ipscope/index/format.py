@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import IndexFormatError
+from . import live
 from .shard import FILES, Shard
+
+if TYPE_CHECKING:
+    from ..types import Document
 
 FORMAT = "ipscope-index"
 # 2: frequency-ranked ids (vocab_ids.npy), text frames recorded per shard; 3: sample.npy;
@@ -34,13 +39,32 @@ class Index:
     searcher's fixed block caches (or memory-mapped, without a memory budget: see ``ipscope.trace``), so the
     memory a query needs does not grow with the index.
 
-    Compared (and hashed) by identity: two opens of one directory are two readers, each with its own searcher."""
+    Compared (and hashed) by identity: two opens of one directory are two readers, each with its own searcher.
+
+    An ``Index`` is one **generation** of the index (``ipscope.index.live``): ``add`` and ``remove`` publish a
+    new generation on disk and leave this object reading the one it opened; ``refresh()`` returns an ``Index``
+    of the newest (a new object, with a new default searcher), so a search running on this one is never changed
+    under it."""
 
     path: Path
     manifest: dict
+    tombstones: Mapping[str, frozenset[int]] = field(default_factory=dict)  # shard name -> removed parts
 
     @classmethod
     def open(cls, path: str | Path) -> "Index":
+        for _attempt in range(5):
+            before = _published(Path(path))
+            try:
+                return cls._open(path)
+            except IndexFormatError:
+                # a writer published a new generation while this one was read, and a file of the old one went
+                # (an older tombstone set; shards retired two compactions ago): read the new manifest
+                if before is None or _published(Path(path)) == before:
+                    raise
+        return cls._open(path)
+
+    @classmethod
+    def _open(cls, path: str | Path) -> "Index":
         p = Path(path)
         hint = " (an interrupted build? rerun the same ipscope index command to finish it)" if (
             p.parent / f".{p.name}.partial").exists() else ""
@@ -86,7 +110,12 @@ class Index:
                 if (d / f).stat().st_size != slots:
                     raise IndexFormatError(f"{p}: shard {s['name']}: {f} has the wrong size (damaged or truncated)",
                                            "rebuild the index with ipscope index --force")
-        return cls(p, manifest)
+        try:
+            tombstones = live.load_tombstones(p, manifest)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise IndexFormatError(f"{p}: a tombstone set the manifest names is missing or damaged ({e})",
+                                   "rebuild the index with ipscope index --force") from e
+        return cls(p, manifest, tombstones)
 
     @property
     def shards(self) -> list[Shard]:
@@ -98,11 +127,60 @@ class Index:
                 shards = self.__dict__.get("_shards")
                 if shards is None:
                     excluded = self.manifest.get("excluded_parts", {})
+                    # later copies of a duplicate id (the build's) and removed documents (tombstones): skipped alike
                     shards = self.__dict__["_shards"] = [
-                        Shard(self.path / "shards" / s["name"], s["name"], frozenset(excluded.get(s["name"], [])))
+                        Shard(self.path / "shards" / s["name"], s["name"],
+                              frozenset(excluded.get(s["name"], [])) | self.tombstones.get(s["name"], frozenset()))
                         for s in self.manifest["shards"]
                     ]
         return shards
 
     def __len__(self) -> int:
+        """The documents this generation holds (removed ones not counted)."""
         return int(self.manifest["counts"]["documents_indexed"])
+
+    @property
+    def generation(self) -> int:
+        """The generation this ``Index`` reads: 0 for a fresh build (and an index built before generations)."""
+        return live.generation(self.manifest)
+
+    # ------------------------------------------------------------------------------- the live index
+
+    def add(self, documents: "Iterable[Document | Mapping[str, Any]]", *, replace: bool = False,
+            lock_timeout: float = live.LOCK_TIMEOUT) -> live.Change:
+        """Add documents (``ipscope.types.Document``, or dicts with ``id``, ``text`` and optionally ``meta``) as a
+        new generation, in new small shards. An id the index holds is an error, unless ``replace=True`` (the
+        old document is removed in the same generation). This ``Index`` still reads its own generation:
+        ``refresh()`` for the new one. Waits up to ``lock_timeout`` s for another writer."""
+        return live.add(self.path, documents, replace=replace, lock_timeout=lock_timeout)
+
+    def remove(self, ids: Iterable[str], *, lock_timeout: float = live.LOCK_TIMEOUT) -> live.Change:
+        """Remove the documents ``ids`` as a new generation (tombstones; ``compact`` drops them from the shards).
+        An id the index does not hold is an error. ``refresh()`` to read the new generation."""
+        return live.remove(self.path, ids, lock_timeout=lock_timeout)
+
+    def compact(self, *, small_tokens: int | None = None, lock_timeout: float = live.LOCK_TIMEOUT
+                ) -> "live.Change | None":
+        """Merge small shards and drop removed documents (``ipscope.index.live.compact``, which takes a path and
+        can run in another process); None when there was nothing to do."""
+        return live.compact(self.path, small_tokens=small_tokens, lock_timeout=lock_timeout)
+
+    def refresh(self) -> "Index":
+        """The newest generation: this object when it is still the newest, else a new ``Index`` (with its own
+        default searcher). This one is not changed: searches on it go on reading its generation."""
+        try:
+            current = live.read_manifest(self.path)
+        except (OSError, ValueError, IndexFormatError):
+            current = None
+        if current == self.manifest:  # (also a manifest rewritten without a new generation: add-layers)
+            return self
+        return Index.open(self.path)
+
+
+def _published(path: Path) -> tuple[int, int] | None:
+    """(inode, modification time) of the manifest: which generation is published (a new one is a new file)."""
+    try:
+        st = (path / "manifest.json").stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns

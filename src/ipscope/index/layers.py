@@ -15,6 +15,7 @@ from ..embed import E5Embedder
 from ..errors import IndexFormatError
 from . import vectors as vec
 from .format import Index
+from .live import writer_lock
 from .passages import LAYER, PassageLayer, add_to_shard, has_layers, params
 
 
@@ -22,7 +23,13 @@ def add_layers(index_path: Path | str, force: bool = False, progress=None, vecto
     """Add the passage layers to an index built without them (``ipscope add-layers``), shard by shard: a
     shard that has them is skipped (so an interrupted run resumes), unless ``force``. With ``vectors`` every
     passage is also embedded (``index/vectors.py``). The manifest names a layer only once every shard has
-    it. ``progress(done, total, what)`` is called as work is done. Returns the manifest's ``layers``."""
+    it. ``progress(done, total, what)`` is called as work is done. Returns the manifest's ``layers``.
+    Holds the index's writer lock (``live.writer_lock``): no add, remove or compact runs meanwhile."""
+    with writer_lock(Path(index_path)):
+        return _add_layers(index_path, force, progress, vectors)
+
+
+def _add_layers(index_path: Path | str, force: bool, progress, vectors: bool) -> dict:
     index = Index.open(index_path)
     shards = index.shards
     layers = dict(index.manifest.get("layers", {}))

@@ -27,7 +27,7 @@ Files in the shard directory (plain arrays, no pickles; ``passages.json`` is wri
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -129,9 +129,47 @@ def add_to_shard(shard_dir: Path) -> dict:
 
 @dataclass
 class PassageLayer:
-    """The passage layers of one shard, opened for queries (memory-mapped)."""
+    """The passage layers of one shard, opened for queries (memory-mapped).
+
+    ``removed``: the shard's tombstoned parts (removed documents, ``live.py``). Their passages are left out of
+    the statistics a query uses (``live_passages``, ``live_length``, ``removed_df``) and of its candidates
+    (``removed_mask``), so a removed document counts nowhere and a compaction, which drops it from the files,
+    changes no answer."""
 
     path: Path
+    removed: frozenset[int] = field(default_factory=frozenset)
+
+    @cached_property
+    def removed_mask(self) -> np.ndarray | None:
+        """True for the passages of removed parts (None when there are none)."""
+        if not self.removed:
+            return None
+        doc_tok = np.load(self.path / "doc_tok.npy", allow_pickle=False)
+        parts = np.searchsorted(doc_tok, self.bounds[:, 0].astype(np.int64), side="right") - 1
+        return np.isin(parts, np.fromiter(self.removed, np.int64))
+
+    @cached_property
+    def removed_df(self) -> np.ndarray | None:
+        """For every token id, the removed passages holding it (to take from ``df``); None when none are."""
+        mask = self.removed_mask
+        if mask is None:
+            return None
+        out = np.zeros(np.asarray(self.df).shape[0], np.int64)
+        tok = np.memmap(self.path / "tokens.u24", dtype=np.uint8, mode="r")
+        for a, b in self.bounds[mask].tolist():
+            np.add.at(out, np.unique(from_u24(tok[3 * a : 3 * b]).astype(np.int64)), 1)
+        return out
+
+    @cached_property
+    def live_passages(self) -> int:
+        mask = self.removed_mask
+        return int(self.bounds.shape[0]) - (int(mask.sum()) if mask is not None else 0)
+
+    @cached_property
+    def live_length(self) -> float:
+        """The tokens of the passages of documents not removed."""
+        mask = self.removed_mask
+        return float(self.lengths.sum() if mask is None else self.lengths[~mask].sum())
 
     def _load(self, name: str, mmap: bool = True) -> np.ndarray:
         return np.load(self.path / name, mmap_mode="r" if mmap else None, allow_pickle=False)

@@ -50,24 +50,31 @@ def add_to_shard(shard, embedder, progress: Callable[[int], None] | None = None)
         vecs[a : a + len(texts)] = embedder.embed(texts, "passage").astype(np.float16)
         if progress is not None:
             progress(len(texts))
-    marker = shard.path / "vectors.json"
+    save_vectors(shard.path, vecs)
+    return int(bounds.shape[0])
+
+
+def save_vectors(shard_dir: Path, vecs: np.ndarray) -> None:
+    """Write a shard's passage vectors (float16 (P, DIM), one per passage of ``passages.npy``), their usearch
+    index when usearch is installed, and ``vectors.json`` last. Compaction (``live.py``) carries vectors over
+    with it instead of embedding the passages again."""
+    marker = shard_dir / "vectors.json"
     if marker.exists():
         marker.unlink()
-    np.save(shard.path / "vectors.npy", vecs)
+    np.save(shard_dir / "vectors.npy", vecs)
     ann = "exact"
     try:
         from usearch.index import Index as UIndex
     except ImportError:
-        (shard.path / "vectors.usearch").unlink(missing_ok=True)
+        (shard_dir / "vectors.usearch").unlink(missing_ok=True)
     else:
         u = UIndex(ndim=vecs.shape[1], metric="cos", dtype="f16")
         if vecs.shape[0]:
             u.add(np.arange(vecs.shape[0], dtype=np.uint64), vecs.astype(np.float32))
-        u.save(str(shard.path / "vectors.usearch"))
+        u.save(str(shard_dir / "vectors.usearch"))
         ann = "usearch"
-    files = {n: sha256_file(shard.path / n) for n in ("vectors.npy", "vectors.usearch") if (shard.path / n).exists()}
-    write_atomic(marker, json.dumps({"passages": int(bounds.shape[0]), "ann": ann, **params(), "files": files}))
-    return int(bounds.shape[0])
+    files = {n: sha256_file(shard_dir / n) for n in ("vectors.npy", "vectors.usearch") if (shard_dir / n).exists()}
+    write_atomic(marker, json.dumps({"passages": int(vecs.shape[0]), "ann": ann, **params(), "files": files}))
 
 
 def open_ann(shard_dir: Path):
