@@ -265,3 +265,37 @@ def test_unreachable_database_is_a_clear_error() -> None:
     assert "secretpw" not in r.stderr  # the password is not echoed
     r = _cli("keys", "create", "--db", "mysql://nowhere/db", "--owner", "a")
     assert r.returncode == 1 and "Traceback" not in r.stderr and "fix:" in r.stderr
+
+
+_WRITER = """
+import sys
+from ipscope.registry.service import Registry
+reg = Registry.open(sys.argv[1])
+text = open(sys.argv[3], encoding="utf-8").read()
+start = int(sys.argv[4])
+for i in range(8):
+    r = reg.register(sys.argv[2], title=f"p{start + i}", text=text[(start + i) * 400:(start + i + 1) * 400])
+    print(r.receipt.leaf_index, flush=True)
+"""
+
+
+def test_several_processes_write_one_log(registry_url: str) -> None:
+    # what several `ipscope serve` workers do: each process its own Registry on the same database
+    import os
+
+    reg = Registry.open(registry_url)
+    try:
+        key = reg.create_key("alice").key
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        book = str(REPO / "demo" / "corpus" / "books" / "105.txt")
+        procs = [subprocess.Popen([sys.executable, "-c", _WRITER, registry_url, key, book, str(j * 8)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for j in range(3)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+        indexes = sorted(int(x) for o in outs for x in o[0].split())
+        assert indexes == list(range(24))
+        rep = reg.check()
+        assert rep.ok and rep.leaves == 24, rep.text()
+    finally:
+        reg.close()

@@ -25,8 +25,9 @@ class DbStore:
 
     def size(self) -> int:
         if self._size is None:
-            n = self.conn.execute(select(func.count()).select_from(_T).where(_T.c.level == 0)).scalar_one()
-            self._size = int(n)
+            # the highest leaf + 1 (one primary-key lookup); `ipscope registry check` verifies there is no gap
+            top = self.conn.execute(select(func.max(_T.c.idx)).where(_T.c.level == 0)).scalar()
+            self._size = 0 if top is None else int(top) + 1
         return self._size
 
     def node(self, level: int, index: int) -> bytes:

@@ -568,6 +568,8 @@ def _migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # several workers starting at once migrate one after another
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK + 1})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
