@@ -299,3 +299,22 @@ def test_several_processes_write_one_log(registry_url: str) -> None:
         assert rep.ok and rep.leaves == 24, rep.text()
     finally:
         reg.close()
+
+
+def test_a_registry_receipt_passes_ipscope_verify(reg: Registry, tmp_path: Path) -> None:
+    key = reg.create_key("alice").key
+    r = reg.register(key, title="t", text=TEXT, reservations={"train-ai": "n"})
+    reg.register(key, title="u", text=OTHER)  # the log grows after the receipt
+    (tmp_path / "receipt.json").write_text(r.receipt.dumps())
+    (tmp_path / "log.vkey").write_text(str(reg.public_key) + "\n")
+    (tmp_path / "new.checkpoint").write_text(reg.checkpoint())
+    (tmp_path / "proof.json").write_text(json.dumps({"from": 1, "to": 2, "proof": [
+        __import__("base64").b64encode(h).decode() for h in reg.consistency_proof(1, 2)]}))
+    ok = _cli("verify", str(tmp_path / "receipt.json"), "--key", str(tmp_path / "log.vkey"),
+              "--checkpoint", str(tmp_path / "new.checkpoint"), "--consistency", str(tmp_path / "proof.json"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    d = json.loads((tmp_path / "receipt.json").read_text())
+    d["statement"]["reservations"] = {"train-ai": "y"}  # what the owner said, changed afterwards
+    (tmp_path / "receipt.json").write_text(json.dumps(d))
+    bad = _cli("verify", str(tmp_path / "receipt.json"), "--key", str(tmp_path / "log.vkey"))
+    assert bad.returncode == 1 and "signature" in bad.stderr
