@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,52 @@ def demo_index(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "demo.idx"
     build_index([DEMO], out, BuildOptions(jobs=1))
     return out
+
+
+# --------------------------------------------------------------------------- registry databases
+# The registry tests run against SQLite always and against a real PostgreSQL that scripts/postgres.sh starts once
+# per session (as the postgres user under root, in a temp dir, on a free port). When PostgreSQL is not installed
+# and cannot be (no root, no apt), the PostgreSQL variants skip with the reason: they never pass silently.
+
+
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(tmp_path_factory):
+    """The URL of a PostgreSQL cluster for this session (``scripts/postgres.sh start``), stopped at the end."""
+    import shutil
+    import subprocess
+
+    script = REPO / "scripts" / "postgres.sh"
+    have = shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not have:
+        r = subprocess.run([str(script), "install"], capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            pytest.skip(f"PostgreSQL is not installed and could not be installed: {r.stderr.strip()[-300:]}")
+    d = Path(tempfile.mkdtemp(prefix="ipscope-pg."))
+    r = subprocess.run([str(script), "start", str(d)], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        shutil.rmtree(d, ignore_errors=True)
+        pytest.skip(f"scripts/postgres.sh start failed: {(r.stderr or r.stdout).strip()[-500:]}")
+    url = r.stdout.strip().splitlines()[-1]
+    try:
+        yield url
+    finally:
+        subprocess.run([str(script), "stop", str(d)], capture_output=True, timeout=120)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(request, tmp_path):
+    """A fresh, empty registry database URL: a SQLite file, or a new database in the session's cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    base = request.getfixturevalue("postgres_cluster")
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return base.rsplit("/", 1)[0] + "/" + name
