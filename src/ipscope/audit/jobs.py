@@ -23,8 +23,8 @@
 * **--fetch.** Each worker has its own fetcher on the shared on-disk cache (entries are replaced atomically, so
   processes never read half an entry). A site first met by one worker is fetched by it and cached; another worker
   that meets it later reads the cache; two workers that meet it at the same moment may both fetch it (a site can
-  then see up to N times the per-host concurrency). Outputs are identical to one job's when the sites give the
-  same answers to both fetches, as they do within the cache's TTL.
+  then see up to N times the per-host concurrency). Outputs equal one job's as long as a site answers alike when
+  it is asked twice (which only happens when two workers meet a site not yet cached at the same moment).
 """
 
 from __future__ import annotations
