@@ -33,14 +33,16 @@ The API::
 
 Where the standards differ is a parameter (the :class:`Spelling`) or lives in the signal's module: robots.txt's
 implicit ``/robots.txt`` allow and its ``index.html`` rule, TDMRep's repairs of a ``location`` (a full URL, a
-missing leading ``/``) and its first-match rule (:class:`FirstMatch`), ai.txt's and TDMRep's spelling.
+missing leading ``/``) and its first-match rule (:class:`FirstMatch`), ai.txt's and TDMRep's spelling. Patterns
+are paths: for one written as a full URL (``https://example.com/news/*``) the caller compares scheme and host
+itself and compiles the path (``/news/*``); a record's URL is likewise reduced to its path and query first.
 
-Speed: normalising a plain path is one regex ``fullmatch``; :class:`RuleMatcher` indexes its rules by kind
-(plain prefixes probed longest first, exact, ``*lit$`` suffixes, ``*lit`` contains, other wildcards by their
-literal head) so a check costs a few dict probes however many rules a site lists, and a wildcard is matched by
-string searches, each part at its leftmost place, which is exact for these globs and linear however many stars a
-hostile ``/*a*a*a*a$`` has. :class:`FirstMatch` compiles all patterns into one regex (atomic groups, so the same
-hostile patterns stay linear).
+Speed: normalising a plain path is one regex ``fullmatch`` (a few ``str`` scans in KEEP_RESERVED);
+:class:`RuleMatcher` indexes its rules by kind (plain prefixes probed longest first, exact, ``*lit$`` suffixes,
+``*lit`` contains, other wildcards by their literal head) so a check costs a few dict probes however many rules a
+site lists, and a wildcard is matched by string searches, each part at its leftmost place, which is exact for these
+globs and linear however many stars a hostile ``/*a*a*a*a$`` has. :class:`FirstMatch` compiles all patterns into
+one regex (atomic groups, so the same hostile patterns stay linear).
 """
 
 from __future__ import annotations
@@ -126,57 +128,81 @@ class Spelling:
     (``/a%3Ab``) and 4 in KEEP_RESERVED; a ``$`` that is not last counts 3 (``%24``) and 1 respectively.
     """
 
-    __slots__ = ("name", "_split_query", "_fast_path", "_fast_pattern", "_path", "_query", "_pattern_path",
-                 "_pattern_query", "_literal_chars")
+    __slots__ = ("name", "normalize_path", "normalize_pattern", "_literal_chars")
 
-    def __init__(self, name: str, *, decode: bytes, path: bytes, query: bytes | None, fast_path: str,
+    def __init__(self, name: str, *, decode: bytes, path: bytes, query: bytes | None, fast_path: str | None,
                  fast_pattern: str, literal_chars: bool) -> None:
+        # decode: escapes decoded; path / query: octets kept as written in a path's path / query part (None: no
+        # separate query part); fast_path / fast_pattern: regexes of text already in this spelling (fast_path
+        # None: printable ASCII but " ", "%" and "#", tested with str methods)
         self.name = name
-        self._split_query = query is not None
-        self._fast_path = re.compile(fast_path).fullmatch
-        self._fast_pattern = re.compile(fast_pattern).fullmatch
         #: Figure 6 the KEEP_RESERVED way: a path's %24 / %2A are the characters "$" / "*" (otherwise a path's
         #: "$" / "*" are the escapes %24 / %2A, which the pattern keeps as written)
         self._literal_chars = literal_chars
         star_dollar = b"$*" if literal_chars else b""
-        q = query or b""
-        self._path = _Way(decode + star_dollar, path + star_dollar)
-        self._query = _Way(decode + star_dollar, q + star_dollar)
-        # a pattern: "*" is the wildcard; its %2A and %24 are kept (literals; decoded in Pattern.parts)
-        self._pattern_path = _Way(decode, path + b"*" + star_dollar)
-        self._pattern_query = _Way(decode, q + b"*" + star_dollar)
+        q = None if query is None else query + star_dollar
+        self.normalize_path = _path_normalizer(
+            None if fast_path is None else re.compile(fast_path).fullmatch,
+            _Way(decode + star_dollar, path + star_dollar), None if q is None else _Way(decode + star_dollar, q))
+        # a pattern: "*" is the wildcard; its %2A and %24 are kept (literals; Pattern.parts decodes them)
+        self.normalize_pattern = _pattern_normalizer(
+            re.compile(fast_pattern).fullmatch, _Way(decode, path + b"*" + star_dollar),
+            None if q is None else _Way(decode, q + b"*"))
 
     def __repr__(self) -> str:
         return self.name
 
-    def normalize_path(self, path: str) -> str:
-        """The request target ``path`` (path + query; a leading ``/`` added if missing, a fragment dropped) as
-        patterns are compared with it."""
-        if self._fast_path(path):
-            return path
+    # normalize_path / normalize_pattern are closures made in __init__ (a closure's variables are read faster than
+    # attributes: this is on every record's path), documented here
+    normalize_path: Callable[[str], str]
+    """``normalize_path(path)``: the request target ``path`` (path + query; a leading ``/`` added if missing, a
+    fragment dropped) as patterns are compared with it."""
+    normalize_pattern: Callable[[str], str]
+    """``normalize_pattern(pattern)``: a pattern in this spelling: ``*`` and a final ``$`` kept; nothing added or
+    removed (a pattern that does not start with ``/`` or ``*`` stays so, and matches nothing)."""
+
+
+def _path_normalizer(fast: Callable[[str], object] | None, path_way: _Way, query_way: _Way | None
+                     ) -> Callable[[str], str]:
+    if fast is None:  # printable ASCII but " ", "%" and "#" is its own spelling
+        def normalize_keep(path: str) -> str:
+            # five C-speed scans beat a regex fullmatch on this, the commonest case
+            if path.isascii() and path.isprintable() and path[:1] == "/" and " " not in path and "%" not in path \
+                    and "#" not in path:
+                return path
+            return slow(path)
+        normalize = normalize_keep
+    else:
+        def normalize_encode(path: str) -> str:
+            return path if fast(path) else slow(path)
+        normalize = normalize_encode
+
+    def slow(path: str) -> str:
         if "#" in path:
             path = path.partition("#")[0]
         if not path.startswith("/"):
             path = "/" + path
         b = path.encode("utf-8", "surrogatepass")
-        if self._split_query:
+        if query_way is not None:
             p, q, query = b.partition(b"?")
-            return self._path(p) + ("%3F" + self._query(query) if q else "")
-        return self._path(b)
+            return path_way(p) + ("%3F" + query_way(query) if q else "")
+        return path_way(b)
+    return normalize
 
-    def normalize_pattern(self, pattern: str) -> str:
-        """A pattern in this spelling: ``*`` and a final ``$`` kept; nothing added or removed (a pattern that
-        does not start with ``/`` or ``*`` stays so, and matches nothing)."""
-        if self._fast_pattern(pattern):
+
+def _pattern_normalizer(fast: Callable[[str], object], path_way: _Way, query_way: _Way | None) -> Callable[[str], str]:
+    def normalize_pattern(pattern: str) -> str:
+        if fast(pattern):
             return pattern
         anchor = ""
         if pattern.endswith("$"):
             pattern, anchor = pattern[:-1], "$"
         b = pattern.encode("utf-8", "surrogatepass")
-        if self._split_query:
+        if query_way is not None:
             p, q, query = b.partition(b"?")
-            return self._pattern_path(p) + ("%3F" + self._pattern_query(query) if q else "") + anchor
-        return self._pattern_path(b) + anchor
+            return path_way(p) + ("%3F" + query_way(query) if q else "") + anchor
+        return path_way(b) + anchor
+    return normalize_pattern
 
 
 _UNRESERVED_RE: Final = r"A-Za-z0-9_.~"  # and "-", last in each class below
@@ -188,7 +214,7 @@ ENCODE_RESERVED: Final = Spelling(
 KEEP_RESERVED: Final = Spelling(
     "KEEP_RESERVED", decode=_UNRESERVED, path=bytes(c for c in _PRINTABLE if c not in b"#$*"), query=None,
     # printable ASCII but "#" (a fragment; %23 in a pattern) and "%" (an escape, or %25)
-    fast_path=r"/[!\"$&-~]*", fast_pattern=r"[/*][!\"$&-~]*", literal_chars=True)
+    fast_path=None, fast_pattern=r"[/*][!\"$&-~]*", literal_chars=True)
 
 
 def normalize_path(path: str, spelling: Spelling = ENCODE_RESERVED) -> str:
@@ -258,16 +284,20 @@ class Pattern:
         #: octets of ``text``: the more, the more specific (RFC 9309 §2.2.2)
         self.priority = len(text)
         self.spelling = spelling
+        parts: GlobParts
         if text[:1] not in ("/", "*"):
             parts = _NEVER
         else:
-            parts = glob_parts(text)
-            if spelling._literal_chars and ("%24" in text or "%2A" in text):  # a path reads them as "$" / "*"
-                head, mids, last, anchored = parts
+            if "*" not in text:  # most rules: a plain prefix, or an exact path
+                parts = (text[:-1], (), None, True) if text[-1] == "$" else (text, (), None, False)
+            else:
+                parts = glob_parts(text)
+            if spelling._literal_chars and "%2" in text and ("%24" in text or "%2A" in text):
+                head, mids, last, anchored = parts  # a KEEP_RESERVED path reads them as "$" / "*"
                 parts = (_chars(head), tuple(_chars(m) for m in mids), None if last is None else _chars(last),
                          anchored)
         #: :data:`GlobParts` of the pattern, in the spelling of a normalised path
-        self.parts: GlobParts = parts
+        self.parts = parts
 
     def __repr__(self) -> str:
         return f"Pattern({self.text!r}, {self.spelling!r})"
@@ -342,29 +372,39 @@ class RuleMatcher(Generic[T]):
         contains: dict[str, dict[int, dict[str, _Entry[T]]]] = {}
         general: dict[int, dict[str, list[tuple[_Entry[T], GlobParts]]]] = {}
         size = 0
+        table: dict[str, _Entry[T]]
         for order, (pattern, allow, value) in enumerate(rules):
-            head, mids, last, anchored = parts = pattern.parts
+            parts = pattern.parts
             if parts is _NEVER:
                 continue
             size += 1
-            entry: _Entry[T] = ((pattern.priority << 33) | (bool(allow) << 32) | (0xFFFFFFFF - order), value)
+            key = (pattern.priority << 33) | (0xFFFFFFFF - order)
+            if allow:
+                key |= 1 << 32
+            head, mids, last, anchored = parts
             if last is None:
+                k = head
                 if anchored:
-                    _keep(exact, head, entry)
+                    table = exact
                 elif pattern.priority == len(head):  # probed longest first: the first hit is the best one
-                    _keep(plain, head, entry)
-                else:  # a KEEP_RESERVED "$" inside: priority and length differ; decided by key like a wildcard
-                    general.setdefault(len(head), {}).setdefault(head, []).append((entry, parts))
-                continue
+                    table = plain
+                else:  # a KEEP_RESERVED "%24" inside: priority and length differ; decided by key like a wildcard
+                    general.setdefault(len(head), {}).setdefault(head, []).append(((key, value), parts))
+                    continue
             # "*lit$" / "*lit" (and "/*lit..." when lit does not start with "/": a path starts with "/", so both
             # mean "the path ends with / contains lit")
-            if not mids and last and (head == "" or (head == "/" and last[0] != "/")):
+            elif not mids and last and (head == "" or (head == "/" and last[0] != "/")):
+                k = last
                 if anchored:
-                    _keep(suffix.setdefault(len(last), {}), last, entry)
+                    table = suffix.setdefault(len(last), {})
                 else:
-                    _keep(contains.setdefault(last[0], {}).setdefault(len(last), {}), last, entry)
+                    table = contains.setdefault(last[0], {}).setdefault(len(last), {})
+            else:
+                general.setdefault(len(head), {}).setdefault(head, []).append(((key, value), parts))
                 continue
-            general.setdefault(len(head), {}).setdefault(head, []).append((entry, parts))
+            old = table.get(k)
+            if old is None or key > old[0]:  # the same pattern twice: the better rule stays
+                table[k] = (key, value)
         self.size = size
         self._plain = plain
         self._plain_lengths = tuple(sorted({len(k) for k in plain}, reverse=True))
@@ -431,12 +471,6 @@ class RuleMatcher(Generic[T]):
                         best, key = e, e[0]
                         break
         return None if best is None else best[1]
-
-
-def _keep(table: dict[str, _Entry[T]], k: str, entry: _Entry[T]) -> None:
-    old = table.get(k)
-    if old is None or entry[0] > old[0]:
-        table[k] = entry
 
 
 class FirstMatch:

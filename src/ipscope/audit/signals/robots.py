@@ -57,6 +57,7 @@ _INDEX_PAGE: Final = re.compile(r"/index\.html\Z")
 # spells them): normalize_path / normalize_pattern are re-exported from there, _glob / _glob_parts too (the
 # property test of tests/test_audit_robots.py checks the wildcard matcher through them).
 _normalize: Final = ENCODE_RESERVED.normalize_path
+_normalize_pattern: Final = ENCODE_RESERVED.normalize_pattern
 
 
 # --- parsed structure --------------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ class _Matcher(RuleMatcher[Rule]):
     __slots__ = ("usage", "signals")
 
     def __init__(self, rules: list[Rule], usage: list[Rule]) -> None:
-        super().__init__((compile_pattern(r.pattern, normalized=True), r.kind == "allow", r) for r in rules)
+        super().__init__([(Pattern(r.pattern, ENCODE_RESERVED), r.kind == "allow", r) for r in rules])
         # content-usage and content-signal lines (site-wide ones included), longest pattern first
         self.usage = _by_length(r for r in usage if r.kind == "content-usage")
         self.signals = _by_length(r for r in usage if r.kind == "content-signal")
@@ -310,7 +311,7 @@ def _usage_rule(kind: Kind, value: str, n: int, text: str, f: RobotsFile) -> Rul
     prefs_text = value
     if value[:1] in ("/", "*"):
         parts = value.split(None, 1)
-        pattern = normalize_pattern(parts[0])
+        pattern = _normalize_pattern(parts[0])
         prefs_text = parts[1] if len(parts) > 1 else ""
     if not prefs_text.strip():
         f._problem(f"{kind} line has a path but no preferences; ignored", n)
@@ -428,7 +429,7 @@ def _parse_into(f: RobotsFile, data: bytes | bytearray | memoryview) -> None:
             if value[0] not in "/*":
                 f._problem(f"path {value[:80]!r} does not start with '/' or '*', so it never matches; "
                            "write the path from its first '/'", n)
-            rule = Rule(kind, normalize_pattern(value), n, text_n[:MAX_EVIDENCE])
+            rule = Rule(kind, _normalize_pattern(value), n, text_n[:MAX_EVIDENCE])
             if kind == "allow" and _INDEX_PAGE.search(rule.pattern):
                 # Google's parser and protego: allowing ".../index.html" allows the directory URL ".../" too,
                 # which serves that page. An exact-match rule, so it never widens beyond that one URL.
