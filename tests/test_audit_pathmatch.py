@@ -137,7 +137,11 @@ def test_pattern_agrees_with_the_reference(pattern: str, path: str, spelling: Sp
 @given(st.lists(st.tuples(patterns, st.booleans()), min_size=1, max_size=10), paths, spellings)
 def test_rule_matcher_agrees_with_the_reference(rules: list[tuple[str, bool]], path: str, spelling: Spelling) -> None:
     m = RuleMatcher((compile_pattern(p, spelling), allow, i) for i, (p, allow) in enumerate(rules))
-    assert m.decide(normalize_path(path, spelling)) == ref_decide(rules, path, spelling), (rules, path)
+    expect = ref_decide(rules, path, spelling)
+    assert m.decide(normalize_path(path, spelling)) == expect, (rules, path)
+    # the same rules given as normalised texts (robots.txt's way) decide the same
+    texts = RuleMatcher(((normalize_pattern(p, spelling), allow, i) for i, (p, allow) in enumerate(rules)), spelling)
+    assert texts.decide(normalize_path(path, spelling)) == expect
 
 
 @settings(max_examples=800, deadline=None)

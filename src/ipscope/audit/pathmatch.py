@@ -284,20 +284,8 @@ class Pattern:
         #: octets of ``text``: the more, the more specific (RFC 9309 §2.2.2)
         self.priority = len(text)
         self.spelling = spelling
-        parts: GlobParts
-        if text[:1] not in ("/", "*"):
-            parts = _NEVER
-        else:
-            if "*" not in text:  # most rules: a plain prefix, or an exact path
-                parts = (text[:-1], (), None, True) if text[-1] == "$" else (text, (), None, False)
-            else:
-                parts = glob_parts(text)
-            if spelling._literal_chars and "%2" in text and ("%24" in text or "%2A" in text):
-                head, mids, last, anchored = parts  # a KEEP_RESERVED path reads them as "$" / "*"
-                parts = (_chars(head), tuple(_chars(m) for m in mids), None if last is None else _chars(last),
-                         anchored)
         #: :data:`GlobParts` of the pattern, in the spelling of a normalised path
-        self.parts = parts
+        self.parts = _parts(text, spelling)
 
     def __repr__(self) -> str:
         return f"Pattern({self.text!r}, {self.spelling!r})"
@@ -336,6 +324,21 @@ class Pattern:
         return out + (f"(?>.*?{re.escape(last)})" if last else "")
 
 
+def _parts(text: str, spelling: Spelling) -> GlobParts:
+    """:data:`GlobParts` of the pattern ``text`` (in ``spelling``), in the spelling of a normalised path."""
+    if text[:1] not in ("/", "*"):
+        return _NEVER
+    parts: GlobParts
+    if "*" not in text:  # most rules: a plain prefix, or an exact path
+        parts = (text[:-1], (), None, True) if text[-1] == "$" else (text, (), None, False)
+    else:
+        parts = glob_parts(text)
+    if spelling._literal_chars and "%2" in text and ("%24" in text or "%2A" in text):
+        head, mids, last, anchored = parts  # a KEEP_RESERVED path reads them as "$" / "*"
+        parts = (_chars(head), tuple(_chars(m) for m in mids), None if last is None else _chars(last), anchored)
+    return parts
+
+
 def _chars(part: str) -> str:
     # every "%" of a spelled pattern starts an escape, so "%24" / "%2A" here are always those escapes
     return part.replace("%24", "$").replace("%2A", "*")
@@ -350,7 +353,7 @@ def compile_pattern(pattern: str, spelling: Spelling = ENCODE_RESERVED, *, norma
 
 # --- rule sets -----------------------------------------------------------------------------------------------
 
-_Entry = tuple[int, T]  # (sort key, value): the larger key wins
+_ORDER: Final = 0xFFFFFFFF  # rules given; the low 32 bits of a key are _ORDER - order (earlier: larger)
 
 
 class RuleMatcher(Generic[T]):
@@ -360,25 +363,38 @@ class RuleMatcher(Generic[T]):
     evidence never depends on the indexing.
 
     ``rules`` are ``(pattern, allow, value)``; :meth:`decide` returns the winning rule's ``value``, or None when no
-    pattern matches. Building is linear in the rules; a check is a few dict probes (see the module docstring).
+    pattern matches. A ``pattern`` is a :class:`Pattern` or the text of one already in ``spelling`` (what
+    :func:`normalize_pattern` returns; robots.txt passes those, so that a site's thousands of rules are not
+    each wrapped in an object). Building is linear in the rules; a check is a few dict probes (see the module
+    docstring).
     """
 
-    __slots__ = ("_contains", "_exact", "_general", "_plain", "_plain_lengths", "_suffix", "_suffix_key", "size")
+    __slots__ = ("_contains", "_exact", "_general", "_plain", "_plain_lengths", "_suffix", "_suffix_key", "_values",
+                 "size")
 
-    def __init__(self, rules: Iterable[tuple[Pattern, bool, T]]) -> None:
-        plain: dict[str, _Entry[T]] = {}
-        exact: dict[str, _Entry[T]] = {}
-        suffix: dict[int, dict[str, _Entry[T]]] = {}
-        contains: dict[str, dict[int, dict[str, _Entry[T]]]] = {}
-        general: dict[int, dict[str, list[tuple[_Entry[T], GlobParts]]]] = {}
-        size = 0
-        table: dict[str, _Entry[T]]
-        for order, (pattern, allow, value) in enumerate(rules):
-            parts = pattern.parts
+    def __init__(self, rules: Iterable[tuple[Pattern | str, bool, T]], spelling: Spelling = ENCODE_RESERVED) -> None:
+        # The indexes hold each rule's key, (priority << 33) | (allow << 32) | (_ORDER - order): one int compares
+        # rules as §2.2.2 does, and costs less memory than a (key, value) pair (sites keep their matchers).
+        plain: dict[str, int] = {}
+        exact: dict[str, int] = {}
+        suffix: dict[int, dict[str, int]] = {}
+        contains: dict[str, dict[int, dict[str, int]]] = {}
+        general: dict[int, dict[str, list[tuple[int, GlobParts]]]] = {}
+        values: list[T] = []
+        table: dict[str, int]
+        for pattern, allow, value in rules:
+            if type(pattern) is str:
+                priority = len(pattern)
+                if pattern[:1] == "/" and "*" not in pattern and pattern[-1] != "$" and "%2" not in pattern:
+                    parts = (pattern, (), None, False)  # the commonest rule, without a call
+                else:
+                    parts = _parts(pattern, spelling)
+            else:
+                priority, parts = pattern.priority, pattern.parts  # type: ignore[union-attr]
             if parts is _NEVER:
                 continue
-            size += 1
-            key = (pattern.priority << 33) | (0xFFFFFFFF - order)
+            key = (priority << 33) | (_ORDER - len(values))
+            values.append(value)
             if allow:
                 key |= 1 << 32
             head, mids, last, anchored = parts
@@ -386,10 +402,10 @@ class RuleMatcher(Generic[T]):
                 k = head
                 if anchored:
                     table = exact
-                elif pattern.priority == len(head):  # probed longest first: the first hit is the best one
+                elif priority == len(head):  # probed longest first: the first hit is the best one
                     table = plain
                 else:  # a KEEP_RESERVED "%24" inside: priority and length differ; decided by key like a wildcard
-                    general.setdefault(len(head), {}).setdefault(head, []).append(((key, value), parts))
+                    general.setdefault(len(head), {}).setdefault(head, []).append((key, parts))
                     continue
             # "*lit$" / "*lit" (and "/*lit..." when lit does not start with "/": a path starts with "/", so both
             # mean "the path ends with / contains lit")
@@ -400,23 +416,23 @@ class RuleMatcher(Generic[T]):
                 else:
                     table = contains.setdefault(last[0], {}).setdefault(len(last), {})
             else:
-                general.setdefault(len(head), {}).setdefault(head, []).append(((key, value), parts))
+                general.setdefault(len(head), {}).setdefault(head, []).append((key, parts))
                 continue
-            old = table.get(k)
-            if old is None or key > old[0]:  # the same pattern twice: the better rule stays
-                table[k] = (key, value)
-        self.size = size
+            if key > table.get(k, -1):  # the same pattern twice: the better rule stays
+                table[k] = key
+        self.size = len(values)
+        self._values = values
         self._plain = plain
         self._plain_lengths = tuple(sorted({len(k) for k in plain}, reverse=True))
         self._exact = exact
         self._suffix = tuple(sorted(suffix.items()))
-        self._suffix_key = max((e[0] for t in suffix.values() for e in t.values()), default=-1)
+        self._suffix_key = max((x for t in suffix.values() for x in t.values()), default=-1)
         self._contains = tuple(
-            (first, max(e[0] for t in by_len.values() for e in t.values()), tuple(sorted(by_len.items())))
+            (first, max(x for t in by_len.values() for x in t.values()), tuple(sorted(by_len.items())))
             for first, by_len in contains.items())
         for by_head in general.values():
             for lst in by_head.values():
-                lst.sort(key=lambda x: x[0][0], reverse=True)
+                lst.sort(key=lambda x: x[0], reverse=True)
         self._general = tuple(sorted(general.items()))
 
     def __len__(self) -> int:
@@ -426,27 +442,26 @@ class RuleMatcher(Generic[T]):
     def decide(self, npath: str) -> T | None:
         """The value of the rule that decides the normalised path ``npath``, or None when no pattern matches."""
         n = len(npath)
-        best: _Entry[T] | None = None
         key = -1
         if self._plain:
             plain = self._plain
             for length in self._plain_lengths:
                 if length <= n:
-                    e = plain.get(npath[:length])
-                    if e is not None:
-                        best, key = e, e[0]
+                    k = plain.get(npath[:length])
+                    if k is not None:
+                        key = k
                         break
         if self._exact:
-            e = self._exact.get(npath)
-            if e is not None and e[0] > key:
-                best, key = e, e[0]
+            k = self._exact.get(npath, -1)
+            if k > key:
+                key = k
         if self._suffix_key > key:
             for length, table in self._suffix:
                 if length > n:
                     break
-                e = table.get(npath[n - length:])
-                if e is not None and e[0] > key:
-                    best, key = e, e[0]
+                k = table.get(npath[n - length:], -1)
+                if k > key:
+                    key = k
         for first, top, tables in self._contains:
             if top <= key:
                 continue
@@ -455,22 +470,22 @@ class RuleMatcher(Generic[T]):
                 for length, table in tables:
                     if pos + length > n:
                         break
-                    e = table.get(npath[pos:pos + length])
-                    if e is not None and e[0] > key:
-                        best, key = e, e[0]
+                    k = table.get(npath[pos:pos + length], -1)
+                    if k > key:
+                        key = k
                 pos = npath.find(first, pos + 1)
         for length, by_head in self._general:
             if length > n:
                 break
             group = by_head.get(npath[:length])
             if group is not None:
-                for e, parts in group:
-                    if e[0] <= key:
+                for k, parts in group:
+                    if k <= key:
                         break  # sorted: nothing further in this group can win
                     if glob_match(parts, npath):
-                        best, key = e, e[0]
+                        key = k
                         break
-        return None if best is None else best[1]
+        return None if key < 0 else self._values[_ORDER - (key & _ORDER)]
 
 
 class FirstMatch:

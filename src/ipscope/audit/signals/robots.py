@@ -83,7 +83,7 @@ class _Matcher(RuleMatcher[Rule]):
     __slots__ = ("usage", "signals")
 
     def __init__(self, rules: list[Rule], usage: list[Rule]) -> None:
-        super().__init__([(Pattern(r.pattern, ENCODE_RESERVED), r.kind == "allow", r) for r in rules])
+        super().__init__([(r.pattern, r.kind == "allow", r) for r in rules], ENCODE_RESERVED)
         # content-usage and content-signal lines (site-wide ones included), longest pattern first
         self.usage = _by_length(r for r in usage if r.kind == "content-usage")
         self.signals = _by_length(r for r in usage if r.kind == "content-signal")
