@@ -144,6 +144,24 @@ def test_rule_matcher_agrees_with_the_reference(rules: list[tuple[str, bool]], p
     assert texts.decide(normalize_path(path, spelling)) == expect
 
 
+# "*lit" / "*lit$" rules are looked up by their literal once a rule set has 8 of them (Spawning's ai.txt lists
+# every file type): rule sets with many, among other rules
+LIT_TOKENS = ["a", "b", ".", "/", "$", "%24", "é", "?", "x.jpg"]
+lit_patterns = st.lists(st.sampled_from(LIT_TOKENS), min_size=1, max_size=3).map(lambda t: "".join(t)).flatmap(
+    lambda lit: st.sampled_from(["*" + lit, "*" + lit + "$", "/*" + lit, "/*" + lit + "$"]))
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.tuples(lit_patterns, st.booleans()), min_size=8, max_size=20),
+       st.lists(st.tuples(patterns, st.booleans()), max_size=5), paths, spellings)
+def test_many_literal_wildcards_agree_with_the_reference(lits: list[tuple[str, bool]],
+                                                         others: list[tuple[str, bool]], path: str,
+                                                         spelling: Spelling) -> None:
+    rules = lits + others
+    m = RuleMatcher((compile_pattern(p, spelling), allow, i) for i, (p, allow) in enumerate(rules))
+    assert m.decide(normalize_path(path, spelling)) == ref_decide(rules, path, spelling), (rules, path)
+
+
 @settings(max_examples=800, deadline=None)
 @given(st.lists(patterns, min_size=1, max_size=8), paths, spellings)
 def test_first_match_agrees_with_the_reference(pats: list[str], path: str, spelling: Spelling) -> None:

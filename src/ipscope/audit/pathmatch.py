@@ -354,6 +354,8 @@ def compile_pattern(pattern: str, spelling: Spelling = ENCODE_RESERVED, *, norma
 # --- rule sets -----------------------------------------------------------------------------------------------
 
 _ORDER: Final = 0xFFFFFFFF  # rules given; the low 32 bits of a key are _ORDER - order (earlier: larger)
+#: "*lit" / "*lit$" rules are indexed by their literal from this many on (below, tried like other wildcards)
+_LIT_INDEX: Final = 8
 
 
 class RuleMatcher(Generic[T]):
@@ -369,17 +371,20 @@ class RuleMatcher(Generic[T]):
     docstring).
     """
 
-    __slots__ = ("_contains", "_exact", "_general", "_plain", "_plain_lengths", "_suffix", "_suffix_key", "_values",
-                 "size")
+    __slots__ = ("_allows", "_contains", "_exact", "_general", "_general_lengths", "_plain", "_plain_lengths",
+                 "_suffix", "_suffix_key", "_values", "size")
 
     def __init__(self, rules: Iterable[tuple[Pattern | str, bool, T]], spelling: Spelling = ENCODE_RESERVED) -> None:
-        # The indexes hold each rule's key, (priority << 33) | (allow << 32) | (_ORDER - order): one int compares
-        # rules as §2.2.2 does, and costs less memory than a (key, value) pair (sites keep their matchers).
+        # A rule's key, (priority << 33) | (allow << 32) | (_ORDER - order), compares rules as §2.2.2 does. The
+        # wildcard indexes hold keys; plain and exact ones (most rules) hold the rule's position, and the key is
+        # computed for the one that matches (a site keeps its matchers: positions below 257 are shared ints).
         plain: dict[str, int] = {}
         exact: dict[str, int] = {}
+        allows = bytearray()
         suffix: dict[int, dict[str, int]] = {}
         contains: dict[str, dict[int, dict[str, int]]] = {}
-        general: dict[int, dict[str, list[tuple[int, GlobParts]]]] = {}
+        general: dict[str, list[tuple[int, GlobParts]]] = {}  # by the text before the first star
+        lits: list[tuple[int, GlobParts]] = []  # "*lit" and "*lit$"
         values: list[T] = []
         table: dict[str, int]
         for pattern, allow, value in rules:
@@ -393,35 +398,43 @@ class RuleMatcher(Generic[T]):
                 priority, parts = pattern.priority, pattern.parts  # type: ignore[union-attr]
             if parts is _NEVER:
                 continue
-            key = (priority << 33) | (_ORDER - len(values))
+            i = len(values)
+            key = (priority << 33) | (_ORDER - i)
             values.append(value)
+            allows.append(1 if allow else 0)
             if allow:
                 key |= 1 << 32
             head, mids, last, anchored = parts
             if last is None:
-                k = head
-                if anchored:
-                    table = exact
-                elif priority == len(head):  # probed longest first: the first hit is the best one
-                    table = plain
-                else:  # a KEEP_RESERVED "%24" inside: priority and length differ; decided by key like a wildcard
-                    general.setdefault(len(head), {}).setdefault(head, []).append((key, parts))
-                    continue
+                if priority == len(head) + anchored:  # a KEEP_RESERVED "%24" inside makes them differ
+                    table = exact if anchored else plain  # plain: probed longest first, the first hit is the best
+                    old = table.get(head)
+                    if old is None or key > self._key(old, len(head) + anchored, allows):
+                        table[head] = i  # the same pattern twice: the better rule stays
+                else:  # decided by key like a wildcard
+                    general.setdefault(head, []).append((key, parts))
+                continue
             # "*lit$" / "*lit" (and "/*lit..." when lit does not start with "/": a path starts with "/", so both
             # mean "the path ends with / contains lit")
-            elif not mids and last and (head == "" or (head == "/" and last[0] != "/")):
-                k = last
+            if not mids and last and (head == "" or (head == "/" and last[0] != "/")):
+                lits.append((key, parts))
+            else:
+                general.setdefault(head, []).append((key, parts))
+        if len(lits) < _LIT_INDEX:  # a few: tried like other wildcards (less memory, as fast)
+            for key, parts in lits:
+                general.setdefault(parts[0], []).append((key, parts))
+        else:  # many (Spawning's ai.txt lists every file type): look-ups at the literal's places
+            for key, (_, _, last, anchored) in lits:
+                assert last is not None
                 if anchored:
                     table = suffix.setdefault(len(last), {})
                 else:
                     table = contains.setdefault(last[0], {}).setdefault(len(last), {})
-            else:
-                general.setdefault(len(head), {}).setdefault(head, []).append((key, parts))
-                continue
-            if key > table.get(k, -1):  # the same pattern twice: the better rule stays
-                table[k] = key
+                if key > table.get(last, -1):  # the same pattern twice: the better rule stays
+                    table[last] = key
         self.size = len(values)
         self._values = values
+        self._allows = bytes(allows)
         self._plain = plain
         self._plain_lengths = tuple(sorted({len(k) for k in plain}, reverse=True))
         self._exact = exact
@@ -430,14 +443,16 @@ class RuleMatcher(Generic[T]):
         self._contains = tuple(
             (first, max(x for t in by_len.values() for x in t.values()), tuple(sorted(by_len.items())))
             for first, by_len in contains.items())
-        for by_head in general.values():
-            for lst in by_head.values():
-                lst.sort(key=lambda x: x[0], reverse=True)
-        self._general = tuple(sorted(general.items()))
+        self._general = {h: tuple(sorted(lst, key=lambda x: x[0], reverse=True)) for h, lst in general.items()}
+        self._general_lengths = tuple(sorted({len(h) for h in general}))
 
     def __len__(self) -> int:
         """Rules that can match (patterns starting with ``/`` or ``*``)."""
         return self.size
+
+    @staticmethod
+    def _key(i: int, priority: int, allows: bytes | bytearray) -> int:
+        return (priority << 33) | (allows[i] << 32) | (_ORDER - i)
 
     def decide(self, npath: str) -> T | None:
         """The value of the rule that decides the normalised path ``npath``, or None when no pattern matches."""
@@ -447,14 +462,16 @@ class RuleMatcher(Generic[T]):
             plain = self._plain
             for length in self._plain_lengths:
                 if length <= n:
-                    k = plain.get(npath[:length])
-                    if k is not None:
-                        key = k
+                    i = plain.get(npath[:length])
+                    if i is not None:
+                        key = (length << 33) | (self._allows[i] << 32) | (_ORDER - i)
                         break
         if self._exact:
-            k = self._exact.get(npath, -1)
-            if k > key:
-                key = k
+            i = self._exact.get(npath)
+            if i is not None:
+                k = ((n + 1) << 33) | (self._allows[i] << 32) | (_ORDER - i)
+                if k > key:
+                    key = k
         if self._suffix_key > key:
             for length, table in self._suffix:
                 if length > n:
@@ -474,10 +491,10 @@ class RuleMatcher(Generic[T]):
                     if k > key:
                         key = k
                 pos = npath.find(first, pos + 1)
-        for length, by_head in self._general:
+        for length in self._general_lengths:
             if length > n:
                 break
-            group = by_head.get(npath[:length])
+            group = self._general.get(npath[:length])
             if group is not None:
                 for k, parts in group:
                     if k <= key:
