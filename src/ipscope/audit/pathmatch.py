@@ -244,7 +244,7 @@ def glob_parts(pattern: str) -> GlobParts:
     if not rest:
         return head, (), None, anchored
     last = rest.pop()
-    mids = tuple(p for p in rest if p)
+    mids = tuple(filter(None, rest))
     if not last:  # "...*" or "...*$": matches wherever the text before the star is found
         anchored = False
         if mids:
@@ -354,6 +354,7 @@ def compile_pattern(pattern: str, spelling: Spelling = ENCODE_RESERVED, *, norma
 # --- rule sets -----------------------------------------------------------------------------------------------
 
 _ORDER: Final = 0xFFFFFFFF  # rules given; the low 32 bits of a key are _ORDER - order (earlier: larger)
+_ALLOW: Final = 1 << 32
 #: "*lit" / "*lit$" rules are indexed by their literal from this many on (below, tried like other wildcards)
 _LIT_INDEX: Final = 8
 
@@ -387,13 +388,21 @@ class RuleMatcher(Generic[T]):
         lits: list[tuple[int, GlobParts]] = []  # "*lit" and "*lit$"
         values: list[T] = []
         table: dict[str, int]
+        literal_chars = spelling._literal_chars
         for pattern, allow, value in rules:
             if type(pattern) is str:
+                if (pattern[:1] == "/" and "*" not in pattern and pattern[-1] != "$"
+                        and not (literal_chars and "%2" in pattern)):
+                    # the commonest rule, a plain prefix given as text: straight into its index
+                    i = len(values)
+                    values.append(value)
+                    allows.append(1 if allow else 0)
+                    old = plain.get(pattern)  # the same pattern twice: allow wins, else the earlier one stays
+                    if old is None or (allow and not allows[old]):
+                        plain[pattern] = i
+                    continue
                 priority = len(pattern)
-                if pattern[:1] == "/" and "*" not in pattern and pattern[-1] != "$" and "%2" not in pattern:
-                    parts = (pattern, (), None, False)  # the commonest rule, without a call
-                else:
-                    parts = _parts(pattern, spelling)
+                parts = _parts(pattern, spelling)
             else:
                 priority, parts = pattern.priority, pattern.parts  # type: ignore[union-attr]
             if parts is _NEVER:
@@ -403,7 +412,7 @@ class RuleMatcher(Generic[T]):
             values.append(value)
             allows.append(1 if allow else 0)
             if allow:
-                key |= 1 << 32
+                key |= _ALLOW
             head, mids, last, anchored = parts
             if last is None:
                 if priority == len(head) + anchored:  # a KEEP_RESERVED "%24" inside makes them differ
@@ -452,7 +461,7 @@ class RuleMatcher(Generic[T]):
 
     @staticmethod
     def _key(i: int, priority: int, allows: bytes | bytearray) -> int:
-        return (priority << 33) | (allows[i] << 32) | (_ORDER - i)
+        return (priority << 33) | (_ALLOW if allows[i] else 0) | (_ORDER - i)
 
     def decide(self, npath: str) -> T | None:
         """The value of the rule that decides the normalised path ``npath``, or None when no pattern matches."""

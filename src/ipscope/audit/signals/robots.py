@@ -85,8 +85,8 @@ class _Matcher(RuleMatcher[Rule]):
     def __init__(self, rules: list[Rule], usage: list[Rule]) -> None:
         super().__init__([(r.pattern, r.kind == "allow", r) for r in rules], ENCODE_RESERVED)
         # content-usage and content-signal lines (site-wide ones included), longest pattern first
-        self.usage = _by_length(r for r in usage if r.kind == "content-usage")
-        self.signals = _by_length(r for r in usage if r.kind == "content-signal")
+        self.usage = _by_length(r for r in usage if r.kind == "content-usage") if usage else []
+        self.signals = _by_length(r for r in usage if r.kind == "content-signal") if usage else []
 
 
 class _Entry:
