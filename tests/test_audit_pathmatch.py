@@ -325,3 +325,12 @@ def test_twenty_thousand_rules_of_every_kind_check_in_microseconds() -> None:
     per = (time.perf_counter() - t) / len(paths)
     assert m.decide("/p0/z") == 0 and m.decide("/q/w.s3") == 3 and m.decide("/nothing") is None
     assert per < 2e-4, per  # a few µs measured; loose against an O(rules) regression
+
+
+def test_rule_count_limit() -> None:
+    # keys hold a rule's position in 20 bits: more rules would wrap silently, so they are refused
+    n = (1 << 20) + 1
+    with pytest.raises(ValueError, match="at most 1,048,576"):
+        RuleMatcher(("/" + str(i), False, i) for i in range(n))
+    m = RuleMatcher(("/" + str(i), i % 2 == 0, i) for i in range(n - 1))
+    assert m.decide("/1048575") == 1048575 and m.decide("/12x") == 12

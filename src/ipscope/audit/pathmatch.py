@@ -353,8 +353,10 @@ def compile_pattern(pattern: str, spelling: Spelling = ENCODE_RESERVED, *, norma
 
 # --- rule sets -----------------------------------------------------------------------------------------------
 
-_ORDER: Final = 0xFFFFFFFF  # rules given; the low 32 bits of a key are _ORDER - order (earlier: larger)
-_ALLOW: Final = 1 << 32
+# A rule's key: (priority << 21) | (allow << 20) | (_ORDER - order). Below 2**30 (patterns under 512 octets) it
+# is a one-digit int, which CPython compares and combines fastest.
+_ORDER: Final = 0xFFFFF  # rules a RuleMatcher takes, less one (a robots.txt of 500 KiB has fewer lines)
+_ALLOW: Final = 1 << 20
 #: "*lit" / "*lit$" rules are indexed by their literal from this many on (below, tried like other wildcards)
 _LIT_INDEX: Final = 8
 
@@ -369,14 +371,14 @@ class RuleMatcher(Generic[T]):
     pattern matches. A ``pattern`` is a :class:`Pattern` or the text of one already in ``spelling`` (what
     :func:`normalize_pattern` returns; robots.txt passes those, so that a site's thousands of rules are not
     each wrapped in an object). Building is linear in the rules; a check is a few dict probes (see the module
-    docstring).
+    docstring). At most 1,048,576 rules (ValueError beyond; a 500 KiB robots.txt has fewer lines).
     """
 
-    __slots__ = ("_allows", "_contains", "_exact", "_general", "_general_lengths", "_plain", "_plain_lengths",
-                 "_suffix", "_suffix_key", "_values", "size")
+    __slots__ = ("_allows", "_contains", "_exact", "_general", "_general_lengths", "_more", "_plain",
+                 "_plain_lengths", "_suffix", "_suffix_key", "_values", "size")
 
     def __init__(self, rules: Iterable[tuple[Pattern | str, bool, T]], spelling: Spelling = ENCODE_RESERVED) -> None:
-        # A rule's key, (priority << 33) | (allow << 32) | (_ORDER - order), compares rules as §2.2.2 does. The
+        # A rule's key, (priority << 21) | (allow << 20) | (_ORDER - order), compares rules as §2.2.2 does. The
         # wildcard indexes hold keys; plain and exact ones (most rules) hold the rule's position, and the key is
         # computed for the one that matches (a site keeps its matchers: positions below 257 are shared ints).
         plain: dict[str, int] = {}
@@ -408,7 +410,7 @@ class RuleMatcher(Generic[T]):
             if parts is _NEVER:
                 continue
             i = len(values)
-            key = (priority << 33) | (_ORDER - i)
+            key = (priority << 21) | (_ORDER - i)
             values.append(value)
             allows.append(1 if allow else 0)
             if allow:
@@ -441,6 +443,8 @@ class RuleMatcher(Generic[T]):
                     table = contains.setdefault(last[0], {}).setdefault(len(last), {})
                 if key > table.get(last, -1):  # the same pattern twice: the better rule stays
                     table[last] = key
+        if len(values) > _ORDER + 1:
+            raise ValueError(f"{len(values):,} rules; a RuleMatcher takes at most {_ORDER + 1:,}")
         self.size = len(values)
         self._values = values
         self._allows = bytes(allows)
@@ -454,6 +458,7 @@ class RuleMatcher(Generic[T]):
             for first, by_len in contains.items())
         self._general = {h: tuple(sorted(lst, key=lambda x: x[0], reverse=True)) for h, lst in general.items()}
         self._general_lengths = tuple(sorted({len(h) for h in general}))
+        self._more = bool(exact or suffix or contains or general)  # rules other than plain prefixes
 
     def __len__(self) -> int:
         """Rules that can match (patterns starting with ``/`` or ``*``)."""
@@ -461,24 +466,28 @@ class RuleMatcher(Generic[T]):
 
     @staticmethod
     def _key(i: int, priority: int, allows: bytes | bytearray) -> int:
-        return (priority << 33) | (_ALLOW if allows[i] else 0) | (_ORDER - i)
+        return (priority << 21) | (_ALLOW if allows[i] else 0) | (_ORDER - i)
 
     def decide(self, npath: str) -> T | None:
         """The value of the rule that decides the normalised path ``npath``, or None when no pattern matches."""
         n = len(npath)
         key = -1
-        if self._plain:
-            plain = self._plain
+        plain = self._plain
+        if plain:
             for length in self._plain_lengths:
                 if length <= n:
                     i = plain.get(npath[:length])
                     if i is not None:
-                        key = (length << 33) | (self._allows[i] << 32) | (_ORDER - i)
+                        if not self._more:
+                            return self._values[i]  # no other kind of rule: the longest plain one decides
+                        key = (length << 21) | (self._allows[i] << 20) | (0xFFFFF - i)  # 0xFFFFF: _ORDER
                         break
+        if not self._more:
+            return None
         if self._exact:
             i = self._exact.get(npath)
             if i is not None:
-                k = ((n + 1) << 33) | (self._allows[i] << 32) | (_ORDER - i)
+                k = ((n + 1) << 21) | (self._allows[i] << 20) | (0xFFFFF - i)
                 if k > key:
                     key = k
         if self._suffix_key > key:
@@ -511,7 +520,7 @@ class RuleMatcher(Generic[T]):
                     if glob_match(parts, npath):
                         key = k
                         break
-        return None if key < 0 else self._values[_ORDER - (key & _ORDER)]
+        return None if key < 0 else self._values[0xFFFFF - (key & 0xFFFFF)]
 
 
 class FirstMatch:
@@ -522,19 +531,21 @@ class FirstMatch:
     Raises ``re.error`` / ``RecursionError`` / ``OverflowError`` only for absurdly many patterns (every literal
     is escaped)."""
 
-    __slots__ = ("_match", "size")
+    __slots__ = ("regex", "size")
 
     def __init__(self, patterns: Sequence[Pattern]) -> None:
         self.size = len(patterns)
-        self._match = (re.compile("(?:" + "|".join(p.regex() + "()" for p in patterns) + ")", re.DOTALL).match
-                       if patterns else None)
+        #: the compiled alternation, None without patterns; for a hot loop: ``m = regex.match(npath)``, and the
+        #: first matching pattern is ``m.lastindex - 1`` (what :meth:`first` does, without the call)
+        self.regex: re.Pattern[str] | None = (
+            re.compile("(?:" + "|".join(p.regex() + "()" for p in patterns) + ")", re.DOTALL) if patterns else None)
 
     def __len__(self) -> int:
         return self.size
 
     def first(self, npath: str) -> int | None:
         """Index of the first pattern that matches the normalised path ``npath``, or None."""
-        if self._match is None:
+        if self.regex is None:
             return None
-        m = self._match(npath)
+        m = self.regex.match(npath)
         return None if m is None else m.lastindex - 1  # type: ignore[operator]  # every alternative ends in ()

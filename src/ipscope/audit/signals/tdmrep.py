@@ -65,7 +65,8 @@ class TdmrepFile:
     source: str
     rules: tuple[Rule, ...] = ()
     problems: list[Problem] = field(default_factory=list)
-    _first: FirstMatch | None = field(default=None, repr=False, compare=False)
+    #: FirstMatch(...).regex of the locations, in order (the first alternative that matches names the rule)
+    _rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def match(self, path: str) -> Finding | None:
         """The finding of the FIRST rule whose ``location`` matches ``path``, or ``None`` (reservation unset).
@@ -74,13 +75,15 @@ class TdmrepFile:
         Google's robots.txt matching (which the spec defers to) compares against; a full ``http(s)://`` URL
         is accepted too. § TDM File on the Origin Server: "The most specific match is the first in sequence."
         """
-        first = self._first
-        if first is None:
+        rx = self._rx
+        if rx is None:
             return None
         if path[:1] != "/":
             path = request_target(path)
-        i = first.first(_normalize(path))
-        return None if i is None else self.rules[i].finding
+        m = rx.match(_normalize(path))
+        if m is None:
+            return None
+        return self.rules[m.lastindex - 1].finding  # type: ignore[operator]  # (FirstMatch.regex)
 
 
 def request_target(url: str) -> str:
@@ -122,14 +125,14 @@ def parse_tdmrep_json(data: bytes, source: str) -> TdmrepFile:
         if rule is not None:
             rules.append(rule[0])
             patterns.append(rule[1])
-    first = None
+    rx = None
     if patterns:
         try:
-            first = FirstMatch(patterns)
+            rx = FirstMatch(patterns).regex
         except (re.error, RecursionError, OverflowError) as e:  # not expected: every literal is escaped
             problems.append(_p(source, f"the location patterns could not be compiled ({e}); file treated as absent"))
             return TdmrepFile(source, (), problems)
-    return TdmrepFile(source, tuple(rules), problems, first)
+    return TdmrepFile(source, tuple(rules), problems, rx)
 
 
 def _p(where: str, message: str) -> Problem:
