@@ -1,6 +1,7 @@
 """Path matching of robots.txt, ai.txt and TDMRep (ipscope.audit.pathmatch), against another source tree in one run.
 
-Workloads, each timed (CPU time of the process, less disturbed by other load than wall time) in a fresh process
+Workloads, each timed (CPU time of the process, less disturbed by other load than wall time; after a full garbage
+collection, so that where the collector's next full pass falls does not decide a short timing) in a fresh process
 of the tree under test, the trees alternated, the median of ``--repeats``:
 
 * ``robots_parity_s``: parse every file of ../shared/data/robots (4,231 real robots.txt) and answer agent ``*``
@@ -33,7 +34,7 @@ sys.path.insert(0, str(HERE))
 from _results import record  # noqa: E402
 
 _WORK = r"""
-import json, random, sys, time, zlib
+import gc, json, random, sys, time, zlib
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])  # tests/ of the benchmark's tree: the URL set of the parity test
 import test_audit_robots as tr
@@ -44,6 +45,7 @@ from ipscope.audit.signals.tdmrep import parse_tdmrep_json
 shared = Path(sys.argv[2])
 files = sorted(p for p in (shared / "robots").iterdir() if p.is_file())
 out = {}
+gc.collect()  # each timing starts from the same collector state
 t = time.process_time()
 for f in files:
     data = f.read_bytes()
@@ -59,10 +61,12 @@ paths = ["/", "/news/2024/05/story-{}.html", "/blog/{}", "/search?q={}", "/wp-ad
          "/products/{}?ref=home", "/a/b/c/{}/", "/%7Euser/caf%C3%A9-{}"]
 parsed = [parse_robots(f.read_bytes(), f.name) for f in files[::4][:1000]]
 todo = [(r, p.format(rnd.randrange(10**6))) for r in parsed for p in paths]
+gc.collect()  # each timing starts from the same collector state
 t = time.process_time()
 for r in parsed:
     r.check("/", agents)  # the site's agent plan and matchers are built (the audit reuses them for every record)
 out["robots_site_build_us"] = (time.process_time() - t) / len(parsed) * 1e6
+gc.collect()  # each timing starts from the same collector state
 t = time.process_time()
 for r, p in todo:
     r.check(p, agents)
@@ -76,6 +80,7 @@ lines = ["# Spawning AI", "User-Agent: *"] + [f"{'Disallow' if bad else 'Allow'}
 ai = parse_ai_txt("\n".join(lines).encode(), "ai.txt")
 ai_paths = ["/gallery/2024/05/cat.jpg", "/essay.txt", "/about", "/a/b/c/d/e/index.html", "/x.webp?w=300", "/"]
 n = 3000
+gc.collect()  # each timing starts from the same collector state
 t = time.process_time()
 for _ in range(n):
     for p in ai_paths:
@@ -87,6 +92,7 @@ td = parse_tdmrep_json(tt._fifty(), "tdmrep.json")
 td_paths = ["/img/49/cat.jpg", "/archive/46/report.pdf", "/news/2048/x/print", "/blog/post-17?x=1", "/about/",
             "/a/b/private-42/c", "/section-45/index.html", "/caf%C3%A9/menu"]
 n = 20000
+gc.collect()  # each timing starts from the same collector state
 t = time.process_time()
 for _ in range(n):
     for p in td_paths:
