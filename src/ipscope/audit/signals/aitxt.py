@@ -21,9 +21,15 @@ final ``$`` the end of the path (§2.2.3); the longest matching pattern wins, an
 Spawning's own ``datadiligence`` package does not parse ai.txt (it relays ai.txt through the Spawning API),
 so RFC 9309 is the only written rule set to follow.
 
+Paths are matched by :mod:`ipscope.audit.pathmatch`, the one RFC 9309 matcher robots.txt and TDMRep use too, in
+its KEEP_RESERVED spelling (printable ASCII compared as written, as Google's parser and this module always did;
+robots.txt encodes reserved characters as protego does). Unlike robots.txt, ai.txt has no implicit ``/robots.txt``
+allow and no ``index.html`` rule: those are robots.txt crawling conventions.
+
 The file is compiled once per host (:func:`parse_ai_txt`); :meth:`AiTxtFile.check` costs a few microseconds
-per record: rules are indexed by kind (prefix, exact, "contains", suffix, general wildcard) so a check does a
-handful of dict look-ups instead of testing every rule, and the agent → group plan is cached per agent list.
+per record: :class:`~ipscope.audit.pathmatch.RuleMatcher` indexes the rules by kind (prefix, exact, "contains",
+suffix, other wildcards) so a check does a handful of dict look-ups instead of testing every rule, and the
+agent → group plan is cached per agent list.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ipscope.audit.pathmatch import KEEP_RESERVED, Pattern, RuleMatcher, compile_pattern
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
 
 SIGNAL = "ai.txt"
@@ -50,162 +57,19 @@ _TOKEN = re.compile(r"[A-Za-z0-9_.\-]+")
 _STAR = re.compile(r"\*(?![A-Za-z0-9_.\-*])")
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 _HTML_START = re.compile(rb"\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-
-def _normalise(s: str) -> str:
-    """Canonical percent-encoding (RFC 9309 §2.2.2, RFC 3986 §6.2.2): non-ASCII and controls encoded as UTF-8,
-    escapes of unreserved characters decoded, other escapes upper-cased, a stray ``%`` encoded."""
-    if s.isascii() and s.isprintable() and " " not in s and "%" not in s:
-        return s  # the common case, tested with four C-speed scans
-    out: list[str] = []
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c == "%":
-            m = _ESCAPE.match(s, i)
-            if m:
-                ch = chr(int(m.group(1), 16))
-                out.append(ch if ch in _UNRESERVED else "%" + m.group(1).upper())
-                i += 3
-                continue
-            out.append("%25")
-        elif "\x21" <= c <= "\x7e":
-            out.append(c)
-        else:
-            out.extend(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
-        i += 1
-    return "".join(out)
+#: ai.txt paths and patterns are spelled as Google's robots.txt parser spells them (printable ASCII as written; see
+#: :class:`~ipscope.audit.pathmatch.Spelling`), which is what this module always did.
+_normalize = KEEP_RESERVED.normalize_path
 
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
     allow: bool
-    priority: int  # octets of the normalised pattern as written (RFC 9309 §2.2.2 "most octets")
     line: int
     text: str  # the line as written, the evidence
-    #: longest first, Allow on a tie (§2.2.2), then the earlier line, so the evidence does not depend on indexing
-    key: tuple[int, bool, int] = (0, False, 0)
-
-    def beats(self, other: _Rule | None) -> bool:
-        return other is None or self.key > other.key
 
 
-def _keep(table: dict[str, _Rule], key: str, rule: _Rule) -> None:
-    if rule.beats(table.get(key)):
-        table[key] = rule
-
-
-class _Wild:
-    """A rule with a "*" inside; its regex is compiled on first use (a huge file costs nothing until it is asked)."""
-
-    __slots__ = ("rule", "rx", "source")
-
-    def __init__(self, source: str, rule: _Rule) -> None:
-        self.source = source
-        self.rule = rule
-        self.rx: re.Pattern[str] | None = None
-
-    def match(self, path: str) -> bool:
-        rx = self.rx
-        if rx is None:
-            rx = self.rx = re.compile(self.source, re.DOTALL)
-        return rx.match(path) is not None
-
-
-class _Matcher:
-    """The rules of one agent (its groups merged), indexed by pattern kind so a path is decided quickly."""
-
-    __slots__ = ("contains", "empty", "exact", "general", "general_lengths", "prefix", "prefix_lengths", "suffix",
-                 "suffix_lengths")
-
-    def __init__(self, rules: Sequence[tuple[str, _Rule]]) -> None:
-        prefix: dict[int, dict[str, _Rule]] = {}
-        exact: dict[str, _Rule] = {}
-        contains: dict[str, dict[int, dict[str, _Rule]]] = {}  # first char -> length -> literal -> rule
-        suffix: dict[int, dict[str, _Rule]] = {}
-        general: dict[int, dict[str, list[_Wild]]] = {}  # length of the literal head -> head -> rules
-        for pattern, rule in rules:
-            anchored = pattern.endswith("$")
-            body = re.sub(r"\*+", "*", pattern[:-1] if anchored else pattern)
-            if anchored and body.endswith("*"):
-                anchored = False  # "…*$" ends anywhere
-            if not anchored:
-                body = body.rstrip("*")  # rules match prefixes, so a trailing "*" adds nothing
-            if "*" not in body:
-                if anchored:
-                    _keep(exact, body, rule)
-                else:
-                    _keep(prefix.setdefault(len(body), {}), body, rule)
-                continue
-            head, _, lit = body.partition("*")
-            # "*lit" and "/*lit" (lit not starting with "/": a path starts with "/", so both mean "lit occurs")
-            if "*" not in lit and (head == "" or (head == "/" and not lit.startswith("/"))):
-                if anchored:
-                    _keep(suffix.setdefault(len(lit), {}), lit, rule)
-                else:
-                    _keep(contains.setdefault(lit[0], {}).setdefault(len(lit), {}), lit, rule)
-                continue
-            # Indexed by the literal before the first "*": a path only tries the rules whose head it starts with,
-            # so a file with thousands of wildcard rules does not cost thousands of regex calls per record.
-            rx = ".*?".join(re.escape(p) for p in body.split("*")) + (r"\Z" if anchored else "")
-            general.setdefault(len(head), {}).setdefault(head, []).append(_Wild(rx, rule))
-        for by_head in general.values():
-            for lst in by_head.values():
-                lst.sort(key=lambda w: w.rule.key, reverse=True)
-        self.prefix = prefix
-        self.prefix_lengths = tuple(sorted(prefix))
-        self.exact = exact
-        self.contains = {c: tuple(sorted(by_len.items(), reverse=True)) for c, by_len in contains.items()}
-        self.suffix = suffix
-        self.suffix_lengths = tuple(sorted(suffix))
-        self.general = general
-        self.general_lengths = tuple(sorted(general))
-        self.empty = not rules
-
-    def decide(self, path: str) -> _Rule | None:
-        """The rule that decides ``path`` (a normalised path starting with "/"), or None when none matches."""
-        best: _Rule | None = None
-        n = len(path)
-        prefix = self.prefix
-        for length in self.prefix_lengths:
-            if length > n:
-                break
-            r = prefix[length].get(path[:length])
-            if r is not None and r.beats(best):
-                best = r
-        if self.exact:
-            r = self.exact.get(path)
-            if r is not None and r.beats(best):
-                best = r
-        suffix = self.suffix
-        for length in self.suffix_lengths:
-            if length > n:
-                break
-            r = suffix[length].get(path[n - length:])
-            if r is not None and r.beats(best):
-                best = r
-        for first, by_len in self.contains.items():
-            pos = path.find(first)
-            while pos != -1:
-                for length, table in by_len:
-                    if pos + length <= n:
-                        r = table.get(path[pos:pos + length])
-                        if r is not None and r.beats(best):
-                            best = r
-                pos = path.find(first, pos + 1)
-        general = self.general
-        for length in self.general_lengths:
-            if length > n:
-                break
-            for wild in general[length].get(path[:length], ()):
-                if best is not None and wild.rule.key <= best.key:
-                    break  # sorted: nothing further in this list can win
-                if wild.match(path):
-                    best = wild.rule
-                    break
-        return best
+_Matcher = RuleMatcher[_Rule]
 
 
 #: per agent list: (matcher, the agents it decides, Findings made so far by line)
@@ -240,7 +104,7 @@ class AiTxtFile:
             m = self._named.get(token) if token != ANY_AGENT else None
             if m is None:
                 m = self._star  # RFC 9309 §2.2.1: no group of its own -> the "*" group
-            if m is None or m.empty:
+            if m is None or not m:
                 continue
             entry = by_matcher.setdefault(id(m), (m, []))
             if token not in entry[1]:
@@ -271,7 +135,7 @@ class AiTxtFile:
             return []
         if not path.startswith("/"):
             path = "/" + path
-        path = _normalise(path)
+        path = _normalize(path)
         out: list[Finding] = []
         for matcher, names, made in plan:
             rule = matcher.decide(path)
@@ -325,7 +189,7 @@ def parse_ai_txt(data: bytes, source: str) -> AiTxtFile:
 
     # Groups as RFC 9309 §2.1 forms them: consecutive user-agent lines, then their rules.
     group_agents: list[list[str]] = []
-    group_rules: list[list[tuple[str, _Rule]]] = []
+    group_rules: list[list[tuple[Pattern, bool, _Rule]]] = []
     in_agents = False
     for lineno, raw in enumerate(_LINE_SPLIT.split(text), 1):
         line = raw.split("#", 1)[0].strip()
@@ -366,9 +230,7 @@ def parse_ai_txt(data: bytes, source: str) -> AiTxtFile:
             problem(where, f"pattern {value[:80]!r} starts with neither '/' nor '*', so it can never match a "
                            "path (RFC 9309 §2.2.2); ignored")
             continue
-        pattern = _normalise(value)
-        group_rules[-1].append((pattern, _Rule(allow, len(pattern), lineno, raw.strip(),
-                                                    (len(pattern), allow, -lineno))))
+        group_rules[-1].append((compile_pattern(value, KEEP_RESERVED), allow, _Rule(allow, lineno, raw.strip())))
     if line_problems > MAX_LINE_PROBLEMS:
         problems.append(Problem(SIGNAL, source, f"{line_problems - MAX_LINE_PROBLEMS} more line problems "
                                                 "not listed"))
@@ -384,7 +246,7 @@ def parse_ai_txt(data: bytes, source: str) -> AiTxtFile:
     for name, gis in groups_of.items():
         key = tuple(gis)
         if key not in compiled:
-            compiled[key] = _Matcher([r for gi in gis for r in group_rules[gi]])
+            compiled[key] = RuleMatcher([r for gi in gis for r in group_rules[gi]])
         by_agent[name] = compiled[key]
     star = by_agent.pop(ANY_AGENT, None)
     return AiTxtFile(source, problems, by_agent, star)

@@ -3,20 +3,25 @@
 One :class:`RobotsFile` per site: parsed once (:func:`parse_robots`, :func:`robots_for_status`), each agent
 group compiled on first use, then asked per record with :meth:`RobotsFile.check`. RFC 9309 decides the
 grammar (§2.2), the longest-match rule (§2.2.2), ``*``/``$`` (§2.2.3), the 500 KiB limit (§2.5) and the
-fetch-status rules (§2.3.1); agent names match as protego matches them, so the two agree. Every rule, and
-the few places where ipscope and protego differ (with the RFC text that decides), is in docs/audit/robots.md.
+fetch-status rules (§2.3.1); agent names match as protego matches them, so the two agree. Paths are matched by
+:mod:`ipscope.audit.pathmatch` (the one RFC 9309 matcher, in its ENCODE_RESERVED spelling); what stays here is
+robots.txt's own: the implicit ``/robots.txt`` allow and the ``index.html`` rule. Every rule, and the few places
+where ipscope and protego differ (with the RFC text that decides), is in docs/audit/robots.md.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import accumulate
 from typing import Final, Literal
 
+from ipscope.audit.pathmatch import ENCODE_RESERVED, Pattern, RuleMatcher, compile_pattern
+from ipscope.audit.pathmatch import glob_match as _glob  # noqa: F401 (re-exported)
+from ipscope.audit.pathmatch import glob_parts as _glob_parts  # noqa: F401 (re-exported)
+from ipscope.audit.pathmatch import normalize_path, normalize_pattern  # noqa: F401 (re-exported)
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
 from ipscope.audit.signals.content_usage import MAX_EVIDENCE, UsagePrefs, parse_content_signal, parse_usage
 
@@ -48,104 +53,11 @@ _PRODUCT_TOKEN: Final = re.compile(r"([a-z_-]+)/")  # a product token with a ver
 _INDEX_PAGE: Final = re.compile(r"/index\.html\Z")
 
 
-# --- percent-encoding normalisation (RFC 9309 §2.2.2) ------------------------------------------------------
-# Both a rule's path and a request's path are brought to one spelling before comparing: escapes of ordinary
-# characters are decoded (%62 -> b), everything outside the unreserved set plus "/" and "=" is escaped with
-# upper-case hex (ツ -> %E3%83%84, ":" -> %3A, "?" -> %3F). "/" and "%" stay as written because "%2F" is data
-# inside a path segment, not a separator. In the query, "/" is data too, so it is escaped there (Figure 4's
-# "/foo/bar?baz=https://foo.bar" is matched as "...https%3A%2F%2Ffoo.bar"). In patterns "*" stays a wildcard
-# and "%2A" a literal star; a final "$" stays the anchor and any other "$" is a literal (%24).
-
-_FAST_PATH: Final = re.compile(r"/[A-Za-z0-9_.~/=-]*").fullmatch
-_FAST_PATTERN: Final = re.compile(r"[/*][A-Za-z0-9_.~/=*-]*\$?").fullmatch
-_ESCAPE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
-_STRAY_PERCENT: Final = re.compile(rb"%(?![0-9A-F]{2})")
-_UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~=%")
-
-
-def _table(extra: bytes) -> list[str]:
-    """``str.translate`` table, byte value -> its spelling: itself when safe (unreserved, "=", "%" and
-    ``extra``), else %XX. Translating the latin-1 reading of the bytes escapes a whole path in one C call."""
-    safe = _UNRESERVED | frozenset(extra)
-    return [chr(c) if c in safe else f"%{c:02X}" for c in range(256)]
-
-
-def _decoder(keep: frozenset[int]) -> Callable[[re.Match[bytes]], bytes]:
-    """Escape -> the byte it stands for, except the ``keep`` ones, which stay escaped (upper-case hex)."""
-    def decode(m: re.Match[bytes]) -> bytes:
-        v = int(m.group(1), 16)
-        return b"%%%02X" % v if v in keep else bytes((v,))
-    return decode
-
-
-_Way = tuple[Callable[[re.Match[bytes]], bytes], list[str]]
-# (decoder, table) for a path, a query, and a pattern's path and query: "/" is a separator only in the
-# path; "*" is a wildcard (and %2A a literal star) only in a pattern; "%" (%25) always stays as written.
-_PATH: Final[_Way] = (_decoder(frozenset(b"/%")), _table(b"/"))
-_QUERY: Final[_Way] = (_decoder(frozenset(b"%")), _table(b""))
-_PATTERN_PATH: Final[_Way] = (_decoder(frozenset(b"/%*")), _table(b"/*"))
-_PATTERN_QUERY: Final[_Way] = (_decoder(frozenset(b"%*")), _table(b"*"))
-
-
-def _norm_part(b: bytes, way: _Way) -> str:
-    if b"%" in b:
-        b = _ESCAPE.sub(way[0], b)
-        if b"%" in b:  # a "%" not followed by two hex digits is a literal percent sign: spelled %25
-            b = _STRAY_PERCENT.sub(b"%25", b)
-    return b.decode("latin-1").translate(way[1])
-
-
-def normalize_path(path: str) -> str:
-    """The path (+ query) of a request as rules are compared with it (RFC 9309 §2.2.2)."""
-    if _FAST_PATH(path):
-        return path
-    if "#" in path:
-        path = path.partition("#")[0]
-    if not path.startswith("/"):
-        path = "/" + path
-    p, q, query = path.encode("utf-8", "surrogatepass").partition(b"?")
-    return _norm_part(p, _PATH) + ("%3F" + _norm_part(query, _QUERY) if q else "")
-
-
-def normalize_pattern(pattern: str) -> str:
-    """A rule's path pattern in the same spelling as :func:`normalize_path` (``*`` and a final ``$`` kept)."""
-    if _FAST_PATTERN(pattern):
-        return pattern
-    anchor = ""
-    if pattern.endswith("$"):
-        pattern, anchor = pattern[:-1], "$"
-    p, q, query = pattern.encode("utf-8", "surrogatepass").partition(b"?")
-    return _norm_part(p, _PATTERN_PATH) + ("%3F" + _norm_part(query, _PATTERN_QUERY) if q else "") + anchor
-
-
-def _pattern_regex(p: str) -> str:
-    """Regex source matching a path from its start when the normalised pattern ``p`` applies.
-
-    Each ``*`` part is found leftmost and then committed (an atomic group), which is exact for glob
-    patterns and keeps matching linear: a hostile ``/*a*a*a*a$`` cannot make the regex backtrack.
-    """
-    anchored = p.endswith("$")
-    if anchored:
-        p = p[:-1]
-    head, *rest = p.split("*")
-    out = re.escape(head)
-    if not rest:
-        return out + (r"\Z" if anchored else "")
-    *mid, last = rest
-    for part in mid:
-        if part:
-            out += f"(?>.*?{re.escape(part)})"
-    if anchored:
-        if last:
-            out += f".*{re.escape(last)}\\Z"
-    elif last:
-        out += f"(?>.*?{re.escape(last)})"
-    return out
-
-
-@lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> Callable[[str], re.Match[str] | None]:
-    return re.compile(_pattern_regex(pattern), re.S).match
+# Paths and patterns are compared in pathmatch's ENCODE_RESERVED spelling (RFC 9309 §2.2.2 Figure 4, as protego
+# spells them): normalize_path / normalize_pattern are re-exported from there, _glob / _glob_parts too (the
+# property test of tests/test_audit_robots.py checks the wildcard matcher through them).
+_normalize: Final = ENCODE_RESERVED.normalize_path
+_normalize_pattern: Final = ENCODE_RESERVED.normalize_pattern
 
 
 # --- parsed structure --------------------------------------------------------------------------------------
@@ -163,104 +75,18 @@ class Rule:
     train: bool | None = None  # content-signal: ai-train yes (True) / no (False) / absent (None)
 
 
-class _Matcher:
-    """The compiled rules of one agent's merged groups: decides a normalised path in a few dict probes and at
-    most one regex call.
+class _Matcher(RuleMatcher[Rule]):
+    """The compiled rules of one agent's merged groups (:class:`~ipscope.audit.pathmatch.RuleMatcher`: the longest
+    matching pattern decides, allow wins a tie, then the earlier line), with its usage lines. Built on first use,
+    linear in its rules, so a corpus with a few records on each of many sites stays fast."""
 
-    Plain patterns (no ``*``) sit in a dict by pattern; a path is probed with its prefixes of each pattern
-    length present, longest first, so the first hit *is* the longest matching plain pattern (some sites list
-    30,000 paths; they rarely have more than a few dozen distinct lengths). ``$``-anchored plain patterns are
-    an exact-match dict. Wildcard patterns are tried in priority order, and only while they could still beat
-    the plain winner, by :func:`_glob` (string searches, no regex to compile). Building a matcher is linear in
-    its rules, so a corpus with a few records on each of many sites stays fast.
-    """
-
-    __slots__ = ("rules", "usage", "signals", "_wild", "_plain", "_lengths", "_exact")
+    __slots__ = ("usage", "signals")
 
     def __init__(self, rules: list[Rule], usage: list[Rule]) -> None:
-        # §2.2.2: most octets first; "allow" before "disallow" at equal length; then file order
-        ordered = sorted(rules, key=lambda r: (-len(r.pattern), r.kind != "allow", r.line))
-        best: dict[str, Rule] = {}
-        for r in ordered:
-            if r.pattern[:1] in ("/", "*"):
-                best.setdefault(r.pattern, r)  # the same pattern twice: the allow (sorted first) decides
-        self.rules = list(best.values())
+        super().__init__([(r.pattern, r.kind == "allow", r) for r in rules], ENCODE_RESERVED)
         # content-usage and content-signal lines (site-wide ones included), longest pattern first
-        self.usage = _by_length(r for r in usage if r.kind == "content-usage")
-        self.signals = _by_length(r for r in usage if r.kind == "content-signal")
-        # (length, glob parts, rule), in priority order (self.rules is sorted)
-        self._wild = [(len(r.pattern), _glob_parts(r.pattern), r) for r in self.rules if "*" in r.pattern]
-        self._plain: dict[str, Rule] = {}
-        self._exact: dict[str, Rule] = {}
-        for r in self.rules:
-            if "*" not in r.pattern:
-                if r.pattern.endswith("$"):
-                    self._exact[r.pattern[:-1]] = r
-                else:
-                    self._plain[r.pattern] = r
-        self._lengths: tuple[int, ...] = tuple(sorted({len(k) for k in self._plain}, reverse=True))
-
-    def decide(self, path: str) -> Rule | None:
-        """The deciding rule for ``path`` (normalised), or None when no rule matches (allowed)."""
-        best: Rule | None = None
-        n = len(path)
-        plain = self._plain
-        for length in self._lengths:
-            if length <= n and (r := plain.get(path[:length])) is not None:
-                best = r
-                break
-        if self._exact and (r := self._exact.get(path)) is not None:
-            best = _better(best, r)
-        floor = len(best.pattern) if best is not None else 0
-        for length, parts, r in self._wild:
-            if length < floor:
-                break  # shorter patterns cannot beat the plain winner (an equal one can: allow wins a tie)
-            if _glob(parts, path):
-                return _better(best, r)  # the first wildcard match is the best wildcard rule
-        return best
-
-
-_Glob = tuple[str, tuple[str, ...], "str | None", bool]
-
-
-def _glob_parts(pattern: str) -> _Glob:
-    """(text before the first ``*``, the non-empty texts between stars, the text after the last star or None
-    when there is no star, anchored)."""
-    anchored = pattern.endswith("$")
-    head, *rest = (pattern[:-1] if anchored else pattern).split("*")
-    last = rest.pop() if rest else None
-    return head, tuple(p for p in rest if p), last, anchored
-
-
-def _glob(parts: _Glob, path: str) -> bool:
-    """True when the pattern matches ``path`` from its start (RFC 9309 §2.2.3: ``*`` any run, ``$`` the end).
-
-    Each part between stars is taken at its leftmost place after the previous one: a later place never lets
-    more of the pattern match, so this is exact, and linear however many stars a hostile pattern has."""
-    head, mids, last, anchored = parts
-    if last is None:  # no star
-        return path == head if anchored else path.startswith(head)
-    if not path.startswith(head):
-        return False
-    pos = len(head)
-    for part in mids:
-        i = path.find(part, pos)
-        if i < 0:
-            return False
-        pos = i + len(part)
-    if anchored:
-        return len(path) - len(last) >= pos and path.endswith(last)
-    return not last or path.find(last, pos) >= 0
-
-
-def _better(a: Rule | None, b: Rule) -> Rule:
-    """The more specific of two matching rules (§2.2.2: more octets; allow on a tie)."""
-    if a is None:
-        return b
-    la, lb = len(a.pattern), len(b.pattern)
-    if la != lb:
-        return a if la > lb else b
-    return b if b.kind == "allow" and a.kind != "allow" else a
+        self.usage = _by_length(r for r in usage if r.kind == "content-usage") if usage else []
+        self.signals = _by_length(r for r in usage if r.kind == "content-signal") if usage else []
 
 
 class _Entry:
@@ -274,21 +100,22 @@ class _Entry:
         self.findings: dict[tuple[int, str, bool], Finding] = {}
 
 
-_Usage = list[tuple[int, Callable[[str], re.Match[str] | None], Rule]]
+_Usage = list[tuple[int, Pattern, Rule]]
 
 
 def _by_length(rules: Iterable[Rule]) -> _Usage:
-    return sorted(((len(r.pattern), _compiled(r.pattern), r) for r in rules), key=lambda t: -t[0])
+    return sorted(((len(r.pattern), compile_pattern(r.pattern, normalized=True), r) for r in rules),
+                  key=lambda t: -t[0])
 
 
 def _longest(rules: _Usage, path: str) -> list[Rule]:
     """The usage lines with the longest pattern matching ``path`` (attach §3.1: as for Allow/Disallow)."""
     best: list[Rule] = []
     best_len = 0
-    for length, match, r in rules:
+    for length, pattern, r in rules:
         if length < best_len:
             break
-        if match(path) is not None:
+        if pattern.matches_normalized(path):
             best_len = length
             best.append(r)
     return best
@@ -420,7 +247,7 @@ class RobotsFile:
         plan = self._plan(agents)
         if not plan or path.partition("?")[0] == "/robots.txt":  # §2.2.2: implicitly allowed
             return []
-        npath = normalize_path(path)
+        npath = _normalize(path)
         out: list[Finding] = []
         for e in plan:
             rule = e.matcher.decide(npath)
@@ -530,7 +357,7 @@ def _usage_rule(kind: Kind, value: str, n: int, text: str, f: RobotsFile) -> Rul
     prefs_text = value
     if value[:1] in ("/", "*"):
         parts = value.split(None, 1)
-        pattern = normalize_pattern(parts[0])
+        pattern = _normalize_pattern(parts[0])
         prefs_text = parts[1] if len(parts) > 1 else ""
     if not prefs_text.strip():
         f._problem(f"{kind} line has a path but no preferences; ignored", n)
@@ -670,7 +497,7 @@ def _parse_into(f: RobotsFile, data: bytes | bytearray | memoryview) -> None:
             if value[0] not in "/*":
                 f._problem(f"path {value[:80]!r} does not start with '/' or '*', so it never matches; "
                            "write the path from its first '/'", n)
-            rule = Rule(kind, normalize_pattern(value), n, text_n[:MAX_EVIDENCE])
+            rule = Rule(kind, _normalize_pattern(value), n, text_n[:MAX_EVIDENCE])
             if kind == "allow" and _INDEX_PAGE.search(rule.pattern):
                 # Google's parser and protego: allowing ".../index.html" allows the directory URL ".../" too,
                 # which serves that page. An exact-match rule, so it never widens beyond that one URL.

@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from ipscope.audit.page import PageMeta
+from ipscope.audit.pathmatch import KEEP_RESERVED, FirstMatch, Pattern, compile_pattern
 from ipscope.audit.signals.base import Finding, Problem
 
 SIGNAL: Final = "tdmrep"
@@ -64,6 +65,7 @@ class TdmrepFile:
     source: str
     rules: tuple[Rule, ...] = ()
     problems: list[Problem] = field(default_factory=list)
+    #: FirstMatch(...).regex of the locations, in order (the first alternative that matches names the rule)
     _rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def match(self, path: str) -> Finding | None:
@@ -78,12 +80,10 @@ class TdmrepFile:
             return None
         if path[:1] != "/":
             path = request_target(path)
-        if _NEEDS_CANON.search(path) is not None:
-            path = _canon(path)
-        m = rx.match(path)
+        m = rx.match(_normalize(path))
         if m is None:
             return None
-        return self.rules[m.lastindex - 1].finding  # type: ignore[operator]  # every alternative ends in ()
+        return self.rules[m.lastindex - 1].finding  # type: ignore[operator]  # (FirstMatch.regex)
 
 
 def request_target(url: str) -> str:
@@ -116,7 +116,7 @@ def parse_tdmrep_json(data: bytes, source: str) -> TdmrepFile:
         text = data.decode("utf-8-sig", errors="replace")
     items = _load(text, source, problems)
     rules: list[Rule] = []
-    pieces: list[str] = []
+    patterns: list[Pattern] = []
     for i, entry in enumerate(items):
         if len(rules) >= MAX_ENTRIES:
             problems.append(_p(source, f"more than {MAX_ENTRIES:,} rules; entries from {i} on were ignored"))
@@ -124,11 +124,11 @@ def parse_tdmrep_json(data: bytes, source: str) -> TdmrepFile:
         rule = _rule(entry, i, source, problems)
         if rule is not None:
             rules.append(rule[0])
-            pieces.append(rule[1])
+            patterns.append(rule[1])
     rx = None
-    if pieces:
+    if patterns:
         try:
-            rx = re.compile("(?:" + "|".join(pieces) + ")", re.DOTALL)
+            rx = FirstMatch(patterns).regex
         except (re.error, RecursionError, OverflowError) as e:  # not expected: every literal is escaped
             problems.append(_p(source, f"the location patterns could not be compiled ({e}); file treated as absent"))
             return TdmrepFile(source, (), problems)
@@ -190,7 +190,7 @@ def _jtype(v: object) -> str:
         type(v), "number")
 
 
-def _rule(entry: object, i: int, source: str, problems: list[Problem]) -> tuple[Rule, str] | None:
+def _rule(entry: object, i: int, source: str, problems: list[Problem]) -> tuple[Rule, Pattern] | None:
     where = f"{source} entry {i}"
     if not isinstance(entry, dict):
         problems.append(_p(where, f"a JSON {_jtype(entry)}, not an object with location and tdm-reservation; "
@@ -218,7 +218,7 @@ def _rule(entry: object, i: int, source: str, problems: list[Problem]) -> tuple[
     evidence = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
     finding = Finding(SIGNAL, where, evidence, reserved=res == 1)
     rule = Rule(i, loc, res == 1, pol if isinstance(pol, str) else None, finding)
-    return rule, _pattern_regex(pattern) + "()"
+    return rule, pattern
 
 
 def _bad_url(v: object) -> bool:
@@ -231,7 +231,7 @@ def _bad_url(v: object) -> bool:
     return parts.scheme not in ("http", "https") or not parts.netloc
 
 
-def _normalise_location(loc: str, where: str, problems: list[Problem]) -> str | None:
+def _normalise_location(loc: str, where: str, problems: list[Problem]) -> Pattern | None:
     loc = loc.strip()
     if not loc:
         problems.append(_p(where, "\"location\" is empty; entry ignored (an empty robots.txt path matches nothing) "
@@ -249,7 +249,7 @@ def _normalise_location(loc: str, where: str, problems: list[Problem]) -> str | 
         # to /fish/".
         problems.append(_p(where, f"\"location\" {loc[:60]!r} does not start with \"/\"; read as \"/{loc[:60]}\""))
         loc = "/" + loc
-    return _canon(loc)
+    return compile_pattern(loc, KEEP_RESERVED)
 
 
 # --- path matching -------------------------------------------------------------------------------------
@@ -258,63 +258,11 @@ def _normalise_location(loc: str, where: str, problems: list[Problem]) -> str | 
 # difference in octets is encountered"), case-sensitive. Percent-encoded unreserved characters are decoded
 # before comparison, other escapes are kept (hex upper-cased), so "%7E" equals "~" but "%2F" is not "/".
 # Special characters matched verbatim are written "%24" / "%2A" in patterns and match "$" / "*" in the URL.
-#
-# All rules become ONE regular expression, one alternative per rule in file order, each ending in an empty
-# group: `re` tries alternatives left to right, so the first rule that matches wins and `lastindex` names it.
-# Each "*" followed by a literal becomes an atomic group (?>.*?literal): the leftmost occurrence is always the
-# best one for a prefix match, and committing to it keeps hostile patterns ("*a*a*a*a*b") linear, not
-# exponential.
-
-_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_PRINTABLE: Final = "".join(chr(c) for c in range(0x21, 0x7F))
-_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
-_NONPRINT = re.compile(r"[^\x21-\x7e]")
-_NEEDS_CANON = re.compile(r"[^\x21-\x7e]|%")
-_SPECIAL = re.compile(r"(%24|%2A|\$)")
-
-
-def _pct(m: re.Match[str]) -> str:
-    c = chr(int(m.group(1), 16))
-    return c if c in _UNRESERVED else "%" + m.group(1).upper()
-
-
-def _canon(s: str) -> str:
-    """Canonical form for comparison: non-printable/non-ASCII characters %-encoded (UTF-8), unreserved
-    escapes decoded, other escapes in upper case."""
-    if _NONPRINT.search(s) is not None:
-        s = quote(s, safe=_PRINTABLE, errors="surrogatepass")
-    if "%" in s:
-        s = _PCT.sub(_pct, s)
-    return s
-
-
-def _literal(seg: str) -> str:
-    out = []
-    for part in _SPECIAL.split(seg):
-        if part == "$" or part == "%24":
-            out.append(r"(?:\$|%24)")
-        elif part == "%2A":
-            out.append(r"(?:\*|%2A)")
-        elif part:
-            out.append(re.escape(part))
-    return "".join(out)
-
-
-def _pattern_regex(loc: str) -> str:
-    anchored = loc.endswith("$")
-    if anchored:
-        loc = loc[:-1]
-    segs = loc.split("*")
-    rx = _literal(segs[0])
-    mids = segs[1:]
-    last = mids.pop() if anchored and mids else None
-    rx += "".join(f"(?>.*?{_literal(s)})" for s in mids if s)
-    if anchored:
-        if last is None:
-            rx += r"\Z"
-        elif last:  # "...*tail$": the path ends with tail ("...*$" ends anywhere: nothing to add)
-            rx += f".*{_literal(last)}\\Z"
-    return rx
+# That is RFC 9309 matching in ipscope.audit.pathmatch's KEEP_RESERVED spelling (the spec defers to Google's
+# "URL matching based on path values", which compares reserved characters as written); what is TDMRep's own
+# stays here: the first matching entry wins (pathmatch.FirstMatch), and a location is repaired as
+# _normalise_location says.
+_normalize: Final = KEEP_RESERVED.normalize_path
 
 
 # -------------------------------------------------------------------------------- headers, HTML, levels
