@@ -429,11 +429,12 @@ def _rfc9309_match(pattern: str, path: str) -> int | None:
     """The specificity (octets of the normalised pattern) when ``pattern`` matches ``path``, else None.
 
     The one place RSL calls an RFC 9309 matcher (§3.3: ``url`` follows the Robots Exclusion Protocol's
-    URL-matching rules, ``*`` and ``$``); today robots.txt's, to be rewired to the shared matcher."""
-    from ipscope.audit.signals.robots import _glob, _glob_parts, normalize_path, normalize_pattern
+    URL-matching rules, ``*`` and ``$``): the shared one of :mod:`ipscope.audit.pathmatch`, in robots.txt's
+    spelling."""
+    from ipscope.audit.pathmatch import compile_pattern
 
-    p = normalize_pattern(pattern)
-    return len(p) if _glob(_glob_parts(p), normalize_path(path)) else None
+    p = compile_pattern(pattern)
+    return p.priority if p.matches(path) else None
 
 
 def _match(c: Content, key: str, path: str) -> int | None:
