@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +84,22 @@ def registry_url(request, tmp_path):
     with psycopg.connect(plain, autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     return base.rsplit("/", 1)[0] + "/" + name
+
+
+def interrupt_ipscope(args: list[str], ready, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``ipscope ARGS`` in its own process group, wait until ``ready()``, then press Ctrl-C (SIGINT to the
+    group, as a terminal does). A shell starts background jobs with SIGINT ignored, and Python keeps an ignored
+    SIGINT ignored: the child gets the default disposition back, as a program started from a terminal has it."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent / "src"))
+    p = subprocess.Popen([sys.executable, "-m", "ipscope", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t0 = time.monotonic()
+    while not ready():
+        if p.poll() is not None or time.monotonic() - t0 > timeout:
+            out, err = p.communicate()
+            pytest.fail(f"the run ended (or never got ready) before it could be interrupted: {err.decode()[-2000:]}")
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    return subprocess.CompletedProcess(p.args, p.returncode, out.decode(), err.decode())

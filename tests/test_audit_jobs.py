@@ -11,11 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +20,7 @@ from ipscope.audit import jobs
 from ipscope.audit.records import discover
 from ipscope.audit.run import AuditOptions, audit
 from ipscope.cli import main
+from conftest import interrupt_ipscope
 from test_audit_run import RECORDS, _snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,24 +177,6 @@ def test_append_copies_after_what_is_there(tmp_path: Path) -> None:
     assert a.read_bytes() == b"first\n" + b"second\n" * 100_000
 
 
-def _interrupt(args: list[str], ready, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``ipscope ARGS`` in its own process group, wait until ``ready()``, then press Ctrl-C (SIGINT to the
-    group, as a terminal does; the child gets SIGINT's default disposition back, as from a terminal)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    p = subprocess.Popen([sys.executable, "-m", "ipscope", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, env=env,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    t0 = time.monotonic()
-    while not ready():
-        if p.poll() is not None or time.monotonic() - t0 > timeout:
-            out, err = p.communicate()
-            pytest.fail(f"the run ended (or never got ready) before it could be interrupted: {err.decode()[-2000:]}")
-        time.sleep(0.02)
-    os.killpg(p.pid, signal.SIGINT)
-    out, err = p.communicate(timeout=120)
-    return subprocess.CompletedProcess(p.args, p.returncode, out.decode(), err.decode())
-
-
 def test_ctrl_c_with_jobs_leaves_no_partial_output(tmp_path: Path) -> None:
     texts = _texts(50)
     corpus = tmp_path / "big.jsonl"
@@ -215,7 +193,7 @@ def test_ctrl_c_with_jobs_leaves_no_partial_output(tmp_path: Path) -> None:
         except OSError:
             return False
 
-    r = _interrupt(["audit", str(corpus), "--out", str(out), "--jobs", "2", "-q"], working)
+    r = interrupt_ipscope(["audit", str(corpus), "--out", str(out), "--jobs", "2", "-q"], working)
     if r.returncode == 0:
         pytest.skip("the audit finished before it could be interrupted")
     assert r.returncode == 130, r.stderr

@@ -7,10 +7,8 @@ import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from ipscope.cli import main
 from ipscope.corpus.query import QueryText
 from ipscope.index import BuildOptions, Index, build_index
 
-from conftest import DEMO, REPO, SAMPLE, need_shared
+from conftest import DEMO, REPO, SAMPLE, interrupt_ipscope, need_shared
 
 BOOK = (DEMO / "books" / "105.txt").read_text(encoding="utf-8")
 
@@ -189,26 +187,6 @@ def test_a_report_that_cannot_be_written_is_an_error_not_a_traceback(demo_index:
         assert "fix: free space on its disk" in r.stderr
 
 
-def _interrupt(args: list[str], ready, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``ipscope ARGS`` in its own process group, wait until ``ready()``, then press Ctrl-C (SIGINT to the
-    group, as a terminal does)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    # a shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored: the child
-    # gets the default disposition back, as a program started from a terminal has it
-    p = subprocess.Popen([sys.executable, "-m", "ipscope", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, env=env,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    t0 = time.monotonic()
-    while not ready():
-        if p.poll() is not None or time.monotonic() - t0 > timeout:
-            out, err = p.communicate()
-            pytest.fail(f"the run ended (or never got ready) before it could be interrupted: {err.decode()[-2000:]}")
-        time.sleep(0.05)
-    os.killpg(p.pid, signal.SIGINT)
-    out, err = p.communicate(timeout=120)
-    return subprocess.CompletedProcess(p.args, p.returncode, out.decode(), err.decode())
-
-
 @pytest.mark.parametrize("command", ["trace", "similar"])
 def test_ctrl_c_mid_batch_leaves_no_partial_report(demo_index: Path, tmp_path: Path, command: str) -> None:
     out = tmp_path / "r.jsonl"
@@ -219,7 +197,7 @@ def test_ctrl_c_mid_batch_leaves_no_partial_report(demo_index: Path, tmp_path: P
         return any(p.stat().st_size > 0 for p in tmp_path.glob(".r.jsonl.*.tmp"))
 
     extra = ["--no-semantic"] if command == "similar" else []
-    r = _interrupt([command, str(demo_index), *[str(SAMPLE)] * n, "-f", "jsonl", "-o", str(out), *extra], started)
+    r = interrupt_ipscope([command, str(demo_index), *[str(SAMPLE)] * n, "-f", "jsonl", "-o", str(out), *extra], started)
     assert r.returncode == 130, r.stderr
     assert "Traceback" not in r.stderr and "Aborted" not in r.stderr
     assert r.stderr.strip() == f"ipscope: interrupted; no report was written to {out} (a file there before is untouched)"
@@ -238,7 +216,7 @@ def test_ctrl_c_during_index_says_how_to_resume_and_rerunning_resumes(tmp_path: 
         return partial.exists() and any((partial / "tasks").glob("*[0-9].json"))
 
     args = ["index", *sources, "--out", str(out), "-q", "--jobs", "2"]
-    r = _interrupt(args, one_done)
+    r = interrupt_ipscope(args, one_done)
     if r.returncode == 0:
         pytest.skip("the build finished before it could be interrupted")
     assert r.returncode == 130, r.stderr
