@@ -117,7 +117,7 @@ class Spelling:
       is percent-encoded, as RFC 9309 §2.2.2 requires of "those in the reserved range" and as protego does, so
       ``:`` and ``%3A`` are one spelling; in the query ``/`` is data and is encoded too (the RFC's Figure 4:
       ``/foo/bar?baz=https://foo.bar`` is matched as ``/foo/bar?baz=https%3A%2F%2Ffoo.bar``). ``?`` is ``%3F``,
-      a path's ``$`` and ``*`` are ``%24`` and ``%2A``.
+      a path's ``$`` and ``*`` are ``%24`` and ``%2A``; ``=`` stays and ``%3D`` is read as ``=`` (as protego).
     * :data:`KEEP_RESERVED` (ai.txt, TDMRep): printable ASCII is compared as written, as Google's robots.txt
       parser compares it and as TDMRep's spec (which defers to Google's "URL matching based on path values")
       reads it: ``:`` and ``%3A`` differ, and so do ``/`` and ``%2F`` in the query. A path's ``%24`` and ``%2A``
