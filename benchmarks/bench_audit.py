@@ -16,6 +16,10 @@ as crawls do. Figures, one JSON line:
 * fetch: the JSON line of ``benchmarks/bench_fetch.py`` (live fetching from a local server, cold and warm);
 * jobs: the same audit with ``--jobs N`` (default 2), its wall time against one job's in the same run, and a
   check that its outputs are the same bytes;
+* capacity: what the machine gives N processes at that moment: a fixed CPU-bound Python loop run alone, then N
+  copies at once, interleaved with the audits; ``N * alone / together`` (2.0 on two idle cores, less when other
+  work shares them). ``jobs.efficiency`` is the speedup divided by it: how much of what the machine could give
+  the N jobs turned into speed;
 * baseline: with ``--baseline TREE``, one-job runs of another source tree (e.g. ``git archive main``) in the same
   run, interleaved with ours, so both see the same machine.
 
@@ -161,6 +165,17 @@ def _audit_run(tree: Path, corpus: Path, snap: Path, out: Path, jobs: int = 1) -
             "cpu_s": float(line[3]) + float(line[4]) if line else None}
 
 
+_SPIN = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(12_000_000):\n    s += i\nprint(time.perf_counter() - t)"
+
+
+def _capacity(jobs: int) -> float:
+    """``jobs`` copies of a CPU-bound loop at once against one alone: the parallel speed the machine has now."""
+    alone = float(subprocess.run([PY, "-c", _SPIN], capture_output=True, text=True, check=True).stdout)
+    procs = [subprocess.Popen([PY, "-c", _SPIN], stdout=subprocess.PIPE, text=True) for _ in range(jobs)]
+    together = max(float(p.communicate()[0]) for p in procs)
+    return jobs * alone / together
+
+
 def _same_outputs(a: Path, b: Path) -> bool:
     for name in ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl"):
         if (a / name).read_bytes() != (b / name).read_bytes():
@@ -178,11 +193,13 @@ def bench_ipscope(corpus: Path, n: int, snap: Path, work: Path, jobs: int = 1, r
 
     out, out_jobs, out_base = work / "audit-out", work / "audit-out-jobs", work / "audit-out-baseline"
     runs: dict[str, list[dict]] = {"one": [], "jobs": [], "baseline": []}
+    capacity: list[float] = []
     for _ in range(repeat):
         if baseline is not None:
             runs["baseline"].append(_audit_run(baseline, corpus, snap, out_base))
         runs["one"].append(_audit_run(REPO, corpus, snap, out))
         if jobs > 1:
+            capacity.append(_capacity(jobs))
             runs["jobs"].append(_audit_run(REPO, corpus, snap, out_jobs, jobs))
     counts = {d: sum(1 for _ in open(out / f"{d}.jsonl", "rb")) for d in ("allowed", "reserved", "rejected")}
     assert sum(counts.values()) == n, counts
@@ -198,6 +215,10 @@ def bench_ipscope(corpus: Path, n: int, snap: Path, work: Path, jobs: int = 1, r
     if jobs > 1:
         res["jobs"] = {"jobs": jobs, **fig(runs["jobs"]), "same_outputs_as_one_job": _same_outputs(out, out_jobs)}
         res["jobs"]["speedup"] = round(res["seconds"] / res["jobs"]["seconds"], 2)
+        res["jobs"]["machine_capacity"] = round(statistics.median(capacity), 2)
+        res["jobs"]["capacity_runs"] = [round(c, 2) for c in capacity]
+        res["jobs"]["efficiency"] = round(res["jobs"]["speedup"] / res["jobs"]["machine_capacity"], 2)
+        res["jobs"]["cpu_ratio"] = round(res["jobs"]["cpu_s"] / max(res["cpu_s"], 1e-9), 2)
     if baseline is not None:
         res["baseline"] = {"tree": str(baseline), **fig(runs["baseline"])}
         res["baseline"]["ours_vs_baseline"] = round(res["baseline"]["seconds"] / res["seconds"], 3)

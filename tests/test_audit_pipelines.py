@@ -413,3 +413,48 @@ def test_media_not_read_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "c2pa" not in {r["signal"] for r in tdm["opt_out_protocols_honoured"]}
     assert {(r["signal"], r["documents"]) for r in tdm["opt_out_protocols_not_checked"]} == {("c2pa", 1),
                                                                                               ("tdmrep", 1)}
+
+
+def test_not_checked_counts_do_not_depend_on_how_the_entries_are_shared() -> None:
+    from ipscope.audit.summary import SummaryBuilder
+    from ipscope.types import NotChecked
+
+    # records of one site share one tuple of entries, and the builder counts a run of them at once: the counts
+    # must be those of counting every record on its own, whatever the sharing, the order and the merging
+    a = tuple(NotChecked(s, p, "no site files given (--sites or --fetch)")
+              for s, p in (("robots.txt", "/robots.txt"), ("tdmrep", "/.well-known/tdmrep.json")))
+    b = a + (NotChecked("tdmrep", "media_path", "the media file could not be read (see problems)"),)
+    seq = [a, a, b, a, b, b, a]
+    meta = {"agents": [], "policy": "any-ai-agent", "inputs": [], "generated_at": "t"}
+
+    def built(parts: list[list[tuple]], copy: bool) -> tuple[list, dict]:
+        builders = []
+        for part in parts:
+            sb = SummaryBuilder()
+            for t in part:
+                sb.add_not_checked(tuple(list(t)) if copy else t)  # a copy is another object with equal entries
+            builders.append(sb)
+        for other in builders[1:]:
+            builders[0].merge(other)
+        rows = builders[0].to_dict(**meta)["data_processing"]["tdm_reservations"]["opt_out_protocols_not_checked"]
+        return rows, builders[0].not_checked_by_signal()
+
+    want = built([seq], copy=True)
+    assert want[1] == {"robots.txt": 7, "tdmrep": 7}  # b names tdmrep twice: one record, counted once
+    assert {(r["signal"], r["input"]): r["documents"] for r in want[0]} == {
+        ("robots.txt", "/robots.txt"): 7, ("tdmrep", "/.well-known/tdmrep.json"): 7, ("tdmrep", "media_path"): 3}
+    assert built([seq], copy=False) == want
+    assert built([seq[:3], seq[3:5], seq[5:]], copy=False) == want
+
+    # a worker hands its builder back as state() (JSON) in the middle of a run of shared entries: nothing lost
+    import orjson
+
+    sb = SummaryBuilder()
+    for t in seq[:2]:
+        sb.add_not_checked(t)
+    back = SummaryBuilder.from_state(orjson.loads(orjson.dumps(sb.state())))
+    rest = SummaryBuilder()
+    for t in seq[2:]:
+        rest.add_not_checked(t)
+    back.merge(rest)
+    assert back.not_checked_by_signal() == want[1]

@@ -539,16 +539,20 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)  # decision -> records
     reserved_by: Counter[str] = field(default_factory=Counter)  # signal -> reserved records it reserved
     problems: Counter[str] = field(default_factory=Counter)  # signal -> records with a problem reading it
-    not_checked: Counter[str] = field(default_factory=Counter)  # signal -> records it could not be consulted for
     summary: Any = None  # summary.SummaryBuilder
     records: int = 0
     bytes: int = 0  # bytes of input lines read
+
+    @property
+    def not_checked(self) -> Counter[str]:
+        """Signal -> records it could not be consulted for (the summary counts them)."""
+        return Counter(self.summary.not_checked_by_signal())
 
     def to_json(self) -> bytes:
         import orjson
 
         return orjson.dumps({"counts": self.counts, "reserved_by": self.reserved_by, "problems": self.problems,
-                             "not_checked": self.not_checked, "records": self.records, "bytes": self.bytes,
+                             "records": self.records, "bytes": self.bytes,
                              "summary": self.summary.state()})
 
     @classmethod
@@ -559,13 +563,12 @@ class Tally:
 
         d = orjson.loads(data)
         return cls(Counter(d["counts"]), Counter(d["reserved_by"]), Counter(d["problems"]),
-                   Counter(d["not_checked"]), SummaryBuilder.from_state(d["summary"]), d["records"], d["bytes"])
+                   SummaryBuilder.from_state(d["summary"]), d["records"], d["bytes"])
 
     def merge(self, other: Tally) -> None:
         self.counts.update(other.counts)
         self.reserved_by.update(other.reserved_by)
         self.problems.update(other.problems)
-        self.not_checked.update(other.not_checked)
         self.summary.merge(other.summary)
         self.records += other.records
         self.bytes += other.bytes
@@ -646,8 +649,6 @@ def _count(rec: AuditRecord, tally: Tally, source_kind: str, kind_origin: str) -
         for s in {p.signal for p in rec.problems}:
             tally.problems[s] += 1
     if rec.not_checked:
-        for s in {n.signal for n in rec.not_checked}:
-            tally.not_checked[s] += 1
         summary.add_not_checked(rec.not_checked)
     summary.add(url=rec.url, host=_host_of(rec.site), text_chars=rec.text_chars,  # type: ignore[arg-type]
                 modality=rec.modality, decision=rec.decision, signals=sigs, licence_category=rec.license.category,

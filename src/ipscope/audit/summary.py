@@ -161,8 +161,9 @@ def top_domain_count(n_domains: int, *, sme: bool = False) -> int:
 class SummaryBuilder:
     """Counts audited records; ``to_dict`` turns the counts into the template's sections."""
 
-    __slots__ = ("_chars", "_docs", "_hostless", "_hosts", "_licences", "_not_checked", "_origins", "_signals",
-                 "_unnamed_reserved")
+    __slots__ = ("_chars", "_docs", "_hostless", "_hosts", "_licences", "_nc_signals", "_not_checked", "_origins",
+                 "_signals", "_unnamed_reserved", "_nc_last", "_nc_last_n")
+    _TRANSIENT = ("_nc_last", "_nc_last_n")  # not in state(): flushed into the dicts first
 
     def __init__(self) -> None:
         # cell index = (decision * 4 + modality) * len(SOURCE_KINDS) + source kind
@@ -175,15 +176,41 @@ class SummaryBuilder:
         self._hosts: dict[str, list[int]] = {}
         self._hostless = [0] * (2 * _NK)
         self._origins = [0] * len(KIND_ORIGINS)  # where each record's source kind came from
-        # (signal, input, why) -> documents for which that signal could not be consulted there
+        # (signal, input, why) -> documents for which that signal could not be consulted there; signal -> documents
         self._not_checked: dict[tuple[str, str, str], int] = {}
+        self._nc_signals: dict[str, int] = {}
+        # the entries counted last and how many records in a row had that very tuple (not yet in the dicts)
+        self._nc_last: Sequence[Any] = ()
+        self._nc_last_n = 0
 
-    def add_not_checked(self, items: Iterable[Any]) -> None:
-        """Count one judged record's ``not_checked`` entries (``types.NotChecked``: signal, input, why)."""
-        nc = self._not_checked
-        for n in items:
-            k = (n.signal, n.input, n.why)
-            nc[k] = nc.get(k, 0) + 1
+    def add_not_checked(self, items: Sequence[Any]) -> None:
+        """Count one judged record's ``not_checked`` entries (``types.NotChecked``: signal, input, why).
+
+        The records of one site share one tuple of entries (all records do, in a run without site files), so a
+        record whose tuple is the one counted last costs one addition; the entries are spread out when another
+        tuple comes."""
+        if items is self._nc_last:
+            self._nc_last_n += 1
+            return
+        self._flush_not_checked()
+        self._nc_last, self._nc_last_n = items, 1
+
+    def _flush_not_checked(self) -> None:
+        n = self._nc_last_n
+        if not n:
+            return
+        nc, sig = self._not_checked, self._nc_signals
+        for e in self._nc_last:
+            k = (e.signal, e.input, e.why)
+            nc[k] = nc.get(k, 0) + n
+        for s in dict.fromkeys([e.signal for e in self._nc_last]):  # a record counts once per signal
+            sig[s] = sig.get(s, 0) + n
+        self._nc_last, self._nc_last_n = (), 0
+
+    def not_checked_by_signal(self) -> dict[str, int]:
+        """Records per signal that could not be consulted for them (each record once per signal)."""
+        self._flush_not_checked()
+        return dict(self._nc_signals)
 
     def add(
         self,
@@ -245,7 +272,8 @@ class SummaryBuilder:
 
     def state(self) -> dict[str, Any]:
         """The counters as plain JSON data (a worker process hands them back this way; ``from_state`` reads them)."""
-        out = {name.lstrip("_"): getattr(self, name) for name in self.__slots__}
+        self._flush_not_checked()
+        out = {name.lstrip("_"): getattr(self, name) for name in self.__slots__ if name not in self._TRANSIENT}
         out["not_checked"] = [[*k, n] for k, n in self._not_checked.items()]  # JSON has no tuple keys
         return out
 
@@ -253,6 +281,8 @@ class SummaryBuilder:
     def from_state(cls, state: Mapping[str, Any]) -> SummaryBuilder:
         b = cls()
         for name in cls.__slots__:
+            if name in cls._TRANSIENT:
+                continue
             value, empty = state[name.lstrip("_")], getattr(b, name)
             if isinstance(empty, list) and len(value) != len(empty):  # written by another version of the layout
                 raise ValueError(f"SummaryBuilder.from_state: {name} has {len(value)} counters, not {len(empty)}")
@@ -279,8 +309,12 @@ class SummaryBuilder:
                 mine[j] += v
         for j, v in enumerate(other._hostless):
             self._hostless[j] += v
+        self._flush_not_checked()
+        other._flush_not_checked()
         for k, n in other._not_checked.items():
             self._not_checked[k] = self._not_checked.get(k, 0) + n
+        for sig, n in other._nc_signals.items():
+            self._nc_signals[sig] = self._nc_signals.get(sig, 0) + n
         for j, v in enumerate(other._origins):
             self._origins[j] += v
 
@@ -402,6 +436,7 @@ class SummaryBuilder:
             {"signal": s, "standard": PROTOCOLS.get(s, "as named by the signal"), "documents_reserved": n}
             for s, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         ]
+        self._flush_not_checked()
         not_checked_rows = self._not_checked_rows(not_read or {})
         documents = self._by_decision(docs)
         characters = self._by_decision(chars)
