@@ -440,7 +440,7 @@ def main() -> None:
         sys.exit(f"no index at {args.index}: run benchmarks/bench_similar.py (or bench_trace.py) first")
     row: dict = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": f"{os.cpu_count()} cores",
                  "bench": "service", "index": str(args.index),
-                 "corpus_tokens": json.loads((args.index / "manifest.json").read_text()).get("tokens")}
+                 "corpus_tokens": sum(s["tokens"] for s in json.loads((args.index / "manifest.json").read_text())["shards"])}
     queries = make_queries(args.queries, args.index)
     works = make_works(args.works, seed=1)
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
