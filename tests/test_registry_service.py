@@ -318,3 +318,36 @@ def test_a_registry_receipt_passes_ipscope_verify(reg: Registry, tmp_path: Path)
     (tmp_path / "receipt.json").write_text(json.dumps(d))
     bad = _cli("verify", str(tmp_path / "receipt.json"), "--key", str(tmp_path / "log.vkey"))
     assert bad.returncode == 1 and "signature" in bad.stderr
+
+
+def test_register_many_commits_a_batch_and_answers_each_request_in_its_place(reg: Registry) -> None:
+    from ipscope.registry.service import NewWork
+
+    alice, bob = reg.create_key("alice").key, reg.create_key("bob").key
+    first = reg.register(alice, title="before the batch", text=OTHER)
+    parts = [BOOK[50_000 + 2_000 * i: 52_000 + 2_000 * i] for i in range(6)]
+    reqs = [NewWork(alice, "part 0", parts[0], reservations={"train-ai": "n"}),
+            NewWork("ipk_nope_nope", "a wrong key", parts[1]),
+            NewWork(bob, "part 2", parts[2], urls=["https://bob.example/2"]),
+            NewWork(alice, "", parts[3]),  # an empty title
+            NewWork(alice, "no words", "  \n "),
+            NewWork(bob, "part 5", parts[5], reservations={"train-ai": "whatever"})]  # not an aipref value
+    got = reg.register_many(reqs)
+    assert [type(g).__name__ for g in got] == ["Registration", "AuthError", "Registration", "InputError",
+                                               "InputError", "InputError"]
+    ok = [g for g in got if not isinstance(g, Exception)]
+    # consecutive leaves after the one before, one checkpoint for the batch that covers both
+    assert [g.receipt.leaf_index for g in ok] == [1, 2]
+    assert ok[0].receipt.checkpoint == ok[1].receipt.checkpoint
+    assert ok[0].work.owner == "alice" and ok[1].work.owner == "bob"
+    assert dict(ok[0].work.reservations) == {"train-ai": "n"}
+    for g in ok + [first]:
+        assert verify(g.receipt, reg.public_key).ok
+        assert reg.work(g.work.id) == g.work  # committed
+    assert reg.text(bob, ok[1].work.id) == parts[2]
+    assert [e.leaf_index for e in reg.history(ok[1].work.id)] == [2]
+    assert reg.check().ok
+    # a batch of nothing valid writes nothing
+    assert all(isinstance(g, Exception) for g in reg.register_many([NewWork(None, "t", parts[4])]))
+    assert reg.register(alice, title="after", text=parts[4]).receipt.leaf_index == 3
+    assert reg.register_many([]) == []

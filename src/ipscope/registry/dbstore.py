@@ -22,6 +22,9 @@ class DbStore:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._size: int | None = None
+        # nodes read or written in this transaction (a hash of a complete subtree never changes): a batch of
+        # registrations and its inclusion proofs read each at most once
+        self._nodes: dict[tuple[int, int], bytes] = {}
 
     def size(self) -> int:
         if self._size is None:
@@ -31,13 +34,19 @@ class DbStore:
         return self._size
 
     def node(self, level: int, index: int) -> bytes:
+        got = self._nodes.get((level, index))
+        if got is not None:
+            return got
         h = self.conn.execute(select(_T.c.hash).where(_T.c.level == level, _T.c.idx == index)).scalar()
         if h is None:
             raise KeyError((level, index))
-        return bytes(h)
+        got = self._nodes[(level, index)] = bytes(h)
+        return got
 
     def append(self, size: int, nodes: Sequence[Node]) -> None:
         if size != self.size():
             raise ValueError(f"the log has {self.size()} leaves, not {size}")
         self.conn.execute(insert(_T), [{"level": n.level, "idx": n.index, "hash": bytes(n.hash)} for n in nodes])
+        for n in nodes:
+            self._nodes[(n.level, n.index)] = bytes(n.hash)
         self._size = size + 1

@@ -39,7 +39,7 @@ from . import exports as _exports
 from .dbstore import DbStore
 from .merkle import MerkleLog, leaf_hash
 from .models import ApiKey, Event, LogKey, LogNode, Owner, Work
-from .note import Signer, VerifierKey
+from .note import Checkpoint, Signer, VerifierKey, sign_checkpoint
 from .receipt import Receipt, Statement, format_time, receipt_for
 from .reservations import check_reservations
 
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .check import CheckReport
 
 __all__ = ["Registry", "RegistryError", "AuthError", "NotFoundError", "ForbiddenError", "NewKey", "WorkInfo",
-           "Registration", "HistoryEntry", "iscc_text_code", "sqlite_url", "LIMITS"]
+           "Registration", "NewWork", "HistoryEntry", "iscc_text_code", "sqlite_url", "LIMITS"]
 
 KEY_PREFIX: Final = "ipk_"
 DEFAULT_ORIGIN: Final = "ipscope.local/registry"
@@ -126,6 +126,18 @@ class Registration:
 
     work: WorkInfo
     receipt: Receipt
+
+
+@dataclass(frozen=True)
+class NewWork:
+    """One registration request (``Registry.register_many``): the arguments of ``Registry.register``."""
+
+    key: str | None = field(repr=False)
+    title: str
+    text: str = field(repr=False)
+    urls: Sequence[str] | None = None
+    meta: Mapping[str, Any] | None = None
+    reservations: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -467,35 +479,90 @@ class Registry:
                  meta: Mapping[str, Any] | None = None, reservations: Mapping[str, str] | None = None
                  ) -> Registration:
         """Register a work for the key's owner; the receipt is returned once the commit holds its log leaf."""
-        title = _check_text(title, "title", LIMITS.title_chars).strip()
+        got = self.register_many([NewWork(key, title, text, urls, meta, reservations)])[0]
+        if isinstance(got, IpscopeError):
+            raise got
+        return got
+
+    def _prepare(self, w: NewWork) -> tuple[str, str, tuple[str, ...], dict[str, Any], dict[str, str], str, str]:
+        """A request checked and hashed (outside the transaction): title, text, urls, meta, reservations, SHA-256,
+        ISCC; or the InputError that names what is wrong."""
+        title = _check_text(w.title, "title", LIMITS.title_chars).strip()
         if not title:
             raise InputError("the title is empty", "give the work a title")
-        body = _check_text(text, "text", LIMITS.text_bytes, bytes_limit=True)
+        body = _check_text(w.text, "text", LIMITS.text_bytes, bytes_limit=True)
         if _tokens(body) == 0:
             raise InputError("the text has no words (0 tokens): there is nothing to register or match",
                              "give the work's text")
-        url_list, meta_d = _check_urls(urls), _check_meta(meta)
-        res = check_reservations(reservations)
-        sha = hashlib.sha256(body.encode("utf-8")).hexdigest()
-        iscc = iscc_text_code(body)
+        url_list, meta_d = _check_urls(w.urls), _check_meta(w.meta)
+        res = check_reservations(w.reservations)
+        return title, body, url_list, meta_d, res, hashlib.sha256(body.encode("utf-8")).hexdigest(), \
+            iscc_text_code(body)
 
-        def run() -> Registration:
+    def register_many(self, works: Sequence[NewWork]) -> list[Registration | IpscopeError]:
+        """Register several works in one transaction: one commit (one fsync) for all, each with its own log leaf,
+        their receipts sharing one checkpoint that covers them all. Each request is answered in its place: its
+        Registration, or the error (bad input, a key that is not valid) that kept it out; the others are
+        registered all the same. Every Registration returned is committed (the server acknowledges them after
+        this returns: docs/service.md, "Registrations in batches")."""
+        out: list[Registration | IpscopeError | None] = [None] * len(works)
+        ready: list[tuple[int, tuple[str, str, tuple[str, ...], dict[str, Any], dict[str, str], str, str]]] = []
+        for i, w in enumerate(works):
+            try:
+                ready.append((i, self._prepare(w)))
+            except IpscopeError as e:
+                out[i] = e
+
+        def run() -> dict[int, Registration | IpscopeError]:
+            got: dict[int, Registration | IpscopeError] = {}
             with self._write() as conn:
-                owner = self.authenticate(key, conn)
-                oname = conn.execute(select(Owner.name).where(Owner.id == owner)).scalar_one()
-                now = _ms(_now())
-                wid = secrets.token_hex(8)
-                conn.execute(insert(Work).values(
-                    id=wid, owner_id=owner, title=title, text=body, meta_json=json.dumps(meta_d, ensure_ascii=False),
-                    urls_json=json.dumps(list(url_list)), content_sha256=sha, iscc=iscc,
-                    reservations_json=json.dumps(res), created=now, updated=now))
-                st = Statement(wid, sha, iscc, owner, res, format_time(now), "register")
-                receipt = self._log(conn, st)
-                info = WorkInfo(wid, owner, oname, title, meta_d, url_list, sha, iscc, res, format_time(now),
-                                format_time(now))
-            return Registration(info, receipt)
+                owners: dict[str | None, tuple[str, str] | AuthError] = {}
+                work_rows: list[dict[str, Any]] = []
+                logged: list[tuple[int, Statement, bytes, int, WorkInfo]] = []
+                log = MerkleLog(DbStore(conn))
+                for i, (title, body, url_list, meta_d, res, sha, iscc) in ready:
+                    key = works[i].key
+                    if key not in owners:
+                        try:
+                            oid = self.authenticate(key, conn)
+                            owners[key] = (oid, conn.execute(select(Owner.name).where(Owner.id == oid)).scalar_one())
+                        except AuthError as e:
+                            owners[key] = e
+                    who = owners[key]
+                    if isinstance(who, AuthError):
+                        got[i] = who
+                        continue
+                    owner, oname = who
+                    now = _ms(_now())
+                    wid = secrets.token_hex(8)
+                    work_rows.append(dict(
+                        id=wid, owner_id=owner, title=title, text=body, meta_json=json.dumps(meta_d, ensure_ascii=False),
+                        urls_json=json.dumps(list(url_list)), content_sha256=sha, iscc=iscc,
+                        reservations_json=json.dumps(res), created=now, updated=now))
+                    st = Statement(wid, sha, iscc, owner, res, format_time(now), "register")
+                    data = st.canonical()
+                    logged.append((i, st, self.signer.sign(data), log.append(leaf_hash(data)),
+                                   WorkInfo(wid, owner, oname, title, meta_d, url_list, sha, iscc, res,
+                                            format_time(now), format_time(now))))
+                if work_rows:
+                    conn.execute(insert(Work), work_rows)
+                    conn.execute(insert(Event), [
+                        dict(work_id=st.work_id, event=st.event, statement=st.canonical(), signature=sig,
+                             leaf_index=index, time=datetime.fromisoformat(st.time[:-1] + "+00:00"))
+                        for _i, st, sig, index, _w in logged])
+                    size = log.size
+                    cp = sign_checkpoint(Checkpoint(self.signer.name, size, log.root(size)), self.signer)
+                    for i, st, sig, index, info in logged:
+                        got[i] = Registration(info, Receipt(st, sig, index, cp, tuple(log.inclusion_proof(index, size))))
+            return got
 
-        return self._retrying(run)
+        if ready:
+            for i, r in self._retrying(run).items():
+                out[i] = r
+        missing = [i for i, r in enumerate(out) if r is None]
+        if missing:
+            raise AssertionError(f"register_many left requests {missing} unanswered")
+        return out  # type: ignore[return-value]
 
     def _owned(self, conn: Connection, key: str | None, work_id: str) -> Any:
         owner = self.authenticate(key, conn)
