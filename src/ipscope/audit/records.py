@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator
 from ..corpus.records import FileKind, RawRecord, discover as _discover, jsonl_records, parquet_file, \
     parquet_records, record_id
 from ..errors import InputError
+from ..messages import error
 from .summary import SOURCE_KINDS, SourceKind, kinds_help, source_kind
 
 __all__ = ["RawRecord", "Record", "check", "discover", "read_raw", "read_units"]
@@ -58,7 +59,7 @@ def _read_parquet(path: Path, name: str, row_groups: tuple[int, ...] | None = No
         pf = parquet_file(path)
     except InputError as e:
         if not os.access(path, os.R_OK):
-            raise InputError(f"{path}: cannot be read", "check the path and its permissions") from e
+            raise error(InputError, "audit.records.unreadable", path=str(path)) from e
         yield RawRecord(str(path), -1, b"", None, f"{e.message}; nothing of it was audited; fix: check that the file "
                         "is Parquet, or give JSONL", "unreadable", name)
         return

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from ..errors import InputError
+from ..messages import Message, error
 from . import jcs
 from .merkle import HASH_SIZE, MerkleLog, ProofError, leaf_hash, root_from_inclusion, verify_consistency
 from .note import (Checkpoint, NoteFormatError, NoteVerifyError, Signer, VerifierKey, open_checkpoint, parse_note,
@@ -58,9 +59,10 @@ def format_time(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def _fail(where: str, field_name: str, problem: str, fix: str | None = None) -> ReceiptFormatError:
-    return ReceiptFormatError(f"{where}: field {field_name!r} {problem}",
-                              fix or "use the receipt exactly as the registry issued it")
+def _fail(where: str, field_name: str, problem: Message, code: str = "receipt.field") -> ReceiptFormatError:
+    """``code`` picks the fix: ``receipt.field`` (use the receipt as issued), ``receipt.field_newer``,
+    ``receipt.field_version``, ``receipt.field_consistency``."""
+    return error(ReceiptFormatError, code, where=where, field=field_name, problem=problem)
 
 
 # --------------------------------------------------------------------------- the statement
@@ -87,17 +89,17 @@ class Statement:
         for name in ("work_id", "iscc", "owner"):
             v = getattr(self, name)
             if not isinstance(v, str) or not v:
-                raise _fail(where, f"statement.{name}", "is not a non-empty string")
+                raise _fail(where, f"statement.{name}", Message("receipt.problem.not_nonempty_string"))
         if not isinstance(self.content_sha256, str) or not _SHA256_HEX.fullmatch(self.content_sha256):
-            raise _fail(where, "statement.content_sha256", "is not 64 lower-case hex digits (a SHA-256)")
+            raise _fail(where, "statement.content_sha256", Message("receipt.problem.not_sha256"))
         if not isinstance(self.time, str) or not _TIME.fullmatch(self.time):
-            raise _fail(where, "statement.time", f"is not an RFC 3339 UTC time like 2026-07-01T12:00:00.000Z: "
-                                                 f"{self.time!r}")
+            raise _fail(where, "statement.time", Message("receipt.problem.not_time", value=self.time))
         if self.event not in EVENTS:
-            raise _fail(where, "statement.event", f"is {self.event!r}, not one of {', '.join(EVENTS)}")
+            raise _fail(where, "statement.event", Message("receipt.problem.bad_event", value=self.event,
+                                                          events=", ".join(EVENTS)))
         if not isinstance(self.reservations, Mapping) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.reservations.items()):
-            raise _fail(where, "statement.reservations", "is not an object of strings ({\"train-ai\": \"n\"})")
+            raise _fail(where, "statement.reservations", Message("receipt.problem.not_string_map"))
 
     def to_json(self) -> dict[str, Any]:
         return {"v": STATEMENT_VERSION, "event": self.event, "work_id": self.work_id,
@@ -115,17 +117,17 @@ class Statement:
     @classmethod
     def from_json(cls, d: Any, where: str = "receipt") -> Statement:
         if not isinstance(d, dict):
-            raise _fail(where, "statement", "is not a JSON object")
+            raise _fail(where, "statement", Message("receipt.problem.not_object"))
         missing = [k for k in _STATEMENT_KEYS if k not in d]
         if missing:
-            raise _fail(where, "statement", f"lacks {', '.join(missing)}")
+            raise _fail(where, "statement", Message("receipt.problem.lacks", fields=", ".join(missing)))
         extra = sorted(set(d) - set(_STATEMENT_KEYS))
         if extra:
-            raise _fail(where, "statement", f"has fields a version-1 statement does not: {', '.join(extra)}",
-                        "a newer ipscope may have written it: upgrade ipscope")
+            raise _fail(where, "statement", Message("receipt.problem.extra_fields", fields=", ".join(extra)),
+                        "receipt.field_newer")
         if d["v"] != STATEMENT_VERSION or isinstance(d["v"], bool):
-            raise _fail(where, "statement.v", f"is {d['v']!r}; this ipscope reads version {STATEMENT_VERSION}",
-                        "upgrade ipscope")
+            raise _fail(where, "statement.v", Message("receipt.problem.version", value=d["v"], version=STATEMENT_VERSION),
+                        "receipt.field_version")
         st = cls.__new__(cls)
         for k in _STATEMENT_KEYS[1:]:
             object.__setattr__(st, k, d[k])
@@ -134,7 +136,7 @@ class Statement:
         try:
             st.canonical()
         except jcs.JCSError as e:  # a lone surrogate (\ud800) that JSON allows and RFC 8785 does not
-            raise _fail(where, "statement", f"has no RFC 8785 form: {e}") from None
+            raise _fail(where, "statement", Message("receipt.problem.no_jcs", error=str(e))) from None
         return st
 
 
@@ -147,19 +149,19 @@ def _b64(data: bytes) -> str:
 
 def _unb64(value: Any, where: str, field_name: str, size: int) -> bytes:
     if not isinstance(value, str):
-        raise _fail(where, field_name, "is not a base64 string")
+        raise _fail(where, field_name, Message("receipt.problem.not_b64_string"))
     try:
         raw = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise _fail(where, field_name, f"is not base64: {value[:60]!r}") from None
+        raise _fail(where, field_name, Message("receipt.problem.not_b64", value=value[:60])) from None
     if len(raw) != size:
-        raise _fail(where, field_name, f"holds {len(raw)} bytes, not {size}")
+        raise _fail(where, field_name, Message("receipt.problem.wrong_size", n=len(raw), size=size))
     return raw
 
 
 def _index(value: Any, where: str, field_name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _fail(where, field_name, f"is not a whole number >= 0: {value!r}")
+        raise _fail(where, field_name, Message("receipt.problem.not_index", value=value))
     return value
 
 
@@ -183,25 +185,25 @@ class Receipt:
     def from_json(cls, d: Any, where: str = "receipt") -> Receipt:
         """Read a receipt object; :class:`ReceiptFormatError` names the field that is wrong."""
         if not isinstance(d, dict):
-            raise ReceiptFormatError(f"{where}: a receipt is a JSON object, this is a {type(d).__name__}",
-                                     "give the receipt file the registry issued")
+            raise error(ReceiptFormatError, "receipt.not_object", where=where, type=type(d).__name__)
         missing = [k for k in _RECEIPT_KEYS if k not in d]
         if missing:
-            raise _fail(where, missing[0], "is missing" + (f" (and {', '.join(missing[1:])})" if missing[1:] else ""))
+            raise _fail(where, missing[0], Message("receipt.problem.missing_more", more=", ".join(missing[1:]))
+                        if missing[1:] else Message("receipt.problem.missing"))
         st = Statement.from_json(d["statement"], where)
         sig = _unb64(d["signature"], where, "signature", 64)
         index = _index(d["leaf_index"], where, "leaf_index")
         cp = d["checkpoint"]
         if not isinstance(cp, str):
-            raise _fail(where, "checkpoint", "is not a string (a signed note)")
+            raise _fail(where, "checkpoint", Message("receipt.problem.not_note"))
         try:
             text, _ = parse_note(cp)
             Checkpoint.parse(text)
         except NoteFormatError as e:
-            raise _fail(where, "checkpoint", f"is not a signed checkpoint: {e.message}") from None
+            raise _fail(where, "checkpoint", Message("receipt.problem.not_checkpoint", detail=e.message)) from None
         inc = d["inclusion"]
         if not isinstance(inc, list):
-            raise _fail(where, "inclusion", "is not a list of base64 hashes")
+            raise _fail(where, "inclusion", Message("receipt.problem.not_hash_list"))
         hashes = tuple(_unb64(h, where, f"inclusion[{i}]", HASH_SIZE) for i, h in enumerate(inc))
         return cls(st, sig, index, cp, hashes)
 
@@ -220,13 +222,12 @@ class ConsistencyProof:
     @classmethod
     def from_json(cls, d: Any, where: str = "consistency proof") -> ConsistencyProof:
         if not isinstance(d, dict):
-            raise ReceiptFormatError(f"{where}: a consistency proof is a JSON object {{\"from\", \"to\", \"proof\"}}",
-                                     "save the registry's /v1/log/consistency answer as it is")
+            raise error(ReceiptFormatError, "receipt.consistency_not_object", where=where)
         for k in ("from", "to", "proof"):
             if k not in d:
-                raise _fail(where, k, "is missing", "save the registry's /v1/log/consistency answer as it is")
+                raise _fail(where, k, Message("receipt.problem.missing"), "receipt.field_consistency")
         if not isinstance(d["proof"], list):
-            raise _fail(where, "proof", "is not a list of base64 hashes")
+            raise _fail(where, "proof", Message("receipt.problem.not_hash_list"))
         return cls(_index(d["from"], where, "from"), _index(d["to"], where, "to"),
                    tuple(_unb64(h, where, f"proof[{i}]", HASH_SIZE) for i, h in enumerate(d["proof"])))
 
@@ -379,18 +380,22 @@ def _consistency(old: Checkpoint, new: Checkpoint, proof: ConsistencyProof | Non
 # --------------------------------------------------------------------------- files
 
 
+_WHAT = {"receipt": "receipt.what.receipt", "consistency proof": "receipt.what.consistency",
+         "checkpoint": "receipt.what.checkpoint", "key": "receipt.what.key"}
+
+
 def _read(path: str | Path, what: str) -> str:
     p = Path(path)
+    name = Message(_WHAT[what])
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise ReceiptFormatError(f"{p}: the {what} cannot be read ({e.strerror or e})",
-                                 "check the path") from None
+        raise error(ReceiptFormatError, "receipt.file.unreadable", path=str(p), what=name,
+                    error=str(e.strerror or e)) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ReceiptFormatError(f"{p}: the {what} is not UTF-8 text (byte {e.start})",
-                                 f"give the {what} file as the registry wrote it") from None
+        raise error(ReceiptFormatError, "receipt.file.not_utf8", path=str(p), what=name, byte=e.start) from None
 
 
 def _json(path: str | Path, what: str) -> Any:
@@ -398,9 +403,9 @@ def _json(path: str | Path, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        cut = "; the file ends before the JSON does: it was cut short" if not text.rstrip().endswith("}") else ""
-        raise ReceiptFormatError(f"{path}: the {what} is not JSON ({e.msg}, line {e.lineno} column {e.colno}){cut}",
-                                 f"give the {what} file whole, as the registry wrote it") from None
+        code = "receipt.file.not_json" if text.rstrip().endswith("}") else "receipt.file.not_json_cut"
+        raise error(ReceiptFormatError, code, path=str(path), what=Message(_WHAT[what]), error=e.msg, line=e.lineno,
+                    column=e.colno) from None
 
 
 def load_receipt(path: str | Path) -> Receipt:
@@ -417,21 +422,19 @@ def load_checkpoint(path: str | Path) -> str:
     try:
         Checkpoint.parse(parse_note(text)[0])
     except NoteFormatError as e:
-        raise ReceiptFormatError(f"{path}: not a signed checkpoint: {e.message}",
-                                 "save the registry's /v1/log/checkpoint answer as it is") from None
+        raise error(ReceiptFormatError, "receipt.checkpoint_invalid", path=str(path), detail=e.message) from None
     return text
 
 
 def load_key(path: str | Path) -> VerifierKey:
     """A verifier key file: the one line of the registry's /v1/log/key (lines starting '#' are comments)."""
     lines = [ln.strip() for ln in _read(path, "key").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    fix = "save the registry's /v1/log/key answer (one line: <name>+<8 hex digits>+<base64>)"
     if len(lines) != 1:
-        raise ReceiptFormatError(f"{path}: a key file holds one verifier key line, this has {len(lines)}", fix)
+        raise error(ReceiptFormatError, "receipt.key_lines", path=str(path), n=len(lines))
     try:
         return VerifierKey.parse(lines[0])
     except NoteFormatError as e:
-        raise ReceiptFormatError(f"{path}: {e.message}", fix) from None
+        raise error(ReceiptFormatError, "receipt.key_invalid", path=str(path), detail=e.message) from None
 
 
 def verify_files(receipt: str | Path, key: str | Path, checkpoint: str | Path | None = None,
