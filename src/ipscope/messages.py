@@ -296,6 +296,40 @@ _msg("audit.exclude.digits", "{name}:{line}: {text!r} is neither a domain name n
      "domain is never all digits)")
 _msg("audit.exclude.digits.fix", "write the domain, or the whole address such as 192.0.2.1")
 
+# why a record is rejected (the manifest's "error") and the fields of a record the audit ignored (its "notes")
+_msg("audit.rejected.unreadable", "unreadable record")
+_msg("audit.rejected.no_url", "no url: every record needs a 'url' (the http(s) address the text was collected from)")
+_msg("audit.rejected.bad_url", "not a valid http(s) URL: {url!r}")
+_msg("audit.rejected.no_text", "no text: every record needs a 'text' string")
+_msg("audit.rejected.text_type", "text is a {type}, not a string")
+_msg("audit.rejected.not_mapping", "the record is a {type}, not a mapping of fields; give an object with at least "
+     "'url' and 'text'")
+_msg("audit.rejected.source_kind", "source_kind {value!r} is not a source kind; give one of {choices}, one per "
+     "section of the public summary's template, or leave the field out to use --source-kind")
+_msg("audit.rejected.parquet", "{detail}; nothing of it was audited; fix: check that the file is Parquet, or give "
+     "JSONL")
+_msg("audit.note.header_entry", "headers: ignored an entry that is not [name, value] or 'Name: value': {entry!r}")
+_msg("audit.note.headers_type", "headers: ignored, a {type} (give an object of name -> value)")
+_msg("audit.note.header_name", "headers: ignored a non-string name {name!r}")
+_msg("audit.note.field_type", "{name}: ignored, a {type} (give a string)")
+# the record readers the audit shares with the index (corpus/records.py): a line or row that is not a record
+_msg("corpus.id.float", "{field!r} must be a string or an integer, got float (a JSON number that is not an integer "
+     "of at most 64 bits loses its exact value); give the id as a string")
+_msg("corpus.id.type", "{field!r} must be a string or an integer, got {type}")
+_msg("corpus.id.empty", "{field!r} is empty; give every record a unique id, or leave the field out to have one "
+     "assigned")
+_msg("corpus.id.surrogate", "{field!r} holds an unpaired surrogate ({id!a}); ids must be valid Unicode")
+_msg("corpus.line.not_utf8", "invalid UTF-8 at byte {byte} of the line; {fix}")
+_msg("corpus.fix.reencode", "re-encode the file as UTF-8")
+_msg("corpus.line.malformed_json", "malformed JSON ({error} at column {column}); fix or remove the line")
+_msg("corpus.line.unreadable_json", "unreadable JSON ({error}); fix or remove the line")
+_msg("corpus.line.not_object", "expected a JSON object, got {type}; each line must be one object")
+_msg("corpus.gzip.damaged", "gzip stream unreadable after line {line} ({error}); the lines before the damage were "
+     "read — re-create the file (re-download or re-compress it)")
+_msg("corpus.parquet.row_group", "Parquet row group {group} (rows {first:,}-{last:,}) could not be read ({error}); its "
+     "{unread:,} unread rows were skipped, the other row groups were read; fix: re-write the file")
+_msg("corpus.parquet.row_json", "row cannot be written as JSON: {error}")
+
 # the reasons of an audit record: its decision, the findings that decided it, the signals it could not consult
 _msg("audit.decision.allowed", "allowed")
 _msg("audit.decision.reserved", "reserved")

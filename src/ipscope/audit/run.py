@@ -343,8 +343,8 @@ class Auditor:
         if isinstance(record, Mapping):
             r = RawRecord(source, line, b"", record, None, None, name)  # type: ignore[arg-type]
         else:
-            r = RawRecord(source, line, b"", None, f"the record is a {type(record).__name__}, not a mapping of "
-                          "fields; give an object with at least 'url' and 'text'", "malformed-json", name)
+            r = RawRecord(source, line, b"", None, Message("audit.rejected.not_mapping", type=type(record).__name__),
+                          "malformed-json", name)
         return self.verdict(r, check(r))
 
     def allows(self, record: Mapping[str, Any]) -> bool:
@@ -356,7 +356,7 @@ class Auditor:
         ``decide`` and of ``ipscope audit``."""
         source = r.source or None
         line = r.line or None
-        if type(c) is str:
+        if isinstance(c, str):  # a reason (a Message, a str subclass), not a Record
             obj = r.obj or {}
             rid, url = obj.get("id"), obj.get("url")
             return AuditRecord(str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
@@ -608,7 +608,7 @@ def audit_records(records: Iterable[RawRecord], auditor: Auditor, fh: dict[str, 
             out_f.write(r.raw)
             out_f.write(b"\n")
             manifest.write(dumps(rec.to_dict(), option=newline))
-            if type(c) is str:
+            if type(c) is not Record:  # a reason (a Message, a str subclass): rejected
                 obj = r.obj or {}
                 kind = record_kind(obj) if "source_kind" in obj else None
                 own = kind in kinds

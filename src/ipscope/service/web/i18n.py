@@ -113,17 +113,26 @@ def parse_accept_language(header: str | None) -> list[tuple[str, float]]:
 def negotiate(accept_language: str | None, explicit: str | None = None) -> Locale:
     """The locale of a request: an explicit choice (the language switch: a ``lang`` query parameter or cookie)
     when it names a workbench locale, else the best ``Accept-Language`` range the workbench has (a range with
-    ``q=0`` is refused, so ``zh;q=0`` never selects Chinese), else English."""
+    ``q=0`` is refused, so ``zh;q=0`` never selects Chinese), else English. Traditional Chinese (zh-TW, zh-HK,
+    zh-Hant) has no catalogue: such a reader gets English, also when a bare ``zh`` follows (browsers set to zh-TW
+    send ``zh-TW,zh;q=0.9,en-US;q=0.8``), but an explicit zh-CN/zh-Hans after it is honoured."""
     if explicit:
         chosen = match_tag(explicit)
         if chosen is not None:
             return chosen
     refused: set[Locale] = set()
+    traditional = False  # a Traditional range came first: a later bare "zh" (any script) is not a wish for Simplified
     for tag, q in parse_accept_language(accept_language):
         loc = match_tag(tag)
         if q == 0.0:
             if loc is not None:
                 refused.add(loc)
+            continue
+        low = tag.replace("_", "-").lower()
+        if low.startswith("zh") and loc is None:
+            traditional = True
+            continue
+        if traditional and low == "zh":
             continue
         if loc is not None and loc not in refused:
             return loc
@@ -235,11 +244,12 @@ def _key(msg: Any) -> tuple[str, str | None]:
     return (mid, msg.context)
 
 
-def untranslated(locale: Locale = "zh_Hans", extracted: Any | None = None) -> list[str]:
+def untranslated(locale: Locale = "zh_Hans", extracted: Any | None = None, catalog: Any | None = None) -> list[str]:
     """What is missing from a locale's catalogue, one line each (empty when nothing is): a string the templates
     or the code mark that the catalogue lacks, and an entry without a translation (empty, fuzzy, or a plural form
-    left empty). English needs only the extracted strings to be present."""
-    cat = read_catalog(locale)
+    left empty). English needs only the extracted strings to be present. ``extracted`` defaults to
+    :func:`extract`, ``catalog`` to the locale's ``.po``."""
+    cat = catalog if catalog is not None else read_catalog(locale)
     have = {_key(m): m for m in cat if m.id}
     problems: list[str] = []
     for m in (extracted if extracted is not None else extract()):
@@ -267,7 +277,9 @@ def update_catalogues(root: Path | None = None) -> dict[str, int]:
     counts: dict[str, int] = {}
     for loc in LOCALES:
         cat = read_catalog(loc)
+        created = cat.creation_date
         cat.update(template, no_fuzzy_matching=True)
+        cat.creation_date = created  # no date churn in git from a run that changed nothing
         cat.obsolete.clear()
         with po_path(loc).open("wb") as f:
             # file names without line numbers: a moved line does not change the catalogue
