@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from ..errors import InputError
-from ..messages import Message, error
+from ..messages import Message, error, error_messages
 from . import jcs
 from .merkle import HASH_SIZE, MerkleLog, ProofError, leaf_hash, root_from_inclusion, verify_consistency
 from .note import (Checkpoint, NoteFormatError, NoteVerifyError, Signer, VerifierKey, open_checkpoint, parse_note,
@@ -57,6 +57,12 @@ def format_time(t: datetime) -> str:
         raise ValueError("give an aware datetime (UTC), not a naive one")
     t = t.astimezone(timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _detail(e: NoteFormatError) -> Message | str:
+    """A note error's message as a parameter of the error that wraps it (translatable when it has a code)."""
+    coded = error_messages(e)
+    return coded[0] if coded else e.message
 
 
 def _fail(where: str, field_name: str, problem: Message, code: str = "receipt.field") -> ReceiptFormatError:
@@ -200,7 +206,7 @@ class Receipt:
             text, _ = parse_note(cp)
             Checkpoint.parse(text)
         except NoteFormatError as e:
-            raise _fail(where, "checkpoint", Message("receipt.problem.not_checkpoint", detail=e.message)) from None
+            raise _fail(where, "checkpoint", Message("receipt.problem.not_checkpoint", detail=_detail(e))) from None
         inc = d["inclusion"]
         if not isinstance(inc, list):
             raise _fail(where, "inclusion", Message("receipt.problem.not_hash_list"))
@@ -422,7 +428,7 @@ def load_checkpoint(path: str | Path) -> str:
     try:
         Checkpoint.parse(parse_note(text)[0])
     except NoteFormatError as e:
-        raise error(ReceiptFormatError, "receipt.checkpoint_invalid", path=str(path), detail=e.message) from None
+        raise error(ReceiptFormatError, "receipt.checkpoint_invalid", path=str(path), detail=_detail(e)) from None
     return text
 
 
@@ -434,7 +440,7 @@ def load_key(path: str | Path) -> VerifierKey:
     try:
         return VerifierKey.parse(lines[0])
     except NoteFormatError as e:
-        raise error(ReceiptFormatError, "receipt.key_invalid", path=str(path), detail=e.message) from None
+        raise error(ReceiptFormatError, "receipt.key_invalid", path=str(path), detail=_detail(e)) from None
 
 
 def verify_files(receipt: str | Path, key: str | Path, checkpoint: str | Path | None = None,
