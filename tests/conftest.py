@@ -148,6 +148,13 @@ def browser(chromium_path):
             b.close()
 
 
+def screenshot_dir(node) -> Path:
+    """build/screenshots/<test name>/ (IPSCOPE_SCREENSHOTS moves it), made if missing."""
+    d = SCREENSHOTS / node.name.replace("/", "_").replace("[", "-").rstrip("]")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 class PageErrors(list):
     """What went wrong in a page, one line each: console messages of type error (a CSP violation, a failed
     load, console.error) and uncaught exceptions."""
@@ -166,9 +173,7 @@ def page(browser, request):
     pg.errors = errors  # type: ignore[attr-defined]
 
     def shot(name: str) -> Path:
-        d = SCREENSHOTS / request.node.name.replace("/", "_").replace("[", "-").rstrip("]")
-        d.mkdir(parents=True, exist_ok=True)
-        out = d / f"{name}.png"
+        out = screenshot_dir(request.node) / f"{name}.png"
         pg.screenshot(path=str(out), full_page=True)
         return out
 

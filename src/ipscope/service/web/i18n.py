@@ -172,8 +172,9 @@ def translations(locale: Locale) -> Any:
 
 
 @lru_cache(maxsize=None)
-def environment(locale: Locale, templates: str | None = None) -> Any:
-    """The Jinja2 environment for one locale: templates from ``templates`` (default: the workbench's), HTML
+def environment(locale: Locale, templates: tuple[str, ...] | str | None = None) -> Any:
+    """The Jinja2 environment for one locale: templates from ``templates`` (a folder or folders searched in order;
+    default: the workbench's), HTML
     autoescaped (every user string is escaped unless a template says otherwise), and the i18n extension with this
     locale's translations installed (new-style gettext: ``{{ _('Check %(n)s', n=3) }}`` escapes and formats).
 
@@ -185,7 +186,8 @@ def environment(locale: Locale, templates: str | None = None) -> Any:
         raise MissingExtraError("service", "jinja2") from None
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates or str(TEMPLATES_DIR)),
+        loader=jinja2.FileSystemLoader(list(templates) if isinstance(templates, tuple) else templates
+                                       or str(TEMPLATES_DIR)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
