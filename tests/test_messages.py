@@ -114,7 +114,8 @@ def test_message_is_the_english_string_and_keeps_its_code():
 
 # ------------------------------------------------------------------------ no uncoded error in the entry points
 
-CODED_MODULES = ["registry/service.py", "registry/note.py", "registry/exports.py", "registry/reservations.py", "registry/receipt.py",
+CODED_MODULES = ["registry/service.py", "registry/note.py", "registry/exports.py", "registry/reservations.py",
+                 "registry/receipt.py",
                  "audit/run.py", "audit/exclude.py", "audit/records.py", "audit/sites.py", "audit/fetch.py",
                  "audit/jobs.py", "audit/licences.py"]
 ERROR_CLASSES = {"IpscopeError", "InputError", "RegistryError", "AuthError", "ForbiddenError", "NotFoundError",

@@ -148,7 +148,8 @@ def test_environment_translates_and_escapes(tmp_path):
     assert "<script>" not in zh and "&lt;script&gt;" in zh and "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in zh
 
 
-@pytest.mark.parametrize("locale, current, other", [("en", "English", "简体中文"), ("zh_Hans", "简体中文", "English")])
+@pytest.mark.parametrize("locale, current, other", [("en", "English", "简体中文"),
+                                                    ("zh_Hans", "简体中文", "English")])
 def test_language_switch(locale, current, other):
     env = i18n.environment(locale)
     urls = {loc: i18n.switch_url("/check", "x=1", loc) for loc in i18n.LOCALES}

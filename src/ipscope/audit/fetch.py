@@ -242,7 +242,8 @@ class Fetcher:
             for name in _CACHE_NAME.values():  # one directory per kind of file, made once (not one per site)
                 (self.cache_dir / name).mkdir(exist_ok=True)
         except OSError as e:
-            raise error(InputError, "audit.fetch.cache_dir", path=str(self.cache_dir), error=str(e.strerror or e)) from e
+            raise error(InputError, "audit.fetch.cache_dir", path=str(self.cache_dir),
+                        error=str(e.strerror or e)) from e
         self.ttl_s = ttl_s
         self.per_host = per_host
         self.concurrency = concurrency

@@ -61,8 +61,8 @@ def _read_parquet(path: Path, name: str, row_groups: tuple[int, ...] | None = No
         if not os.access(path, os.R_OK):
             raise error(InputError, "audit.records.unreadable", path=str(path)) from e
         coded = error_messages(e)
-        yield RawRecord(str(path), -1, b"", None, Message("audit.rejected.parquet", detail=coded[0] if coded else e.message),
-                        "unreadable", name)
+        detail = coded[0] if coded else e.message
+        yield RawRecord(str(path), -1, b"", None, Message("audit.rejected.parquet", detail=detail), "unreadable", name)
         return
     yield from parquet_records(pf, str(path), row_groups=row_groups, label=name, damage_line=-1)
 

@@ -132,7 +132,8 @@ class Statement:
             raise _fail(where, "statement", Message("receipt.problem.extra_fields", fields=", ".join(extra)),
                         "receipt.field_newer")
         if d["v"] != STATEMENT_VERSION or isinstance(d["v"], bool):
-            raise _fail(where, "statement.v", Message("receipt.problem.version", value=d["v"], version=STATEMENT_VERSION),
+            raise _fail(where, "statement.v",
+                        Message("receipt.problem.version", value=d["v"], version=STATEMENT_VERSION),
                         "receipt.field_version")
         st = cls.__new__(cls)
         for k in _STATEMENT_KEYS[1:]:

@@ -185,7 +185,8 @@ def _redact(url: str) -> str:
         return url.split("@")[-1]
 
 
-_FIELD_CODES = {"owner name": "registry.field.owner_name", "title": "registry.field.title", "text": "registry.field.text"}
+_FIELD_CODES = {"owner name": "registry.field.owner_name", "title": "registry.field.title",
+                "text": "registry.field.text"}
 
 
 def _check_text(value: Any, what: str, limit: int, *, bytes_limit: bool = False) -> str:
