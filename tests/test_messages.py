@@ -416,3 +416,23 @@ def test_similar_notes(demo_index):
     assert other == ("passage vectors not used: they were made with intfloat/multilingual-e5-small, not with this "
                      "embedder")
     check_coded_text(other, "similar.vectors_other_model")
+
+
+def test_every_signal_and_decision_has_a_code():
+    """Each kind of audit reason has its code: every signal a finding can name (the SIGNAL constants of the signal
+    modules and of the domain list) and every decision."""
+    import typing
+
+    from ipscope.audit import exclude
+    from ipscope.audit.signals import aitxt, c2pa, content_usage, noai, robots, rsl, tdmrep
+    from ipscope.types import Decision
+
+    names = {aitxt.SIGNAL, c2pa.SIGNAL, content_usage.SIGNAL, robots.SIGNAL, robots.USAGE_SIGNAL,
+             robots.CONTENT_SIGNAL, noai.NOAI, noai.NOIMAGEAI, rsl.SIGNAL, tdmrep.SIGNAL, exclude.SIGNAL}
+    assert names == set(messages.SIGNALS)
+    for name in names:
+        assert f"audit.signal.{name}" in MESSAGES
+        assert messages.signal_message(name) == name
+    for d in typing.get_args(Decision):
+        check_coded_text(messages.decision_message(d), f"audit.decision.{d}")
+        assert messages.decision_message(d) == d
