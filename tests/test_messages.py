@@ -132,6 +132,19 @@ def test_entry_points_raise_only_coded_errors(module):
     assert bare == [], f"src/ipscope/{module}: errors without a code at lines {bare}"
 
 
+@pytest.mark.parametrize("module", ["registry/merkle.py", "registry/note.py"])
+def test_verification_failures_carry_a_message(module):
+    """The failures a receipt's verification reports (ProofError, NoteVerifyError: ValueErrors, not IpscopeErrors)
+    are raised with a coded Message, which ``verify`` passes on as the check's finding."""
+    tree = ast.parse((REPO / "src" / "ipscope" / module).read_text(encoding="utf-8"))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id in ("ProofError", "NoteVerifyError")]
+    assert calls
+    bare = [n.lineno for n in calls if not (n.args and isinstance(n.args[0], ast.Call)
+                                            and getattr(n.args[0].func, "id", "") == "Message")]
+    assert bare == [], f"src/ipscope/{module}: uncoded failures at lines {bare}"
+
+
 # ------------------------------------------------------------------------------------------ the registry
 
 
@@ -436,3 +449,31 @@ def test_every_signal_and_decision_has_a_code():
     for d in typing.get_args(Decision):
         check_coded_text(messages.decision_message(d), f"audit.decision.{d}")
         assert messages.decision_message(d) == d
+
+
+def test_verify_results_are_coded(reg):
+    """``ipscope verify``'s checks (the Log page shows them): their names and findings carry codes, including the
+    reasons a Merkle proof or a signed checkpoint fails (registry/merkle.py, registry/note.py)."""
+    import dataclasses
+
+    from ipscope.registry.note import Signer
+    from ipscope.registry.receipt import verify
+
+    key = reg.create_key("Alice Writer")
+    reg.register(key.key, title="On Walls", text="The garden wall was old and the ivy older still.")
+    r = reg.register(key.key, title="On Gates", text="The gate stood open to the lane all summer.").receipt
+    vkey = reg.public_key
+
+    def all_coded(result):
+        for c in result.checks:
+            check_coded_text(c.name, c.name.code)
+            check_coded_text(c.detail, c.detail.code)
+        return {c.detail.code for c in result.checks if not c.ok}
+
+    assert verify(r, vkey).ok and not all_coded(verify(r, vkey))
+    cut = dataclasses.replace(r, inclusion=r.inclusion[:-1])
+    assert all_coded(verify(cut, vkey)) == {"proof.inclusion.too_short"}
+    forged = dataclasses.replace(r, signature=bytes(64))
+    assert all_coded(verify(forged, vkey)) == {"verify.statement_signature.bad"}
+    other = Signer.generate(vkey.name).verifier
+    assert all_coded(verify(r, other)) == {"verify.statement_signature.bad", "note.verify.not_signed"}

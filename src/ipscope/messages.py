@@ -294,6 +294,59 @@ _msg("note.checkpoint.size.fix", "a checkpoint's text is three lines: origin, tr
 _msg("note.checkpoint.root_size", "the checkpoint's root hash has {n} bytes, a SHA-256 hash has 32")
 _msg("note.checkpoint.root_size.fix", "a checkpoint's text is three lines: origin, tree size, base64 root hash")
 
+# verifying a receipt (registry/receipt.py verify, the Merkle proofs of registry/merkle.py, signed notes): the
+# name of each check and what it found
+_msg("verify.check.statement_signature", "statement signature")
+_msg("verify.check.checkpoint_signature", "checkpoint signature")
+_msg("verify.check.inclusion", "inclusion")
+_msg("verify.check.newer_checkpoint_signature", "newer checkpoint signature")
+_msg("verify.check.consistency", "consistency")
+_msg("verify.statement_signature.ok", "Ed25519 signature of the statement's canonical JSON ({n} bytes) by {key}")
+_msg("verify.statement_signature.bad", "the signature does not verify with {key}: the statement was changed after it "
+     "was signed, or another key signed it")
+_msg("verify.checkpoint.ok", "checkpoint of log {origin} at {size} leaves, signed by {key}")
+_msg("verify.inclusion.ok", "leaf {leaf} (hash {hash}) is in the tree of {size} leaves with root {root}")
+_msg("verify.inclusion.bad", "the inclusion proof of leaf {leaf} (hash {hash}) leads to root {got}, not to the "
+     "checkpoint's root {root}: the statement, leaf index or proof was changed, or the proof is another leaf's")
+_msg("verify.consistency.no_checkpoint", "a consistency proof was given without the newer checkpoint it leads to")
+_msg("verify.consistency.same", "the newer checkpoint is of the same tree ({size} leaves)")
+_msg("verify.consistency.missing", "no consistency proof from {old} to {new} leaves was given")
+_msg("verify.consistency.sizes", "the proof is from {proof_old} to {proof_new} leaves, the checkpoints are of {old} "
+     "and {new}")
+_msg("verify.consistency.ok", "the tree of {old} leaves is a prefix of the newer tree of {new} leaves (root {root})")
+_msg("note.verify.bad_signature", "the signature of key {key} does not verify: the note was changed after it was "
+     "signed, or signed by another key of that name")
+_msg("note.verify.not_signed", "the note is not signed by the key given (signed by {names}; key given: {want})")
+_msg("note.verify.checkpoint_key", "the checkpoint is not signed by the log's key {key}")
+_msg("note.verify.origin", "the checkpoint is of log {origin!r}, the key given is {name!r}")
+_msg("proof.what.leaf_hash", "the leaf hash")
+_msg("proof.what.root_hash", "the root hash")
+_msg("proof.what.old_root", "the old root hash")
+_msg("proof.what.new_root", "the new root hash")
+_msg("proof.what.inclusion_hash", "inclusion proof hash {i}")
+_msg("proof.what.consistency_hash", "consistency proof hash {i}")
+_msg("proof.not_hash", "{what} is not a {size}-byte SHA-256 hash")
+_msg("proof.leaf_outside", "leaf index {index} is not in a tree of {size} leaves")
+_msg("proof.inclusion.too_long", "the inclusion proof has {n} hashes, more than leaf {index} of a tree of {size} needs")
+_msg("proof.inclusion.too_short", "the inclusion proof has {n} hashes, fewer than leaf {index} of a tree of {size} "
+     "needs")
+_msg("proof.inclusion.wrong_root", "the inclusion proof of leaf {index} leads to root {got}, not to the tree's root "
+     "{root} (size {size})")
+_msg("proof.consistency.shrinks", "the old tree ({old} leaves) is larger than the new one ({new}): a log only grows")
+_msg("proof.consistency.same_size_not_empty", "a consistency proof between trees of the same size must be empty")
+_msg("proof.consistency.forked", "two different roots for the same tree size {size}: the log forked")
+_msg("proof.consistency.from_empty_not_empty", "a consistency proof from the empty tree must be empty")
+_msg("proof.consistency.empty_root", "the root of the empty tree is not SHA-256 of nothing")
+_msg("proof.consistency.empty", "the consistency proof from {old} to {new} leaves is empty")
+_msg("proof.consistency.too_long", "the consistency proof has more hashes than a proof from {old} to {new} leaves "
+     "needs")
+_msg("proof.consistency.too_short", "the consistency proof has fewer hashes than a proof from {old} to {new} leaves "
+     "needs")
+_msg("proof.consistency.wrong_old_root", "the consistency proof does not lead to the old root {root} ({size} leaves): "
+     "it gives {got}")
+_msg("proof.consistency.wrong_new_root", "the consistency proof does not lead to the new root {root} ({size} leaves): "
+     "it gives {got}")
+
 # ---------------------------------------------------------------------------------------------- the audit
 _msg("audit.policy.no_agents", "--policy agent needs at least one --agent")
 _msg("audit.policy.no_agents.fix", "name the agents, e.g. --agent GPTBot")

@@ -260,14 +260,13 @@ def open_note(msg: str | bytes, verifiers: Iterable[VerifierKey]) -> Note:
                 unverified.append(s)
             continue
         if not v.verify(data, s.signature):
-            raise NoteVerifyError(f"the signature of key {s.name}+{s.key_id:08x} does not verify: the note was "
-                                  "changed after it was signed, or signed by another key of that name")
+            raise NoteVerifyError(Message("note.verify.bad_signature", key=f"{s.name}+{s.key_id:08x}"))
         if s not in verified:
             verified.append(s)
     if not verified:
         names = ", ".join(f"{s.name}+{s.key_id:08x}" for s in sigs)
         want = ", ".join(f"{n}+{k:08x}" for n, k in known) or "none"
-        raise NoteVerifyError(f"the note is not signed by the key given (signed by {names}; key given: {want})")
+        raise NoteVerifyError(Message("note.verify.not_signed", names=names, want=want))
     return Note(text, tuple(verified), tuple(unverified))
 
 
@@ -317,8 +316,8 @@ def open_checkpoint(msg: str | bytes, key: VerifierKey,
     signatures (witness cosignatures, keys of ``also``) are kept but do not replace the log's."""
     note = open_note(msg, (key, *also))
     if not any(s.name == key.name and s.key_id == key.key_id for s in note.signatures):
-        raise NoteVerifyError(f"the checkpoint is not signed by the log's key {key.name}+{key.key_id:08x}")
+        raise NoteVerifyError(Message("note.verify.checkpoint_key", key=f"{key.name}+{key.key_id:08x}"))
     cp = Checkpoint.parse(note.text)
     if cp.origin != key.name:
-        raise NoteVerifyError(f"the checkpoint is of log {cp.origin!r}, the key given is {key.name!r}")
+        raise NoteVerifyError(Message("note.verify.origin", origin=cp.origin, name=key.name))
     return cp, note

@@ -303,6 +303,21 @@ def _short(h: bytes) -> str:
     return h.hex()[:16] + "…"
 
 
+def _why(e: Exception) -> str:
+    """A failed step's reason: the coded message the error carries (translatable), else its text."""
+    if isinstance(e, NoteFormatError):
+        return _detail(e)
+    arg = e.args[0] if e.args else None
+    return arg if isinstance(arg, Message) else str(e)
+
+
+_STATEMENT_SIG = Message("verify.check.statement_signature")
+_CHECKPOINT_SIG = Message("verify.check.checkpoint_signature")
+_INCLUSION = Message("verify.check.inclusion")
+_NEWER_SIG = Message("verify.check.newer_checkpoint_signature")
+_CONSISTENCY = Message("verify.check.consistency")
+
+
 def verify(receipt: Receipt, public_key: VerifierKey | str, newer_checkpoint: str | None = None,
            consistency: ConsistencyProof | None = None) -> VerifyResult:
     """Check a receipt with the log's public key, offline:
@@ -322,48 +337,42 @@ def verify(receipt: Receipt, public_key: VerifierKey | str, newer_checkpoint: st
     kname = f"{public_key.name}+{public_key.key_id:08x}"
     checks: list[Check] = []
     if public_key.verify(data, receipt.signature):
-        checks.append(Check("statement signature", True, f"Ed25519 signature of the statement's canonical JSON "
-                                                         f"({len(data)} bytes) by {kname}"))
+        checks.append(Check(_STATEMENT_SIG, True, Message("verify.statement_signature.ok", n=len(data), key=kname)))
     else:
-        checks.append(Check("statement signature", False, f"the signature does not verify with {kname}: the "
-                                                          "statement was changed after it was signed, or another "
-                                                          "key signed it"))
+        checks.append(Check(_STATEMENT_SIG, False, Message("verify.statement_signature.bad", key=kname)))
     cp: Checkpoint | None = None
     try:
         cp, _ = open_checkpoint(receipt.checkpoint, public_key)
-        checks.append(Check("checkpoint signature", True, f"checkpoint of log {cp.origin} at {cp.size} leaves, "
-                                                          f"signed by {kname}"))
+        checks.append(Check(_CHECKPOINT_SIG, True, Message("verify.checkpoint.ok", origin=cp.origin, size=cp.size,
+                                                           key=kname)))
     except (NoteVerifyError, NoteFormatError) as e:
-        checks.append(Check("checkpoint signature", False, str(e)))
+        checks.append(Check(_CHECKPOINT_SIG, False, _why(e)))
         cp = Checkpoint.parse(parse_note(receipt.checkpoint)[0])  # well-formed (from_json checked): for step 3
     try:
         got = root_from_inclusion(receipt.leaf_index, cp.size, leaf, receipt.inclusion)
         if got == cp.root_hash:
-            checks.append(Check("inclusion", True, f"leaf {receipt.leaf_index} (hash {_short(leaf)}) is in the "
-                                                   f"tree of {cp.size} leaves with root {_short(cp.root_hash)}"))
+            checks.append(Check(_INCLUSION, True, Message("verify.inclusion.ok", leaf=receipt.leaf_index,
+                                                          hash=_short(leaf), size=cp.size, root=_short(cp.root_hash))))
         else:
-            checks.append(Check("inclusion", False, f"the inclusion proof of leaf {receipt.leaf_index} (hash "
-                                                    f"{_short(leaf)}) leads to root {_short(got)}, not to the "
-                                                    f"checkpoint's root {_short(cp.root_hash)}: the statement, "
-                                                    "leaf index or proof was changed, or the proof is another "
-                                                    "leaf's"))
+            checks.append(Check(_INCLUSION, False, Message("verify.inclusion.bad", leaf=receipt.leaf_index,
+                                                           hash=_short(leaf), got=_short(got),
+                                                           root=_short(cp.root_hash))))
     except ProofError as e:
-        checks.append(Check("inclusion", False, str(e)))
+        checks.append(Check(_INCLUSION, False, _why(e)))
     newer_size: int | None = None
     if newer_checkpoint is not None:
         newer: Checkpoint | None = None
         try:
             newer, _ = open_checkpoint(newer_checkpoint, public_key)
             newer_size = newer.size
-            checks.append(Check("newer checkpoint signature", True, f"checkpoint of log {newer.origin} at "
-                                                                    f"{newer.size} leaves, signed by {kname}"))
+            checks.append(Check(_NEWER_SIG, True, Message("verify.checkpoint.ok", origin=newer.origin,
+                                                          size=newer.size, key=kname)))
         except (NoteVerifyError, NoteFormatError) as e:
-            checks.append(Check("newer checkpoint signature", False, str(e)))
+            checks.append(Check(_NEWER_SIG, False, _why(e)))
         if newer is not None:
             checks.append(_consistency(cp, newer, consistency))
     elif consistency is not None:
-        checks.append(Check("consistency", False, "a consistency proof was given without the newer checkpoint it "
-                                                  "leads to"))
+        checks.append(Check(_CONSISTENCY, False, Message("verify.consistency.no_checkpoint")))
     return VerifyResult(tuple(checks), receipt.statement.to_json(), receipt.leaf_index, str(public_key), cp.origin,
                         cp.size, cp.root_hash.hex(), newer_size, leaf.hex())
 
@@ -371,17 +380,17 @@ def verify(receipt: Receipt, public_key: VerifierKey | str, newer_checkpoint: st
 def _consistency(old: Checkpoint, new: Checkpoint, proof: ConsistencyProof | None) -> Check:
     if proof is None:
         if old.size == new.size and old.root_hash == new.root_hash:
-            return Check("consistency", True, f"the newer checkpoint is of the same tree ({old.size} leaves)")
-        return Check("consistency", False, f"no consistency proof from {old.size} to {new.size} leaves was given")
+            return Check(_CONSISTENCY, True, Message("verify.consistency.same", size=old.size))
+        return Check(_CONSISTENCY, False, Message("verify.consistency.missing", old=old.size, new=new.size))
     if (proof.old_size, proof.new_size) != (old.size, new.size):
-        return Check("consistency", False, f"the proof is from {proof.old_size} to {proof.new_size} leaves, the "
-                                           f"checkpoints are of {old.size} and {new.size}")
+        return Check(_CONSISTENCY, False, Message("verify.consistency.sizes", proof_old=proof.old_size,
+                                                  proof_new=proof.new_size, old=old.size, new=new.size))
     try:
         verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof.hashes)
     except ProofError as e:
-        return Check("consistency", False, str(e))
-    return Check("consistency", True, f"the tree of {old.size} leaves is a prefix of the newer tree of {new.size} "
-                                      f"leaves (root {_short(new.root_hash)})")
+        return Check(_CONSISTENCY, False, _why(e))
+    return Check(_CONSISTENCY, True, Message("verify.consistency.ok", old=old.size, new=new.size,
+                                             root=_short(new.root_hash)))
 
 
 # --------------------------------------------------------------------------- files
