@@ -103,3 +103,111 @@ def interrupt_ipscope(args: list[str], ready, timeout: float = 120) -> subproces
     os.killpg(p.pid, signal.SIGINT)
     out, err = p.communicate(timeout=120)
     return subprocess.CompletedProcess(p.args, p.returncode, out.decode(), err.decode())
+
+
+# --------------------------------------------------------------------------- a real browser
+# Tests marked `browser` run in Debian's Chromium driven by Playwright for Python. scripts/browser.sh installs
+# Chromium (apt-get, as root: CI starts without it) the first time a session needs it; Playwright's own browser
+# download is never used. Without root, or without the playwright package, the tests skip with the reason on a
+# developer's machine; under CI (CI=true) they fail instead, so a CI run never passes without its browser.
+SCREENSHOTS = Path(os.environ.get("IPSCOPE_SCREENSHOTS", REPO / "build" / "screenshots"))
+
+
+def _no_browser(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI runs the browser tests: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The system Chromium, installed by scripts/browser.sh when it is missing."""
+    script = REPO / "scripts" / "browser.sh"
+    r = subprocess.run([str(script), "path"], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        r = subprocess.run([str(script), "install"], capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            _no_browser(f"Chromium is not installed and scripts/browser.sh could not install it: "
+                        f"{(r.stderr or r.stdout).strip()[-600:]}")
+    return r.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    """A headless Chromium under Playwright for the whole session."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _no_browser("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
+        b = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def screenshot_dir(node) -> Path:
+    """build/screenshots/<test name>/ (IPSCOPE_SCREENSHOTS moves it), made if missing."""
+    d = SCREENSHOTS / node.name.replace("/", "_").replace("[", "-").rstrip("]")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+class PageErrors(list):
+    """What went wrong in a page, one line each: console messages of type error (a CSP violation, a failed
+    load, console.error) and uncaught exceptions."""
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh page (its own context: no cookies shared between tests) with ``page.errors`` collecting console
+    errors and uncaught exceptions, and ``page.shot(name)`` saving a full-page screenshot to
+    build/screenshots/<test>/<name>.png (IPSCOPE_SCREENSHOTS moves the folder) and returning its path."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    pg = ctx.new_page()
+    errors = PageErrors()
+    pg.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    pg.errors = errors  # type: ignore[attr-defined]
+
+    def shot(name: str) -> Path:
+        out = screenshot_dir(request.node) / f"{name}.png"
+        pg.screenshot(path=str(out), full_page=True)
+        return out
+
+    pg.shot = shot  # type: ignore[attr-defined]
+    try:
+        yield pg
+    finally:
+        ctx.close()
+
+
+class StaticServer:
+    """A loopback HTTP server (stdlib, in a thread) serving one directory, with extra response headers."""
+
+    def __init__(self, root: Path, headers: dict[str, str] | None = None) -> None:
+        import functools
+        import threading
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        extra = dict(headers or {})
+
+        class Handler(SimpleHTTPRequestHandler):
+            def end_headers(self) -> None:
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                super().end_headers()
+
+            def log_message(self, *args) -> None:  # quiet test output
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -48,6 +48,7 @@ from .index.passages import (PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, l
 from .labels import VERBATIM_MIN_QUERY, _order, decide, substantial  # noqa: F401  (decide, substantial: re-exported)
 from .marks import quoted_tokens, script
 from .text import Tokens, tokenize
+from .messages import Message
 from .searcher import Searcher
 from .types import LABELS, PassagePair, SimilarMatch, SimilarReport
 from .trace import DEFAULT_MIN_TOKENS, alignments
@@ -63,8 +64,7 @@ BM25_MAX_DF = 0.05
 BM25_FALLBACK_TERMS = 3  # a window of common words only selects with its rarest few
 MAX_QUERY_CHARS = QUERY_LIMITS["similar"]  # the one limit table is in corpus/query.py
 # said in a report answered from lexical evidence alone because ipscope[embed] is not installed
-NO_EMBED_NOTE = ("lexical evidence only: paraphrase and translation could not be judged (they need semantic "
-                 "evidence: pip install 'ipscope[embed]'); copies and near-copies are still found")
+NO_EMBED_NOTE = Message("similar.no_embed")
 
 
 @lru_cache(maxsize=1)
@@ -357,8 +357,7 @@ def _similar(s: Searcher, text: str, query: str, opts: SimilarOptions, embedder:
         if getattr(embedder, "model", None) == vec_layer.get("model"):
             _vectors(s, layers, toks, text, embedder, opts, cands)
         else:
-            notes.append(f"passage vectors not used: they were made with {vec_layer.get('model')}, not with this "
-                         "embedder")
+            notes.append(Message("similar.vectors_other_model", model=vec_layer.get("model")))
     if not cands:
         return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),
                              tuple(notes), text)
@@ -392,8 +391,7 @@ def _similar(s: Searcher, text: str, query: str, opts: SimilarOptions, embedder:
         f.quoted = quoted
     lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
     if embedder is not None and chunks and lexical_best >= LEXICAL_ENOUGH:
-        notes.append(f"no semantic evidence computed: a document explains {lexical_best:.0%} of the query word for "
-                     "word")
+        notes.append(Message("similar.lexical_enough", share=lexical_best))
     if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
         q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
         for f in _compared_by_meaning(feats, semantic, n_lex, by_vector, opts):

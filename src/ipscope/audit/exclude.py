@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
+from ..messages import error
 from .signals.base import Finding
 from .sites import _host_name
 
@@ -96,33 +97,24 @@ def load(paths: Iterable[str | Path]) -> ExcludeList:
     return ExcludeList(entries, lists)
 
 
-_FIX_FORMAT = ("write one domain a line (example.com, or *.example.com: either means the domain and its "
-               "subdomains), '#' for comments")
-
-
 def _read(path: Path, name: str) -> Iterable[Entry]:
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise InputError(f"--exclude-domains {name}: {size:,} bytes, more than the {MAX_BYTES >> 20} MiB a "
-                             "domain list may hold", "give a list of domains, one a line")
+            raise error(InputError, "audit.exclude.too_large", name=name, size=size, mib=MAX_BYTES >> 20)
         data = path.read_bytes()
     except IsADirectoryError as e:
-        raise InputError(f"--exclude-domains {name}: a directory, not a file", "give a text file of domains, "
-                         "one a line") from e
+        raise error(InputError, "audit.exclude.directory", name=name) from e
     except OSError as e:
-        raise InputError(f"--exclude-domains {name}: cannot be read ({e.strerror or e})",
-                         "check the path and its permissions") from e
+        raise error(InputError, "audit.exclude.unreadable", name=name, error=str(e.strerror or e)) from e
     data = data.removeprefix(b"\xef\xbb\xbf")
     if b"\0" in data:
-        raise InputError(f"--exclude-domains {name}: a binary file (it holds NUL bytes), not a list of domains",
-                         _FIX_FORMAT)
+        raise error(InputError, "audit.exclude.binary", name=name)
     for n, raw in enumerate(data.split(b"\n"), 1):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise InputError(f"{name}:{n}: invalid UTF-8 at byte {e.start} of the line",
-                             "save the list as UTF-8 (domains may be written in Unicode or in xn-- form)") from e
+            raise error(InputError, "audit.exclude.not_utf8", name=name, line=n, byte=e.start) from e
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -131,18 +123,15 @@ def _read(path: Path, name: str) -> Iterable[Entry]:
 
 def _domain(text: str, name: str, n: int) -> str:
     """The ASCII domain of one list line, or InputError saying what is wrong and how to write it."""
-    where = f"{name}:{n}"
+    where = {"name": name, "line": n, "text": text}
     if any(c.isspace() for c in text):
-        raise InputError(f"{where}: {text!r} holds more than one name", "write one domain a line")
+        raise error(InputError, "audit.exclude.several", **where)
     if "://" in text or "/" in text:
         host = text.split("://", 1)[-1].split("/", 1)[0]
-        raise InputError(f"{where}: {text!r} is a URL, not a domain",
-                         f"write the domain only ({host or 'example.com'}); it excludes every page of the domain "
-                         "and its subdomains")
+        raise error(InputError, "audit.exclude.url", **where, host=host or "example.com")
     body = text[2:] if text.startswith("*.") else text
     if "*" in body:
-        raise InputError(f"{where}: {text!r}: a wildcard is accepted only as a leading '*.'",
-                         "write *.example.com or example.com (both mean the domain and its subdomains)")
+        raise error(InputError, "audit.exclude.wildcard", **where)
     if body.startswith("[") and body.endswith("]"):
         body = body[1:-1]
     if ":" in body:
@@ -150,18 +139,15 @@ def _domain(text: str, name: str, n: int) -> str:
             return f"[{ipaddress.IPv6Address(body).compressed}]"
         except ValueError:
             pass
-        raise InputError(f"{where}: {text!r} has a port or is not a host name",
-                         "write the domain without a port (every port of it is excluded)")
+        raise error(InputError, "audit.exclude.port", **where)
     if body != text and _is_ipv4(body):
-        raise InputError(f"{where}: {text!r}: a wildcard cannot apply to an IP address", "write the address alone")
+        raise error(InputError, "audit.exclude.wildcard_ip", **where)
     host = _host_name(body)
     if host is None or host.startswith(".") or ".." in host:
-        raise InputError(f"{where}: {text!r} is not a domain name",
-                         "write a host name such as example.com, bücher.example or xn--bcher-kva.example")
+        raise error(InputError, "audit.exclude.not_domain", **where)
     last = host.rsplit(".", 1)[-1]
     if last.isdigit() and not _is_ipv4_address(host):
-        raise InputError(f"{where}: {text!r} is neither a domain name nor an IPv4 address (a top-level domain is "
-                         "never all digits)", "write the domain, or the whole address such as 192.0.2.1")
+        raise error(InputError, "audit.exclude.digits", **where)
     return host
 
 

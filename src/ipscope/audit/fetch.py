@@ -51,6 +51,7 @@ import orjson
 from ipscope import __version__
 from ipscope.audit.sites import MAX_BYTES, PATHS, FileKind, SiteFile, SiteFiles, split_key, truncated_note
 from ipscope.errors import InputError, MissingExtraError
+from ipscope.messages import error
 
 if TYPE_CHECKING:
     import aiohttp
@@ -241,10 +242,8 @@ class Fetcher:
             for name in _CACHE_NAME.values():  # one directory per kind of file, made once (not one per site)
                 (self.cache_dir / name).mkdir(exist_ok=True)
         except OSError as e:
-            raise InputError(
-                f"cannot create the fetch cache directory {self.cache_dir}: {e.strerror or e}",
-                "pass a writable cache directory",
-            ) from e
+            raise error(InputError, "audit.fetch.cache_dir", path=str(self.cache_dir),
+                        error=str(e.strerror or e)) from e
         self.ttl_s = ttl_s
         self.per_host = per_host
         self.concurrency = concurrency

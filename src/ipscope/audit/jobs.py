@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from ..corpus.readers import Unit, units_of
 from ..errors import IpscopeError
+from ..messages import error
 from .records import Input, read_units
 from .run import AuditOptions, Auditor, Tally, audit_records
 
@@ -130,7 +131,7 @@ def run_piece(piece: Piece) -> str:
         with open(piece.path("tally.json"), "wb") as f:
             f.write(tally.to_json())
     except IpscopeError as e:  # as a plain IpscopeError: some subclasses cannot be sent back between processes
-        raise IpscopeError(e.message, e.fix) from None
+        raise IpscopeError(e.message, e.fix, code=e.code, params=e.params) from None
     return piece.path("tally.json")
 
 
@@ -205,11 +206,7 @@ def audit_in_jobs(inputs: list[Input], tmp: Path, auditor: Auditor, tally: Tally
     from ..index.executor import LocalExecutor
 
     opts = auditor.opts
-    broken = IpscopeError(
-        "an audit worker process died before finishing its piece (out of memory, killed, or it could not start "
-        "because the calling script audits at import time)",
-        "run the same command again; from a Python script, call audit under `if __name__ == \"__main__\":` or "
-        "pass AuditOptions(jobs=1)")
+    broken = error(IpscopeError, "audit.worker.died")
     executor = LocalExecutor(opts.jobs, warm=_warm, broken=broken)
     if _total(inputs) > MIN_PIECE_BYTES:
         executor.start()  # the workers start (and load their modules) while the inputs are cut

@@ -146,7 +146,9 @@ def _tables() -> _Tables:
         licensing = get_spdx_licensing()
         index = get_license_index()
     except (OSError, ValueError, ImportError) as e:  # a broken install, not bad input
-        raise IpscopeError(f"cannot load the licence tables: {e}", "reinstall ipscope") from e
+        from ..messages import error
+
+        raise error(IpscopeError, "audit.licences.tables", error=str(e)) from e
     names: dict[str, str] = {}
     spellings = [(n, n) for n in classes] + [(p, n) for n, ps in paraphrases.items() for p in ps]
     spellings += list(_ALIASES.items())

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator
 from ..corpus.records import FileKind, RawRecord, discover as _discover, jsonl_records, parquet_file, \
     parquet_records, record_id
 from ..errors import InputError
+from ..messages import Message, error, error_messages
 from .summary import SOURCE_KINDS, SourceKind, kinds_help, source_kind
 
 __all__ = ["RawRecord", "Record", "check", "discover", "read_raw", "read_units"]
@@ -58,9 +59,10 @@ def _read_parquet(path: Path, name: str, row_groups: tuple[int, ...] | None = No
         pf = parquet_file(path)
     except InputError as e:
         if not os.access(path, os.R_OK):
-            raise InputError(f"{path}: cannot be read", "check the path and its permissions") from e
-        yield RawRecord(str(path), -1, b"", None, f"{e.message}; nothing of it was audited; fix: check that the file "
-                        "is Parquet, or give JSONL", "unreadable", name)
+            raise error(InputError, "audit.records.unreadable", path=str(path)) from e
+        coded = error_messages(e)
+        detail = coded[0] if coded else e.message
+        yield RawRecord(str(path), -1, b"", None, Message("audit.rejected.parquet", detail=detail), "unreadable", name)
         return
     yield from parquet_records(pf, str(path), row_groups=row_groups, label=name, damage_line=-1)
 
@@ -96,8 +98,7 @@ def record_kind(obj: dict[str, Any]) -> SourceKind | str | None:
         return None
     k = source_kind(v)
     if k is None:
-        return (f"source_kind {str(v)[:80]!r} is not a source kind; give one of {kinds_help()}, one per section of "
-                "the public summary's template, or leave the field out to use --source-kind")
+        return Message("audit.rejected.source_kind", value=str(v)[:80], choices=kinds_help())
     return k
 
 
@@ -128,14 +129,14 @@ def _headers(value: Any, notes: list[str]) -> dict[str, str]:
                 k, _, v = h.partition(":")
                 items.append((k, v.strip()))
             else:
-                notes.append(f"headers: ignored an entry that is not [name, value] or 'Name: value': {str(h)[:80]!r}")
+                notes.append(Message("audit.note.header_entry", entry=str(h)[:80]))
     else:
-        notes.append(f"headers: ignored, a {type(value).__name__} (give an object of name -> value)")
+        notes.append(Message("audit.note.headers_type", type=type(value).__name__))
         return {}
     out: dict[str, str] = {}
     for k, v in items:
         if not isinstance(k, str):
-            notes.append(f"headers: ignored a non-string name {str(k)[:40]!r}")
+            notes.append(Message("audit.note.header_name", name=str(k)[:40]))
             continue
         if isinstance(v, list):  # the header's lines
             v = _JOIN.get(k.strip().lower(), ", ").join(str(x) for x in v if x is not None)
@@ -155,7 +156,7 @@ def _opt_str(obj: dict[str, Any], name: str, notes: list[str]) -> str | None:
     v = obj.get(name)
     if v is None or isinstance(v, str):
         return v
-    notes.append(f"{name}: ignored, a {type(v).__name__} (give a string)")
+    notes.append(Message("audit.note.field_type", name=name, type=type(v).__name__))
     return None
 
 
@@ -164,7 +165,7 @@ def check(r: RawRecord) -> Record | str:
     from .sites import site_key
 
     if r.obj is None:
-        return r.error or "unreadable record"
+        return r.error or Message("audit.rejected.unreadable")
     obj = r.obj
     got = record_id(obj, "id", r.name, r.line)
     if isinstance(got, str):
@@ -172,15 +173,15 @@ def check(r: RawRecord) -> Record | str:
     rid, assigned = got
     url = obj.get("url")
     if not isinstance(url, str) or not url.strip():
-        return "no url: every record needs a 'url' (the http(s) address the text was collected from)"
+        return Message("audit.rejected.no_url")
     url = url.strip()
     key = site_key(url)
     if key is None:
-        return f"not a valid http(s) URL: {url[:200]!r}"
+        return Message("audit.rejected.bad_url", url=url[:200])
     text = obj.get("text")
     if not isinstance(text, str):
-        return ("no text: every record needs a 'text' string" if text is None
-                else f"text is a {type(text).__name__}, not a string")
+        return (Message("audit.rejected.no_text") if text is None
+                else Message("audit.rejected.text_type", type=type(text).__name__))
     kind = record_kind(obj) if "source_kind" in obj else None
     if kind is not None and kind not in _KINDS:
         return kind  # the reason

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import InputError, MissingExtraError
+from ..messages import Message, error
 from ..types import AuditRecord, AuditResult, Decision, NotChecked
 from . import licences
 from .page import PageMeta, scan_html
@@ -100,16 +101,16 @@ _AI_TXT_SIGNALS = (("ai.txt", "/ai.txt"),)
 _TDMREP_SIGNALS = (("tdmrep", "/.well-known/tdmrep.json"),)
 # RSL licences are documents named by URL (robots.txt License: lines, Link headers, rel=license links): read only
 # with a source of site files
-_RSL_SIGNALS = (("rsl", "licence documents"),)
-NO_SITE_FILES = "no site files given (--sites or --fetch)"
+_RSL_SIGNALS = (("rsl", Message("audit.not_checked.rsl_documents")),)
+NO_SITE_FILES = Message("audit.not_checked.no_site_files")
 #: what a run without a source of site files could not consult, for every record
 _NO_FILES = tuple(NotChecked(sig, path, NO_SITE_FILES)
                   for sig, path in _ROBOTS_SIGNALS + _AI_TXT_SIGNALS + _TDMREP_SIGNALS + _RSL_SIGNALS)
-C2PA_MISSING = "the c2pa extra is not installed (pip install 'ipscope[c2pa]')"
-MEDIA_UNREADABLE = "the media file could not be read (see problems)"
+C2PA_MISSING = Message("audit.not_checked.c2pa_missing")
+MEDIA_UNREADABLE = Message("audit.not_checked.media_unreadable")
 
 
-def _unread_why(f: Any, how: str) -> str | None:
+def _unread_why(f: Any, how: str) -> Message | None:
     """Why a site file (``sites.SiteFile``) could not be consulted, or None when it was: a 2xx was read, a 4xx
     says the site has no such file (RFC 9309 §2.3.1.3; ai.txt and TDMRep likewise), both are answers. ``how``
     names the source (``fetch``, ``snapshot``)."""
@@ -117,8 +118,8 @@ def _unread_why(f: Any, how: str) -> str | None:
     if st is not None and (200 <= st < 300 or 400 <= st < 500):
         return None
     if st is None:
-        return f"{how} failed (see problems)" if how == "fetch" else f"{how} file unreadable (see problems)"
-    return f"HTTP {st}"
+        return Message("audit.not_checked.fetch_failed" if how == "fetch" else "audit.not_checked.snapshot_unreadable")
+    return Message("audit.not_checked.http", status=st)
 
 
 def _site_not_checked(files: Any, how: str) -> tuple[NotChecked, ...]:
@@ -277,7 +278,7 @@ class Auditor:
             opts = replace(opts, sites=Path(opts.sites))
         self.opts = opts
         if opts.policy == "agent" and not opts.agents:
-            raise InputError("--policy agent needs at least one --agent", "name the agents, e.g. --agent GPTBot")
+            raise error(InputError, "audit.policy.no_agents")
         self.policy = Policy.make(opts.policy, opts.agents)
         self._own_source = source is _FROM_OPTIONS
         self.source = _sites_source(opts) if self._own_source else source
@@ -342,8 +343,8 @@ class Auditor:
         if isinstance(record, Mapping):
             r = RawRecord(source, line, b"", record, None, None, name)  # type: ignore[arg-type]
         else:
-            r = RawRecord(source, line, b"", None, f"the record is a {type(record).__name__}, not a mapping of "
-                          "fields; give an object with at least 'url' and 'text'", "malformed-json", name)
+            r = RawRecord(source, line, b"", None, Message("audit.rejected.not_mapping", type=type(record).__name__),
+                          "malformed-json", name)
         return self.verdict(r, check(r))
 
     def allows(self, record: Mapping[str, Any]) -> bool:
@@ -355,7 +356,7 @@ class Auditor:
         ``decide`` and of ``ipscope audit``."""
         source = r.source or None
         line = r.line or None
-        if type(c) is str:
+        if isinstance(c, str):  # a reason (a Message, a str subclass), not a Record
             obj = r.obj or {}
             rid, url = obj.get("id"), obj.get("url")
             return AuditRecord(str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
@@ -465,7 +466,7 @@ def check_rsl_user(user: str) -> str:
     from .signals.rsl import USER_CLASSES
 
     if user not in USER_CLASSES:
-        raise InputError(f"--rsl-user {user!r} is not an RSL user class", "give one of " + ", ".join(USER_CLASSES))
+        raise error(InputError, "audit.rsl_user.unknown", user=user, choices=", ".join(USER_CLASSES))
     return user
 
 
@@ -475,8 +476,7 @@ def check_region(region: str | None) -> str | None:
         return None
     r = region.strip().upper()
     if not (len(r) == 2 and r.isascii() and r.isalpha()):
-        raise InputError(f"--region {region!r} is not an ISO 3166-1 alpha-2 code or EU",
-                         "give a two-letter country code such as DE, US, JP, or EU")
+        raise error(InputError, "audit.region.invalid", region=region)
     return r
 
 
@@ -485,33 +485,27 @@ def _prepare(out: Path, force: bool) -> Path:
         # what may not be replaced is refused with the same words with --force or without (it said "pass
         # --force" for a file, then refused it with --force)
         if not out.is_dir() or not (out / "manifest.jsonl").is_file():
-            raise InputError(f"{out} exists and is not an ipscope audit directory; refusing to replace it (with "
-                             "--force or without)", "choose another --out (a new path, or an earlier audit's "
-                             "directory with --force)")
+            raise error(InputError, "audit.out.not_audit", out=str(out))
         if not force:
-            raise InputError(f"{out} already exists (an ipscope audit)", "pass --force to replace it, or choose "
-                             "another --out")
+            raise error(InputError, "audit.out.exists", out=str(out))
     tmp = out.with_name(out.name + ".partial")
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
     except OSError as e:
-        raise InputError(f"--out {out}: cannot be created ({e.strerror or e})",
-                         "choose an --out in a writable directory (not below a file)") from e
+        raise error(InputError, "audit.out.cannot_create", out=str(out), error=str(e.strerror or e)) from e
     return tmp
 
 
 def _sites_source(opts: AuditOptions) -> Any:
     if opts.sites is not None and opts.fetch:
-        raise InputError("--sites and --fetch cannot be used together", "choose one source of site files")
+        raise error(InputError, "audit.sites.with_fetch")
     if opts.sites is not None:
         from .sites import SnapshotSites
 
         if not Path(opts.sites).is_dir():
-            raise InputError(f"--sites {opts.sites}: not a directory",
-                             "give a snapshot laid out as DIR/<host>/robots.txt, DIR/<host>/ai.txt, "
-                             "DIR/<host>/.well-known/tdmrep.json")
+            raise error(InputError, "audit.sites.not_dir", path=str(opts.sites))
         return SnapshotSites(Path(opts.sites))
     if opts.fetch:
         from .fetch import Fetcher
@@ -582,9 +576,7 @@ def run_kind(opts: AuditOptions) -> Any:
         return None
     k = source_kind(opts.source_kind)
     if k is None:
-        raise InputError(f"--source-kind {opts.source_kind!r} is not a source kind",
-                         f"give one of {kinds_help()}: the section of the public summary's template the records "
-                         "without a source_kind field belong to")
+        raise error(InputError, "audit.source_kind.unknown", kind=opts.source_kind, choices=kinds_help())
     return k
 
 
@@ -619,7 +611,7 @@ def audit_records(records: Iterable[RawRecord], auditor: Auditor, fh: dict[str, 
             out_f.write(r.raw)
             out_f.write(b"\n")
             manifest.write(dumps(rec.to_dict(), option=newline))
-            if type(c) is str:
+            if type(c) is not Record:  # a reason (a Message, a str subclass): rejected
                 obj = r.obj or {}
                 kind = record_kind(obj) if "source_kind" in obj else None
                 own = kind in kinds
@@ -667,7 +659,7 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
 
     opts = opts or AuditOptions()
     if opts.jobs < 1:
-        raise InputError(f"--jobs {opts.jobs}: at least 1", "give the number of processes, e.g. --jobs 4")
+        raise error(InputError, "audit.jobs.too_few", jobs=opts.jobs)
     kind = run_kind(opts)
     t0 = time.perf_counter()
     auditor = Auditor(opts)  # checks the options and opens the site files before anything is written

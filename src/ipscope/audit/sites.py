@@ -33,6 +33,7 @@ from typing import Final, Literal
 from urllib.parse import unquote, urlsplit
 
 from ipscope.errors import InputError
+from ipscope.messages import error
 
 FileKind = Literal["robots", "ai_txt", "tdmrep"]
 
@@ -243,10 +244,7 @@ class SnapshotSites:
     def __init__(self, root: Path | str, *, max_bytes: int = MAX_BYTES) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise InputError(
-                f"site snapshot {self.root} is not a directory",
-                "pass --sites a directory laid out as DIR/<host>/robots.txt (see docs/audit/sites.md), or use --fetch",
-            )
+            raise error(InputError, "audit.snapshot.not_dir", path=str(self.root))
         self.max_bytes = max_bytes
 
     def misnamed(self, limit: int = 10) -> tuple[int, list[str]]:

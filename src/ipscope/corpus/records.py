@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, Literal
 import orjson
 
 from ..errors import InputError, MissingExtraError
+from ..messages import Message
 
 RecordKind = Literal["jsonl", "jsonl.gz", "parquet"]
 FileKind = Literal["text", "jsonl", "jsonl.gz", "parquet"]
@@ -152,17 +153,16 @@ def record_id(obj: dict[str, Any], id_field: str, name: str, line: int) -> tuple
     if raw is None:  # no id: the record's place is one (unique within a build unless a record claims it too)
         return f"{name}#{line}", True
     if type(raw) is float:  # orjson reads an integer beyond 64 bits as a float: its digits are already lost
-        return (f"{id_field!r} must be a string or an integer, got float (a JSON number that is not an integer of "
-                "at most 64 bits loses its exact value); give the id as a string")
+        return Message("corpus.id.float", field=id_field)
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
-        return f"{id_field!r} must be a string or an integer, got {type(raw).__name__}"
+        return Message("corpus.id.type", field=id_field, type=type(raw).__name__)
     doc_id = str(raw)
     if not doc_id.strip():
-        return f"{id_field!r} is empty; give every record a unique id, or leave the field out to have one assigned"
+        return Message("corpus.id.empty", field=id_field)
     try:
         doc_id.encode("utf-8")
     except UnicodeEncodeError:
-        return f"{id_field!r} holds an unpaired surrogate ({doc_id!a}); ids must be valid Unicode"
+        return Message("corpus.id.surrogate", field=id_field, id=doc_id)
     return doc_id, False
 
 
@@ -234,24 +234,24 @@ def _slow_parse(line: bytes, name: str, n: int, replace: bool, utf8_fix: str, la
         s = line.decode("utf-8")
     except UnicodeDecodeError as e:
         if not replace:
-            return RawRecord(name, n, line, None, f"invalid UTF-8 at byte {e.start} of the line; {utf8_fix}",
+            return RawRecord(name, n, line, None, Message("corpus.line.not_utf8", byte=e.start, fix=utf8_fix),
                              "invalid-utf8", label)
         s = line.decode("utf-8", errors="replace")
     try:
         obj = json.loads(s)
     except json.JSONDecodeError as e:
-        return RawRecord(name, n, line, None, f"malformed JSON ({e.msg} at column {e.colno}); fix or remove the line",
+        return RawRecord(name, n, line, None, Message("corpus.line.malformed_json", error=e.msg, column=e.colno),
                          "malformed-json", label)
     except (ValueError, RecursionError) as e:  # e.g. a 5,000-digit number, nesting too deep
-        return RawRecord(name, n, line, None, f"unreadable JSON ({str(e)[:120]}); fix or remove the line",
+        return RawRecord(name, n, line, None, Message("corpus.line.unreadable_json", error=str(e)[:120]),
                          "malformed-json", label)
     return _object(obj, line, name, n, label)
 
 
 def _object(obj: Any, line: bytes, name: str, n: int, label: str) -> RawRecord:
     if type(obj) is not dict:
-        return RawRecord(name, n, line, None, f"expected a JSON object, got {_json_type(obj)}; each line must be "
-                         "one object", "malformed-json", label)
+        return RawRecord(name, n, line, None, Message("corpus.line.not_object", type=_json_type(obj)),
+                         "malformed-json", label)
     return RawRecord(name, n, line, obj, None, None, label)
 
 
@@ -261,7 +261,7 @@ def _json_type(obj: Any) -> str:
 
 
 def jsonl_records(path: str | Path, start: int = 0, end: int | None = None, first_line: int = 1,
-                  encoding_errors: str = "skip", utf8_fix: str = "re-encode the file as UTF-8",
+                  encoding_errors: str = "skip", utf8_fix: str = Message("corpus.fix.reencode"),
                   label: str = "", damage_line: int | None = None) -> Iterator[RawRecord]:
     """The records of a JSONL file, or of its byte range [start, end) that begins at line ``first_line`` (the
     index reads large files in ranges cut at line ends, in parallel); a ``.gz`` file whole. Blank lines are not
@@ -305,8 +305,7 @@ def jsonl_records(path: str | Path, start: int = 0, end: int | None = None, firs
                 yield RawRecord(name, n, line, obj, None, None, label)
         except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: every line before the damage is kept
             at = n + 1 if damage_line is None else damage_line
-            yield RawRecord(name, at, b"", None, f"gzip stream unreadable after line {n} ({e}); the lines before "
-                            "the damage were read — re-create the file (re-download or re-compress it)", "unreadable",
+            yield RawRecord(name, at, b"", None, Message("corpus.gzip.damaged", line=n, error=str(e)), "unreadable",
                             label)
 
 
@@ -351,9 +350,9 @@ def parquet_records(pf: Any, name: str, row_groups: Iterable[int] | None = None,
             except Exception as e:  # damaged data (pyarrow raises OSError, ArrowInvalid, ...)
                 unread = first + rows_in_group - n
                 at = n + 1 if damage_line is None else damage_line
-                yield RawRecord(name, at, b"", None, f"Parquet row group {g + 1} (rows {first + 1:,}-"
-                                f"{first + rows_in_group:,}) could not be read ({e}); its {unread:,} unread rows were "
-                                "skipped, the other row groups were read; fix: re-write the file", "unreadable", label)
+                yield RawRecord(name, at, b"", None, Message("corpus.parquet.row_group", group=g + 1, first=first + 1,
+                                                             last=first + rows_in_group, error=str(e), unread=unread),
+                                "unreadable", label)
                 break
             if batch is None:
                 break
@@ -365,7 +364,7 @@ def parquet_records(pf: Any, name: str, row_groups: Iterable[int] | None = None,
                 try:
                     data = dumps(row, default=str)
                 except TypeError as e:
-                    yield RawRecord(name, n, repr(row).encode(), None, f"row cannot be written as JSON: {e}",
+                    yield RawRecord(name, n, repr(row).encode(), None, Message("corpus.parquet.row_json", error=str(e)),
                                     "malformed-json", label)
                     continue
                 yield RawRecord(name, n, data, row, None, None, label)

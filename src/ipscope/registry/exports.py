@@ -119,5 +119,6 @@ def export(fmt: str, reservations: Mapping[str, str], urls: Sequence[str]) -> Ex
     if fmt == "cawg":
         return cawg(reservations)
     from ..errors import InputError
+    from ..messages import error
 
-    raise InputError(f"unknown export format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+    raise error(InputError, "registry.export.unknown_format", format=fmt, formats=", ".join(FORMATS))

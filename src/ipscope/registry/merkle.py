@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
+from ..messages import Message
+
 __all__ = [
     "HASH_SIZE", "EMPTY_ROOT", "leaf_hash", "node_hash", "root_hash", "inclusion_path", "consistency_path",
     "verify_inclusion", "root_from_inclusion", "verify_consistency", "ProofError", "LogStore", "MemoryStore",
@@ -130,7 +132,7 @@ def consistency_path(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]
 
 def _check_hash(h: bytes, what: str) -> None:
     if not isinstance(h, (bytes, bytearray)) or len(h) != HASH_SIZE:
-        raise ProofError(f"{what} is not a {HASH_SIZE}-byte SHA-256 hash")
+        raise ProofError(Message("proof.not_hash", what=what, size=HASH_SIZE))
 
 
 def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
@@ -138,14 +140,13 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
     leaves: RFC 9162 2.1.3.2 up to the final comparison. Raises :class:`ProofError` when the proof cannot
     be for that index and size (too long or too short)."""
     if not 0 <= index < size:
-        raise ProofError(f"leaf index {index} is not in a tree of {size} leaves")
-    _check_hash(leaf, "the leaf hash")
+        raise ProofError(Message("proof.leaf_outside", index=index, size=size))
+    _check_hash(leaf, Message("proof.what.leaf_hash"))
     fn, sn, r = index, size - 1, leaf
     for i, p in enumerate(proof):
-        _check_hash(p, f"inclusion proof hash {i}")
+        _check_hash(p, Message("proof.what.inclusion_hash", i=i))
         if sn == 0:
-            raise ProofError(f"the inclusion proof has {len(proof)} hashes, more than leaf {index} of a tree "
-                             f"of {size} needs")
+            raise ProofError(Message("proof.inclusion.too_long", n=len(proof), index=index, size=size))
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             if not fn & 1:
@@ -157,47 +158,45 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofError(f"the inclusion proof has {len(proof)} hashes, fewer than leaf {index} of a tree of "
-                         f"{size} needs")
+        raise ProofError(Message("proof.inclusion.too_short", n=len(proof), index=index, size=size))
     return r
 
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
     """RFC 9162 2.1.3.2: raises :class:`ProofError` unless ``proof`` shows the leaf hash ``leaf`` at
     ``index`` in the tree of ``size`` leaves whose root is ``root``."""
-    _check_hash(root, "the root hash")
+    _check_hash(root, Message("proof.what.root_hash"))
     got = root_from_inclusion(index, size, leaf, proof)
     if got != root:
-        raise ProofError(f"the inclusion proof of leaf {index} leads to root {got.hex()}, not to the tree's "
-                         f"root {bytes(root).hex()} (size {size})")
+        raise ProofError(Message("proof.inclusion.wrong_root", index=index, got=got.hex(), root=bytes(root).hex(),
+                                 size=size))
 
 
 def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
                        proof: Sequence[bytes]) -> None:
     """RFC 9162 2.1.4.2: raises :class:`ProofError` unless ``proof`` shows that the tree of ``old_size``
     leaves with root ``old_root`` is a prefix of the tree of ``new_size`` leaves with root ``new_root``."""
-    _check_hash(old_root, "the old root hash")
-    _check_hash(new_root, "the new root hash")
+    _check_hash(old_root, Message("proof.what.old_root"))
+    _check_hash(new_root, Message("proof.what.new_root"))
     for i, p in enumerate(proof):
-        _check_hash(p, f"consistency proof hash {i}")
+        _check_hash(p, Message("proof.what.consistency_hash", i=i))
     if not 0 <= old_size <= new_size:
-        raise ProofError(f"the old tree ({old_size} leaves) is larger than the new one ({new_size}): a log "
-                         "only grows")
+        raise ProofError(Message("proof.consistency.shrinks", old=old_size, new=new_size))
     if old_size == new_size:
         if proof:
-            raise ProofError("a consistency proof between trees of the same size must be empty")
+            raise ProofError(Message("proof.consistency.same_size_not_empty"))
         if old_root != new_root:
-            raise ProofError(f"two different roots for the same tree size {old_size}: the log forked")
+            raise ProofError(Message("proof.consistency.forked", size=old_size))
         return
     if old_size == 0:  # every tree extends the empty tree; there is nothing to prove
         if proof:
-            raise ProofError("a consistency proof from the empty tree must be empty")
+            raise ProofError(Message("proof.consistency.from_empty_not_empty"))
         if old_root != EMPTY_ROOT:
-            raise ProofError("the root of the empty tree is not SHA-256 of nothing")
+            raise ProofError(Message("proof.consistency.empty_root"))
         return
     path = list(proof)
     if not path:  # step 1
-        raise ProofError(f"the consistency proof from {old_size} to {new_size} leaves is empty")
+        raise ProofError(Message("proof.consistency.empty", old=old_size, new=new_size))
     if old_size & (old_size - 1) == 0:  # step 2: the old tree is a complete subtree; its root starts the path
         path.insert(0, old_root)
     fn, sn = old_size - 1, new_size - 1  # step 3
@@ -207,8 +206,7 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
     fr = sr = path[0]  # step 5
     for c in path[1:]:  # step 6
         if sn == 0:
-            raise ProofError(f"the consistency proof has more hashes than a proof from {old_size} to {new_size} "
-                             "leaves needs")
+            raise ProofError(Message("proof.consistency.too_long", old=old_size, new=new_size))
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
@@ -221,14 +219,13 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         fn >>= 1
         sn >>= 1
     if sn != 0:  # step 7
-        raise ProofError(f"the consistency proof has fewer hashes than a proof from {old_size} to {new_size} "
-                         "leaves needs")
+        raise ProofError(Message("proof.consistency.too_short", old=old_size, new=new_size))
     if fr != old_root:
-        raise ProofError(f"the consistency proof does not lead to the old root {bytes(old_root).hex()} "
-                         f"({old_size} leaves): it gives {fr.hex()}")
+        raise ProofError(Message("proof.consistency.wrong_old_root", root=bytes(old_root).hex(), size=old_size,
+                                 got=fr.hex()))
     if sr != new_root:
-        raise ProofError(f"the consistency proof does not lead to the new root {bytes(new_root).hex()} "
-                         f"({new_size} leaves): it gives {sr.hex()}")
+        raise ProofError(Message("proof.consistency.wrong_new_root", root=bytes(new_root).hex(), size=new_size,
+                                 got=sr.hex()))
 
 
 # --------------------------------------------------------------------------- the log and its storage

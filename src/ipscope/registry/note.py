@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import InputError
+from ..messages import Message, error
 
 __all__ = [
     "ALG_ED25519", "MAX_SIGNATURES", "NoteFormatError", "NoteVerifyError", "VerifierKey", "Signer", "Signature",
@@ -56,10 +57,9 @@ def _b64decode(text: str, what: str) -> bytes:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise NoteFormatError(f"{what} is not standard base64: {text[:60]!r}",
-                              "copy it again whole; it uses A-Z a-z 0-9 + / and = padding") from None
+        raise error(NoteFormatError, "note.b64.not_standard", what=what, text=text[:60]) from None
     if base64.b64encode(raw).decode("ascii") != text:
-        raise NoteFormatError(f"{what} is not canonical base64: {text[:60]!r}", "copy it again whole")
+        raise error(NoteFormatError, "note.b64.not_canonical", what=what, text=text[:60])
     return raw
 
 
@@ -85,27 +85,23 @@ class VerifierKey:
     def parse(cls, text: str) -> VerifierKey:
         """Read a vkey (surrounding whitespace ignored); :class:`NoteFormatError` says what is wrong."""
         text = text.strip()
-        fix = "give the key exactly as the log publishes it: <name>+<8 hex digits>+<base64>, on one line"
         parts = text.split("+", 2)  # the base64 key material may itself hold '+'
         if len(parts) != 3:
-            raise NoteFormatError(f"a verifier key has three parts separated by '+', this has {len(parts)}: "
-                                  f"{text[:80]!r}", fix)
+            raise error(NoteFormatError, "note.vkey.parts", n=len(parts), text=text[:80])
         name, hexid, b64 = parts
         if not _valid_name(name):
-            raise NoteFormatError(f"verifier key name {name!r} is empty or has spaces", fix)
+            raise error(NoteFormatError, "note.vkey.name", name=name)
         if not _HEX8.fullmatch(hexid):
-            raise NoteFormatError(f"verifier key ID {hexid!r} is not 8 lower-case hex digits", fix)
-        raw = _b64decode(b64, "the verifier key's key material")
+            raise error(NoteFormatError, "note.vkey.id", id=hexid)
+        raw = _b64decode(b64, Message("note.what.vkey_material"))
         if not raw or raw[0] != ALG_ED25519:
-            raise NoteFormatError(f"verifier key {name}+{hexid} is not an Ed25519 key (type byte "
-                                  f"{raw[0] if raw else None}, want 1)", "ipscope verifies Ed25519 (type 1) keys")
+            raise error(NoteFormatError, "note.vkey.type", key=f"{name}+{hexid}", type=raw[0] if raw else None)
         if len(raw) != 33:
-            raise NoteFormatError(f"verifier key {name}+{hexid} has {len(raw) - 1} bytes of key, an Ed25519 "
-                                  "public key has 32", fix)
+            raise error(NoteFormatError, "note.vkey.size", key=f"{name}+{hexid}", n=len(raw) - 1)
         kid = int(hexid, 16)
         if key_id(name, raw[1:]) != kid:
-            raise NoteFormatError(f"verifier key {name}+{hexid}: the key ID does not match the name and key "
-                                  f"(it should be {key_id(name, raw[1:]):08x})", fix)
+            raise error(NoteFormatError, "note.vkey.id_mismatch", key=f"{name}+{hexid}",
+                        want=f"{key_id(name, raw[1:]):08x}")
         return cls(name, kid, raw[1:])
 
     def __str__(self) -> str:
@@ -127,10 +123,9 @@ class Signer:
 
     def __init__(self, name: str, seed: bytes) -> None:
         if not _valid_name(name):
-            raise NoteFormatError(f"key name {name!r} is empty or has spaces or '+'",
-                                  "name the key like a URL without scheme, e.g. registry.example.org/log")
+            raise error(NoteFormatError, "note.signer.name", name=name)
         if len(seed) != 32:
-            raise NoteFormatError(f"an Ed25519 private key has 32 bytes, not {len(seed)}")
+            raise error(NoteFormatError, "note.signer.seed_size", n=len(seed))
         self.name = name
         self._key = Ed25519PrivateKey.from_private_bytes(seed)
         self._seed = bytes(seed)
@@ -148,19 +143,18 @@ class Signer:
     def parse(cls, text: str) -> Signer:
         """Read a signer key ``PRIVATE+KEY+name+hex(key ID)+base64(0x01 || seed)``."""
         text = text.strip()
-        fix = "give the private key file the registry wrote (PRIVATE+KEY+<name>+<id>+<base64>)"
         if not text.startswith(_PRIVATE_PREFIX):
-            raise NoteFormatError("a signer key starts with PRIVATE+KEY+", fix)
+            raise error(NoteFormatError, "note.skey.prefix")
         parts = text[len(_PRIVATE_PREFIX):].split("+", 2)
         if len(parts) != 3 or not _HEX8.fullmatch(parts[1]):
-            raise NoteFormatError("a signer key is PRIVATE+KEY+<name>+<8 hex digits>+<base64>", fix)
+            raise error(NoteFormatError, "note.skey.form")
         name, hexid, b64 = parts
-        raw = _b64decode(b64, "the signer key's key material")
+        raw = _b64decode(b64, Message("note.what.skey_material"))
         if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise NoteFormatError("the signer key is not an Ed25519 (type 1) seed of 32 bytes", fix)
+            raise error(NoteFormatError, "note.skey.type")
         signer = cls(name, raw[1:])
         if signer.verifier.key_id != int(hexid, 16):
-            raise NoteFormatError(f"signer key {name}+{hexid}: the key ID does not match the key", fix)
+            raise error(NoteFormatError, "note.skey.id_mismatch", key=f"{name}+{hexid}")
         return signer
 
     @property
@@ -205,14 +199,14 @@ class Note:
 def _check_text(text: str, what: str) -> None:
     bad = next((ch for ch in text if ch < " " and ch != "\n"), None)
     if bad is not None:
-        raise NoteFormatError(f"{what} has the control character U+{ord(bad):04X}; a note allows only newlines")
+        raise error(NoteFormatError, "note.control_char", what=what, char=f"U+{ord(bad):04X}")
 
 
 def sign_note(text: str, *signers: Signer) -> str:
     """The signed note of ``text`` (which must end in a newline) with one line per signer."""
     if not text.endswith("\n"):
-        raise NoteFormatError("a note's text ends with a newline")
-    _check_text(text, "the note text")
+        raise error(NoteFormatError, "note.text_newline")
+    _check_text(text, Message("note.what.text"))
     data = text.encode("utf-8")
     lines = "".join(Signature(s.name, s.key_id, s.sign(data)).line() for s in signers)
     return text + "\n" + lines
@@ -224,32 +218,29 @@ def parse_note(msg: str | bytes) -> tuple[str, list[Signature]]:
         try:
             msg = msg.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise NoteFormatError(f"a signed note is UTF-8; byte {e.start} is not") from None
-    _check_text(msg, "the signed note")
-    fix = "a signed note is text, a blank line, then lines '— <key name> <base64 signature>'"
+            raise error(NoteFormatError, "note.not_utf8", byte=e.start) from None
+    _check_text(msg, Message("note.what.note"))
     if not msg.endswith("\n"):
-        raise NoteFormatError("the signed note does not end with a newline (is it cut short?)", fix)
+        raise error(NoteFormatError, "note.no_final_newline")
     at = msg.rfind("\n\n")
     if at < 0:
-        raise NoteFormatError("the signed note has no blank line before its signatures", fix)
+        raise error(NoteFormatError, "note.no_blank_line")
     text, sig_block = msg[:at + 1], msg[at + 2:]
     lines = sig_block.split("\n")[:-1]
     if not lines:
-        raise NoteFormatError("the signed note has no signature lines", fix)
+        raise error(NoteFormatError, "note.no_signatures")
     if len(lines) > MAX_SIGNATURES:
-        raise NoteFormatError(f"the signed note has {len(lines)} signatures, more than {MAX_SIGNATURES}", fix)
+        raise error(NoteFormatError, "note.too_many_signatures", n=len(lines), max=MAX_SIGNATURES)
     sigs = []
     for n, line in enumerate(lines, 1):
         if not line.startswith(_SIG_PREFIX):
-            raise NoteFormatError(f"signature line {n} does not start with an em dash and a space: {line[:60]!r}",
-                                  fix)
+            raise error(NoteFormatError, "note.sig.prefix", n=n, line=line[:60])
         name, sep, b64 = line[len(_SIG_PREFIX):].partition(" ")
         if not sep or not _valid_name(name):
-            raise NoteFormatError(f"signature line {n} has no valid key name: {line[:60]!r}", fix)
-        raw = _b64decode(b64, f"the signature on line {n}")
+            raise error(NoteFormatError, "note.sig.name", n=n, line=line[:60])
+        raw = _b64decode(b64, Message("note.what.signature", n=n))
         if len(raw) < 5:
-            raise NoteFormatError(f"the signature on line {n} is {len(raw)} bytes, too short for a key ID and a "
-                                  "signature", fix)
+            raise error(NoteFormatError, "note.sig.short", n=n, size=len(raw))
         sigs.append(Signature(name, int.from_bytes(raw[:4], "big"), raw[4:]))
     return text, sigs
 
@@ -269,14 +260,13 @@ def open_note(msg: str | bytes, verifiers: Iterable[VerifierKey]) -> Note:
                 unverified.append(s)
             continue
         if not v.verify(data, s.signature):
-            raise NoteVerifyError(f"the signature of key {s.name}+{s.key_id:08x} does not verify: the note was "
-                                  "changed after it was signed, or signed by another key of that name")
+            raise NoteVerifyError(Message("note.verify.bad_signature", key=f"{s.name}+{s.key_id:08x}"))
         if s not in verified:
             verified.append(s)
     if not verified:
         names = ", ".join(f"{s.name}+{s.key_id:08x}" for s in sigs)
         want = ", ".join(f"{n}+{k:08x}" for n, k in known) or "none"
-        raise NoteVerifyError(f"the note is not signed by the key given (signed by {names}; key given: {want})")
+        raise NoteVerifyError(Message("note.verify.not_signed", names=names, want=want))
     return Note(text, tuple(verified), tuple(unverified))
 
 
@@ -296,21 +286,19 @@ class Checkpoint:
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
         """Read a checkpoint's note text (c2sp.org/tlog-checkpoint)."""
-        fix = "a checkpoint's text is three lines: origin, tree size, base64 root hash"
         if not text.endswith("\n"):
-            raise NoteFormatError("the checkpoint text does not end with a newline", fix)
+            raise error(NoteFormatError, "note.checkpoint.newline")
         lines = text[:-1].split("\n")
         if len(lines) < 3:
-            raise NoteFormatError(f"the checkpoint text has {len(lines)} lines, fewer than 3", fix)
+            raise error(NoteFormatError, "note.checkpoint.lines", n=len(lines))
         if any(not line for line in lines):
-            raise NoteFormatError("the checkpoint text has an empty line", fix)
+            raise error(NoteFormatError, "note.checkpoint.empty_line")
         origin, size, root = lines[:3]
         if not _SIZE.fullmatch(size):
-            raise NoteFormatError(f"the checkpoint's tree size {size!r} is not a decimal number without "
-                                  "leading zeros", fix)
-        raw = _b64decode(root, "the checkpoint's root hash")
+            raise error(NoteFormatError, "note.checkpoint.size", size=size)
+        raw = _b64decode(root, Message("note.what.root_hash"))
         if len(raw) != 32:
-            raise NoteFormatError(f"the checkpoint's root hash has {len(raw)} bytes, a SHA-256 hash has 32", fix)
+            raise error(NoteFormatError, "note.checkpoint.root_size", n=len(raw))
         return cls(origin, int(size), raw, tuple(lines[3:]))
 
 
@@ -328,8 +316,8 @@ def open_checkpoint(msg: str | bytes, key: VerifierKey,
     signatures (witness cosignatures, keys of ``also``) are kept but do not replace the log's."""
     note = open_note(msg, (key, *also))
     if not any(s.name == key.name and s.key_id == key.key_id for s in note.signatures):
-        raise NoteVerifyError(f"the checkpoint is not signed by the log's key {key.name}+{key.key_id:08x}")
+        raise NoteVerifyError(Message("note.verify.checkpoint_key", key=f"{key.name}+{key.key_id:08x}"))
     cp = Checkpoint.parse(note.text)
     if cp.origin != key.name:
-        raise NoteVerifyError(f"the checkpoint is of log {cp.origin!r}, the key given is {key.name!r}")
+        raise NoteVerifyError(Message("note.verify.origin", origin=cp.origin, name=key.name))
     return cp, note

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from ..errors import InputError
+from ..messages import Message, error, error_messages
 from . import jcs
 from .merkle import HASH_SIZE, MerkleLog, ProofError, leaf_hash, root_from_inclusion, verify_consistency
 from .note import (Checkpoint, NoteFormatError, NoteVerifyError, Signer, VerifierKey, open_checkpoint, parse_note,
@@ -58,9 +59,16 @@ def format_time(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def _fail(where: str, field_name: str, problem: str, fix: str | None = None) -> ReceiptFormatError:
-    return ReceiptFormatError(f"{where}: field {field_name!r} {problem}",
-                              fix or "use the receipt exactly as the registry issued it")
+def _detail(e: NoteFormatError) -> Message | str:
+    """A note error's message as a parameter of the error that wraps it (translatable when it has a code)."""
+    coded = error_messages(e)
+    return coded[0] if coded else e.message
+
+
+def _fail(where: str, field_name: str, problem: Message, code: str = "receipt.field") -> ReceiptFormatError:
+    """``code`` picks the fix: ``receipt.field`` (use the receipt as issued), ``receipt.field_newer``,
+    ``receipt.field_version``, ``receipt.field_consistency``."""
+    return error(ReceiptFormatError, code, where=where, field=field_name, problem=problem)
 
 
 # --------------------------------------------------------------------------- the statement
@@ -87,17 +95,17 @@ class Statement:
         for name in ("work_id", "iscc", "owner"):
             v = getattr(self, name)
             if not isinstance(v, str) or not v:
-                raise _fail(where, f"statement.{name}", "is not a non-empty string")
+                raise _fail(where, f"statement.{name}", Message("receipt.problem.not_nonempty_string"))
         if not isinstance(self.content_sha256, str) or not _SHA256_HEX.fullmatch(self.content_sha256):
-            raise _fail(where, "statement.content_sha256", "is not 64 lower-case hex digits (a SHA-256)")
+            raise _fail(where, "statement.content_sha256", Message("receipt.problem.not_sha256"))
         if not isinstance(self.time, str) or not _TIME.fullmatch(self.time):
-            raise _fail(where, "statement.time", f"is not an RFC 3339 UTC time like 2026-07-01T12:00:00.000Z: "
-                                                 f"{self.time!r}")
+            raise _fail(where, "statement.time", Message("receipt.problem.not_time", value=self.time))
         if self.event not in EVENTS:
-            raise _fail(where, "statement.event", f"is {self.event!r}, not one of {', '.join(EVENTS)}")
+            raise _fail(where, "statement.event", Message("receipt.problem.bad_event", value=self.event,
+                                                          events=", ".join(EVENTS)))
         if not isinstance(self.reservations, Mapping) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.reservations.items()):
-            raise _fail(where, "statement.reservations", "is not an object of strings ({\"train-ai\": \"n\"})")
+            raise _fail(where, "statement.reservations", Message("receipt.problem.not_string_map"))
 
     def to_json(self) -> dict[str, Any]:
         return {"v": STATEMENT_VERSION, "event": self.event, "work_id": self.work_id,
@@ -115,17 +123,18 @@ class Statement:
     @classmethod
     def from_json(cls, d: Any, where: str = "receipt") -> Statement:
         if not isinstance(d, dict):
-            raise _fail(where, "statement", "is not a JSON object")
+            raise _fail(where, "statement", Message("receipt.problem.not_object"))
         missing = [k for k in _STATEMENT_KEYS if k not in d]
         if missing:
-            raise _fail(where, "statement", f"lacks {', '.join(missing)}")
+            raise _fail(where, "statement", Message("receipt.problem.lacks", fields=", ".join(missing)))
         extra = sorted(set(d) - set(_STATEMENT_KEYS))
         if extra:
-            raise _fail(where, "statement", f"has fields a version-1 statement does not: {', '.join(extra)}",
-                        "a newer ipscope may have written it: upgrade ipscope")
+            raise _fail(where, "statement", Message("receipt.problem.extra_fields", fields=", ".join(extra)),
+                        "receipt.field_newer")
         if d["v"] != STATEMENT_VERSION or isinstance(d["v"], bool):
-            raise _fail(where, "statement.v", f"is {d['v']!r}; this ipscope reads version {STATEMENT_VERSION}",
-                        "upgrade ipscope")
+            raise _fail(where, "statement.v",
+                        Message("receipt.problem.version", value=d["v"], version=STATEMENT_VERSION),
+                        "receipt.field_version")
         st = cls.__new__(cls)
         for k in _STATEMENT_KEYS[1:]:
             object.__setattr__(st, k, d[k])
@@ -134,7 +143,7 @@ class Statement:
         try:
             st.canonical()
         except jcs.JCSError as e:  # a lone surrogate (\ud800) that JSON allows and RFC 8785 does not
-            raise _fail(where, "statement", f"has no RFC 8785 form: {e}") from None
+            raise _fail(where, "statement", Message("receipt.problem.no_jcs", error=str(e))) from None
         return st
 
 
@@ -147,19 +156,19 @@ def _b64(data: bytes) -> str:
 
 def _unb64(value: Any, where: str, field_name: str, size: int) -> bytes:
     if not isinstance(value, str):
-        raise _fail(where, field_name, "is not a base64 string")
+        raise _fail(where, field_name, Message("receipt.problem.not_b64_string"))
     try:
         raw = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise _fail(where, field_name, f"is not base64: {value[:60]!r}") from None
+        raise _fail(where, field_name, Message("receipt.problem.not_b64", value=value[:60])) from None
     if len(raw) != size:
-        raise _fail(where, field_name, f"holds {len(raw)} bytes, not {size}")
+        raise _fail(where, field_name, Message("receipt.problem.wrong_size", n=len(raw), size=size))
     return raw
 
 
 def _index(value: Any, where: str, field_name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _fail(where, field_name, f"is not a whole number >= 0: {value!r}")
+        raise _fail(where, field_name, Message("receipt.problem.not_index", value=value))
     return value
 
 
@@ -183,25 +192,25 @@ class Receipt:
     def from_json(cls, d: Any, where: str = "receipt") -> Receipt:
         """Read a receipt object; :class:`ReceiptFormatError` names the field that is wrong."""
         if not isinstance(d, dict):
-            raise ReceiptFormatError(f"{where}: a receipt is a JSON object, this is a {type(d).__name__}",
-                                     "give the receipt file the registry issued")
+            raise error(ReceiptFormatError, "receipt.not_object", where=where, type=type(d).__name__)
         missing = [k for k in _RECEIPT_KEYS if k not in d]
         if missing:
-            raise _fail(where, missing[0], "is missing" + (f" (and {', '.join(missing[1:])})" if missing[1:] else ""))
+            raise _fail(where, missing[0], Message("receipt.problem.missing_more", more=", ".join(missing[1:]))
+                        if missing[1:] else Message("receipt.problem.missing"))
         st = Statement.from_json(d["statement"], where)
         sig = _unb64(d["signature"], where, "signature", 64)
         index = _index(d["leaf_index"], where, "leaf_index")
         cp = d["checkpoint"]
         if not isinstance(cp, str):
-            raise _fail(where, "checkpoint", "is not a string (a signed note)")
+            raise _fail(where, "checkpoint", Message("receipt.problem.not_note"))
         try:
             text, _ = parse_note(cp)
             Checkpoint.parse(text)
         except NoteFormatError as e:
-            raise _fail(where, "checkpoint", f"is not a signed checkpoint: {e.message}") from None
+            raise _fail(where, "checkpoint", Message("receipt.problem.not_checkpoint", detail=_detail(e))) from None
         inc = d["inclusion"]
         if not isinstance(inc, list):
-            raise _fail(where, "inclusion", "is not a list of base64 hashes")
+            raise _fail(where, "inclusion", Message("receipt.problem.not_hash_list"))
         hashes = tuple(_unb64(h, where, f"inclusion[{i}]", HASH_SIZE) for i, h in enumerate(inc))
         return cls(st, sig, index, cp, hashes)
 
@@ -220,13 +229,12 @@ class ConsistencyProof:
     @classmethod
     def from_json(cls, d: Any, where: str = "consistency proof") -> ConsistencyProof:
         if not isinstance(d, dict):
-            raise ReceiptFormatError(f"{where}: a consistency proof is a JSON object {{\"from\", \"to\", \"proof\"}}",
-                                     "save the registry's /v1/log/consistency answer as it is")
+            raise error(ReceiptFormatError, "receipt.consistency_not_object", where=where)
         for k in ("from", "to", "proof"):
             if k not in d:
-                raise _fail(where, k, "is missing", "save the registry's /v1/log/consistency answer as it is")
+                raise _fail(where, k, Message("receipt.problem.missing"), "receipt.field_consistency")
         if not isinstance(d["proof"], list):
-            raise _fail(where, "proof", "is not a list of base64 hashes")
+            raise _fail(where, "proof", Message("receipt.problem.not_hash_list"))
         return cls(_index(d["from"], where, "from"), _index(d["to"], where, "to"),
                    tuple(_unb64(h, where, f"proof[{i}]", HASH_SIZE) for i, h in enumerate(d["proof"])))
 
@@ -295,6 +303,21 @@ def _short(h: bytes) -> str:
     return h.hex()[:16] + "…"
 
 
+def _why(e: Exception) -> str:
+    """A failed step's reason: the coded message the error carries (translatable), else its text."""
+    if isinstance(e, NoteFormatError):
+        return _detail(e)
+    arg = e.args[0] if e.args else None
+    return arg if isinstance(arg, Message) else str(e)
+
+
+_STATEMENT_SIG = Message("verify.check.statement_signature")
+_CHECKPOINT_SIG = Message("verify.check.checkpoint_signature")
+_INCLUSION = Message("verify.check.inclusion")
+_NEWER_SIG = Message("verify.check.newer_checkpoint_signature")
+_CONSISTENCY = Message("verify.check.consistency")
+
+
 def verify(receipt: Receipt, public_key: VerifierKey | str, newer_checkpoint: str | None = None,
            consistency: ConsistencyProof | None = None) -> VerifyResult:
     """Check a receipt with the log's public key, offline:
@@ -314,48 +337,42 @@ def verify(receipt: Receipt, public_key: VerifierKey | str, newer_checkpoint: st
     kname = f"{public_key.name}+{public_key.key_id:08x}"
     checks: list[Check] = []
     if public_key.verify(data, receipt.signature):
-        checks.append(Check("statement signature", True, f"Ed25519 signature of the statement's canonical JSON "
-                                                         f"({len(data)} bytes) by {kname}"))
+        checks.append(Check(_STATEMENT_SIG, True, Message("verify.statement_signature.ok", n=len(data), key=kname)))
     else:
-        checks.append(Check("statement signature", False, f"the signature does not verify with {kname}: the "
-                                                          "statement was changed after it was signed, or another "
-                                                          "key signed it"))
+        checks.append(Check(_STATEMENT_SIG, False, Message("verify.statement_signature.bad", key=kname)))
     cp: Checkpoint | None = None
     try:
         cp, _ = open_checkpoint(receipt.checkpoint, public_key)
-        checks.append(Check("checkpoint signature", True, f"checkpoint of log {cp.origin} at {cp.size} leaves, "
-                                                          f"signed by {kname}"))
+        checks.append(Check(_CHECKPOINT_SIG, True, Message("verify.checkpoint.ok", origin=cp.origin, size=cp.size,
+                                                           key=kname)))
     except (NoteVerifyError, NoteFormatError) as e:
-        checks.append(Check("checkpoint signature", False, str(e)))
+        checks.append(Check(_CHECKPOINT_SIG, False, _why(e)))
         cp = Checkpoint.parse(parse_note(receipt.checkpoint)[0])  # well-formed (from_json checked): for step 3
     try:
         got = root_from_inclusion(receipt.leaf_index, cp.size, leaf, receipt.inclusion)
         if got == cp.root_hash:
-            checks.append(Check("inclusion", True, f"leaf {receipt.leaf_index} (hash {_short(leaf)}) is in the "
-                                                   f"tree of {cp.size} leaves with root {_short(cp.root_hash)}"))
+            checks.append(Check(_INCLUSION, True, Message("verify.inclusion.ok", leaf=receipt.leaf_index,
+                                                          hash=_short(leaf), size=cp.size, root=_short(cp.root_hash))))
         else:
-            checks.append(Check("inclusion", False, f"the inclusion proof of leaf {receipt.leaf_index} (hash "
-                                                    f"{_short(leaf)}) leads to root {_short(got)}, not to the "
-                                                    f"checkpoint's root {_short(cp.root_hash)}: the statement, "
-                                                    "leaf index or proof was changed, or the proof is another "
-                                                    "leaf's"))
+            checks.append(Check(_INCLUSION, False, Message("verify.inclusion.bad", leaf=receipt.leaf_index,
+                                                           hash=_short(leaf), got=_short(got),
+                                                           root=_short(cp.root_hash))))
     except ProofError as e:
-        checks.append(Check("inclusion", False, str(e)))
+        checks.append(Check(_INCLUSION, False, _why(e)))
     newer_size: int | None = None
     if newer_checkpoint is not None:
         newer: Checkpoint | None = None
         try:
             newer, _ = open_checkpoint(newer_checkpoint, public_key)
             newer_size = newer.size
-            checks.append(Check("newer checkpoint signature", True, f"checkpoint of log {newer.origin} at "
-                                                                    f"{newer.size} leaves, signed by {kname}"))
+            checks.append(Check(_NEWER_SIG, True, Message("verify.checkpoint.ok", origin=newer.origin,
+                                                          size=newer.size, key=kname)))
         except (NoteVerifyError, NoteFormatError) as e:
-            checks.append(Check("newer checkpoint signature", False, str(e)))
+            checks.append(Check(_NEWER_SIG, False, _why(e)))
         if newer is not None:
             checks.append(_consistency(cp, newer, consistency))
     elif consistency is not None:
-        checks.append(Check("consistency", False, "a consistency proof was given without the newer checkpoint it "
-                                                  "leads to"))
+        checks.append(Check(_CONSISTENCY, False, Message("verify.consistency.no_checkpoint")))
     return VerifyResult(tuple(checks), receipt.statement.to_json(), receipt.leaf_index, str(public_key), cp.origin,
                         cp.size, cp.root_hash.hex(), newer_size, leaf.hex())
 
@@ -363,34 +380,38 @@ def verify(receipt: Receipt, public_key: VerifierKey | str, newer_checkpoint: st
 def _consistency(old: Checkpoint, new: Checkpoint, proof: ConsistencyProof | None) -> Check:
     if proof is None:
         if old.size == new.size and old.root_hash == new.root_hash:
-            return Check("consistency", True, f"the newer checkpoint is of the same tree ({old.size} leaves)")
-        return Check("consistency", False, f"no consistency proof from {old.size} to {new.size} leaves was given")
+            return Check(_CONSISTENCY, True, Message("verify.consistency.same", size=old.size))
+        return Check(_CONSISTENCY, False, Message("verify.consistency.missing", old=old.size, new=new.size))
     if (proof.old_size, proof.new_size) != (old.size, new.size):
-        return Check("consistency", False, f"the proof is from {proof.old_size} to {proof.new_size} leaves, the "
-                                           f"checkpoints are of {old.size} and {new.size}")
+        return Check(_CONSISTENCY, False, Message("verify.consistency.sizes", proof_old=proof.old_size,
+                                                  proof_new=proof.new_size, old=old.size, new=new.size))
     try:
         verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof.hashes)
     except ProofError as e:
-        return Check("consistency", False, str(e))
-    return Check("consistency", True, f"the tree of {old.size} leaves is a prefix of the newer tree of {new.size} "
-                                      f"leaves (root {_short(new.root_hash)})")
+        return Check(_CONSISTENCY, False, _why(e))
+    return Check(_CONSISTENCY, True, Message("verify.consistency.ok", old=old.size, new=new.size,
+                                             root=_short(new.root_hash)))
 
 
 # --------------------------------------------------------------------------- files
 
 
+_WHAT = {"receipt": "receipt.what.receipt", "consistency proof": "receipt.what.consistency",
+         "checkpoint": "receipt.what.checkpoint", "key": "receipt.what.key"}
+
+
 def _read(path: str | Path, what: str) -> str:
     p = Path(path)
+    name = Message(_WHAT[what])
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise ReceiptFormatError(f"{p}: the {what} cannot be read ({e.strerror or e})",
-                                 "check the path") from None
+        raise error(ReceiptFormatError, "receipt.file.unreadable", path=str(p), what=name,
+                    error=str(e.strerror or e)) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ReceiptFormatError(f"{p}: the {what} is not UTF-8 text (byte {e.start})",
-                                 f"give the {what} file as the registry wrote it") from None
+        raise error(ReceiptFormatError, "receipt.file.not_utf8", path=str(p), what=name, byte=e.start) from None
 
 
 def _json(path: str | Path, what: str) -> Any:
@@ -398,9 +419,9 @@ def _json(path: str | Path, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        cut = "; the file ends before the JSON does: it was cut short" if not text.rstrip().endswith("}") else ""
-        raise ReceiptFormatError(f"{path}: the {what} is not JSON ({e.msg}, line {e.lineno} column {e.colno}){cut}",
-                                 f"give the {what} file whole, as the registry wrote it") from None
+        code = "receipt.file.not_json" if text.rstrip().endswith("}") else "receipt.file.not_json_cut"
+        raise error(ReceiptFormatError, code, path=str(path), what=Message(_WHAT[what]), error=e.msg, line=e.lineno,
+                    column=e.colno) from None
 
 
 def load_receipt(path: str | Path) -> Receipt:
@@ -417,21 +438,19 @@ def load_checkpoint(path: str | Path) -> str:
     try:
         Checkpoint.parse(parse_note(text)[0])
     except NoteFormatError as e:
-        raise ReceiptFormatError(f"{path}: not a signed checkpoint: {e.message}",
-                                 "save the registry's /v1/log/checkpoint answer as it is") from None
+        raise error(ReceiptFormatError, "receipt.checkpoint_invalid", path=str(path), detail=_detail(e)) from None
     return text
 
 
 def load_key(path: str | Path) -> VerifierKey:
     """A verifier key file: the one line of the registry's /v1/log/key (lines starting '#' are comments)."""
     lines = [ln.strip() for ln in _read(path, "key").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    fix = "save the registry's /v1/log/key answer (one line: <name>+<8 hex digits>+<base64>)"
     if len(lines) != 1:
-        raise ReceiptFormatError(f"{path}: a key file holds one verifier key line, this has {len(lines)}", fix)
+        raise error(ReceiptFormatError, "receipt.key_lines", path=str(path), n=len(lines))
     try:
         return VerifierKey.parse(lines[0])
     except NoteFormatError as e:
-        raise ReceiptFormatError(f"{path}: {e.message}", fix) from None
+        raise error(ReceiptFormatError, "receipt.key_invalid", path=str(path), detail=_detail(e)) from None
 
 
 def verify_files(receipt: str | Path, key: str | Path, checkpoint: str | Path | None = None,

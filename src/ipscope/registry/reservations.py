@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from ..audit.signals.content_usage import PARENT, UsagePrefs, parse_usage
 from ..errors import InputError
+from ..messages import error
 
 __all__ = ["TERMS", "VALUES", "check_reservations", "to_structured_field", "prefs"]
 
@@ -29,15 +30,12 @@ def check_reservations(value: Any, where: str = "reservations") -> dict[str, str
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise InputError(f"{where} is a {type(value).__name__}, not an object of terms to values",
-                         'give e.g. {"train-ai": "n", "search": "y"}')
+        raise error(InputError, "registry.reservations.not_object", where=where, type=type(value).__name__)
     for k, v in value.items():
         if k not in TERMS:
-            raise InputError(f"{where}: unknown term {k!r}",
-                             f"use the IETF aipref terms {', '.join(TERMS)} (docs/registry.md)")
+            raise error(InputError, "registry.reservations.unknown_term", where=where, term=k, terms=", ".join(TERMS))
         if v not in VALUES:
-            raise InputError(f"{where}: term {k!r} has value {v!r}",
-                             'the value is "y" (allowed) or "n" (not allowed)')
+            raise error(InputError, "registry.reservations.bad_value", where=where, term=k, value=v)
     out = {t: value[t] for t in TERMS if t in value}
     parsed = parse_usage(to_structured_field(out))  # the audit's reader must give the same back
     if parsed.error is not None or {k: ("y" if b else "n") for k, b in parsed.explicit.items()} != out:

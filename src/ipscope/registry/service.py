@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import InputError, IpscopeError
+from ..messages import Message, error
 from . import exports as _exports
 from .dbstore import DbStore
 from .merkle import MerkleLog, leaf_hash
@@ -204,14 +205,18 @@ def _redact(url: str) -> str:
         return url.split("@")[-1]
 
 
+_FIELD_CODES = {"owner name": "registry.field.owner_name", "title": "registry.field.title",
+                "text": "registry.field.text"}
+
+
 def _check_text(value: Any, what: str, limit: int, *, bytes_limit: bool = False) -> str:
+    name = Message(_FIELD_CODES[what])
     if not isinstance(value, str):
-        raise InputError(f"{what} is a {type(value).__name__}, not a string", f"give the {what} as text")
+        raise error(InputError, "registry.field.not_string", what=name, type=type(value).__name__)
     n = len(value.encode("utf-8")) if bytes_limit else len(value)
     if n > limit:
-        unit = "bytes" if bytes_limit else "characters"
-        raise InputError(f"{what} has {n:,} {unit}, over the limit of {limit:,}",
-                         f"shorten the {what} to at most {limit:,} {unit}")
+        unit = Message("registry.unit.bytes" if bytes_limit else "registry.unit.characters")
+        raise error(InputError, "registry.field.too_long", what=name, n=n, unit=unit, limit=limit)
     return value
 
 
@@ -219,20 +224,19 @@ def _check_urls(urls: Any) -> tuple[str, ...]:
     if urls is None:
         return ()
     if isinstance(urls, str) or not isinstance(urls, Sequence):
-        raise InputError("urls is not a list of URLs", 'give e.g. ["https://example.com/essay.html"]')
+        raise error(InputError, "registry.urls.not_list")
     if len(urls) > LIMITS.urls:
-        raise InputError(f"{len(urls)} URLs, over the limit of {LIMITS.urls}", "list the pages that publish the work")
+        raise error(InputError, "registry.urls.too_many", n=len(urls), limit=LIMITS.urls)
     out = []
     for i, u in enumerate(urls):
         if not isinstance(u, str) or len(u) > LIMITS.url_chars:
-            raise InputError(f"urls[{i}] is not a URL of at most {LIMITS.url_chars} characters", "give http(s) URLs")
+            raise error(InputError, "registry.urls.too_long", i=i, limit=LIMITS.url_chars)
         try:
             parts = urlsplit(u)
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"urls[{i}] {u[:100]!r} is not an http(s) URL with a host",
-                             "give the full address where the work is published, e.g. https://example.com/essay")
+            raise error(InputError, "registry.urls.not_http", i=i, url=u[:100])
         out.append(u)
     return tuple(out)
 
@@ -241,14 +245,13 @@ def _check_meta(meta: Any) -> dict[str, Any]:
     if meta is None:
         return {}
     if not isinstance(meta, Mapping):
-        raise InputError("meta is not a JSON object", 'give e.g. {"author": "A. Writer", "year": 2026}')
+        raise error(InputError, "registry.meta.not_object")
     try:
         raw = json.dumps(dict(meta), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise InputError(f"meta is not JSON: {e}", "give only strings, numbers, booleans, lists and objects") from None
+        raise error(InputError, "registry.meta.not_json", error=str(e)) from None
     if len(raw.encode("utf-8")) > LIMITS.meta_bytes:
-        raise InputError(f"meta has {len(raw.encode()):,} bytes of JSON, over the limit of {LIMITS.meta_bytes:,}",
-                         "keep metadata short; put the rest on the work's pages")
+        raise error(InputError, "registry.meta.too_large", n=len(raw.encode()), limit=LIMITS.meta_bytes)
     return json.loads(raw)
 
 
@@ -286,9 +289,7 @@ class Registry:
         try:
             engine = create_engine(url, **kw)
         except Exception as e:  # noqa: BLE001 — an unknown dialect, a malformed URL, a missing driver
-            raise InputError(f"cannot use database URL {_redact(url)}: {e}",
-                             "give sqlite:///PATH or postgresql://USER@HOST:PORT/DB (the ipscope[service] extra "
-                             "installs the PostgreSQL driver), or use --data DIR for a SQLite file") from None
+            raise error(InputError, "registry.db.bad_url", url=_redact(url), error=str(e)) from None
         if url.startswith("sqlite"):
             @event.listens_for(engine, "connect")
             def _sqlite_pragmas(dbapi_conn: Any, _rec: Any) -> None:
@@ -308,9 +309,7 @@ class Registry:
         except (OperationalError, DBAPIError) as e:
             engine.dispose()
             reason = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(getattr(e, "orig", e)).strip() else e
-            raise InputError(f"cannot reach the registry database {_redact(url)}: {reason}",
-                             "start the database (for a test cluster: scripts/postgres.sh start) and check host, "
-                             "port, user and database name in --db; or use --data DIR for a SQLite file") from None
+            raise error(InputError, "registry.db.unreachable", url=_redact(url), reason=str(reason)) from None
         _migrate(engine)
         return cls(engine, _signer(engine, origin))
 
@@ -360,7 +359,7 @@ class Registry:
         row, the 256-bit secret is stored as its SHA-256 only."""
         name = _check_text(owner, "owner name", LIMITS.owner_chars).strip()
         if not name:
-            raise InputError("the owner name is empty", "give --owner NAME")
+            raise error(InputError, "registry.owner.empty")
         key_id = secrets.token_hex(8)
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
         now = _now()
@@ -382,19 +381,17 @@ class Registry:
         with self._write() as conn:
             row = conn.execute(select(ApiKey.id, ApiKey.revoked).where(ApiKey.id == kid)).first()
             if row is None:
-                raise NotFoundError(f"no API key with id {kid!r}",
-                                    "give the key, or the id between 'ipk_' and the second '_'")
+                raise error(NotFoundError, "registry.key.unknown_id", id=kid)
             if row.revoked is None:
                 conn.execute(update(ApiKey).where(ApiKey.id == kid).values(revoked=_now()))
         return kid
 
     def authenticate(self, key: str | None, conn: Connection | None = None) -> str:
         """The owner id of a valid key, else :class:`AuthError`."""
-        fix = "give the API key `ipscope keys create` printed (ipk_<id>_<secret>)"
         if not key:
-            raise AuthError("no API key", fix)
+            raise error(AuthError, "registry.key.missing")
         if not isinstance(key, str) or not key.startswith(KEY_PREFIX) or key.count("_") < 2:
-            raise AuthError("the API key is not in the form ipk_<id>_<secret>", fix)
+            raise error(AuthError, "registry.key.malformed")
         kid, _, secret = key[len(KEY_PREFIX):].partition("_")
         q = select(ApiKey.owner_id, ApiKey.secret_sha256, ApiKey.revoked).where(ApiKey.id == kid)
         if conn is None:
@@ -404,9 +401,9 @@ class Registry:
             row = conn.execute(q).first()
         digest = hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
         if row is None or not hmac.compare_digest(digest, row.secret_sha256):
-            raise AuthError("the API key is not valid", fix)
+            raise error(AuthError, "registry.key.invalid")
         if row.revoked is not None:
-            raise AuthError("the API key was revoked", "create a new key: ipscope keys create --owner NAME")
+            raise error(AuthError, "registry.key.revoked")
         return str(row.owner_id)
 
     # -- reading
@@ -415,8 +412,7 @@ class Registry:
         row = conn.execute(select(Work, Owner.name.label("owner_name")).join(Owner, Owner.id == Work.owner_id)
                            .where(Work.id == work_id)).first()
         if row is None or (row.deleted is not None and not deleted_ok):
-            raise NotFoundError(f"no work {work_id!r} in the registry" + (" (it was withdrawn)" if row else ""),
-                                "check the work id the registration returned")
+            raise error(NotFoundError, "registry.work.withdrawn" if row else "registry.work.not_found", id=work_id)
         return row
 
     @staticmethod
@@ -437,8 +433,7 @@ class Registry:
             owner = self.authenticate(key, conn)
             row = self._work_row(conn, work_id)
             if row.owner_id != owner:
-                raise ForbiddenError(f"work {work_id} belongs to another owner: only its owner reads its text",
-                                     "use the key of the owner who registered it")
+                raise error(ForbiddenError, "registry.work.text_forbidden", id=work_id)
             return str(row.text)
 
     def works(self, owner_id: str | None = None, limit: int = 100, offset: int = 0) -> tuple[WorkInfo, ...]:
@@ -489,11 +484,10 @@ class Registry:
         ISCC; or the InputError that names what is wrong."""
         title = _check_text(w.title, "title", LIMITS.title_chars).strip()
         if not title:
-            raise InputError("the title is empty", "give the work a title")
+            raise error(InputError, "registry.title.empty")
         body = _check_text(w.text, "text", LIMITS.text_bytes, bytes_limit=True)
         if _tokens(body) == 0:
-            raise InputError("the text has no words (0 tokens): there is nothing to register or match",
-                             "give the work's text")
+            raise error(InputError, "registry.text.no_words")
         url_list, meta_d = _check_urls(w.urls), _check_meta(w.meta)
         res = check_reservations(w.reservations)
         return title, body, url_list, meta_d, res, hashlib.sha256(body.encode("utf-8")).hexdigest(), \
@@ -568,7 +562,7 @@ class Registry:
         owner = self.authenticate(key, conn)
         row = self._work_row(conn, work_id)
         if row.owner_id != owner:
-            raise ForbiddenError(f"work {work_id} belongs to another owner", "use the key of its owner")
+            raise error(ForbiddenError, "registry.work.forbidden", id=work_id)
         return row
 
     def set_reservations(self, key: str | None, work_id: str, reservations: Mapping[str, str]) -> Registration:
@@ -620,7 +614,7 @@ class Registry:
         with self.engine.connect() as conn:
             row = conn.execute(select(Event).where(Event.leaf_index == leaf_index)).first()
             if row is None:
-                raise NotFoundError(f"no statement at leaf {leaf_index}", "give a leaf index a receipt names")
+                raise error(NotFoundError, "registry.leaf.not_found", leaf=leaf_index)
             st = Statement.from_json(json.loads(bytes(row.statement)), f"leaf {leaf_index}")
             return receipt_for(st, bytes(row.signature), leaf_index, MerkleLog(DbStore(conn)), self.signer,
                                tree_size)
