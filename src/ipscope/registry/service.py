@@ -46,7 +46,8 @@ from .reservations import check_reservations
 if TYPE_CHECKING:
     from .check import CheckReport
 
-__all__ = ["Registry", "RegistryError", "AuthError", "NotFoundError", "ForbiddenError", "NewKey", "WorkInfo",
+__all__ = ["Registry", "RegistryError", "AuthError", "NotFoundError", "ForbiddenError", "ConflictError", "NewKey",
+           "WorkInfo",
            "Registration", "HistoryEntry", "iscc_text_code", "sqlite_url", "LIMITS"]
 
 KEY_PREFIX: Final = "ipk_"
@@ -81,6 +82,10 @@ class ForbiddenError(RegistryError):
 
 class NotFoundError(RegistryError):
     """No such work (or it was withdrawn)."""
+
+
+class ConflictError(RegistryError):
+    """A name that is taken (sign-up of an owner that exists)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -353,6 +358,27 @@ class Registry:
                                                secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
         return NewKey(oid, name, key_id, f"{KEY_PREFIX}{key_id}_{secret}")
 
+    def create_owner(self, owner: str) -> NewKey:
+        """Sign-up: a NEW owner and its first key; :class:`ConflictError` when the name is taken (an open
+        sign-up must not hand out keys of an existing owner: ``create_key`` does that, for the operator)."""
+        name = _check_text(owner, "owner name", LIMITS.owner_chars).strip()
+        if not name:
+            raise InputError("the owner name is empty", 'give {"name": "..."}')
+        key_id = secrets.token_hex(8)
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
+        now = _now()
+        oid = secrets.token_hex(8)
+        try:
+            with self._write() as conn:
+                if conn.execute(select(Owner.id).where(Owner.name == name)).first() is not None:
+                    raise ConflictError(f"the owner name {name!r} is taken", "choose another name")
+                conn.execute(insert(Owner).values(id=oid, name=name, created=now))
+                conn.execute(insert(ApiKey).values(id=key_id, owner_id=oid, created=now,
+                                                   secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
+        except IntegrityError:  # the unique name, taken by another process between our check and insert
+            raise ConflictError(f"the owner name {name!r} is taken", "choose another name") from None
+        return NewKey(oid, name, key_id, f"{KEY_PREFIX}{key_id}_{secret}")
+
     def revoke_key(self, key_or_id: str) -> str:
         """Revoke a key (given whole, or by its id ``ipk_<id>`` / ``<id>``); returns the key id."""
         kid = key_or_id.strip()
@@ -442,6 +468,20 @@ class Registry:
         """A work's reservations in one standard: ``tdmrep``, ``rsl``, ``robots`` or ``cawg`` (anyone)."""
         w = self.work(work_id)
         return _exports.export(fmt, w.reservations, w.urls)
+
+    def find_works(self, *, owner: str | None = None, q: str | None = None, limit: int = 20,
+                   offset: int = 0) -> tuple[WorkInfo, ...]:
+        """Works not withdrawn, in registration order: ``owner`` (an owner's id or name) only, and with ``q``
+        only those whose title contains ``q`` (case-insensitively). What ``GET /v1/works?owner=&q=`` lists."""
+        query = (select(Work, Owner.name.label("owner_name")).join(Owner, Owner.id == Work.owner_id)
+                 .where(Work.deleted.is_(None)).order_by(Work.created, Work.id).limit(limit).offset(offset))
+        if owner:
+            query = query.where((Work.owner_id == owner) | (Owner.name == owner))
+        if q:
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(Work.title.ilike(pattern, escape="\\"))
+        with self.engine.connect() as conn:
+            return tuple(self._info(r) for r in conn.execute(query))
 
     # -- writing
 

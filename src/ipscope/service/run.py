@@ -1,0 +1,132 @@
+"""``ipscope serve``: check what the server is given, start the indexer process, run uvicorn, stop the indexer.
+
+Processes: this one (uvicorn's server, or with ``--workers N`` its supervisor of N worker processes, each
+running :func:`worker_app` from the configuration passed as JSON in ``IPSCOPE_SERVICE_CONFIG``), and one
+indexer process (``ipscope.registry.indexer.run``, started with spawn) that keeps the index of registered
+works in step with the database and compacts it: heavy work stays out of the processes that serve requests.
+The indexer stops when the server stops, and by itself when the process that started it is gone (kill -9).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from ..errors import InputError, IpscopeError
+from .config import ServiceConfig
+
+log = logging.getLogger("ipscope.service")
+
+ENV_CONFIG = "IPSCOPE_SERVICE_CONFIG"
+
+__all__ = ["serve", "preflight", "worker_app", "ENV_CONFIG"]
+
+
+def preflight(config: ServiceConfig, host: str, port: int) -> None:
+    """Everything that can fail at start, checked before anything starts: the data directory, the database
+    (reachable, migrated), each corpus index, each site snapshot, the address. Raises IpscopeError."""
+    try:
+        config.data.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--data {config.data}: cannot be made ({e.strerror})", "give a directory you can write to") \
+            from None
+    from .state import State
+
+    State(config).close()  # opens the registry (reachable? migrated) and every corpus
+    try:
+        from ..registry.works_index import WorksIndex
+    except ImportError:
+        log.warning("this ipscope has no index of registered works: /v1/check answers 500")
+    else:
+        WorksIndex.open(config.data)  # made here, once, before the indexer and the workers open it
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise InputError(f"cannot listen on {host}:{port} ({e.strerror})",
+                             "choose another --port, or stop the program that uses it") from None
+
+
+def _indexer_main(data: str, db_url: str, stop: Any, parent: int) -> None:
+    """The indexer process: ``indexer.run`` until ``stop`` is set or the server process is gone."""
+    import signal
+
+    from ..registry import indexer
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal reaches the server, which stops us
+
+    def watch() -> None:
+        while not stop.is_set():
+            if os.getppid() != parent:  # the server died (kill -9): do not go on alone
+                stop.set()
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    indexer.run(data, db_url, stop)
+
+
+def _start_indexer(config: ServiceConfig) -> tuple[Any, Any] | None:
+    try:
+        from ..registry import indexer  # noqa: F401
+    except ImportError:
+        log.warning("this ipscope has no works indexer: registered works are not indexed for /v1/check")
+        return None
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    p = ctx.Process(target=_indexer_main, args=(str(config.data), config.db_url, stop, os.getpid()),
+                    name="ipscope-indexer", daemon=False)
+    p.start()
+    return p, stop
+
+
+def _stop_indexer(handle: tuple[Any, Any] | None) -> None:
+    if handle is None:
+        return
+    p, stop = handle
+    stop.set()
+    p.join(10)
+    if p.is_alive():
+        p.terminate()
+        p.join(5)
+
+
+def worker_app() -> Any:
+    """The app of one ``--workers`` process (uvicorn's factory), from the configuration in the environment."""
+    from .app import create_app
+
+    return create_app(ServiceConfig.from_json(os.environ[ENV_CONFIG]))
+
+
+def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          log_level: str = "info", indexer: bool = True) -> None:
+    """Run the service until SIGINT/SIGTERM. Raises IpscopeError (before starting anything) when the
+    database cannot be reached, a corpus cannot be opened or the address is taken."""
+    try:
+        import uvicorn
+    except ImportError:
+        from ..errors import MissingExtraError
+
+        raise MissingExtraError("service", "uvicorn") from None
+    preflight(config, host, port)
+    handle = _start_indexer(config) if indexer else None
+    try:
+        if workers <= 1:
+            from .app import create_app
+
+            uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, access_log=False,
+                        timeout_graceful_shutdown=10)
+        else:
+            os.environ[ENV_CONFIG] = config.to_json()
+            uvicorn.run("ipscope.service.run:worker_app", factory=True, host=host, port=port, workers=workers,
+                        log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+    except IpscopeError:
+        raise
+    finally:
+        _stop_indexer(handle)
