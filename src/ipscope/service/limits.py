@@ -99,7 +99,7 @@ class Guard:
                 return problem(400, "bad-request", "Bad Request", f"Content-Length {length[:40]!r} is not a number",
                                "send a valid Content-Length, or none (chunked)")
             if size > self.max_body:
-                return _too_large(size, self.max_body)
+                return _too_large(size, self.max_body).response()
         client = scope.get("client")
         addr = client[0] if client else "?"
         if self.rate is not None:
@@ -127,7 +127,8 @@ def _too_large(size: int, limit: int) -> Problem:
                    f"the request body has {'more than ' if size < 0 else ''}{abs(size) if size >= 0 else limit:,} "
                    f"bytes, over the limit of {limit:,}",
                    "send less: a work's text is at most 10 MB of UTF-8 (send it as UTF-8, not \\u escapes); "
-                   "split a batch of records over several requests")
+                   "split a batch of records over several requests",
+                   {"Connection": "close"})  # the server closes the connection: the rest is never read
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
 import socket
 import threading
 import time
@@ -116,6 +117,7 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, work
         raise MissingExtraError("service", "uvicorn") from None
     preflight(config, host, port)
     handle = _start_indexer(config) if indexer else None
+    previous = _stop_on_signals()
     try:
         if workers <= 1:
             from .app import create_app
@@ -126,7 +128,25 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, work
             os.environ[ENV_CONFIG] = config.to_json()
             uvicorn.run("ipscope.service.run:worker_app", factory=True, host=host, port=port, workers=workers,
                         log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
-    except IpscopeError:
-        raise
+    except _Stopped:  # uvicorn shut down gracefully, then raised the signal again to our handler
+        pass
     finally:
         _stop_indexer(handle)
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM after uvicorn's graceful shutdown: stop the indexer, exit 0."""
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """uvicorn restores the handlers it found and raises the signal it shut down for; with these the raise ends
+    in :class:`_Stopped` (caught by ``serve``) instead of killing the process before the indexer is stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stopped(_sig: int, _frame: Any) -> None:
+        raise _Stopped()
+
+    return {sig: signal.signal(sig, stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
