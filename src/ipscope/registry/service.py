@@ -599,11 +599,12 @@ class Registry:
         with self.engine.connect() as conn:
             return MerkleLog(DbStore(conn)).consistency_proof(old_size, new_size)
 
-    def check(self) -> "CheckReport":
-        """Compare database and log: see :func:`ipscope.registry.check.check`."""
+    def check(self, works_index: str | Path | None = None) -> "CheckReport":
+        """Compare database and log, and the works index at ``works_index`` (``DATA/works.idx``) when given: see
+        :func:`ipscope.registry.check.check`."""
         from .check import check
 
-        return check(self)
+        return check(self, works_index)
 
 
 def _migrate(engine: Engine) -> None:
