@@ -753,20 +753,30 @@ def registry_group() -> None:
 
 
 @registry_group.command("check", context_settings=CONTEXT,
-                        epilog="Exit status: 0 database and log agree; 1 they disagree (each difference is "
-                               "printed) or the database cannot be opened; 2 wrong usage.")
-@_db_options
+                        epilog="Exit status: 0 database, log and works index agree; 1 they disagree (each "
+                               "difference is printed) or the database cannot be opened; 2 wrong usage.")
+@click.option("--db", "db", metavar="URL", default=None,
+              help="The registry database: postgresql://USER@HOST:PORT/DB or sqlite:///PATH (instead of the "
+                   "SQLite file in --data; with --data too, the works index is read from --data).")
+@click.option("--data", "data", metavar="DIR", default=None, type=click.Path(path_type=Path),
+              help="The registry's data directory: a SQLite file DIR/registry.db (unless --db) and the works "
+                   "index DIR/works.idx.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def registry_check(data: Path | None, db: str | None, fmt: str) -> None:
-    """Report any disagreement between the registry's database and its log.
+    """Report any disagreement between the registry's database, its log and its works index.
 
     \b
     Recomputes every leaf from the stored statements, checks their signatures, the leaf
     indexes, the stored subtree hashes and the root, and that each work's row matches its
-    last logged statement.
+    last logged statement. With --data, also the works index (DIR/works.idx) at the log
+    position it has applied: works missing from it or withdrawn but still in it, texts
+    that differ, documents that are no work, a position beyond the log.
     """
-    with _open_registry(data, db) as reg:
-        report = reg.check()
+    with _open_registry(None if db is not None else data, db) as reg:
+        try:
+            report = reg.check(data / "works.idx" if data is not None else None)
+        except IpscopeError as e:
+            _fail(e)
     if fmt == "json":
         import json
 

@@ -47,8 +47,7 @@ if TYPE_CHECKING:
     from .check import CheckReport
 
 __all__ = ["Registry", "RegistryError", "AuthError", "NotFoundError", "ForbiddenError", "ConflictError", "NewKey",
-           "WorkInfo",
-           "Registration", "HistoryEntry", "iscc_text_code", "sqlite_url", "LIMITS"]
+           "WorkInfo", "Registration", "HistoryEntry", "LogEntry", "iscc_text_code", "sqlite_url", "LIMITS"]
 
 KEY_PREFIX: Final = "ipk_"
 DEFAULT_ORIGIN: Final = "ipscope.local/registry"
@@ -131,6 +130,15 @@ class Registration:
 
     work: WorkInfo
     receipt: Receipt
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One leaf of the log as the works index applies it: its index, the event and the work it is about."""
+
+    leaf_index: int
+    event: str  # register, reservations, delete
+    work_id: str
 
 
 @dataclass(frozen=True)
@@ -590,15 +598,52 @@ class Registry:
             return receipt_for(st, bytes(row.signature), leaf_index, MerkleLog(DbStore(conn)), self.signer,
                                tree_size)
 
+    def log_size(self) -> int:
+        """How many leaves the log holds (statements committed so far)."""
+        with self.engine.connect() as conn:
+            return DbStore(conn).size()
+
+    def log_entries(self, start: int, limit: int = 1000) -> tuple[LogEntry, ...]:
+        """The log's leaves from leaf ``start`` on, oldest first, at most ``limit``: what the works index
+        (``ipscope.registry.works_index``) applies after its position. Committed leaves only: a leaf is visible
+        with the commit that wrote it, and writers commit in leaf order."""
+        q = (select(Event.leaf_index, Event.event, Event.work_id).where(Event.leaf_index >= start)
+             .order_by(Event.leaf_index).limit(limit))
+        with self.engine.connect() as conn:
+            return tuple(LogEntry(int(r.leaf_index), str(r.event), str(r.work_id)) for r in conn.execute(q))
+
+    def index_texts(self, work_ids: Sequence[str]) -> dict[str, str]:
+        """The texts of the works ``work_ids`` that are not withdrawn, for the works index. Not for clients: it
+        reads texts without an owner's key (``text`` is the owners' way in); only the indexer calls it."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(work_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):  # bounded IN lists
+                q = select(Work.id, Work.text).where(Work.id.in_(ids[i : i + 500]), Work.deleted.is_(None))
+                out.update((str(r.id), str(r.text)) for r in conn.execute(q))
+        return out
+
+    def works_by_id(self, work_ids: Sequence[str]) -> dict[str, WorkInfo]:
+        """The public records of the works ``work_ids`` that exist and are not withdrawn, by id (one query)."""
+        out: dict[str, WorkInfo] = {}
+        ids = list(dict.fromkeys(work_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = (select(Work, Owner.name.label("owner_name")).join(Owner, Owner.id == Work.owner_id)
+                     .where(Work.id.in_(ids[i : i + 500]), Work.deleted.is_(None)))
+                out.update((r.id, self._info(r)) for r in conn.execute(q))
+        return out
+
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         with self.engine.connect() as conn:
             return MerkleLog(DbStore(conn)).consistency_proof(old_size, new_size)
 
-    def check(self) -> "CheckReport":
-        """Compare database and log: see :func:`ipscope.registry.check.check`."""
+    def check(self, works_index: str | Path | None = None) -> "CheckReport":
+        """Compare database and log, and the works index at ``works_index`` (``DATA/works.idx``) when given: see
+        :func:`ipscope.registry.check.check`."""
         from .check import check
 
-        return check(self)
+        return check(self, works_index)
 
 
 def _migrate(engine: Engine) -> None:
