@@ -43,7 +43,7 @@ class Server:
     def __init__(self, args: list[str], log: Path, timeout: float = 120) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [*args, "--port", str(self.port), "--log-level", "warning"]
+        self.args = [*args, "--port", str(self.port), "--log-level", os.environ.get("IPSCOPE_TEST_LOG", "warning")]
         self.log = log
         self._out = open(log, "ab")
         self.p = subprocess.Popen([sys.executable, "-m", "ipscope", "serve", *self.args], stdout=self._out,

@@ -249,7 +249,6 @@ def test_audit_records_with_a_site_snapshot(client) -> None:
 
 
 def test_check_finds_a_registered_work_within_a_second(client) -> None:
-    pytest.importorskip("ipscope.registry.works_index", reason="the works index comes with branch worksidx")
     import time
 
     k = sign_up(client)
@@ -265,7 +264,7 @@ def test_check_finds_a_registered_work_within_a_second(client) -> None:
             break
         time.sleep(0.05)
     assert hits, r.json()
-    assert time.monotonic() - t0 < 3  # the target is 1 s at p95; a loaded test machine gets slack
+    assert time.monotonic() - t0 < 2  # the target is 1 s at p95 (~0.25 s here); a loaded machine gets slack
     m = hits[0]
     assert m["owner"] == k["owner"] and m["title"] == "Persuasion, ch. 9" and m["reservations"] == {"train-ai": "n"}
     assert m["spans"]

@@ -54,9 +54,9 @@ def preflight(config: ServiceConfig, host: str, port: int) -> None:
                              "choose another --port, or stop the program that uses it") from None
 
 
-def _indexer_main(data: str, db_url: str, stop: Any, parent: int) -> None:
+def _indexer_main(data: str, db_url: str, stop: Any, ready: Any, parent: int, level: int = logging.INFO) -> None:
     """The indexer process: ``indexer.run`` until ``stop`` is set or the server process is gone."""
-    import signal
+    logging.basicConfig(level=level, format="%(levelname)s:     indexer: %(message)s")
 
     from ..registry import indexer
 
@@ -70,27 +70,60 @@ def _indexer_main(data: str, db_url: str, stop: Any, parent: int) -> None:
             time.sleep(0.2)
 
     threading.Thread(target=watch, daemon=True).start()
+    _warm_indexer(db_url)
+    ready.set()
     indexer.run(data, db_url, stop)
 
 
-def _start_indexer(config: ServiceConfig) -> tuple[Any, Any] | None:
+def _warm_indexer(db_url: str) -> None:
+    """Index one document into a throwaway works index, so the first registration is not the one that waits
+    for the build's code and compiled kernels to load (~3 s on 2 cores): the same path ``sync`` takes."""
+    import tempfile
+    from pathlib import Path
+
+    from ..index import live
+    from ..registry.works_index import STATE, create_empty
+    from ..types import Document
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="ipscope-warm-") as d:
+            root = Path(d) / "works.idx"
+            create_empty(root)
+            doc = Document("warm-up", "It is a truth universally acknowledged, that a single man in possession of "
+                                      "a good fortune, must be in want of a wife.", "warm-up")
+            live.update(root, lambda _m, _ids: live.Plan((doc,), (), {STATE: {"synced_to": 0}}))
+        from ..registry.service import Registry
+
+        Registry.open(db_url).close()  # SQLAlchemy, Alembic and the driver imported: indexer.run opens it fast
+    except Exception:  # noqa: BLE001 — only a warm-up: the real sync says what is wrong
+        log.warning("the indexer's warm-up failed", exc_info=True)
+
+
+def _start_indexer(config: ServiceConfig, level: int = logging.INFO) -> tuple[Any, Any, Any] | None:
     try:
         from ..registry import indexer  # noqa: F401
     except ImportError:
         log.warning("this ipscope has no works indexer: registered works are not indexed for /v1/check")
         return None
     ctx = mp.get_context("spawn")
-    stop = ctx.Event()
-    p = ctx.Process(target=_indexer_main, args=(str(config.data), config.db_url, stop, os.getpid()),
+    stop, ready = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_indexer_main, args=(str(config.data), config.db_url, stop, ready, os.getpid(), level),
                     name="ipscope-indexer", daemon=False)
     p.start()
-    return p, stop
+    return p, stop, ready
 
 
-def _stop_indexer(handle: tuple[Any, Any] | None) -> None:
+def _wait_indexer(handle: tuple[Any, Any, Any] | None, timeout: float = 60) -> None:
+    """Wait until the indexer has loaded its code, so that the first registration is searchable as soon as
+    later ones (the server opens its own state meanwhile)."""
+    if handle is not None and not handle[2].wait(timeout):
+        log.warning("the indexer is not ready after %.0f s; serving anyway", timeout)
+
+
+def _stop_indexer(handle: tuple[Any, Any, Any] | None) -> None:
     if handle is None:
         return
-    p, stop = handle
+    p, stop, _ready = handle
     stop.set()
     p.join(10)
     if p.is_alive():
@@ -116,16 +149,19 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, work
 
         raise MissingExtraError("service", "uvicorn") from None
     preflight(config, host, port)
-    handle = _start_indexer(config) if indexer else None
+    handle = _start_indexer(config, getattr(logging, log_level.upper(), logging.INFO)) if indexer else None
     previous = _stop_on_signals()
     try:
         if workers <= 1:
             from .app import create_app
 
-            uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, access_log=False,
+            app = create_app(config)
+            _wait_indexer(handle)
+            uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                         timeout_graceful_shutdown=10)
         else:
             os.environ[ENV_CONFIG] = config.to_json()
+            _wait_indexer(handle)
             uvicorn.run("ipscope.service.run:worker_app", factory=True, host=host, port=port, workers=workers,
                         log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
     except _Stopped:  # uvicorn shut down gracefully, then raised the signal again to our handler
