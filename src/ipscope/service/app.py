@@ -234,7 +234,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
         k = key(request)
 
         def run() -> Any:
-            reg.authenticate(k)
+            st.authenticate(k)
             _nonempty(text)
             return st.works_index().check(text, reg, semantic=semantic).to_json()
 
@@ -256,7 +256,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
         k = key(request)
 
         def run() -> Any:
-            reg.authenticate(k)
+            st.authenticate(k)
             rep = run_trace(corpus.searcher, text, "request", opts)
             if rep.query_tokens == 0:
                 _nonempty("")
@@ -277,7 +277,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
         k = key(request)
 
         def run() -> Any:
-            reg.authenticate(k)
+            st.authenticate(k)
             _nonempty(text)
             return run_similar(corpus.searcher, text, "request", opts).to_dict()
 
@@ -315,7 +315,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
         def run() -> Any:
             from ..audit.run import check_region, check_rsl_user
 
-            reg.authenticate(k)
+            st.authenticate(k)
             auditor, lock = st.auditor(sites, tuple(agents), policy, check_rsl_user(rsl_user), check_region(region))
             with lock:  # an Auditor caches the sites it has read: one request at a time uses it
                 out = [auditor.decide(r, {"source": "request", "line": i + 1, "name": "request"}).to_dict()

@@ -16,6 +16,8 @@ from .config import ServiceConfig
 
 log = logging.getLogger("ipscope.service")
 
+AUTH_TTL = 1.0  # seconds a key found valid is trusted by the question endpoints without asking the database
+
 
 class Corpus:
     """One ``--corpus NAME=DIR``: its index and the searcher every request shares (thread-safe)."""
@@ -53,6 +55,21 @@ class State:
         self._wi: Any = None
         self._wi_lock = threading.Lock()
         self._wi_checked = 0.0
+        self._auth: dict[str, tuple[str, float]] = {}
+
+    def authenticate(self, key: str | None) -> str:
+        """The owner of a valid key, as ``Registry.authenticate``, remembered for :data:`AUTH_TTL` seconds: the
+        question endpoints (trace, similar, check, audit) then skip a database round trip per request. A
+        revoked key stops working there within that second; writes check the key in their own transaction."""
+        now = time.monotonic()
+        hit = self._auth.get(key) if key else None
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        owner = self.registry.authenticate(key)
+        if len(self._auth) > 10_000:
+            self._auth.clear()
+        self._auth[key] = (owner, now + AUTH_TTL)  # type: ignore[index]
+        return owner
 
     def close(self) -> None:
         self.registry.close()
