@@ -245,7 +245,8 @@ class WorksIndex:
         prov = provenance.make(index, provenance.as_query(text, "check"),
                                {"trace": dataclasses.asdict(topts), "similar": dataclasses.asdict(sopts)},
                                layers=True)
-        prov["registry"] = {"synced_to": synced_to(index.manifest)}
+        # how far the index had applied the log, and how long the log was: registrations in between were not seen
+        prov["registry"] = {"synced_to": synced_to(index.manifest), "log_size": registry.log_size()}
         if not index.shards:
             notes.append("no registered works are indexed yet")
         return CheckResult(len(text), m, (time.perf_counter() - t0) * 1000, tuple(matches), tuple(notes), prov)
