@@ -482,3 +482,25 @@ def test_indexer_survives_a_database_that_goes_away(postgres_cluster: str, tmp_p
         stop.set()
         th.join(60)
         reg.close()
+
+
+def test_a_works_index_that_cannot_be_read_says_how_to_rebuild_it(reg: Registry, owners, tmp_path: Path) -> None:
+    alice, _ = owners
+    reg.register(alice, title="Persuasion I", text=W1)
+    WorksIndex.open(tmp_path).sync(reg)
+    mpath = tmp_path / INDEX_DIR / "manifest.json"
+    m = json.loads(mpath.read_text(encoding="utf-8"))
+    mpath.write_text(json.dumps(dict(m, version=3)), encoding="utf-8")  # an index of an older ipscope
+    from ipscope.errors import IndexFormatError
+
+    with pytest.raises(IndexFormatError, match="works index cannot be read") as e:
+        WorksIndex.open(tmp_path)
+    assert "rebuilds the works index from the registry database" in e.value.fix
+    rep = reg.check(tmp_path / INDEX_DIR)
+    assert not rep.ok and "cannot be read" in rep.index.issues[0].detail
+    # as the fix says: remove it, and a sync rebuilds it from the database
+    import shutil
+
+    shutil.rmtree(tmp_path / INDEX_DIR)
+    wi = WorksIndex.open(tmp_path)
+    assert wi.sync(reg) == 1 and reg.check(wi.root).ok
