@@ -199,6 +199,13 @@ def _live_parts(root: Path, m: dict, tomb: Mapping[str, frozenset[int]]) -> dict
     return out
 
 
+def document_parts(root: str | Path, m: dict) -> dict[str, list[tuple[int, int]]]:
+    """Every document the generation of manifest ``m`` holds: id -> its (shard number, part number)s, in order
+    (removed documents and the parts a build left out are not there)."""
+    root = Path(root)
+    return _live_parts(root, m, load_tombstones(root, m))
+
+
 def _publish(root: Path, m: dict, tomb: Mapping[str, Any], lines: list[dict]) -> None:
     """Write the change's account and then the manifest (by rename: the moment the generation is published)."""
     m["content_hash"] = content_hash(m["shards"], m.get("excluded_parts", {}), tomb)
@@ -601,5 +608,5 @@ class _Merger:
         self.k += 1
 
 
-__all__ = ["Change", "LOCK", "Plan", "add", "compact", "content_hash", "generation", "load_tombstones",
-           "read_manifest", "remove", "update", "writer_lock"]
+__all__ = ["Change", "LOCK", "Plan", "add", "compact", "content_hash", "document_parts", "generation",
+           "load_tombstones", "read_manifest", "remove", "update", "writer_lock"]

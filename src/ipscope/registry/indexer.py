@@ -8,8 +8,9 @@
 
 It loops: ``WorksIndex.sync`` (every log leaf after the index's position, one generation a batch), then waits
 ``interval`` seconds when it has caught up. Now and then it compacts the small shards the syncs made
-(``ipscope.index.live.compact``) in a thread of this process, so the merge (the heavy part) never runs in a
-process that serves requests and syncs go on meanwhile (a compaction holds the writer lock only to publish).
+(``ipscope compact``, ``ipscope.index.live.compact``) in a child process, so the merge (the heavy part) never
+runs in a process that serves requests, and syncs go on meanwhile (a compaction holds the writer lock only to
+publish).
 A database error (a restart, a lost connection) is logged and retried with a growing pause, never fatal;
 the index stays at the last position it published and catches up when the database is back.
 """
@@ -17,7 +18,9 @@ the index stays at the last position it published and catches up when the databa
 from __future__ import annotations
 
 import logging
-import threading
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,37 +45,61 @@ def _small_shards(index_manifest: dict, small_tokens: int | None) -> tuple[int, 
 
 
 class _Compactor:
-    """One compaction at a time, in a thread; its failure is logged and the next one tried later."""
+    """One compaction at a time, in a child process (``ipscope compact``: a fresh interpreter, so the merge takes
+    neither this process's GIL nor anything a fork would copy); its failure is logged and the next one tried
+    later."""
 
     def __init__(self, root: Path, small_tokens: int | None) -> None:
         self.root, self.small_tokens = root, small_tokens
-        self.thread: threading.Thread | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
         self.last = time.monotonic()
         self.runs = 0
 
+    def busy(self) -> bool:
+        if self.proc is None:
+            return False
+        rc = self.proc.poll()
+        if rc is None:
+            return True
+        err = self.proc.stderr.read().decode("utf-8", "replace").strip() if self.proc.stderr else ""
+        if rc == 0:
+            self.runs += 1
+            log.info("%s (%.1f s)", err.splitlines()[-1] if err else "compacted", time.monotonic() - self.started)
+        else:
+            log.warning("compaction of %s failed (exit %d): %s", self.root, rc, err[-1000:])
+        self.proc = None
+        return False
+
     def maybe(self, manifest: dict, min_shards: int, interval: float) -> None:
-        if self.thread is not None and self.thread.is_alive():
+        if self.busy():
             return
         small, removals = _small_shards(manifest, self.small_tokens)
         due = time.monotonic() - self.last >= interval and (small > 1 or removals)
         if small >= min_shards or due:
-            self.last = time.monotonic()
-            self.thread = threading.Thread(target=self._run, name="ipscope-compact", daemon=True)
-            self.thread.start()
+            self.last = self.started = time.monotonic()
+            import ipscope
 
-    def _run(self) -> None:
+            env = dict(os.environ)  # the child imports this ipscope, wherever it was imported from
+            src = str(Path(ipscope.__file__).resolve().parents[1])
+            env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            cmd = [sys.executable, "-m", "ipscope", "compact", str(self.root)]
+            if self.small_tokens is not None:
+                cmd += ["--small-tokens", str(self.small_tokens)]
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, env=env)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let a running compaction finish (up to ``timeout`` s), else end it: a compaction stopped before it
+        publishes leaves the index as it was (the next change tidies its shards away)."""
+        if self.proc is None:
+            return
         try:
-            change = live.compact(self.root, small_tokens=self.small_tokens)
-            self.runs += 1
-            if change is not None:
-                log.info("compacted %d shards into %d (generation %d, %.2f s)", len(change.retired),
-                         len(change.shards), change.generation, change.seconds)
-        except Exception:  # noqa: BLE001 — logged; the index is unchanged and the next compaction tries again
-            log.exception("compaction of %s failed", self.root)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout)
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.busy()
 
 
 def run(data_dir: str | Path, db_url: str | None, stop_event: Any, interval: float = 0.1, *,
@@ -116,7 +143,7 @@ def run(data_dir: str | Path, db_url: str | None, stop_event: Any, interval: flo
                 stop_event.wait(interval)
     finally:
         if compactor is not None:
-            compactor.join()
+            compactor.stop()
         if reg is not None:
             reg.close()
 

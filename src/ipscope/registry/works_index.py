@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import InputError
+from ..errors import IndexFormatError, InputError
 from ..index import live
 from ..index.format import FORMAT, VERSION, Index
 from ..index.passages import LAYER, params as passage_params
@@ -114,7 +114,12 @@ class WorksIndex:
         if not (root / "manifest.json").is_file():
             root.parent.mkdir(parents=True, exist_ok=True)
             create_empty(root)
-        return cls(root, Index.open(root))
+        try:
+            return cls(root, Index.open(root))
+        except IndexFormatError as e:  # damaged, or of another format version: it is derived, so it can go
+            raise IndexFormatError(f"the works index cannot be read: {e.message}",
+                                   f"stop ipscope serve, remove {root} and start it again: the indexer rebuilds "
+                                   "the works index from the registry database") from None
 
     @property
     def index(self) -> Index:
@@ -189,7 +194,7 @@ class WorksIndex:
         Works withdrawn in the database are left out; ``semantic`` adds similar's evidence by meaning
         (``ipscope[embed]``)."""
         from .. import provenance
-        from ..corpus.query import QUERY_LIMITS, check_query_size
+        from ..corpus.query import check_query_size
         from ..similar import SimilarOptions, similar
         from ..text import tokenize
         from ..trace import TraceOptions, trace
@@ -197,8 +202,7 @@ class WorksIndex:
         t0 = time.perf_counter()
         if not isinstance(text, str):
             raise InputError(f"the text to check is a {type(text).__name__}, not a string", "give the text as a string")
-        if len(text) > QUERY_LIMITS["similar"]:
-            check_query_size(text, "check", "similar")
+        check_query_size(text, "check", "similar")
         m = len(tokenize(text).starts)
         if m == 0:
             raise InputError("the text to check has no words (0 tokens): there is nothing to match",
@@ -245,7 +249,8 @@ class WorksIndex:
         prov = provenance.make(index, provenance.as_query(text, "check"),
                                {"trace": dataclasses.asdict(topts), "similar": dataclasses.asdict(sopts)},
                                layers=True)
-        prov["registry"] = {"synced_to": synced_to(index.manifest)}
+        # how far the index had applied the log, and how long the log was: registrations in between were not seen
+        prov["registry"] = {"synced_to": synced_to(index.manifest), "log_size": registry.log_size()}
         if not index.shards:
             notes.append("no registered works are indexed yet")
         return CheckResult(len(text), m, (time.perf_counter() - t0) * 1000, tuple(matches), tuple(notes), prov)
@@ -255,8 +260,7 @@ def indexed_texts(root: Path, manifest: dict) -> dict[str, str]:
     """The text of every document the generation of ``manifest`` holds (parts joined in order), by id."""
     from ..index.shard import Shard
 
-    tomb = live.load_tombstones(root, manifest)
-    parts = live._live_parts(root, manifest, dict(tomb))
+    parts = live.document_parts(root, manifest)
     shards: dict[int, Shard] = {}
     out: dict[str, str] = {}
     for doc_id, where in parts.items():
