@@ -408,3 +408,42 @@ def test_load_200_registrations_from_8_clients_all_present(client, server) -> No
         assert len(listed) == 25
     for _, r in results[::10]:
         assert client.get(f"/v1/works/{r['id']}").json()["content_sha256"] == r["content_sha256"]
+
+
+def test_nothing_the_server_does_fetches_a_url_a_request_sent(client) -> None:
+    """No SSRF: a work's URLs, an audited record's URL and its Link header name a loopback server that counts
+    every request it gets; registering, exporting, checking and auditing make none."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Count(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"User-agent: *\nDisallow: /\n")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Count)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        k = sign_up(client)
+        wid = client.post("/v1/works", json={"title": "T", "text": WORK[:2000], "urls": [f"{base}/essay.html"],
+                                             "reservations": {"train-ai": "n"}}, headers=auth(k)).json()["id"]
+        for fmt in ("tdmrep", "rsl", "robots", "cawg"):
+            assert client.get(f"/v1/works/{wid}/export/{fmt}").status_code == 200
+        assert client.post("/v1/check", json={"text": WORK[500:1500]}, headers=auth(k)).status_code == 200
+        rec = {"url": f"{base}/page.html", "text": "A page.",
+               "headers": {"link": f'<{base}/license.xml>; rel="license"; type="application/rsl+xml"'},
+               "html": f'<link rel="license" type="application/rsl+xml" href="{base}/license2.xml">'}
+        r = client.post("/v1/audit", json={"records": [rec]}, headers=auth(k))
+        assert r.status_code == 200, r.text
+        assert r.json()["records"][0]["decision"] == "allowed"  # the robots.txt there (Disallow: /) was not read
+    finally:
+        httpd.shutdown()
+    assert hits == []
