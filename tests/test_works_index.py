@@ -504,3 +504,35 @@ def test_a_works_index_that_cannot_be_read_says_how_to_rebuild_it(reg: Registry,
     shutil.rmtree(tmp_path / INDEX_DIR)
     wi = WorksIndex.open(tmp_path)
     assert wi.sync(reg) == 1 and reg.check(wi.root).ok
+
+
+def test_the_indexer_compacts_by_tiers(reg: Registry, owners, tmp_path: Path, monkeypatch) -> None:
+    """The shards a few syncs made are merged among themselves; a larger shard is left as it is (it is not
+    rewritten at every compaction)."""
+    alice, _ = owners
+    wi = WorksIndex.open(tmp_path)
+    for i in range(4):
+        reg.register(alice, title=f"p{i}", text=PERSUASION[i * 5_000 : (i + 1) * 5_000])
+        wi.sync(reg)
+    live.compact(wi.root)
+    wi.refresh()
+    (big,) = wi.index.manifest["shards"]
+    assert int(big["tokens"]) > 3_000
+    monkeypatch.setattr(indexer, "TIER_TOKENS", 3_000)  # the first tier: under 3,000 tokens (this test's scale)
+    assert indexer.tiers_of(wi.index.manifest, None)[0] == 3_000
+    stop = threading.Event()
+    url = reg.engine.url.render_as_string(hide_password=False)
+    th = threading.Thread(target=indexer.run, args=(tmp_path, url, stop),
+                          kwargs={"compact_shards": 4, "interval": 0.05}, daemon=True)
+    th.start()
+    try:
+        for i in range(4, 8):
+            reg.register(alice, title=f"p{i}", text=PERSUASION[i * 5_000 : (i + 1) * 5_000])
+            assert _wait(lambda: wi.synced_to() == i + 1, reader=wi)
+        assert _wait(lambda: len(wi.index.manifest["shards"]) == 2, reader=wi)
+        first, merged = wi.index.manifest["shards"]
+        assert first == big and merged["docs"] == 4  # the large shard kept, the four small ones merged
+    finally:
+        stop.set()
+        th.join(60)
+    assert reg.check(wi.root).ok
