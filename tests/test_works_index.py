@@ -536,3 +536,35 @@ def test_the_indexer_compacts_by_tiers(reg: Registry, owners, tmp_path: Path, mo
         stop.set()
         th.join(60)
     assert reg.check(wi.root).ok
+
+
+def test_a_refresh_hands_on_the_shards_it_has_not_changed(reg: Registry, owners, tmp_path: Path) -> None:
+    """A reader's next generation reuses the opened shards (and their checked passage layers) that it names
+    unchanged; a shard with new removals is opened afresh; the answers are those of a fresh open."""
+    from ipscope.index.format import Index
+    from ipscope.searcher import Searcher
+
+    alice, _ = owners
+    wi = WorksIndex.open(tmp_path)
+    ids = []
+    for i in range(3):
+        ids.append(reg.register(alice, title=f"p{i}", text=PERSUASION[i * 10_000 : (i + 1) * 10_000]).work.id)
+        wi.sync(reg)
+    reader = WorksIndex.open(tmp_path)
+    q = _quote(PERSUASION, 1_000, 2_000) + " " + PERSUASION[11_000:12_000]  # works 0 and 1
+    first = [m.to_dict() for m in reader.check(q, reg).matches]
+    old = reader.index.shards
+    old_layers = Searcher.of(reader.index).passage_layers()
+    reg.register(alice, title="p3", text=PERSUASION[30_000:40_000])
+    reg.delete(alice, ids[1])
+    wi.sync(reg)
+    assert reader.refresh()
+    new = reader.index.shards
+    assert len(new) == 4 and new[0] is old[0] and new[2] is old[2]  # unchanged: the same objects
+    assert new[1] is not old[1] and new[1].excluded == frozenset({0})  # its work was withdrawn: opened afresh
+    layers = Searcher.of(reader.index).passage_layers()
+    assert layers[0] is old_layers[0] and layers[1] is not old_layers[1]
+    got = [m.to_dict() for m in reader.check(q, reg).matches]
+    fresh = WorksIndex(reader.root, Index.open(reader.root))
+    assert got == [m.to_dict() for m in fresh.check(q, reg).matches]
+    assert {m["work_id"] for m in first} == {ids[0], ids[1]} and [m["work_id"] for m in got] == [ids[0]]
