@@ -568,3 +568,16 @@ def test_a_refresh_hands_on_the_shards_it_has_not_changed(reg: Registry, owners,
     fresh = WorksIndex(reader.root, Index.open(reader.root))
     assert got == [m.to_dict() for m in fresh.check(q, reg).matches]
     assert {m["work_id"] for m in first} == {ids[0], ids[1]} and [m["work_id"] for m in got] == [ids[0]]
+
+
+def test_a_text_without_words_edited_into_the_database_does_not_stop_sync(reg: Registry, owners,
+                                                                          tmp_path: Path) -> None:
+    alice, _ = owners
+    a = reg.register(alice, title="Persuasion I", text=W1).work
+    b = reg.register(alice, title="Persuasion II", text=W2).work
+    with reg.engine.begin() as conn:  # behind the registry's back: it refuses such a text itself
+        conn.exec_driver_sql("UPDATE works SET text = '... !!!' WHERE id = '%s'" % a.id)
+    wi = WorksIndex.open(tmp_path)
+    assert wi.sync(reg) == 2 and set(indexed_texts(wi.root, wi.index.manifest)) == {b.id}
+    rep = reg.check(wi.root)
+    assert [i.where for i in rep.index.issues] == [f"work {a.id}"]  # reported, not hidden
