@@ -504,3 +504,80 @@ def test_a_works_index_that_cannot_be_read_says_how_to_rebuild_it(reg: Registry,
     shutil.rmtree(tmp_path / INDEX_DIR)
     wi = WorksIndex.open(tmp_path)
     assert wi.sync(reg) == 1 and reg.check(wi.root).ok
+
+
+def test_the_indexer_compacts_by_tiers(reg: Registry, owners, tmp_path: Path, monkeypatch) -> None:
+    """The shards a few syncs made are merged among themselves; a larger shard is left as it is (it is not
+    rewritten at every compaction)."""
+    alice, _ = owners
+    wi = WorksIndex.open(tmp_path)
+    for i in range(4):
+        reg.register(alice, title=f"p{i}", text=PERSUASION[i * 5_000 : (i + 1) * 5_000])
+        wi.sync(reg)
+    live.compact(wi.root)
+    wi.refresh()
+    (big,) = wi.index.manifest["shards"]
+    assert int(big["tokens"]) > 3_000
+    monkeypatch.setattr(indexer, "TIER_TOKENS", 3_000)  # the first tier: under 3,000 tokens (this test's scale)
+    assert indexer.tiers_of(wi.index.manifest, None)[0] == 3_000
+    stop = threading.Event()
+    url = reg.engine.url.render_as_string(hide_password=False)
+    th = threading.Thread(target=indexer.run, args=(tmp_path, url, stop),
+                          kwargs={"compact_shards": 4, "interval": 0.05}, daemon=True)
+    th.start()
+    try:
+        for i in range(4, 8):
+            reg.register(alice, title=f"p{i}", text=PERSUASION[i * 5_000 : (i + 1) * 5_000])
+            assert _wait(lambda: wi.synced_to() == i + 1, reader=wi)
+        assert _wait(lambda: len(wi.index.manifest["shards"]) == 2, reader=wi)
+        first, merged = wi.index.manifest["shards"]
+        assert first == big and merged["docs"] == 4  # the large shard kept, the four small ones merged
+    finally:
+        stop.set()
+        th.join(60)
+    assert reg.check(wi.root).ok
+
+
+def test_a_refresh_hands_on_the_shards_it_has_not_changed(reg: Registry, owners, tmp_path: Path) -> None:
+    """A reader's next generation reuses the opened shards (and their checked passage layers) that it names
+    unchanged; a shard with new removals is opened afresh; the answers are those of a fresh open."""
+    from ipscope.index.format import Index
+    from ipscope.searcher import Searcher
+
+    alice, _ = owners
+    wi = WorksIndex.open(tmp_path)
+    ids = []
+    for i in range(3):
+        ids.append(reg.register(alice, title=f"p{i}", text=PERSUASION[i * 10_000 : (i + 1) * 10_000]).work.id)
+        wi.sync(reg)
+    reader = WorksIndex.open(tmp_path)
+    q = _quote(PERSUASION, 1_000, 2_000) + " " + PERSUASION[11_000:12_000]  # works 0 and 1
+    first = [m.to_dict() for m in reader.check(q, reg).matches]
+    old = reader.index.shards
+    old_layers = Searcher.of(reader.index).passage_layers()
+    reg.register(alice, title="p3", text=PERSUASION[30_000:40_000])
+    reg.delete(alice, ids[1])
+    wi.sync(reg)
+    assert reader.refresh()
+    new = reader.index.shards
+    assert len(new) == 4 and new[0] is old[0] and new[2] is old[2]  # unchanged: the same objects
+    assert new[1] is not old[1] and new[1].excluded == frozenset({0})  # its work was withdrawn: opened afresh
+    layers = Searcher.of(reader.index).passage_layers()
+    assert layers[0] is old_layers[0] and layers[1] is not old_layers[1]
+    got = [m.to_dict() for m in reader.check(q, reg).matches]
+    fresh = WorksIndex(reader.root, Index.open(reader.root))
+    assert got == [m.to_dict() for m in fresh.check(q, reg).matches]
+    assert {m["work_id"] for m in first} == {ids[0], ids[1]} and [m["work_id"] for m in got] == [ids[0]]
+
+
+def test_a_text_without_words_edited_into_the_database_does_not_stop_sync(reg: Registry, owners,
+                                                                          tmp_path: Path) -> None:
+    alice, _ = owners
+    a = reg.register(alice, title="Persuasion I", text=W1).work
+    b = reg.register(alice, title="Persuasion II", text=W2).work
+    with reg.engine.begin() as conn:  # behind the registry's back: it refuses such a text itself
+        conn.exec_driver_sql("UPDATE works SET text = '... !!!' WHERE id = '%s'" % a.id)
+    wi = WorksIndex.open(tmp_path)
+    assert wi.sync(reg) == 2 and set(indexed_texts(wi.root, wi.index.manifest)) == {b.id}
+    rep = reg.check(wi.root)
+    assert [i.where for i in rep.index.issues] == [f"work {a.id}"]  # reported, not hidden

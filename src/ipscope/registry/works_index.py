@@ -149,6 +149,8 @@ class WorksIndex:
         """Apply every log leaf after this index's position, ``max_batch`` leaves a generation; the number of
         leaves applied. Idempotent, and safe to call from several processes (they take turns on the writer
         lock; each reads the position again under it)."""
+        from ..text import tokenize
+
         applied = 0
         while True:
             got: list[int] = []
@@ -170,6 +172,9 @@ class WorksIndex:
                         last[e.work_id] = (e.event, e.leaf_index)
                 adds = [w for w, (ev, _) in last.items() if ev == "register"]
                 texts = registry.index_texts(adds) if adds else {}
+                # the registry refuses a text without words; one edited into the database behind its back is
+                # left out (registry check reports it missing) rather than stopping every sync after it
+                texts = {w: t for w, t in texts.items() if tokenize(t).starts.shape[0]}
                 docs = tuple(Document(w, texts[w], f"registry leaf {last[w][1]}") for w in adds if w in texts)
                 # withdrawn (in this run, or since: its text is gone) and held by the index: removed
                 remove = tuple(w for w, (ev, _) in last.items() if (ev == "delete" or w not in texts) and w in ids)
