@@ -581,3 +581,53 @@ def test_a_text_without_words_edited_into_the_database_does_not_stop_sync(reg: R
     assert wi.sync(reg) == 2 and set(indexed_texts(wi.root, wi.index.manifest)) == {b.id}
     rep = reg.check(wi.root)
     assert [i.where for i in rep.index.issues] == [f"work {a.id}"]  # reported, not hidden
+
+
+_INDEXER = """
+import sys, threading
+from ipscope.registry import indexer
+indexer.run(sys.argv[1], None, threading.Event(), compact_shards=2, interval=0.05)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+@pytest.mark.slow  # ~30 s: the worker finishes the compaction it runs (loading its kernels first), then ends
+def test_the_compaction_worker_ends_with_a_killed_indexer(tmp_path: Path) -> None:
+    """kill -9 of the indexer leaves no compaction worker behind: the worker ends when its input closes."""
+    reg = Registry.open_data(tmp_path)
+    try:
+        key = reg.create_key("alice").key
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        p = subprocess.Popen([sys.executable, "-c", _INDEXER, str(tmp_path)], env=env)
+        reader = WorksIndex.open(tmp_path)
+        for i in range(3):  # three syncs: three small shards, so a compaction (and its worker) starts
+            reg.register(key, title=f"p{i}", text=PERSUASION[i * 5_000 : (i + 1) * 5_000])
+            assert _wait(lambda: reader.synced_to() == i + 1, reader=reader)
+        assert _wait(lambda: bool(_children(p.pid)))
+        kids = _children(p.pid)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(30)
+        assert _wait(lambda: not any(_alive(k) for k in kids), 120)
+        rep = reg.check(tmp_path / INDEX_DIR)
+        assert rep.ok, rep.text()
+    finally:
+        reg.close()
