@@ -753,20 +753,30 @@ def registry_group() -> None:
 
 
 @registry_group.command("check", context_settings=CONTEXT,
-                        epilog="Exit status: 0 database and log agree; 1 they disagree (each difference is "
-                               "printed) or the database cannot be opened; 2 wrong usage.")
-@_db_options
+                        epilog="Exit status: 0 database, log and works index agree; 1 they disagree (each "
+                               "difference is printed) or the database cannot be opened; 2 wrong usage.")
+@click.option("--db", "db", metavar="URL", default=None,
+              help="The registry database: postgresql://USER@HOST:PORT/DB or sqlite:///PATH (instead of the "
+                   "SQLite file in --data; with --data too, the works index is read from --data).")
+@click.option("--data", "data", metavar="DIR", default=None, type=click.Path(path_type=Path),
+              help="The registry's data directory: a SQLite file DIR/registry.db (unless --db) and the works "
+                   "index DIR/works.idx.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def registry_check(data: Path | None, db: str | None, fmt: str) -> None:
-    """Report any disagreement between the registry's database and its log.
+    """Report any disagreement between the registry's database, its log and its works index.
 
     \b
     Recomputes every leaf from the stored statements, checks their signatures, the leaf
     indexes, the stored subtree hashes and the root, and that each work's row matches its
-    last logged statement.
+    last logged statement. With --data, also the works index (DIR/works.idx) at the log
+    position it has applied: works missing from it or withdrawn but still in it, texts
+    that differ, documents that are no work, a position beyond the log.
     """
-    with _open_registry(data, db) as reg:
-        report = reg.check()
+    with _open_registry(None if db is not None else data, db) as reg:
+        try:
+            report = reg.check(data / "works.idx" if data is not None else None)
+        except IpscopeError as e:
+            _fail(e)
     if fmt == "json":
         import json
 
@@ -775,6 +785,71 @@ def registry_check(data: Path | None, db: str | None, fmt: str) -> None:
         click.echo(report.text(), nl=False)
     if not report.ok:
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- serve
+
+SERVE_STATUS = ("Exit status: 0 stopped (Ctrl-C or SIGTERM); 1 could not start: the database cannot be reached, "
+                "--data cannot be made, a --corpus or --sites directory cannot be used, or the address is taken "
+                "(the message says which and the fix); 2 wrong usage.")
+
+
+@main.command("serve", context_settings=CONTEXT, epilog=SERVE_STATUS)
+@click.option("--data", "data", metavar="DIR", required=True, type=click.Path(path_type=Path),
+              help="Data directory: the SQLite registry DIR/registry.db (unless --db) and the index of registered "
+                   "works DIR/works.idx (made when new).")
+@click.option("--db", "db", metavar="URL", default=None,
+              help="The registry database instead of DIR/registry.db: postgresql://USER@HOST:PORT/DB (for several "
+                   "workers or servers) or sqlite:///PATH.")
+@click.option("--corpus", "corpora", multiple=True, metavar="NAME=DIR",
+              help="An index (ipscope index) that /v1/trace and /v1/similar search, by NAME (repeatable).")
+@click.option("--sites", "sites", multiple=True, metavar="NAME=DIR",
+              help="A snapshot of site files (as ipscope audit --sites) that /v1/audit reads, by NAME "
+                   "(repeatable). The server never fetches a URL a request names.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes serving requests (each opens the registry and the corpora; use PostgreSQL "
+                   "with more than one). One more process keeps the works index in step.")
+@click.option("--no-signup", is_flag=True, help="Close sign-up (POST /v1/owners): keys only from ipscope keys create.")
+@click.option("--rate-limit", default=600, show_default=True, type=click.IntRange(0),
+              help="Requests a minute per API key (or per client address without one), per worker; 0: no limit.")
+@click.option("--signup-limit", default=10, show_default=True, type=click.IntRange(0),
+              help="Sign-ups an hour per client address, per worker; 0: no limit.")
+@click.option("--max-body-mb", default=16.0, show_default=True, type=click.FloatRange(0.001),
+              help="Largest request body, in MB (a 10 MB work in JSON fits in 16).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve_cmd(data: Path, db: str | None, corpora: tuple[str, ...], sites: tuple[str, ...], host: str, port: int,
+              workers: int, no_signup: bool, rate_limit: int, signup_limit: int, max_body_mb: float,
+              log_level: str) -> None:
+    """Serve the registry and the three questions over HTTP (docs/service.md).
+
+    \b
+    Creators sign up (POST /v1/owners), register works with their AI-use reservations
+    (POST /v1/works) and get signed receipts; anyone checks a text against the registered
+    works (POST /v1/check), traces or compares it with a --corpus (POST /v1/trace,
+    /v1/similar) and audits records (POST /v1/audit). OpenAPI at /docs. Errors are RFC
+    9457 problems with the fix.
+    """
+    from .service.config import ServiceConfig, parse_named_dirs
+
+    try:
+        config = ServiceConfig(data=data, db=db, corpora=parse_named_dirs(corpora, "--corpus"),
+                               sites=parse_named_dirs(sites, "--sites"), signup=not no_signup,
+                               rate_limit=rate_limit, signup_limit=signup_limit,
+                               max_body_bytes=int(max_body_mb * 1_000_000))
+        if workers > 1 and not db:
+            click.echo("ipscope: warning: several --workers on SQLite serialise every write through one file; "
+                       "use --db postgresql://... for a multi-worker deployment", err=True)
+        from .service.run import serve
+
+        serve(config, host=host, port=port, workers=workers, log_level=log_level)
+    except ImportError as e:
+        _fail(IpscopeError(f"ipscope serve needs the optional dependencies of ipscope[service] ({e.name} is "
+                           "missing)", "pip install 'ipscope[service]'"))
+    except IpscopeError as e:
+        _fail(e)
 
 
 if __name__ == "__main__":  # pragma: no cover

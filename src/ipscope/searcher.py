@@ -25,7 +25,9 @@ its default searcher (``Searcher.of(index)``), made once per ``Index`` object un
 that ``Index`` lives (held in a weak mapping, not on the ``Index``), so code that shares an ``Index`` between
 threads is safe as well. A searcher searches the ``Index`` it was made with: a reader that opens the index
 again gets a new ``Index`` and with it a new default searcher; so does ``Index.refresh()`` (a live index's next
-generation is a new ``Index`` object: the searcher of the old one goes on searching the old generation).
+generation is a new ``Index`` object: the searcher of the old one goes on searching the old generation). The
+passage layers checked for a shard are kept with its ``Shard`` object, which ``Index.refresh()`` hands on to the
+next generation when that names the shard unchanged.
 """
 
 from __future__ import annotations
@@ -162,11 +164,18 @@ def _check_layers(index: Index) -> list[PassageLayer]:
                            f"this ipscope uses ({want})", f"rebuild them: ipscope add-layers {index.path} --force")
     out = []
     for s in index.shards:
-        problem = layer_problem(s.path)
-        if problem is not None:
-            raise IndexFormatError(f"{index.path}: the passage layers of shard {s.name} are damaged or incomplete "
-                                   f"({problem}; an interrupted add-layers?)", fix)
-        out.append(PassageLayer(s.path, index.tombstones.get(s.name, frozenset())))
+        removed = index.tombstones.get(s.name, frozenset())
+        # a shard handed on from an earlier generation (Index.refresh) keeps its checked layers: its files are
+        # the same, and a layer differs only by the removed parts it leaves out
+        checked = s.__dict__.setdefault("_passage_layers", {})
+        layer = checked.get(removed)
+        if layer is None:
+            problem = layer_problem(s.path)
+            if problem is not None:
+                raise IndexFormatError(f"{index.path}: the passage layers of shard {s.name} are damaged or "
+                                       f"incomplete ({problem}; an interrupted add-layers?)", fix)
+            layer = checked.setdefault(removed, PassageLayer(s.path, removed))
+        out.append(layer)
     return out
 
 

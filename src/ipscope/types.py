@@ -335,3 +335,67 @@ class AuditRecord:
         if self.not_checked:  # NotChecked.to_dict, inlined: a run without site files writes five for every record
             d["not_checked"] = [{"signal": n.signal, "input": n.input, "why": n.why} for n in self.not_checked]
         return d
+
+
+# ------------------------------------------------------------------------------------------------ registry check
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpan:
+    """A passage of the checked text found in a registered work: half-open character offsets in the text
+    (``query_start``/``query_end``) and in the work's text (``work_start``/``work_end``). ``kind`` is trace's
+    (``verbatim``, ``near-verbatim``), or the kind of similar's passage evidence when trace found no span
+    (``shingles``, ``semantic``: then the offsets are of the two passages, and ``tokens`` is 0)."""
+
+    query_start: int
+    query_end: int
+    work_start: int
+    work_end: int
+    kind: str
+    tokens: int = 0
+    matched_tokens: int = 0
+    edits: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query_start": self.query_start, "query_end": self.query_end, "work_start": self.work_start,
+                "work_end": self.work_end, "kind": self.kind, "tokens": self.tokens,
+                "matched_tokens": self.matched_tokens, "edits": self.edits}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMatch:
+    """A registered work the checked text derives from, with its owner's reservations as they stand now."""
+
+    work_id: str
+    title: str
+    owner: str  # the owner's name
+    owner_id: str
+    label: Label
+    score: float  # similar's score: the share of the text's tokens the evidence explains
+    reservations: dict[str, str]
+    spans: tuple[CheckSpan, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"work_id": self.work_id, "title": self.title, "owner": self.owner, "owner_id": self.owner_id,
+                "label": self.label, "score": round(self.score, 4), "reservations": dict(self.reservations),
+                "spans": [s.to_dict() for s in self.spans]}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``WorksIndex.check`` found: the registered works a text derives from, strongest first."""
+
+    query_chars: int
+    query_tokens: int
+    elapsed_ms: float
+    matches: tuple[CheckMatch, ...]
+    notes: tuple[str, ...] = ()
+    provenance: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of ``POST /v1/check`` (docs/service.md, "Registered works and check")."""
+        return {"matches": [m.to_dict() for m in self.matches], "query_chars": self.query_chars,
+                "query_tokens": self.query_tokens, "elapsed_ms": round(self.elapsed_ms, 3),
+                "notes": list(self.notes), "provenance": self.provenance}
+
+    to_dict = to_json

@@ -127,12 +127,15 @@ class Index:
                 shards = self.__dict__.get("_shards")
                 if shards is None:
                     excluded = self.manifest.get("excluded_parts", {})
-                    # later copies of a duplicate id (the build's) and removed documents (tombstones): skipped alike
-                    shards = self.__dict__["_shards"] = [
-                        Shard(self.path / "shards" / s["name"], s["name"],
-                              frozenset(excluded.get(s["name"], [])) | self.tombstones.get(s["name"], frozenset()))
-                        for s in self.manifest["shards"]
-                    ]
+                    carried = self.__dict__.pop("_carried", {})
+                    shards = []
+                    for s in self.manifest["shards"]:
+                        # later copies of a duplicate id (the build's) and removed documents (tombstones): skipped
+                        # alike
+                        gone = frozenset(excluded.get(s["name"], [])) | self.tombstones.get(s["name"], frozenset())
+                        shards.append(carried.get((s["name"], s.get("sha256"), gone))
+                                      or Shard(self.path / "shards" / s["name"], s["name"], gone))
+                    self.__dict__["_shards"] = shards
         return shards
 
     def __len__(self) -> int:
@@ -174,7 +177,21 @@ class Index:
             current = None
         if current == self.manifest:  # (also a manifest rewritten without a new generation: add-layers)
             return self
-        return Index.open(self.path)
+        new = Index.open(self.path)
+        # the shards this generation opened that the new one names unchanged (same files, by the hash the manifest
+        # records, and the same parts left out) are handed on with what they have read and checked (arrays, open
+        # files, passage layers): a live index's next generation mostly adds a small shard, and a first query on
+        # it need not read every other shard's arrays again. Shard objects are never changed by a query.
+        carried = dict(self.__dict__.get("_carried", {}))
+        sha = {s["name"]: s.get("sha256") for s in self.manifest.get("shards", [])}
+        for sh in self.__dict__.get("_shards") or ():
+            if sha.get(sh.name):
+                carried[(sh.name, sha[sh.name], sh.excluded)] = sh
+        named = {(s["name"], s.get("sha256")) for s in new.manifest.get("shards", [])}
+        carried = {k: v for k, v in carried.items() if k[:2] in named}
+        if carried:
+            new.__dict__["_carried"] = carried
+        return new
 
 
 def _published(path: Path) -> tuple[int, int] | None:

@@ -37,7 +37,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -199,6 +199,13 @@ def _live_parts(root: Path, m: dict, tomb: Mapping[str, frozenset[int]]) -> dict
     return out
 
 
+def document_parts(root: str | Path, m: dict) -> dict[str, list[tuple[int, int]]]:
+    """Every document the generation of manifest ``m`` holds: id -> its (shard number, part number)s, in order
+    (removed documents and the parts a build left out are not there)."""
+    root = Path(root)
+    return _live_parts(root, m, load_tombstones(root, m))
+
+
 def _publish(root: Path, m: dict, tomb: Mapping[str, Any], lines: list[dict]) -> None:
     """Write the change's account and then the manifest (by rename: the moment the generation is published)."""
     m["content_hash"] = content_hash(m["shards"], m.get("excluded_parts", {}), tomb)
@@ -233,6 +240,24 @@ def as_document(d: Document | Mapping[str, Any], i: int) -> Document:
                      "give ipscope.types.Document objects or dicts with id and text")
 
 
+def _checked_batch(documents: Iterable[Document | Mapping[str, Any]]
+                   ) -> tuple[list[Document], list[tuple[np.ndarray, np.ndarray]]]:
+    """The batch as ``Document`` s with their tokens; an error for an id twice or a document without words."""
+    docs = [as_document(d, i) for i, d in enumerate(documents)]
+    first: dict[str, str] = {}
+    for d in docs:
+        if d.id in first:
+            raise InputError(f"document {d.id!r} is twice in the batch ({first[d.id]} and {d.where})",
+                             "give every document a unique id")
+        first[d.id] = d.where
+    tokens = tokenize_batch(docs) if docs else []
+    empty = [d.id for d, (_s, h) in zip(docs, tokens) if h.shape[0] == 0]
+    if empty:
+        raise InputError(f"document(s) {_shown(empty)} have no words to index (empty, or only punctuation, "
+                         "symbols or spaces)", "give them text with words, or leave them out of the batch")
+    return docs, tokens
+
+
 def add(root: str | Path, documents: Iterable[Document | Mapping[str, Any]], *, replace: bool = False,
         lock_timeout: float = LOCK_TIMEOUT) -> Change:
     """Add ``documents`` as a new generation of the index at ``root``. An id the index already holds is an
@@ -240,55 +265,101 @@ def add(root: str | Path, documents: Iterable[Document | Mapping[str, Any]], *, 
     the batch has an error (an id twice, a document without words)."""
     t0 = time.time()
     root = Path(root)
-    docs = [as_document(d, i) for i, d in enumerate(documents)]
+    docs, tokens = _checked_batch(documents)
     if not docs:
         raise InputError("nothing to add: no documents given", "pass one or more documents")
-    first: dict[str, str] = {}
-    for d in docs:
-        if d.id in first:
-            raise InputError(f"document {d.id!r} is twice in the batch ({first[d.id]} and {d.where})",
-                             "give every document a unique id")
-        first[d.id] = d.where
-    tokens = tokenize_batch(docs)
-    empty = [d.id for d, (_s, h) in zip(docs, tokens) if h.shape[0] == 0]
-    if empty:
-        raise InputError(f"document(s) {_shown(empty)} have no words to index (empty, or only punctuation, "
-                         "symbols or spaces)", "give them text with words, or leave them out of the batch")
+    with writer_lock(root, lock_timeout):
+        m = read_manifest(root)
+        _tidy(root, m)
+        tomb = dict(load_tombstones(root, m))
+        return _apply(root, m, docs, tokens, (), replace, {}, t0, tomb, _live_parts(root, m, tomb))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`update` publishes as one generation: ``documents`` to add (an id the index holds is replaced),
+    ids to ``remove`` (each must be in the index), and top-level ``manifest`` keys to set (a consumer's state
+    that must change together with the documents, such as how far a registry's log has been applied)."""
+
+    documents: tuple[Document | Mapping[str, Any], ...] = ()
+    remove: tuple[str, ...] = ()
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+
+
+def update(root: str | Path, plan: Callable[[dict, frozenset[str]], Plan | None], *,
+           lock_timeout: float = LOCK_TIMEOUT) -> Change | None:
+    """Publish one generation made under the writer lock from the generation it replaces: ``plan(manifest,
+    ids)`` gets the published manifest and the ids of the documents it holds, and returns a :class:`Plan` (or
+    None: nothing is published). The plan's additions, removals and manifest keys are published together, by
+    one rename, so a crash leaves either all of them or none. A plan with nothing to add or remove still
+    publishes its manifest keys (a new generation with the same documents)."""
+    t0 = time.time()
+    root = Path(root)
     with writer_lock(root, lock_timeout):
         m = read_manifest(root)
         _tidy(root, m)
         tomb = dict(load_tombstones(root, m))
         live = _live_parts(root, m, tomb)
-        there = [d.id for d in docs if d.id in live]
-        if there and not replace:
-            raise InputError(f"{root} already holds document(s) {_shown(there)} (generation {generation(m)})",
-                             "remove them first (Index.remove([...])), or add with replace=True to replace them "
-                             "in the same generation")
-        gen = generation(m) + 1
-        layers = m.get("layers", {})
+        p = plan(m, frozenset(live))
+        if p is None:
+            return None
+        docs, tokens = _checked_batch(p.documents)
+        reserved = {"format", "version", "generation", "shards", "counts", "params", "layers", "content_hash",
+                    "excluded_parts", "retired", "changed"}
+        clash = sorted(reserved & set(p.manifest))
+        if clash:
+            raise ValueError(f"a plan may not set the manifest's own keys {clash}")
+        return _apply(root, m, docs, tokens, tuple(dict.fromkeys(p.remove)), True, p.manifest, t0, tomb, live)
+
+
+def _apply(root: Path, m: dict, docs: list[Document], tokens: list[tuple[np.ndarray, np.ndarray]],
+           remove: tuple[str, ...], replace: bool, extra: Mapping[str, Any], t0: float,
+           tomb: dict[str, frozenset[int]], live: dict[str, list[tuple[int, int]]]) -> Change:
+    """Add ``docs`` and remove ``remove`` as the generation after ``m`` (whose tombstones and documents are
+    ``tomb`` and ``live``) and publish it; under the writer lock."""
+    there = [d.id for d in docs if d.id in live]
+    if there and not replace:
+        raise InputError(f"{root} already holds document(s) {_shown(there)} (generation {generation(m)})",
+                         "remove them first (Index.remove([...])), or add with replace=True to replace them "
+                         "in the same generation")
+    unknown = [i for i in remove if i not in live]
+    if unknown:
+        raise InputError(f"{root} holds no document {_shown(unknown)} (generation {generation(m)}); nothing "
+                         "was changed", "give the ids of documents in the index")
+    both = sorted({d.id for d in docs} & set(remove))
+    if both:
+        raise InputError(f"document(s) {_shown(both)} both added and removed in one change",
+                         "add them (replacing what the index holds) or remove them, not both")
+    gen = generation(m) + 1
+    layers = m.get("layers", {})
+    shards: list[dict] = []
+    account: list[dict] = []
+    if docs:
         if vec.LAYER in layers:
             embedder = _embedder()
-        account: list[dict] = []
         packer = ShardPacker(root, f"g{gen:06d}", int(m["params"]["max_shard_tokens"]), account, LAYER in layers)
         for d, (starts, hashes) in zip(docs, tokens):
             packer.add(d, starts, hashes)
         packer.flush()
+        shards = packer.shards
         if vec.LAYER in layers:  # passage vectors of the new shards, as the rest of the index has
-            for s in packer.shards:
+            for s in shards:
                 vec.add_to_shard(Shard(root / "shards" / s["name"], s["name"]), embedder)
-        m = dict(m, generation=gen, shards=list(m["shards"]) + packer.shards)
-        counts = m["counts"] = dict(m["counts"])
-        lines = _remove_parts(root, m, tomb, live, there, gen) if there else []
-        counts["records"] = int(counts.get("records", 0)) + len(docs)
-        counts["documents_indexed"] = int(counts["documents_indexed"]) + len(docs)
-        counts["parts"] = int(counts.get("parts", 0)) + len(account)
-        counts["tokens"] = int(counts.get("tokens", 0)) + sum(a["tokens"] for a in account)
-        counts["chars"] = int(counts.get("chars", 0)) + sum(a["chars"] for a in account)
-        counts["shards"] = len(m["shards"])
-        lines += [dict(a, generation=gen) for a in account]
-        _publish(root, m, tomb, lines)
-    return Change(gen, added=tuple(d.id for d in docs), removed=tuple(there),
-                  shards=tuple(s["name"] for s in packer.shards), seconds=time.time() - t0)
+    m = dict(m, **extra)
+    m.update(generation=gen, shards=list(m["shards"]) + shards)
+    counts = m["counts"] = dict(m["counts"])
+    gone = there + list(remove)
+    lines = _remove_parts(root, m, tomb, live, gone, gen) if gone else []
+    counts["records"] = int(counts.get("records", 0)) + len(docs)
+    counts["documents_indexed"] = int(counts["documents_indexed"]) + len(docs)
+    counts["parts"] = int(counts.get("parts", 0)) + len(account)
+    counts["tokens"] = int(counts.get("tokens", 0)) + sum(a["tokens"] for a in account)
+    counts["chars"] = int(counts.get("chars", 0)) + sum(a["chars"] for a in account)
+    counts["shards"] = len(m["shards"])
+    lines += [dict(a, generation=gen) for a in account]
+    _publish(root, m, tomb, lines)
+    return Change(gen, added=tuple(d.id for d in docs), removed=tuple(gone),
+                  shards=tuple(s["name"] for s in shards), seconds=time.time() - t0)
 
 
 def _embedder():
@@ -537,5 +608,5 @@ class _Merger:
         self.k += 1
 
 
-__all__ = ["Change", "LOCK", "add", "compact", "content_hash", "generation", "load_tombstones", "read_manifest",
-           "remove", "writer_lock"]
+__all__ = ["Change", "LOCK", "Plan", "add", "compact", "content_hash", "document_parts", "generation",
+           "load_tombstones", "read_manifest", "remove", "update", "writer_lock"]

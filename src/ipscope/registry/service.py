@@ -47,8 +47,8 @@ from .reservations import check_reservations
 if TYPE_CHECKING:
     from .check import CheckReport
 
-__all__ = ["Registry", "RegistryError", "AuthError", "NotFoundError", "ForbiddenError", "NewKey", "WorkInfo",
-           "Registration", "NewWork", "HistoryEntry", "iscc_text_code", "sqlite_url", "LIMITS"]
+__all__ = ["Registry", "RegistryError", "AuthError", "NotFoundError", "ForbiddenError", "ConflictError", "NewKey",
+           "WorkInfo", "Registration", "NewWork", "HistoryEntry", "LogEntry", "iscc_text_code", "sqlite_url", "LIMITS"]
 
 KEY_PREFIX: Final = "ipk_"
 DEFAULT_ORIGIN: Final = "ipscope.local/registry"
@@ -82,6 +82,10 @@ class ForbiddenError(RegistryError):
 
 class NotFoundError(RegistryError):
     """No such work (or it was withdrawn)."""
+
+
+class ConflictError(RegistryError):
+    """A name that is taken (sign-up of an owner that exists)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -139,6 +143,15 @@ class NewWork:
     urls: Sequence[str] | None = None
     meta: Mapping[str, Any] | None = None
     reservations: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One leaf of the log as the works index applies it: its index, the event and the work it is about."""
+
+    leaf_index: int
+    event: str  # register, reservations, delete
+    work_id: str
 
 
 @dataclass(frozen=True)
@@ -372,6 +385,27 @@ class Registry:
                                                secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
         return NewKey(oid, name, key_id, f"{KEY_PREFIX}{key_id}_{secret}")
 
+    def create_owner(self, owner: str) -> NewKey:
+        """Sign-up: a NEW owner and its first key; :class:`ConflictError` when the name is taken (an open
+        sign-up must not hand out keys of an existing owner: ``create_key`` does that, for the operator)."""
+        name = _check_text(owner, "owner name", LIMITS.owner_chars).strip()
+        if not name:
+            raise InputError("the owner name is empty", 'give {"name": "..."}')
+        key_id = secrets.token_hex(8)
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
+        now = _now()
+        oid = secrets.token_hex(8)
+        try:
+            with self._write() as conn:
+                if conn.execute(select(Owner.id).where(Owner.name == name)).first() is not None:
+                    raise ConflictError(f"the owner name {name!r} is taken", "choose another name")
+                conn.execute(insert(Owner).values(id=oid, name=name, created=now))
+                conn.execute(insert(ApiKey).values(id=key_id, owner_id=oid, created=now,
+                                                   secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
+        except IntegrityError:  # the unique name, taken by another process between our check and insert
+            raise ConflictError(f"the owner name {name!r} is taken", "choose another name") from None
+        return NewKey(oid, name, key_id, f"{KEY_PREFIX}{key_id}_{secret}")
+
     def revoke_key(self, key_or_id: str) -> str:
         """Revoke a key (given whole, or by its id ``ipk_<id>`` / ``<id>``); returns the key id."""
         kid = key_or_id.strip()
@@ -457,6 +491,20 @@ class Registry:
         """A work's reservations in one standard: ``tdmrep``, ``rsl``, ``robots`` or ``cawg`` (anyone)."""
         w = self.work(work_id)
         return _exports.export(fmt, w.reservations, w.urls)
+
+    def find_works(self, *, owner: str | None = None, q: str | None = None, limit: int = 20,
+                   offset: int = 0) -> tuple[WorkInfo, ...]:
+        """Works not withdrawn, in registration order: ``owner`` (an owner's id or name) only, and with ``q``
+        only those whose title contains ``q`` (case-insensitively). What ``GET /v1/works?owner=&q=`` lists."""
+        query = (select(Work, Owner.name.label("owner_name")).join(Owner, Owner.id == Work.owner_id)
+                 .where(Work.deleted.is_(None)).order_by(Work.created, Work.id).limit(limit).offset(offset))
+        if owner:
+            query = query.where((Work.owner_id == owner) | (Owner.name == owner))
+        if q:
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(Work.title.ilike(pattern, escape="\\"))
+        with self.engine.connect() as conn:
+            return tuple(self._info(r) for r in conn.execute(query))
 
     # -- writing
 
@@ -619,15 +667,52 @@ class Registry:
             return receipt_for(st, bytes(row.signature), leaf_index, MerkleLog(DbStore(conn)), self.signer,
                                tree_size)
 
+    def log_size(self) -> int:
+        """How many leaves the log holds (statements committed so far)."""
+        with self.engine.connect() as conn:
+            return DbStore(conn).size()
+
+    def log_entries(self, start: int, limit: int = 1000) -> tuple[LogEntry, ...]:
+        """The log's leaves from leaf ``start`` on, oldest first, at most ``limit``: what the works index
+        (``ipscope.registry.works_index``) applies after its position. Committed leaves only: a leaf is visible
+        with the commit that wrote it, and writers commit in leaf order."""
+        q = (select(Event.leaf_index, Event.event, Event.work_id).where(Event.leaf_index >= start)
+             .order_by(Event.leaf_index).limit(limit))
+        with self.engine.connect() as conn:
+            return tuple(LogEntry(int(r.leaf_index), str(r.event), str(r.work_id)) for r in conn.execute(q))
+
+    def index_texts(self, work_ids: Sequence[str]) -> dict[str, str]:
+        """The texts of the works ``work_ids`` that are not withdrawn, for the works index. Not for clients: it
+        reads texts without an owner's key (``text`` is the owners' way in); only the indexer calls it."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(work_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):  # bounded IN lists
+                q = select(Work.id, Work.text).where(Work.id.in_(ids[i : i + 500]), Work.deleted.is_(None))
+                out.update((str(r.id), str(r.text)) for r in conn.execute(q))
+        return out
+
+    def works_by_id(self, work_ids: Sequence[str]) -> dict[str, WorkInfo]:
+        """The public records of the works ``work_ids`` that exist and are not withdrawn, by id (one query)."""
+        out: dict[str, WorkInfo] = {}
+        ids = list(dict.fromkeys(work_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = (select(Work, Owner.name.label("owner_name")).join(Owner, Owner.id == Work.owner_id)
+                     .where(Work.id.in_(ids[i : i + 500]), Work.deleted.is_(None)))
+                out.update((r.id, self._info(r)) for r in conn.execute(q))
+        return out
+
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         with self.engine.connect() as conn:
             return MerkleLog(DbStore(conn)).consistency_proof(old_size, new_size)
 
-    def check(self) -> "CheckReport":
-        """Compare database and log: see :func:`ipscope.registry.check.check`."""
+    def check(self, works_index: str | Path | None = None) -> "CheckReport":
+        """Compare database and log, and the works index at ``works_index`` (``DATA/works.idx``) when given: see
+        :func:`ipscope.registry.check.check`."""
         from .check import check
 
-        return check(self)
+        return check(self, works_index)
 
 
 def _migrate(engine: Engine) -> None:

@@ -1,0 +1,85 @@
+"""What a server is given: :class:`ServiceConfig` (the ``ipscope serve`` options as one value).
+
+It travels to worker processes as JSON (``--workers N`` starts each worker from it), so it holds only plain
+values: paths, names, numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["ServiceConfig", "parse_named_dirs"]
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The configuration of one ``ipscope serve``.
+
+    ``data``: the data directory (the SQLite registry ``registry.db`` unless ``db`` names another database, and
+    the live index of registered works ``works.idx``). ``corpora``: NAME -> index directory for ``/v1/trace`` and
+    ``/v1/similar``; ``sites``: NAME -> site snapshot directory for ``/v1/audit``. The limits are per process
+    (docs/service.md, "Limits")."""
+
+    data: Path
+    db: str | None = None
+    corpora: Mapping[str, Path] = field(default_factory=dict)
+    sites: Mapping[str, Path] = field(default_factory=dict)
+    signup: bool = True  # POST /v1/owners open to anyone (rate-limited); False for closed deployments
+    max_body_bytes: int = 16 * 1024 * 1024  # a 10 MB work (the registry's limit) in JSON, with room to spare
+    max_query_chars: int = 1_000_000  # text of one trace/similar/check request (similar's own limit is lower)
+    max_url_chars: int = 4096  # path + query string
+    max_audit_records: int = 1000  # records of one /v1/audit request
+    max_page: int = 100  # works listed per page
+    rate_limit: int = 600  # requests per minute per API key (or per client address without one); 0: none
+    signup_limit: int = 10  # sign-ups per hour per client address; 0: none
+    refresh_interval: float = 0.1  # seconds between checks for a newer generation of the works index
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", Path(self.data))
+        object.__setattr__(self, "corpora", {k: Path(v) for k, v in dict(self.corpora).items()})
+        object.__setattr__(self, "sites", {k: Path(v) for k, v in dict(self.sites).items()})
+
+    @property
+    def db_url(self) -> str:
+        """The registry database URL: ``db``, else the SQLite file in ``data``."""
+        if self.db:
+            return self.db
+        from ..registry.service import sqlite_url
+
+        return sqlite_url(self.data)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["data"] = str(self.data)
+        d["corpora"] = {k: str(v) for k, v in self.corpora.items()}
+        d["sites"] = {k: str(v) for k, v in self.sites.items()}
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceConfig:
+        d: dict[str, Any] = json.loads(text)
+        return cls(**d)
+
+
+def parse_named_dirs(values: Iterable[str], option: str) -> dict[str, Path]:
+    """``NAME=DIR`` arguments (``--corpus books=books.idx``) as a mapping; a bare DIR is named by its last part."""
+    out: dict[str, Path] = {}
+    for v in values:
+        name, sep, d = v.partition("=")
+        if not sep:
+            name, d = Path(v).name.removesuffix(".idx") or v, v
+        name = name.strip()
+        if not name or not d:
+            raise InputError(f"{option} {v!r}: not NAME=DIR", f"give e.g. {option} books=books.idx")
+        if name in out:
+            raise InputError(f"{option}: the name {name!r} is given twice", "give each a name of its own")
+        if not Path(d).is_dir():
+            raise InputError(f"{option} {v!r}: {d} is not a directory", f"give an existing directory after {name}=")
+        out[name] = Path(d)
+    return out

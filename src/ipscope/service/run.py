@@ -1,0 +1,188 @@
+"""``ipscope serve``: check what the server is given, start the indexer process, run uvicorn, stop the indexer.
+
+Processes: this one (uvicorn's server, or with ``--workers N`` its supervisor of N worker processes, each
+running :func:`worker_app` from the configuration passed as JSON in ``IPSCOPE_SERVICE_CONFIG``), and one
+indexer process (``ipscope.registry.indexer.run``, started with spawn) that keeps the index of registered
+works in step with the database and compacts it: heavy work stays out of the processes that serve requests.
+The indexer stops when the server stops, and by itself when the process that started it is gone (kill -9).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+from ..errors import InputError, IpscopeError
+from .config import ServiceConfig
+
+log = logging.getLogger("ipscope.service")
+
+ENV_CONFIG = "IPSCOPE_SERVICE_CONFIG"
+
+__all__ = ["serve", "preflight", "worker_app", "ENV_CONFIG"]
+
+
+def preflight(config: ServiceConfig, host: str, port: int) -> None:
+    """Everything that can fail at start, checked before anything starts: the data directory, the database
+    (reachable, migrated), each corpus index, each site snapshot, the address. Raises IpscopeError."""
+    try:
+        config.data.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--data {config.data}: cannot be made ({e.strerror})", "give a directory you can write to") \
+            from None
+    from .state import State
+
+    State(config).close()  # opens the registry (reachable? migrated) and every corpus
+    try:
+        from ..registry.works_index import WorksIndex
+    except ImportError:
+        log.warning("this ipscope has no index of registered works: /v1/check answers 500")
+    else:
+        WorksIndex.open(config.data)  # made here, once, before the indexer and the workers open it
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise InputError(f"cannot listen on {host}:{port} ({e.strerror})",
+                             "choose another --port, or stop the program that uses it") from None
+
+
+def _indexer_main(data: str, db_url: str, stop: Any, ready: Any, parent: int, level: int = logging.INFO) -> None:
+    """The indexer process: ``indexer.run`` until ``stop`` is set or the server process is gone."""
+    logging.basicConfig(level=level, format="%(levelname)s:     indexer: %(message)s")
+
+    from ..registry import indexer
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal reaches the server, which stops us
+
+    def watch() -> None:
+        while not stop.is_set():
+            if os.getppid() != parent:  # the server died (kill -9): do not go on alone
+                stop.set()
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    _warm_indexer(db_url)
+    ready.set()
+    indexer.run(data, db_url, stop)
+
+
+def _warm_indexer(db_url: str) -> None:
+    """Index one document into a throwaway works index, so the first registration is not the one that waits
+    for the build's code and compiled kernels to load (~3 s on 2 cores): the same path ``sync`` takes."""
+    import tempfile
+    from pathlib import Path
+
+    from ..index import live
+    from ..registry.works_index import STATE, create_empty
+    from ..types import Document
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="ipscope-warm-") as d:
+            root = Path(d) / "works.idx"
+            create_empty(root)
+            doc = Document("warm-up", "It is a truth universally acknowledged, that a single man in possession of "
+                                      "a good fortune, must be in want of a wife.", "warm-up")
+            live.update(root, lambda _m, _ids: live.Plan((doc,), (), {STATE: {"synced_to": 0}}))
+        from ..registry.service import Registry
+
+        Registry.open(db_url).close()  # SQLAlchemy, Alembic and the driver imported: indexer.run opens it fast
+    except Exception:  # noqa: BLE001 — only a warm-up: the real sync says what is wrong
+        log.warning("the indexer's warm-up failed", exc_info=True)
+
+
+def _start_indexer(config: ServiceConfig, level: int = logging.INFO) -> tuple[Any, Any, Any] | None:
+    try:
+        from ..registry import indexer  # noqa: F401
+    except ImportError:
+        log.warning("this ipscope has no works indexer: registered works are not indexed for /v1/check")
+        return None
+    ctx = mp.get_context("spawn")
+    stop, ready = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_indexer_main, args=(str(config.data), config.db_url, stop, ready, os.getpid(), level),
+                    name="ipscope-indexer", daemon=False)
+    p.start()
+    return p, stop, ready
+
+
+def _wait_indexer(handle: tuple[Any, Any, Any] | None, timeout: float = 60) -> None:
+    """Wait until the indexer has loaded its code, so that the first registration is searchable as soon as
+    later ones (the server opens its own state meanwhile)."""
+    if handle is not None and not handle[2].wait(timeout):
+        log.warning("the indexer is not ready after %.0f s; serving anyway", timeout)
+
+
+def _stop_indexer(handle: tuple[Any, Any, Any] | None) -> None:
+    if handle is None:
+        return
+    p, stop, _ready = handle
+    stop.set()
+    p.join(10)
+    if p.is_alive():
+        p.terminate()
+        p.join(5)
+
+
+def worker_app() -> Any:
+    """The app of one ``--workers`` process (uvicorn's factory), from the configuration in the environment."""
+    from .app import create_app
+
+    return create_app(ServiceConfig.from_json(os.environ[ENV_CONFIG]))
+
+
+def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          log_level: str = "info", indexer: bool = True) -> None:
+    """Run the service until SIGINT/SIGTERM. Raises IpscopeError (before starting anything) when the
+    database cannot be reached, a corpus cannot be opened or the address is taken."""
+    try:
+        import uvicorn
+    except ImportError:
+        from ..errors import MissingExtraError
+
+        raise MissingExtraError("service", "uvicorn") from None
+    preflight(config, host, port)
+    handle = _start_indexer(config, getattr(logging, log_level.upper(), logging.INFO)) if indexer else None
+    previous = _stop_on_signals()
+    try:
+        if workers <= 1:
+            from .app import create_app
+
+            app = create_app(config)
+            _wait_indexer(handle)
+            uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                        timeout_graceful_shutdown=10)
+        else:
+            os.environ[ENV_CONFIG] = config.to_json()
+            _wait_indexer(handle)
+            uvicorn.run("ipscope.service.run:worker_app", factory=True, host=host, port=port, workers=workers,
+                        log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+    except _Stopped:  # uvicorn shut down gracefully, then raised the signal again to our handler
+        pass
+    finally:
+        _stop_indexer(handle)
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM after uvicorn's graceful shutdown: stop the indexer, exit 0."""
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """uvicorn restores the handlers it found and raises the signal it shut down for; with these the raise ends
+    in :class:`_Stopped` (caught by ``serve``) instead of killing the process before the indexer is stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stopped(_sig: int, _frame: Any) -> None:
+        raise _Stopped()
+
+    return {sig: signal.signal(sig, stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
