@@ -838,7 +838,7 @@ def serve_cmd(data: Path, db: str | None, corpora: tuple[str, ...], sites: tuple
         config = ServiceConfig(data=data, db=db, corpora=parse_named_dirs(corpora, "--corpus"),
                                sites=parse_named_dirs(sites, "--sites"), signup=not no_signup,
                                rate_limit=rate_limit, signup_limit=signup_limit,
-                               max_body_bytes=int(max_body_mb * 1_000_000))
+                               max_body_bytes=int(max_body_mb * 1_000_000), workers=workers)
         if workers > 1 and not db:
             click.echo("ipscope: warning: several --workers on SQLite serialise every write through one file; "
                        "use --db postgresql://... for a multi-worker deployment", err=True)

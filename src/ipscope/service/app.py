@@ -12,9 +12,12 @@ JSON by orjson. The OpenAPI description at ``/docs`` takes its request schemas f
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Mapping
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +27,8 @@ from starlette.responses import PlainTextResponse, Response
 from .. import __version__
 from ..errors import InputError, IpscopeError
 from . import schemas
+from ..registry.service import NewWork
+from .batcher import Batcher
 from .config import ServiceConfig
 from .limits import Guard, key_of, read_json
 from .problems import JSONResponse, Problem, from_exception, problem
@@ -88,10 +93,15 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
     unreachable database or a bad index fails here, with an :class:`~ipscope.errors.IpscopeError`)."""
     st = state or State(config)
     cfg = config
+    batcher = Batcher(st.registry)  # registrations that arrive together share one commit
+    # trace, similar and check are CPU-bound: at most this many run at once in this process, the others wait their
+    # turn, so concurrent requests do not slow each other down by sharing cores (docs/service.md, "Concurrency")
+    engine = anyio.CapacityLimiter(cfg.engine_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await batcher.close()
         st.close()
 
     app = FastAPI(title="ipscope", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,
@@ -133,6 +143,10 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
 
+    async def compute(fn: Callable[..., Any]) -> Any:
+        """A CPU-bound engine call (trace, similar, check), through the engine limiter."""
+        return await anyio.to_thread.run_sync(fn, limiter=engine)
+
     reg = st.registry
 
     def key(request: Request) -> str | None:
@@ -169,13 +183,9 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
         body = _fields(await read_json(request, cfg.max_body_bytes), ("title", "text"),
                        ("urls", "meta", "reservations"))
         k = key(request)
-
-        def run() -> Any:
-            reg.authenticate(k)  # before the text is hashed and coded: a stranger costs one lookup
-            return reg.register(k, title=body["title"], text=body["text"], urls=body.get("urls"),
-                                meta=body.get("meta"), reservations=body.get("reservations"))
-
-        r = await call(run)
+        await call(st.authenticate, k)  # before the text is hashed and coded: a stranger costs one lookup
+        r = await batcher.register(NewWork(k, body["title"], body["text"], body.get("urls"), body.get("meta"),
+                                           body.get("reservations")))
         return JSONResponse({"id": r.work.id, "content_sha256": r.work.content_sha256, "iscc": r.work.iscc,
                              "receipt": r.receipt.to_json()}, status_code=201,
                             headers={"Location": f"/v1/works/{r.work.id}"})
@@ -238,7 +248,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
             _nonempty(text)
             return st.works_index().check(text, reg, semantic=semantic).to_json()
 
-        return JSONResponse(await call(run))
+        return JSONResponse(await compute(run))
 
     @app.post("/v1/trace", tags=["questions"], openapi_extra=_openapi_body(schemas.TraceIn),
               summary="Passages of a text found (near-)verbatim in a corpus (auth)")
@@ -262,7 +272,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
                 _nonempty("")
             return rep.to_dict()
 
-        return JSONResponse(await call(run))
+        return JSONResponse(await compute(run))
 
     @app.post("/v1/similar", tags=["questions"], openapi_extra=_openapi_body(schemas.SimilarIn),
               summary="Documents of a corpus ranked by how much of a text derives from them (auth)")
@@ -281,7 +291,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
             _nonempty(text)
             return run_similar(corpus.searcher, text, "request", opts).to_dict()
 
-        return JSONResponse(await call(run))
+        return JSONResponse(await compute(run))
 
     @app.post("/v1/audit", tags=["questions"], openapi_extra=_openapi_body(schemas.AuditIn),
               summary="May these records be used to train AI? The decision and its evidence per record (auth)")
@@ -325,7 +335,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
                 counts[d["decision"]] += 1
             return {"records": out, "counts": counts}
 
-        return JSONResponse(await call(run))
+        return JSONResponse(await compute(run))
 
     # -- the log
 
