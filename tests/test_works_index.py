@@ -631,3 +631,30 @@ def test_the_compaction_worker_ends_with_a_killed_indexer(tmp_path: Path) -> Non
         assert rep.ok, rep.text()
     finally:
         reg.close()
+
+
+def test_a_works_index_beside_another_database_is_refused(tmp_path: Path) -> None:
+    """The index records the hash of the last leaf it applied: beside a database replaced by another one (or
+    restored from an older backup) it refuses to sync, and registry check says so, even where the other log is
+    as long."""
+    from ipscope.errors import IpscopeError
+
+    first, second = Registry.open_data(tmp_path / "a"), Registry.open_data(tmp_path / "b")
+    try:
+        for reg in (first, second):
+            key = reg.create_key("alice").key
+            reg.register(key, title="Persuasion I", text=W1)
+            reg.register(key, title="Persuasion II", text=W2)
+        wi = WorksIndex.open(tmp_path / "a")
+        assert wi.sync(first) == 2 and wi.index.manifest[STATE]["leaf"] == first.leaf_hash(1).hex()
+        with pytest.raises(IpscopeError, match="does not belong to this registry") as e:
+            wi.sync(second)
+        assert "leaf 1 of the log is not the leaf the index applied" in e.value.message
+        assert "indexer rebuilds" in e.value.fix
+        rep = second.check(wi.root)
+        assert rep.index.issues[0].where == "position" and "not the leaf the index applied" in \
+            rep.index.issues[0].detail and not rep.ok  # (and then the works of each that the other lacks)
+        assert first.check(wi.root).ok
+    finally:
+        first.close()
+        second.close()

@@ -15,7 +15,8 @@ applied (``synced_to``):
 - the position is not beyond the log;
 - every work registered before the position and not withdrawn is in the index, with the text the database
   holds (its SHA-256 is the work's ``content_sha256``), and none registered after it is;
-- no work withdrawn before the position is still in the index, and every document of the index is a work.
+- no work withdrawn before the position is still in the index, and every document of the index is a work;
+- the log's leaf before the position is the one the index recorded when it applied it (same hash).
 
 Leaves after the position are not yet applied: they are counted (``pending``), not reported; the indexer
 applies them (``ipscope serve``), as it does after a crash.
@@ -182,7 +183,7 @@ def check_index(reg: Registry, root: Path) -> IndexReport:
     """The works index at ``root`` against the database, at the log position it has applied (module doc)."""
     from ..errors import IpscopeError
     from ..index.format import Index
-    from .works_index import indexed_texts, synced_to, text_sha256
+    from .works_index import indexed_texts, log_mismatch, synced_to, text_sha256
 
     with reg.engine.connect() as conn:
         size = DbStore(conn).size()
@@ -201,10 +202,10 @@ def check_index(reg: Registry, root: Path) -> IndexReport:
                            (Issue("index", str(root), f"cannot be read: {str(e).splitlines()[0]}"),))
     pos = synced_to(idx.manifest)
     issues: list[Issue] = []
-    if pos > size:
-        issues.append(Issue("index", "position", f"the index has applied {pos} log leaves, the log holds {size} "
-                                                 "(an index of another database, or a database restored from an "
-                                                 "older backup)"))
+    mismatch = log_mismatch(idx.manifest, reg)
+    if mismatch is not None:
+        issues.append(Issue("index", "position", f"{mismatch} (an index of another database, or a database "
+                                                 "restored from an older backup)"))
     for wid, row in works.items():
         leaves = first.get(wid, {})
         reg_leaf, del_leaf = leaves.get("register"), leaves.get("delete")

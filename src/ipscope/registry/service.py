@@ -681,6 +681,13 @@ class Registry:
         with self.engine.connect() as conn:
             return tuple(LogEntry(int(r.leaf_index), str(r.event), str(r.work_id)) for r in conn.execute(q))
 
+    def leaf_hash(self, leaf_index: int) -> bytes | None:
+        """The stored hash of leaf ``leaf_index`` (RFC 9162 ``SHA-256(0x00 || statement)``), None when the log
+        has no such leaf: what the works index records of the last leaf it applied, to know its log again."""
+        with self.engine.connect() as conn:
+            h = conn.execute(select(LogNode.hash).where(LogNode.level == 0, LogNode.idx == leaf_index)).scalar()
+        return None if h is None else bytes(h)
+
     def index_texts(self, work_ids: Sequence[str]) -> dict[str, str]:
         """The texts of the works ``work_ids`` that are not withdrawn, for the works index. Not for clients: it
         reads texts without an owner's key (``text`` is the owners' way in); only the indexer calls it."""

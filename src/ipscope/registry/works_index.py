@@ -4,7 +4,7 @@ The registry database is the source of truth; this index is derived from it. It 
 (``ipscope.index.live``: generations, small shards, tombstones) whose documents are the works that are not
 withdrawn, each under its work id, and whose manifest holds how far the log has been applied::
 
-    "registry": {"synced_to": N}      # leaves 0..N-1 of the log are applied
+    "registry": {"synced_to": N, "leaf": "<hex>"}   # leaves 0..N-1 of the log are applied; the hash of N-1
 
 ``sync`` (the one writer: the indexer process, ``ipscope.registry.indexer``) reads the leaves after N, and
 publishes **one** generation for them with ``live.update``: registrations are added (the work's text, read from
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import IndexFormatError, InputError
+from ..errors import IndexFormatError, InputError, IpscopeError
 from ..index import live
 from ..index.format import FORMAT, VERSION, Index
 from ..index.passages import LAYER, params as passage_params
@@ -48,12 +48,28 @@ MAX_BATCH: Final = 1000  # leaves applied in one generation
 # labels that say the text derives from the work; a work with trace spans is shown whatever its label
 DERIVED: Final[frozenset[str]] = frozenset({"copy", "near-copy", "quoted", "paraphrase", "translation"})
 
-__all__ = ["INDEX_DIR", "WorksIndex", "create_empty", "synced_to"]
+__all__ = ["INDEX_DIR", "WorksIndex", "create_empty", "log_mismatch", "synced_to"]
 
 
 def synced_to(manifest: dict) -> int:
     """How many leaves of the log the generation of ``manifest`` has applied."""
     return int((manifest.get(STATE) or {}).get("synced_to", 0))
+
+
+def log_mismatch(manifest: dict, registry: Registry) -> str | None:
+    """Why the log the index was synced from is not ``registry``'s (None when it is, as far as can be told): the
+    position is beyond the log, or the log's leaf before the position is not the one the index applied (an
+    index kept beside a database replaced or restored from an older backup)."""
+    state = manifest.get(STATE) or {}
+    pos = int(state.get("synced_to", 0))
+    if pos == 0:
+        return None
+    have = registry.leaf_hash(pos - 1)
+    if have is None:
+        return f"it has applied {pos} log leaves, the log holds {registry.log_size()}"
+    if state.get("leaf") and state["leaf"] != have.hex():
+        return f"leaf {pos - 1} of the log is not the leaf the index applied there"
+    return None
 
 
 def create_empty(root: Path, max_shard_tokens: int = MAX_TOKENS) -> None:
@@ -157,6 +173,11 @@ class WorksIndex:
 
             def plan(m: dict, ids: frozenset[str]) -> live.Plan | None:
                 pos = synced_to(m)
+                problem = log_mismatch(m, registry)
+                if problem is not None:
+                    raise IpscopeError(f"the works index {self.root} does not belong to this registry: {problem}",
+                                       f"if the registry database is the right one, remove {self.root}: the "
+                                       "indexer rebuilds the works index from it")
                 entries = registry.log_entries(pos, max_batch)
                 run = []
                 for e in entries:  # a contiguous run from the position (writers commit in leaf order)
@@ -179,7 +200,9 @@ class WorksIndex:
                 # withdrawn (in this run, or since: its text is gone) and held by the index: removed
                 remove = tuple(w for w, (ev, _) in last.items() if (ev == "delete" or w not in texts) and w in ids)
                 got.append(len(run))
-                return live.Plan(docs, remove, {STATE: {"synced_to": pos + len(run)}})
+                end = pos + len(run)
+                leaf = registry.leaf_hash(end - 1)
+                return live.Plan(docs, remove, {STATE: {"synced_to": end, "leaf": leaf.hex() if leaf else None}})
 
             change = live.update(self.root, plan)
             if change is None:
