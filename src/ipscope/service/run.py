@@ -54,13 +54,19 @@ def preflight(config: ServiceConfig, host: str, port: int) -> None:
                              "choose another --port, or stop the program that uses it") from None
 
 
-def _indexer_main(data: str, db_url: str, stop: Any, ready: Any, parent: int, level: int = logging.INFO) -> None:
-    """The indexer process: ``indexer.run`` until ``stop`` is set or the server process is gone."""
+def _indexer_main(data: str, db_url: str, ready: Any, parent: int, level: int = logging.INFO) -> None:
+    """The indexer process: ``indexer.run`` until SIGTERM comes or the server process is gone.
+
+    The stop request is a signal, not a shared ``multiprocessing.Event``: setting such an event blocks for ever
+    when a process that was waiting on it has been killed (a terminal's SIGTERM reaches the whole process group),
+    and the server then never exits."""
     logging.basicConfig(level=level, format="%(levelname)s:     indexer: %(message)s")
 
     from ..registry import indexer
 
+    stop = threading.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal reaches the server, which stops us
+    signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
 
     def watch() -> None:
         while not stop.is_set():
@@ -71,7 +77,11 @@ def _indexer_main(data: str, db_url: str, stop: Any, ready: Any, parent: int, le
 
     threading.Thread(target=watch, daemon=True).start()
     _warm_indexer(db_url)
-    ready.set()
+    try:
+        ready.send(True)  # a pipe, not an Event: sending never waits for the server (which may be gone)
+    except OSError:
+        pass
+    ready.close()
     indexer.run(data, db_url, stop)
 
 
@@ -99,35 +109,55 @@ def _warm_indexer(db_url: str) -> None:
         log.warning("the indexer's warm-up failed", exc_info=True)
 
 
-def _start_indexer(config: ServiceConfig, level: int = logging.INFO) -> tuple[Any, Any, Any] | None:
+def _start_indexer(config: ServiceConfig, level: int = logging.INFO) -> tuple[Any, Any] | None:
     try:
         from ..registry import indexer  # noqa: F401
     except ImportError:
         log.warning("this ipscope has no works indexer: registered works are not indexed for /v1/check")
         return None
     ctx = mp.get_context("spawn")
-    stop, ready = ctx.Event(), ctx.Event()
-    p = ctx.Process(target=_indexer_main, args=(str(config.data), config.db_url, stop, ready, os.getpid(), level),
+    ready, ready_send = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_indexer_main, args=(str(config.data), config.db_url, ready_send, os.getpid(), level),
                     name="ipscope-indexer", daemon=False)
     p.start()
-    return p, stop, ready
+    ready_send.close()  # the child holds the only sending end: its death reads as end of file here
+    return p, ready
 
 
-def _wait_indexer(handle: tuple[Any, Any, Any] | None, timeout: float = 60) -> None:
+def _wait_indexer(handle: tuple[Any, Any] | None, timeout: float = 60) -> None:
     """Wait until the indexer has loaded its code, so that the first registration is searchable as soon as
     later ones (the server opens its own state meanwhile)."""
-    if handle is not None and not handle[2].wait(timeout):
-        log.warning("the indexer is not ready after %.0f s; serving anyway", timeout)
-
-
-def _stop_indexer(handle: tuple[Any, Any, Any] | None) -> None:
     if handle is None:
         return
-    p, stop, _ready = handle
-    stop.set()
-    p.join(10)
+    p, ready = handle
+    end = time.monotonic() + timeout
+    while True:
+        if ready.poll(0.2):
+            try:
+                ready.recv()
+                return
+            except (EOFError, OSError):  # the indexer is gone without saying it was ready
+                p.join(1)
+        if not p.is_alive():
+            log.warning("the indexer stopped before it was ready (exit code %s): registered works are not "
+                        "indexed for /v1/check; see the messages above", p.exitcode)
+            return
+        if time.monotonic() > end:
+            log.warning("the indexer is not ready after %.0f s; serving anyway", timeout)
+            return
+
+
+def _stop_indexer(handle: tuple[Any, Any] | None) -> None:
+    """SIGTERM to the indexer (it finishes the batch it is on), then SIGKILL after 10 s."""
+    if handle is None:
+        return
+    p, ready = handle
+    ready.close()
     if p.is_alive():
         p.terminate()
+        p.join(10)
+    if p.is_alive():
+        p.kill()
         p.join(5)
 
 
