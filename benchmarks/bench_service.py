@@ -101,7 +101,7 @@ from ipscope.trace import trace
 cfg = json.load(open(sys.argv[1]))
 s = Searcher(cfg["index"])
 qs = cfg["queries"]
-for q in qs[:3]:
+for q in qs:  # warm: one pass over every query (the HTTP client does the same)
     trace(s, q)
 out = {}
 if cfg["mode"] == "latency":
@@ -265,8 +265,8 @@ async def http_trace(url: str, key: str, queries: list[str], clients: int, secon
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as c:
-        for q in queries[:2]:  # warm both workers' caches a little
-            (await c.post("/v1/trace", json={"text": q, "corpus": "big"})).raise_for_status()
+        for q in queries if clients == 1 else queries[:2]:  # warm as in-process: one pass (one connection, so
+            (await c.post("/v1/trace", json={"text": q, "corpus": "big"})).raise_for_status()  # one worker)
         lat: list[float] = []
         done = 0
         cpu0, t0 = _cpu(), time.perf_counter()
@@ -440,7 +440,8 @@ def main() -> None:
         sys.exit(f"no index at {args.index}: run benchmarks/bench_similar.py (or bench_trace.py) first")
     row: dict = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": f"{os.cpu_count()} cores",
                  "bench": "service", "index": str(args.index),
-                 "corpus_tokens": sum(s["tokens"] for s in json.loads((args.index / "manifest.json").read_text())["shards"])}
+                 "corpus_tokens": sum(s["tokens"] for s in
+                                      json.loads((args.index / "manifest.json").read_text())["shards"])}
     queries = make_queries(args.queries, args.index)
     works = make_works(args.works, seed=1)
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
