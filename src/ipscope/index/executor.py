@@ -40,8 +40,10 @@ ExecutorName = Literal["local", "ray"]
 class Executor(Protocol):
     """What a build or an audit needs of an executor."""
 
-    #: tasks it runs at once (plans cut the work into a multiple of it)
-    jobs: int
+    @property
+    def jobs(self) -> int:
+        """Tasks it runs at once (plans cut the work for it)."""
+        ...
 
     def start(self) -> None:
         """Get ready (start workers, join a cluster) while the caller plans; ``map`` does it when not done."""
