@@ -8,11 +8,12 @@
 * **Workers.** Each piece is a task on ``index.executor.LocalExecutor``'s process pool (spawned processes that
   leave Ctrl-C to this one), or on the executor the caller gives (``RayExecutor``: one Ray task per piece; the
   pieces' directory ``DIR.partial/.pieces`` must then be on storage every node sees). A piece that fails is
-  retried as the executor retries (``index/executor.py``): it rewrites its files from the start. A worker keeps one ``Auditor`` for all its pieces, so a site's files are read and
-  parsed once per worker (a site met by two workers is parsed by both). It writes the piece's four record files
-  and its counts and summary counters (``run.Tally``, as JSON) under ``DIR.partial/.pieces/`` and hands back
-  only their place: a result that small crosses the pipe in one atomic write, so ending a worker on Ctrl-C never
-  leaves this process waiting for the rest of a result (which a Tally sent whole could, and did, in testing).
+  retried as the executor retries (``index/executor.py``): it rewrites its files from the start. A worker keeps
+  one ``Auditor`` for all its pieces, so a site's files are read and parsed once per worker (a site met by two
+  workers is parsed by both). It writes the piece's four record files and its counts and summary counters
+  (``run.Tally``, as JSON) under ``DIR.partial/.pieces/`` and hands back only their place: a result that small
+  crosses the pipe in one atomic write, so ending a worker on Ctrl-C never leaves this process waiting for the
+  rest of a result (which a Tally sent whole could, and did, in testing).
 * **Merge.** As soon as the first pieces are done, in input order, their files are appended to the outputs (the
   first piece's renamed, the others copied by ``os.copy_file_range``, in the kernel); the tallies are added up and
   the summary written once from them. Records keep the file, line and id they have when one process reads the
@@ -36,9 +37,7 @@ import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..corpus.readers import Unit, units_of
 from ..errors import IpscopeError

@@ -346,7 +346,8 @@ def make_executor(name: ExecutorName, jobs: int = 0, address: str | None = None,
     sized to the work), a ``RayExecutor`` for ``ray``."""
     if name == "local":
         if address is not None:
-            raise InputError("--ray-address is given with --executor local", "add --executor ray, or drop --ray-address")
+            raise InputError("--ray-address is given with --executor local",
+                             "add --executor ray, or drop --ray-address")
         return None
     if name == "ray":
         return RayExecutor(address, jobs, **kw)

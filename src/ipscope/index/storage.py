@@ -75,7 +75,10 @@ def remove(root: str | os.PathLike[str], pattern: str) -> None:
     """Remove what matches ``root/pattern`` (files or directories): the leftovers of an interrupted attempt."""
     if is_local(root):
         for old in local_path(root).glob(pattern):
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
         return
     fs, base = filesystem(root)
     for old in fs.glob(join(base, pattern)):
