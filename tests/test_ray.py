@@ -187,6 +187,12 @@ def test_the_cli_runs_on_ray(cluster, local_build: Path, tmp_path: Path) -> None
     ref = tmp_path / "ref.idx"
     assert CliRunner().invoke(main, ["index", str(DEMO), "--out", str(ref), "--jobs", "2", "-q"]).exit_code == 0
     same_index(out, ref)
+    bare = tmp_path / "bare.idx"
+    assert CliRunner().invoke(main, ["index", str(DEMO), "--out", str(bare), "--jobs", "2", "--no-passages",
+                                     "-q"]).exit_code == 0
+    r = CliRunner().invoke(main, ["add-layers", str(bare), "--executor", "ray", "--ray-address", c.address, "-q"])
+    assert r.exit_code == 0, r.output
+    same_layers(bare, ref, [s["name"] for s in Index.open(ref).manifest["shards"]])
     assert ray.is_initialized()  # the CLI left the cluster this process had joined as it was
 
 

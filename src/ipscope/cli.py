@@ -118,7 +118,7 @@ def _encoding_option(what: str):
                              "decides (see docs/formats.md#text-encodings).")
 
 
-def _executor_options(what: str):
+def _executor_options(what: str, local: str = "local processes (--jobs)"):
     """``--executor`` and ``--ray-address``, for commands whose work is cut into tasks."""
 
     def wrap(fn):
@@ -128,7 +128,7 @@ def _executor_options(what: str):
                                "[default: a Ray instance started on this machine for the command]")(fn)
         return click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local",
                             show_default=True,
-                            help=f"What runs the {what}: local processes (--jobs), or one Ray task each on a Ray "
+                            help=f"What runs the {what}: {local}, or one Ray task each on a Ray "
                                  "cluster (needs ipscope[ray]; the output must be on storage every node sees at "
                                  "the same path; see docs/scale.md). A failed task is retried 3 times.")(fn)
 
@@ -438,9 +438,11 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
 @click.option("--vectors", is_flag=True,
               help="Also embed every passage with multilingual-e5-small (needs ipscope[embed]) so similar finds "
                    "sources across languages. Slow: ~0.26 s a 200-token passage on 2 cores.")
+@_executor_options("shards' layers and vectors (a task per shard for each)", "this process, one shard after another")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @_interruptible(lambda **_: "shards whose layers were finished keep them: run the same command again to resume")
-def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None:
+def add_layers_cmd(index: Path, force: bool, vectors: bool, executor_name: str, ray_address: str | None,
+                   quiet: bool) -> None:
     """Add the passage layers ipscope similar needs to an existing INDEX, without re-indexing.
 
     \b
@@ -448,28 +450,33 @@ def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None
     tokens and writes its MinHash LSH tables and BM25 postings beside them. Shards that
     already have the layers are skipped, so an interrupted run resumes where it stopped.
     """
-    from .index.layers import add_layers
-
     t0 = time.perf_counter()
     try:
-        if quiet:
-            add_layers(index, force, vectors=vectors)
-        else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), transient=True, console=_err_console()) as bar:
-                tid = bar.add_task("adding layers", total=None)
-
-                def progress(done: int, total: int, what: str) -> None:
-                    bar.update(tid, completed=done, total=total, description=what)
-
-                add_layers(index, force, progress, vectors=vectors)
+        with _executor(executor_name, ray_address) as executor:
+            _run_add_layers(index, force, vectors, quiet, executor)
     except IpscopeError as e:
         _fail(e)
         return
     if not quiet:
         click.echo(f"passage layers added to {index} in {time.perf_counter() - t0:.1f} s", err=True)
+
+
+def _run_add_layers(index: Path, force: bool, vectors: bool, quiet: bool, executor: Any) -> None:
+    from .index.layers import add_layers
+
+    if quiet:
+        add_layers(index, force, vectors=vectors, executor=executor)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=True, console=_err_console()) as bar:
+        tid = bar.add_task("adding layers", total=None)
+
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(tid, completed=done, total=total, description=what)
+
+        add_layers(index, force, progress, vectors=vectors, executor=executor)
 
 
 @main.command("compact", context_settings=CONTEXT)
