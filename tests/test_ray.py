@@ -103,9 +103,12 @@ def dies_once(flags: str, number: int, fn, task):
 
 
 def fails_from(flags: str, number: int, fn, task):
-    """Tasks from ``number`` on fail every time (an interrupted build); the others run."""
+    """Tasks from ``number`` on fail every time (an interrupted build); the others run. A failing task's first
+    attempt takes 3 s: the run fails at once when its last retry does, cancelling what still runs, and this
+    gives the tasks before it the time to finish first."""
     if task.number >= number:
-        _attempt(flags, task.number)
+        if _attempt(flags, task.number) == 1:
+            time.sleep(3)
         raise RuntimeError(f"task {task.number} interrupted")
     return fn(task)
 
@@ -196,6 +199,24 @@ def test_the_cli_runs_on_ray(cluster, local_build: Path, tmp_path: Path) -> None
     assert ray.is_initialized()  # the CLI left the cluster this process had joined as it was
 
 
+def always_dies(task: int) -> int:
+    os._exit(1)
+
+
+def test_an_input_error_on_ray_is_not_retried_and_a_task_that_always_dies_fails_the_run(cluster,
+                                                                                        tmp_path: Path) -> None:
+    from test_executor import input_error
+
+    from ipscope.errors import InputError, IpscopeError
+
+    with pytest.raises(IpscopeError, match="record 0 is malformed") as e:
+        RayExecutor().map(partial(input_error, str(tmp_path)), [0], lambda _t: None)
+    assert e.value.fix == "fix it" and not isinstance(e.value, InputError)  # sent back as a plain IpscopeError
+    assert attempts(tmp_path, 0) == 1
+    with pytest.raises(IpscopeError, match=f"failed on the Ray cluster {RETRIES + 1} times"):
+        RayExecutor().map(always_dies, [7], lambda _t: None)
+
+
 def test_a_task_whose_worker_crashes_is_retried(cluster, local_build: Path, tmp_path: Path) -> None:
     flags = tmp_path / "flags"
     flags.mkdir()
@@ -256,5 +277,5 @@ def test_a_node_removed_during_a_build_leaves_it_complete_and_identical(cluster,
     assert not t.is_alive() and not failed, failed
     same_index(out, local_build)
     started = [p.read_text().split() for p in sorted(flags.glob("*.started"))]
-    assert any(len(nodes) == 2 and nodes[0] == victim.node_id for nodes in started)  # a task started twice
+    assert any(len(nodes) >= 2 and nodes[0] == victim.node_id for nodes in started)  # started again elsewhere
     workers[1] = c.add_node(num_cpus=1, object_store_memory=100 * MB)  # the cluster as it was, for any test after
