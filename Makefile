@@ -2,8 +2,8 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# CI (CI=true) also runs the tests marked slow; a local `make test` skips them.
-PYTEST_MARK ?= $(if $(CI),,-m "not slow")
+# CI (CI=true) also runs the tests marked slow and ray (a Ray cluster on the machine); a local `make test` skips them.
+PYTEST_MARK ?= $(if $(CI),,-m "not slow and not ray")
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-all docs bench clean

@@ -145,10 +145,10 @@ def test_resume_with_other_jobs_keeps_finished_tasks_of_a_larger_corpus(
 def test_leftovers_of_the_interrupted_task_are_discarded(
         corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def half_written(task, root):
-        junk = root / "shards" / f"{task.number:05d}-0"
-        junk.mkdir(parents=True)
+        junk = root / "shards" / f"{task.number:05d}-0"  # (again on each of the executor's retries)
+        junk.mkdir(parents=True, exist_ok=True)
         (junk / "tokens.u24").write_bytes(b"\x01\x02\x03" * 1000)  # no done.json: unfinished
-        (root / "shards" / f"{task.number:05d}-9").mkdir()
+        (root / "shards" / f"{task.number:05d}-9").mkdir(exist_ok=True)
 
     out = tmp_path / "x.idx"
     interrupt(monkeypatch, [corpus], out, stop_at=3, before_crash=half_written)

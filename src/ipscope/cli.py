@@ -118,12 +118,43 @@ def _encoding_option(what: str):
                              "decides (see docs/formats.md#text-encodings).")
 
 
+def _executor_options(what: str, local: str = "local processes (--jobs)"):
+    """``--executor`` and ``--ray-address``, for commands whose work is cut into tasks."""
+
+    def wrap(fn):
+        fn = click.option("--ray-address", metavar="ADDR", default=None,
+                          help="With --executor ray, the Ray cluster to join: host:6379 (its head node), "
+                               "ray://host:10001 (Ray Client) or auto (the one `ray start` runs on this machine). "
+                               "[default: a Ray instance started on this machine for the command]")(fn)
+        return click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local",
+                            show_default=True,
+                            help=f"What runs the {what}: {local}, or one Ray task each on a Ray "
+                                 "cluster (needs ipscope[ray]; the output must be on storage every node sees at "
+                                 "the same path; see docs/scale.md). A failed task is retried 3 times.")(fn)
+
+    return wrap
+
+
+@contextmanager
+def _executor(name: str, address: str | None) -> Iterator[Any]:
+    """The executor of ``--executor NAME`` (None for local), closed at the end of the command."""
+    from .index.executor import make_executor
+
+    ex = make_executor(name, address=address)  # type: ignore[arg-type]
+    try:
+        yield ex
+    finally:
+        if ex is not None:
+            ex.close()
+
+
 @main.command("index", context_settings=CONTEXT)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Index directory to create.")
 @click.option("--force", is_flag=True, help="Replace --out if it is already an ipscope index.")
 @click.option("--jobs", "-j", type=click.IntRange(0), default=0, show_default=True,
-              help="Worker processes (0: one per CPU core).")
+              help="Tasks at once, which the plan of shards follows (0: one per CPU core; with --executor ray, "
+                   "the cluster's CPUs).")
 @click.option("--id-field", default="id", show_default=True, help="JSONL/Parquet field holding the document id.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
 @click.option("--encoding-errors", type=click.Choice(["skip", "replace"]), default="skip", show_default=True,
@@ -139,10 +170,12 @@ def _encoding_option(what: str):
               help="Also embed every passage with multilingual-e5-small (needs ipscope[embed]), so similar finds "
                    "sources across languages. Slow: ~0.26 s a 200-token passage on 2 cores (~22 minutes per "
                    "million tokens); meant for catalogues of works, not web-scale corpora.")
+@_executor_options("build's tasks (shards, then passage vectors)")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @_interruptible(_index_interrupted)
 def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_field: str, text_field: str,
-              encoding_errors: str, encoding: str | None, passages: bool, vectors: bool, quiet: bool) -> None:
+              encoding_errors: str, encoding: str | None, passages: bool, vectors: bool, executor_name: str,
+              ray_address: str | None, quiet: bool) -> None:
     """Index SOURCE files and directories into an index directory.
 
     \b
@@ -157,30 +190,19 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
     The build is atomic (written beside --out, renamed into place when complete) and an
     interrupted build resumes where it stopped when the same command is run again.
     Every input record is accounted for in DIR/account.jsonl: indexed, or skipped with
-    the reason and the fix.
+    the reason and the fix. The shards depend on --jobs (0: the executor's CPUs), not
+    on the executor: the same --jobs gives the same index locally and on Ray.
     """
     from .corpus.readers import ReadOptions
-    from .index import BuildOptions, build_index
+    from .index import BuildOptions
 
     opts = BuildOptions(read=ReadOptions(id_field=id_field, text_field=text_field,
                                          encoding_errors=encoding_errors,  # type: ignore[arg-type]
                                          encoding=encoding),
                         jobs=jobs, force=force, passages=passages, vectors=vectors)
     try:
-        if quiet:
-            result = build_index(list(sources), out, opts)
-        else:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                          TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
-                          console=_err_console()) as bar:
-                tid = bar.add_task("indexing", total=None)
-
-                def progress(done: int, total: int) -> None:
-                    bar.update(tid, completed=done, total=total)
-
-                result = build_index(list(sources), out, opts, progress)
+        with _executor(executor_name, ray_address) as executor:
+            result = _run_index(sources, out, opts, quiet, executor)
     except IpscopeError as e:
         _fail(e)
         return
@@ -202,6 +224,23 @@ def index_cmd(sources: tuple[Path, ...], out: Path, force: bool, jobs: int, id_f
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(c["skipped_by_reason"].items()))
             click.echo(f"skipped {c['skipped']:,} record(s) ({reasons}); reasons and fixes in "
                        f"{result.path / 'account.jsonl'}", err=True)
+
+
+def _run_index(sources: tuple[Path, ...], out: Path, opts: Any, quiet: bool, executor: Any) -> Any:
+    from .index import build_index
+
+    if quiet:
+        return build_index(list(sources), out, opts, executor=executor)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), transient=True, console=_err_console()) as bar:
+        tid = bar.add_task("indexing", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(tid, completed=done, total=total)
+
+        return build_index(list(sources), out, opts, progress, executor=executor)
 
 
 def _err_console():
@@ -399,9 +438,11 @@ def trace_cmd(index: Path, queries: tuple[str, ...], fmt: str, out: Path | None,
 @click.option("--vectors", is_flag=True,
               help="Also embed every passage with multilingual-e5-small (needs ipscope[embed]) so similar finds "
                    "sources across languages. Slow: ~0.26 s a 200-token passage on 2 cores.")
+@_executor_options("shards' layers and vectors (a task per shard for each)", "this process, one shard after another")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @_interruptible(lambda **_: "shards whose layers were finished keep them: run the same command again to resume")
-def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None:
+def add_layers_cmd(index: Path, force: bool, vectors: bool, executor_name: str, ray_address: str | None,
+                   quiet: bool) -> None:
     """Add the passage layers ipscope similar needs to an existing INDEX, without re-indexing.
 
     \b
@@ -409,28 +450,33 @@ def add_layers_cmd(index: Path, force: bool, vectors: bool, quiet: bool) -> None
     tokens and writes its MinHash LSH tables and BM25 postings beside them. Shards that
     already have the layers are skipped, so an interrupted run resumes where it stopped.
     """
-    from .index.layers import add_layers
-
     t0 = time.perf_counter()
     try:
-        if quiet:
-            add_layers(index, force, vectors=vectors)
-        else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), transient=True, console=_err_console()) as bar:
-                tid = bar.add_task("adding layers", total=None)
-
-                def progress(done: int, total: int, what: str) -> None:
-                    bar.update(tid, completed=done, total=total, description=what)
-
-                add_layers(index, force, progress, vectors=vectors)
+        with _executor(executor_name, ray_address) as executor:
+            _run_add_layers(index, force, vectors, quiet, executor)
     except IpscopeError as e:
         _fail(e)
         return
     if not quiet:
         click.echo(f"passage layers added to {index} in {time.perf_counter() - t0:.1f} s", err=True)
+
+
+def _run_add_layers(index: Path, force: bool, vectors: bool, quiet: bool, executor: Any) -> None:
+    from .index.layers import add_layers
+
+    if quiet:
+        add_layers(index, force, vectors=vectors, executor=executor)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=True, console=_err_console()) as bar:
+        tid = bar.add_task("adding layers", total=None)
+
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(tid, completed=done, total=total, description=what)
+
+        add_layers(index, force, progress, vectors=vectors, executor=executor)
 
 
 @main.command("compact", context_settings=CONTEXT)
@@ -550,20 +596,22 @@ def _check_source_kind(_ctx: click.Context, _param: click.Parameter, value: str 
                    "recognised as infringing copyright (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
               help="Processes: the corpus is cut into pieces (JSONL by byte ranges at line ends, Parquet by row "
-                   "groups, .gz whole) audited at once; the outputs are the same bytes as with one.")
+                   "groups, .gz whole) audited at once; the outputs are the same bytes as with one. With "
+                   "--executor ray and --jobs 1: the cluster's CPUs.")
 @click.option("--rsl-user", type=click.Choice(["commercial", "non-commercial", "education", "government",
                                                "personal"]), default="commercial", show_default=True,
               help="The user class RSL licences are judged for: the kind of entity that will train on the data.")
 @click.option("--region", default=None, metavar="CODE",
               help="Where the training happens, for RSL geo terms: an ISO 3166-1 alpha-2 code or EU. "
                    "[default: undeclared: no geo-restricted RSL licence is taken as granted]")
+@_executor_options("audit's pieces")
 @click.option("--force", is_flag=True, help="Replace --out if it is already an ipscope audit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 @_interruptible(lambda out, **_: f"no audit was written to {out}; run the command again")
 def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bool, agents: tuple[str, ...],
               policy: str, allow_private: bool, cache_dir: Path | None, ttl_s: float, source_kind: str | None,
               sme: bool, exclude_domains: tuple[Path, ...], jobs: int, rsl_user: str, region: str | None,
-              force: bool, quiet: bool) -> None:
+              executor_name: str, ray_address: str | None, force: bool, quiet: bool) -> None:
     """Decide, with evidence, which CORPUS records may be used to train AI.
 
     \b
@@ -589,32 +637,15 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
     --region; a licence server is never contacted) and licences.
     Exit code 0 when the audit completed, whatever the records held.
     """
-    from .audit.run import AuditOptions, audit
+    from .audit.run import AuditOptions
 
     opts = AuditOptions(sites=sites, fetch=fetch, agents=agents, policy=policy,  # type: ignore[arg-type]
                         allow_private=allow_private, cache_dir=cache_dir, ttl_s=ttl_s, force=force,
                         source_kind=source_kind, sme=sme, exclude_domains=exclude_domains, jobs=jobs,
                         rsl_user=rsl_user, region=region)
     try:
-        if quiet:
-            result = audit([str(c) for c in corpus], out, opts)
-        else:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
-
-            from .audit.records import discover
-
-            files = [p for p, _kind, _name in discover([str(c) for c in corpus])]
-            # progress counts bytes of JSON lines read; gzip sizes would not compare
-            total = None if any(f.name.lower().endswith(".gz") for f in files) else sum(f.stat().st_size for f in files)
-            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                          TransferSpeedColumn(), TimeElapsedColumn(), "{task.fields[records]}", transient=True,
-                          console=_err_console()) as bar:
-                tid = bar.add_task("auditing", total=total, records="")
-
-                def progress(done: int, read: int) -> None:
-                    bar.update(tid, completed=read, records=f"{done:,} records")
-
-                result = audit([str(c) for c in corpus], out, opts, progress)
+        with _executor(executor_name, ray_address) as executor:
+            result = _run_audit(corpus, out, opts, quiet, executor)
     except IpscopeError as e:
         _fail(e)
         return
@@ -624,6 +655,29 @@ def audit_cmd(corpus: tuple[Path, ...], out: Path, sites: Path | None, fetch: bo
         from .report.terminal import audit_summary
 
         audit_summary(result, _err_console())
+
+
+def _run_audit(corpus: tuple[Path, ...], out: Path, opts: Any, quiet: bool, executor: Any) -> Any:
+    from .audit.run import audit
+
+    if quiet:
+        return audit([str(c) for c in corpus], out, opts, executor=executor)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
+
+    from .audit.records import discover
+
+    files = [p for p, _kind, _name in discover([str(c) for c in corpus])]
+    # progress counts bytes of JSON lines read; gzip sizes would not compare
+    total = None if any(f.name.lower().endswith(".gz") for f in files) else sum(f.stat().st_size for f in files)
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeElapsedColumn(), "{task.fields[records]}", transient=True,
+                  console=_err_console()) as bar:
+        tid = bar.add_task("auditing", total=total, records="")
+
+        def progress(done: int, read: int) -> None:
+            bar.update(tid, completed=read, records=f"{done:,} records")
+
+        return audit([str(c) for c in corpus], out, opts, progress, executor=executor)
 
 
 EXIT_NOT_VERIFIED = 1  # ipscope verify: the files were read and a check failed

