@@ -9,7 +9,8 @@ in-process figures (fresh processes calling ``ipscope.trace.trace`` on the same 
   processes and of ``--clients`` threads in one process (the better of the two is the baseline). Over HTTP:
   one client's p50/p99, and ``--clients`` concurrent clients' throughput against a server with ``--workers``.
 * works: ``POST /v1/works`` of 10 KB texts from ``--writers`` concurrent clients for ``--seconds``; the rate,
-  and for every 10th work acknowledged, the time until ``POST /v1/check`` with a 300-word excerpt names it.
+  and for every 25th work acknowledged, the time until ``POST /v1/check`` with a 300-word excerpt names it
+  (polled every 0.1 s: the probes are check requests that load the server too).
 * memory: peak RSS (VmHWM) of each server process after the trace load and /v1/check, then after one
   ``/v1/similar`` with semantic evidence (the vectors and the embedding model loaded).
 * kill: ``kill -9`` of every server process during a burst of registrations, a restart on the same data; every
@@ -296,7 +297,7 @@ async def http_trace(url: str, key: str, queries: list[str], clients: int, secon
 
 
 async def registrations(url: str, key: str, works: list[str], writers: int, seconds: float) -> dict:
-    """``writers`` clients registering 10 KB works for ``seconds``; every 10th acknowledged work is looked for
+    """``writers`` clients registering 10 KB works for ``seconds``; every 25th acknowledged work is looked for
     with /v1/check (a 300-word excerpt) until it is found: the delay from its acknowledgement."""
     import httpx
 
@@ -321,7 +322,7 @@ async def registrations(url: str, key: str, works: list[str], writers: int, seco
                 if r.status_code == 200 and any(m["work_id"] == wid for m in r.json()["matches"]):
                     visible.append((time.perf_counter() - since) * 1000)
                     return
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)
             missing += 1
 
         async def writer() -> None:
@@ -334,7 +335,7 @@ async def registrations(url: str, key: str, works: list[str], writers: int, seco
                 r.raise_for_status()
                 wid = r.json()["id"]
                 acked.append(wid)
-                if len(acked) % 10 == 0:
+                if len(acked) % 25 == 0:  # a sample: each probe is a check request, which loads the server too
                     watchers.append(asyncio.create_task(watch(works[i], wid, time.perf_counter())))
 
         await asyncio.gather(*(writer() for _ in range(writers)))
