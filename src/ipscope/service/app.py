@@ -381,6 +381,14 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
 
         return JSONResponse(await call(run))
 
+    # -- the workbench's pages (/, /check, /register, /works, /audit, /log): the same Python API, as HTML
+    try:
+        from .web.pages import mount_pages
+    except ImportError:  # jinja2 or babel missing: the HTTP API serves without the pages
+        log.warning("the web pages need jinja2 and babel (pip install 'ipscope[service]'): not served")
+    else:
+        mount_pages(app, st, cfg, batcher, compute)
+
     return app
 
 
