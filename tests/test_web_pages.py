@@ -213,3 +213,84 @@ def test_no_page_in_chinese_shows_an_untranslated_string(lpage, server, lang):
     seen["/log (checkpoint)"] = latin_words(page.inner_text("body"), [cp, name])
     assert {p: w for p, w in seen.items() if w} == {}
     assert page.errors == []
+
+
+# ----------------------------------------------------------------------------------------------------- check
+
+def _analects() -> str:
+    """学而篇 of the Analects (论语), from ../shared/data/chinese/classics.jsonl (lunyu-00000)."""
+    from conftest import need_shared
+
+    with (need_shared("chinese") / "classics.jsonl").open(encoding="utf-8") as f:
+        return json.loads(f.readline())["text"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans"])
+def test_check_marks_the_copied_passage_beside_the_work(lpage, server, lang, tmp_path):
+    """A creator registers a work; an examiner (another owner) checks a text that copies a passage of it. The
+    page names the work, its owner and reservations, and marks the copied passage in the text, linked to the
+    work's side. In Chinese the checked text is uploaded as a GB18030 file (the readers' decoder takes it)."""
+    page = lpage
+    if lang == "en":
+        work_title, work = "Persuasion, chapter 3", BOOK[20_000:30_000]
+        copied = BOOK[22_000:22_900]
+        query = "An essay a model wrote. <script>window.pwned=1</script> It begins its own way, then: " + copied \
+            + " And it ends in words of its own."
+    else:
+        work_title, work = "论语·学而篇", _analects()
+        copied = work[:300]
+        query = "某模型写道：<img src=x onerror=\"window.pwned=1\">" + copied + "以上为引文。"
+    owner = f"{'Anne' if lang == 'en' else '孔门'} {uuid.uuid4().hex[:6]}"
+    sign_up(page, server, owner)
+    register_work(page, work_title, work, {"train-ai": "n", "train-genai": "n"})
+    page.click("form.inline button")  # sign out: the examiner is someone else
+    sign_up(page, server, f"examiner {uuid.uuid4().hex[:6]}")
+    page.click("nav.main-nav a[href='/check']")
+    if lang == "en":
+        page.fill("#text", query)
+    else:
+        f = tmp_path / "申请.txt"
+        f.write_bytes(query.encode("gb18030"))
+        page.set_input_files("#file", str(f))
+    # the indexer publishes the new work within a second or so: check again until it is named
+    for _ in range(40):
+        if lang == "en":
+            page.fill("#text", query)
+        else:
+            page.set_input_files("#file", str(tmp_path / "申请.txt"))
+        page.click("form[action='/check'] button[value=html]")
+        if page.locator("article.match h3", has_text=work_title).count():
+            break
+        page.wait_for_timeout(250)
+    assert page.locator("article.match h3", has_text=work_title).count() == 1
+    art = page.locator("article.match", has=page.locator("h3", has_text=work_title))
+    assert owner in art.inner_text()
+    assert "train-ai=n" in art.inner_text() and "train-genai=n" in art.inner_text()
+    # the copied passage is marked in the text, and the marks cover exactly it
+    marked = "".join(page.locator(".compare > div:first-child mark").all_inner_texts())
+    assert copied[50:250] in marked  # (a span starts and ends on whole tokens: the cut ends may be left out)
+    assert "window.pwned" not in marked
+    # the hostile markup of the query is shown as text, never run
+    assert "window.pwned=1" in page.inner_text(".compare .passage")
+    assert page.evaluate("window.pwned") is None
+    page.shot("1-check-result")
+    # a mark links to the work's passage, and back
+    first = page.locator(".compare > div:first-child mark a").first
+    target = first.get_attribute("href")
+    first.click()
+    assert page.evaluate("location.hash") == target
+    assert page.locator(target).is_visible()
+    # download the JSON: the same body as POST /v1/check
+    if lang == "en":
+        page.fill("#text", query)
+    else:
+        page.set_input_files("#file", str(tmp_path / "申请.txt"))
+    with page.expect_download() as dl:
+        page.click("form[action='/check'] button[value=json]")
+    out = tmp_path / "check.json"
+    dl.value.save_as(out)
+    body = json.loads(out.read_text(encoding="utf-8"))
+    m = next(m for m in body["matches"] if m["title"] == work_title)
+    s = m["spans"][0]
+    assert query[s["query_start"]:s["query_end"]] == work[s["work_start"]:s["work_end"]]
+    assert page.errors == []

@@ -314,11 +314,93 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
                                                   'empty.')) from None
         return meta
 
+    # -- check a text against the registered works
+
+    @router.get("/check")
+    async def check_page(request: Request) -> Response:
+        return render(request, "check.html", form={})
+
+    @router.post("/check")
+    async def check_text(request: Request) -> Response:
+        loc = locale_of(request)
+        who = session(request)
+        values: dict[str, Any] = {}
+        try:
+            f = await form_of(request, PAGE_LIMITS["check"])
+            values = {"text": f.get("text")}
+            if who is None:
+                _ = _tr(loc)
+                raise PageError(401, _("Sign in first: checking a text needs an API key."),
+                                _("Sign up or sign in on the Register page."))
+            text = text_of(f, loc)
+            values["text"] = text
+            if len(text) > cfg.max_query_chars:
+                n, limit = format(len(text), ","), format(cfg.max_query_chars, ",")
+                _ = _tr(loc)
+                raise PageError(422, _("The text has %(n)s characters, over this server's limit of %(limit)s.",
+                                       n=n, limit=limit), _("Check a shorter part of it."))
+
+            def run() -> Any:
+                from ..app import _nonempty
+
+                _nonempty(text)
+                return st.works_index().check(text, reg)
+
+            result = await compute(run)
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "check.html", form=values)
+        if f.get("format") == "json":
+            return Response(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n",
+                            media_type="application/json", headers={**HEADERS, "Content-Disposition":
+                                                                   'attachment; filename="check.json"'})
+        own: dict[str, str] = {}
+        for m in result.matches:  # the work's own passages are shown to its owner (the text is theirs to read)
+            if m.owner_id == who[1] and m.work_id not in own:
+                try:
+                    own[m.work_id] = reg.text(who[0], m.work_id)
+                except IpscopeError:
+                    pass
+        return render(request, "check.html", form=values, result=result, query=marked(text, result),
+                      passages=passages(text, result, own), notes=[message_text(n, loc) for n in result.notes])
+
     app.include_router(router)
     app.state.pages = {"secrets": sec, "render": render, "render_error": render_error, "form_of": form_of,
                        "session": session, "locale_of": locale_of, "text_of": text_of, "st_call": st_call,
                        "compute": compute, "message_text": message_text, "register_ctx": register_ctx}
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+
+def marked(text: str, result: Any) -> list[dict[str, Any]]:
+    """The checked text cut into segments at every span's ends: each ``{"text", "id", "match"}`` where ``id``
+    names the first span covering it (``i-j``: match i, span j) or is None. The template marks and links them."""
+    spans = [(s.query_start, s.query_end, f"{i}-{j}", i) for i, m in enumerate(result.matches)
+             for j, s in enumerate(m.spans) if 0 <= s.query_start < s.query_end <= len(text)]
+    cuts = sorted({0, len(text), *(sp[0] for sp in spans), *(sp[1] for sp in spans)})
+    out: list[dict[str, Any]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        cover = next(((sid, i) for sa, sb, sid, i in spans if sa <= a and b <= sb), (None, None))
+        out.append({"text": text[a:b], "id": cover[0], "match": cover[1]})
+    return out
+
+
+def passages(text: str, result: Any, own: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """For each match, each span's two sides: the query's characters and the work's (from the work's text when
+    the reader owns it; for a verbatim span the characters are the same on both sides; otherwise only the
+    offsets are public)."""
+    out = []
+    for i, m in enumerate(result.matches):
+        rows = []
+        for j, s in enumerate(m.spans):
+            work_text = own.get(m.work_id)
+            if work_text is not None:
+                wt: str | None = work_text[s.work_start:s.work_end]
+            elif s.kind == "verbatim":
+                wt = text[s.query_start:s.query_end]
+            else:
+                wt = None
+            rows.append({"id": f"{i}-{j}", "span": s, "query": text[s.query_start:s.query_end], "work": wt})
+        out.append(rows)
+    return out
 
 
 #: the exports of a work's reservations, one click away: (format, file name shown)
