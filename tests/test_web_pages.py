@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO
+from conftest import DEMO, TESTDATA
 from service_helpers import Server
 
 pytestmark = pytest.mark.browser
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.browser
 BOOK = (DEMO / "books" / "105.txt").read_text(encoding="utf-8")
 HOSTILE_TITLE = '<img src=x onerror="window.pwned=1">Persuasion'
 HOSTILE_TEXT = "<script>window.pwned=1</script> "
+SNAPSHOT = TESTDATA / "sites" / "snapshot"  # 10minutemail.com's files (protego suite; the TDMRep report's example)
 LANGS = {"en": "en-GB,en;q=0.9", "zh_Hans": "zh-CN,zh;q=0.9,en;q=0.5"}
 LOCALES = {"en": "en-GB", "zh_Hans": "zh-CN"}
 
@@ -30,7 +31,8 @@ LOCALES = {"en": "en-GB", "zh_Hans": "zh-CN"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     d = tmp_path_factory.mktemp("workbench")
-    s = Server(["--data", str(d / "data"), "--rate-limit", "0", "--signup-limit", "0"], d / "serve.log")
+    s = Server(["--data", str(d / "data"), "--rate-limit", "0", "--signup-limit", "0", "--sites", f"snap={SNAPSHOT}"],
+               d / "serve.log")
     try:
         yield s
     finally:
@@ -184,11 +186,12 @@ def test_phone_width(browser, server, request):
 #: Latin-script words a Chinese page may show: names and formats that are not translated
 ALLOWED_LATIN = {"ipscope", "HTTP", "API", "JSON", "SHA", "ISCC", "English", "ipk", "tdmrep", "json", "license",
                  "xml", "robots", "txt", "CAWG", "train", "genai", "use", "search", "verify", "keys", "create",
-                 "owner", "NAME", "aipref", "IETF", "markdown", "URL"}
+                 "owner", "NAME", "aipref", "IETF", "markdown", "URL", "http", "https", "JSONL", "manifest",
+                 "jsonl", "GPTBot", "CCBot", "snap", "url", "text"}
 
 
 def latin_words(text: str, user_data: list[str]) -> set[str]:
-    for s in user_data:
+    for s in sorted((s for s in user_data if s.strip()), key=len, reverse=True):
         text = text.replace(s, " ")
     return {w for w in re.findall(r"[A-Za-z]{3,}", text) if w not in ALLOWED_LATIN}
 
@@ -198,7 +201,7 @@ def test_no_page_in_chinese_shows_an_untranslated_string(lpage, server, lang):
     page = lpage
     name = f"Wentworth {uuid.uuid4().hex[:6]}"
     seen = {}
-    for path in ("/", "/register", "/log"):
+    for path in ("/", "/register", "/log", "/check", "/works", "/audit"):
         page.goto(server.url + path)
         seen[path] = latin_words(page.inner_text("body"), page.locator("pre.note").all_inner_texts())
     page.goto(server.url + "/register")
@@ -211,6 +214,22 @@ def test_no_page_in_chinese_shows_an_untranslated_string(lpage, server, lang):
     page.goto(server.url + "/log")
     cp = page.inner_text("pre.note")
     seen["/log (checkpoint)"] = latin_words(page.inner_text("body"), [cp, name])
+
+    def quoted() -> list[str]:  # what the page quotes as written: codes, ids, URLs, evidence
+        return page.locator("code, .mono, pre").all_inner_texts() + [name, "Persuasion"]
+
+    page.goto(server.url + "/works")
+    seen["/works (a work)"] = latin_words(page.inner_text("body"), quoted())
+    page.goto(server.url + "/audit")
+    page.fill("#record", "\n".join(json.dumps(r) for r in AUDIT_RECORDS))
+    page.select_option("#sites", "snap")
+    page.click("form[action='/audit'] button[value=html]")
+    seen["/audit (decisions)"] = latin_words(page.inner_text("body"),
+                                             quoted() + [r["url"] for r in AUDIT_RECORDS] + [str(SNAPSHOT)])
+    page.goto(server.url + "/check")
+    page.fill("#text", "A new text with nothing registered in it at all, written today.")
+    page.click("form[action='/check'] button[value=html]")
+    seen["/check (result)"] = latin_words(page.inner_text("body"), quoted() + [page.input_value("#text")])
     assert {p: w for p, w in seen.items() if w} == {}
     assert page.errors == []
 
@@ -293,4 +312,92 @@ def test_check_marks_the_copied_passage_beside_the_work(lpage, server, lang, tmp
     m = next(m for m in body["matches"] if m["title"] == work_title)
     s = m["spans"][0]
     assert query[s["query_start"]:s["query_end"]] == work[s["work_start"]:s["work_end"]]
+    assert page.errors == []
+
+
+# ------------------------------------------------------------------------------------------------- my works
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans"])
+def test_my_works_search_change_reservations_and_withdraw(lpage, server, lang):
+    page = lpage
+    words = {"en": ("Reservations changed: ", "Withdrawn: ", "You have not registered a work yet."),
+             "zh_Hans": ("保留权利已修改：", "已撤回：", "您尚未登记作品。")}[lang]
+    sign_up(page, server, f"Elliot {lang} {uuid.uuid4().hex[:6]}")
+    register_work(page, "Persuasion, chapter 4", BOOK[30_000:34_000], {"train-ai": "n"})
+    page.goto(f"{server.url}/register")
+    register_work(page, HOSTILE_TITLE, BOOK[40_000:43_000], {})
+    page.click("nav.main-nav a[href='/works']")
+    assert page.locator("article.work-item").count() == 2
+    assert page.locator("article.work-item h2").all_inner_texts() == ["Persuasion, chapter 4", HOSTILE_TITLE]
+    page.shot("1-my-works")
+    page.fill("#q", "chapter")
+    page.click("form.search button")
+    assert page.locator("article.work-item").count() == 1
+    item = page.locator("article.work-item").first
+    item.locator("details").first.locator("summary").click()
+    item.locator("select[name='res-train-ai']").select_option("y")
+    item.locator("select[name='res-search']").select_option("n")
+    page.shot("2-edit-reservations")
+    item.locator("form[action$='/reservations'] button").click()
+    assert page.inner_text("h1") == words[0] + "Persuasion, chapter 4"
+    main = page.inner_text("main")
+    assert "train-ai=y" in main and "search=n" in main
+    assert page.locator("a[href^='/receipts/']").count() == 1  # the new receipt, downloadable
+    page.shot("3-new-receipt")
+    # withdraw both: the page asks for the box to be ticked first
+    for title in ("Persuasion, chapter 4", HOSTILE_TITLE):
+        page.goto(f"{server.url}/works")
+        item = page.locator("article.work-item", has=page.locator("h2", has_text=title))
+        item.locator("details").nth(1).locator("summary").click()
+        item.locator("input[name=confirm]").check()
+        item.locator("form[action$='/delete'] button").click()
+        assert page.inner_text("h1") == words[1] + title
+    page.goto(f"{server.url}/works")
+    assert page.locator("article.work-item").count() == 0
+    assert words[2] in page.inner_text("main")
+    assert page.evaluate("window.pwned") is None
+    assert page.errors == []
+
+
+# ---------------------------------------------------------------------------------------------------- audit
+
+# the W3C TDMRep report's header example (§3.2), the snapshot's 10minutemail.com (the report's first
+# tdmrep.json example), a record without any signal, and one whose URL is not http(s)
+AUDIT_RECORDS = [
+    {"id": "a", "url": "https://news.example/article.html", "text": "An article.", "headers": {"tdm-reservation": "1"}},
+    {"id": "b", "url": "https://10minutemail.com/about", "text": "About us."},
+    {"id": "c", "url": "https://quiet.example/page", "text": "<script>window.pwned=1</script>No signal."},
+    {"url": "ftp://x.example/", "text": "no http URL"},
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans"])
+def test_audit_a_jsonl_against_a_site_snapshot(lpage, server, lang, tmp_path):
+    page = lpage
+    words = {"en": ("0 allowed", "1 allowed, 2 reserved, 1 rejected", "reserved", "allowed", "rejected"),
+             "zh_Hans": ("", "允许 1 条，保留 2 条，拒收 1 条", "保留", "允许", "拒收")}[lang]
+    sign_up(page, server, f"auditor {uuid.uuid4().hex[:6]}")
+    page.click("nav.main-nav a[href='/audit']")
+    f = tmp_path / "records.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in AUDIT_RECORDS), encoding="utf-8")
+    page.set_input_files("#file", str(f))
+    page.select_option("#sites", "snap")
+    page.click("form[action='/audit'] button[value=html]")
+    assert page.inner_text("#decisions") == words[1]
+    decisions = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert decisions == [words[2], words[2], words[3], words[4]]
+    rows = page.locator("tbody tr").all_inner_texts()
+    assert "tdm-reservation: 1" in rows[0]
+    assert '{"location":"/","tdm-reservation":1}' in rows[1]  # evidence quoted as written
+    page.shot("1-audit-decisions")
+    # one pasted record, and the manifest to download
+    page.fill("#record", json.dumps(AUDIT_RECORDS[0], indent=2))
+    page.set_input_files("#file", [])
+    with page.expect_download() as dl:
+        page.click("form[action='/audit'] button[value=json]")
+    out = tmp_path / "manifest.jsonl"
+    dl.value.save_as(out)
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [d["decision"] for d in lines] == ["reserved"] and lines[0]["reasons"][0]["signal"] == "tdmrep"
+    assert page.evaluate("window.pwned") is None
     assert page.errors == []

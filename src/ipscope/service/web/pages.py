@@ -32,8 +32,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: upload caps of the pages (bytes of one form); the server's body limit applies first
 PAGE_LIMITS = {"receipt": 1 << 20, "work": 11 << 20, "check": 4 << 20, "audit": 2 << 20, "small": 64 << 10}
 #: what a template may leave unset (the environment's undefined is strict: a typo fails loudly)
-PAGE_DEFAULTS: dict[str, Any] = {"error": None, "result": None, "new_key": None, "form": {}, "next": None}
-NAV = (("check", "/check"), ("register", "/register"), ("log", "/log"))  # My works and Audit: still to come
+PAGE_DEFAULTS: dict[str, Any] = {"error": None, "result": None, "new_key": None, "form": {}, "next": None,
+                                 "rows": None, "page_size": 20}
+NAV = (("check", "/check"), ("register", "/register"), ("works", "/works"), ("audit", "/audit"), ("log", "/log"))
 
 
 class PageError(Exception):
@@ -363,11 +364,157 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
         return render(request, "check.html", form=values, result=result, query=marked(text, result),
                       passages=passages(text, result, own), notes=[message_text(n, loc) for n in result.notes])
 
+    # -- my works: list, search, change reservations, withdraw
+
+    def need_session(request: Request, loc: i18n.Locale) -> tuple[str, str, str]:
+        who = session(request)
+        if who is None:
+            _ = _tr(loc)
+            raise PageError(401, _("Sign in first: this page shows your own works."),
+                            _("Sign up or sign in on the Register page."))
+        return who
+
+    @router.get("/works")
+    async def works_page(request: Request) -> Response:
+        from ...registry.reservations import TERMS
+
+        loc = locale_of(request)
+        q = request.query_params.get("q", "")[:200] or None
+        try:
+            offset = max(0, int(request.query_params.get("offset", "0") or 0))
+        except ValueError:
+            offset = 0
+        who = session(request)
+        if who is None:  # not an error: the page says to sign in
+            return render(request, "works.html", works=[], q="", terms=TERMS, offset=0, more=False)
+        try:
+            works = await st_call(lambda: reg.find_works(owner=who[1], q=q, limit=PAGE_SIZE + 1, offset=offset))
+        except IpscopeError as e:
+            return render_error(request, e, "works.html", works=[], q=q or "", terms=TERMS, offset=0, more=False)
+        return render(request, "works.html", works=works[:PAGE_SIZE], q=q or "", terms=TERMS, offset=offset,
+                      more=len(works) > PAGE_SIZE, page_size=PAGE_SIZE)
+
+    @router.post("/works/{work_id}/reservations")
+    async def works_reservations(work_id: str, request: Request) -> Response:
+        from ...registry.reservations import TERMS
+
+        loc = locale_of(request)
+        try:
+            f = await form_of(request, PAGE_LIMITS["small"])
+            who = need_session(request, loc)
+            res = {t: f.get(f"res-{t}") for t in TERMS if f.get(f"res-{t}") in ("y", "n")}
+            r = await st_call(reg.set_reservations, who[0], work_id, res)
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e)
+        return receipt_page(request, r, "reservations")
+
+    @router.post("/works/{work_id}/delete")
+    async def works_delete(work_id: str, request: Request) -> Response:
+        loc = locale_of(request)
+        try:
+            f = await form_of(request, PAGE_LIMITS["small"])
+            who = need_session(request, loc)
+            if f.get("confirm") != "yes":
+                _ = _tr(loc)
+                raise PageError(422, _("The work was not withdrawn: the box to confirm was not ticked."),
+                                _("Tick the box beside Withdraw to confirm."))
+            r = await st_call(reg.delete, who[0], work_id)
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e)
+        return receipt_page(request, r, "delete")
+
+    def receipt_page(request: Request, r: Any, event: str) -> Response:
+        return render(request, "registered.html", work=r.work, receipt=r.receipt.to_json(),
+                      receipt_json=json.dumps(r.receipt.to_json(), ensure_ascii=False, indent=2),
+                      exports=EXPORTS, event=event)
+
+    # -- audit: a record or a small JSONL, against a site snapshot the server was given
+
+    def audit_ctx(**extra: Any) -> dict[str, Any]:
+        return {"sites": sorted(cfg.sites), "form": extra.pop("form", {}), "max_records": cfg.max_audit_records,
+                **extra}
+
+    @router.get("/audit")
+    async def audit_page(request: Request) -> Response:
+        return render(request, "audit.html", **audit_ctx())
+
+    @router.post("/audit")
+    async def audit_run(request: Request) -> Response:
+        from ..app import audit_records
+
+        loc = locale_of(request)
+        values: dict[str, Any] = {}
+        try:
+            f = await form_of(request, PAGE_LIMITS["audit"])
+            values = {k: f.get(k) for k in ("record", "sites", "agents", "policy")}
+            who = session(request)
+            if who is None:
+                _ = _tr(loc)
+                raise PageError(401, _("Sign in first: auditing needs an API key."),
+                                _("Sign up or sign in on the Register page."))
+            records = audit_input(f, loc)
+            agents = [a.strip() for a in f.get("agents").replace(",", " ").split() if a.strip()]
+            body = {"records": records, "sites": f.get("sites") or None, "agents": agents,
+                    "policy": f.get("policy") or "any-ai-agent"}
+            out = await compute(lambda: audit_records(st, body))
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "audit.html", **audit_ctx(form=values))
+        rows = [audit_row(r, loc) for r in out]
+        if f.get("format") == "json":
+            data = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in out)
+            return Response(data, media_type="application/jsonl", headers={
+                **HEADERS, "Content-Disposition": 'attachment; filename="manifest.jsonl"'})
+        counts = {d: sum(1 for r in out if r.decision == d) for d in ("allowed", "reserved", "rejected")}
+        return render(request, "audit.html", rows=rows, counts=counts, **audit_ctx(form=values))
+
     app.include_router(router)
     app.state.pages = {"secrets": sec, "render": render, "render_error": render_error, "form_of": form_of,
                        "session": session, "locale_of": locale_of, "text_of": text_of, "st_call": st_call,
                        "compute": compute, "message_text": message_text, "register_ctx": register_ctx}
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+
+PAGE_SIZE = 20  # works listed on a page of My works
+
+
+def audit_input(f: Form, loc: i18n.Locale) -> list[Any]:
+    """The records of the audit form: an uploaded JSONL file (one JSON object a line), else the pasted record
+    (one JSON object, or JSON lines). A line that is not JSON is named with its number."""
+    up = f.file("file")
+    raw = decode_upload(up) if up is not None else f.get("record")
+    records: list[Any] = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if n == 1 and up is None:  # a pasted record written over several lines
+                try:
+                    return [json.loads(raw)]
+                except json.JSONDecodeError:
+                    pass
+            _ = _tr(loc)
+            raise PageError(422, _("Line %(line)s is not JSON: %(error)s.", line=n, error=e.msg),
+                            _("Give one JSON object a line, e.g. {\"url\": \"https://example.com/a\", "
+                              "\"text\": \"...\"}.")) from None
+    if not records:
+        _ = _tr(loc)
+        raise PageError(422, _("No record was given."), _("Paste a record or choose a JSONL file."))
+    return records
+
+
+def audit_row(r: Any, loc: i18n.Locale) -> dict[str, Any]:
+    """One audited record for the page: its decision, the findings that decided (evidence as written), what
+    could not be consulted and why, in the reader's language where the engine gave a code."""
+    return {"line": r.line, "id": r.id, "url": r.url, "decision": r.decision,
+            "reasons": [{"signal": x.signal, "where": message_text(x.where, loc), "evidence": x.evidence,
+                         "reserved": x.reserved} for x in r.reasons],
+            "error": message_text(r.error, loc) if r.error else None,
+            "license": getattr(r.license, "spdx", None),
+            "not_checked": [{"signal": n.signal, "input": n.input, "why": message_text(n.why, loc)}
+                            for n in r.not_checked],
+            "notes": [message_text(n, loc) for n in r.notes]}
 
 
 def marked(text: str, result: Any) -> list[dict[str, Any]]:
