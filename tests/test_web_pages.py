@@ -29,10 +29,10 @@ LOCALES = {"en": "en-GB", "zh_Hans": "zh-CN"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, demo_index):
     d = tmp_path_factory.mktemp("workbench")
-    s = Server(["--data", str(d / "data"), "--rate-limit", "0", "--signup-limit", "0", "--sites", f"snap={SNAPSHOT}"],
-               d / "serve.log")
+    s = Server(["--data", str(d / "data"), "--rate-limit", "0", "--signup-limit", "0", "--sites", f"snap={SNAPSHOT}",
+                "--corpus", f"demo={demo_index}"], d / "serve.log")
     try:
         yield s
     finally:
@@ -70,10 +70,17 @@ def in_lang(page, lang: str):
     return page
 
 
+def go(page, target) -> None:
+    """Click a link or a form's button and wait for the page it leads to (assertions then read the new page,
+    never the old one)."""
+    with page.expect_navigation():
+        target.click()
+
+
 def sign_up(page, server, name: str) -> str:
     page.goto(f"{server.url}/register")
     page.fill("#name", name)
-    page.click("form[action='/signup'] button")
+    go(page, page.locator("form[action='/signup'] button"))
     key = page.inner_text("code.key")
     assert key.startswith("ipk_")
     return key
@@ -84,7 +91,7 @@ def register_work(page, title: str, text: str, reserve: dict[str, str]) -> None:
     page.fill("#text", text)
     for term, value in reserve.items():
         page.select_option(f"#res-{term}", value)
-    page.click("form.work button[type=submit]")
+    go(page, page.locator("form.work button[type=submit]"))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh_Hans"])
@@ -120,9 +127,9 @@ def test_register_then_verify_the_receipt_on_the_log_page(lpage, server, lang, t
     dl.value.save_as(receipt_file)
     receipt = json.loads(receipt_file.read_text())
     assert receipt["statement"]["reservations"] == {"train-ai": "n", "search": "y"}
-    page.click("nav.main-nav a[href='/log']")
+    go(page, page.locator("nav.main-nav a[href='/log']"))
     page.set_input_files("#receipt", str(receipt_file))
-    page.click("form[action='/log'] button")
+    go(page, page.locator("form[action='/log'] button"))
     assert page.inner_text("#verdict") == words[3]
     assert page.locator("tr.bad").count() == 0 and page.locator("tr.ok").count() == 3
     page.shot("4-receipt-verified")
@@ -131,7 +138,7 @@ def test_register_then_verify_the_receipt_on_the_log_page(lpage, server, lang, t
     bad = tmp_path / "tampered.json"
     bad.write_text(json.dumps(receipt))
     page.set_input_files("#receipt", str(bad))
-    page.click("form[action='/log'] button")
+    go(page, page.locator("form[action='/log'] button"))
     assert page.locator("section.result.bad").count() == 1
     assert page.locator("tr.bad").count() >= 1
     page.shot("5-tampered-receipt")
@@ -143,9 +150,9 @@ def test_language_switch_is_remembered(page, server):
     in_lang(page, "en")
     page.goto(f"{server.url}/log")
     assert page.inner_text("h1") == "The registry log"
-    page.click("nav.language-switch a[hreflang='zh-Hans']")
+    go(page, page.locator("nav.language-switch a[hreflang='zh-Hans']"))
     assert page.inner_text("h1") == "登记日志"
-    page.click("nav.main-nav a[href='/register']")  # the choice is kept in a cookie
+    go(page, page.locator("nav.main-nav a[href='/register']"))  # the choice is kept in a cookie
     assert page.inner_text("h1") == "登记作品"
     assert page.errors == []
 
@@ -187,7 +194,8 @@ def test_phone_width(browser, server, request):
 ALLOWED_LATIN = {"ipscope", "HTTP", "API", "JSON", "SHA", "ISCC", "English", "ipk", "tdmrep", "json", "license",
                  "xml", "robots", "txt", "CAWG", "train", "genai", "use", "search", "verify", "keys", "create",
                  "owner", "NAME", "aipref", "IETF", "markdown", "URL", "http", "https", "JSONL", "manifest",
-                 "jsonl", "GPTBot", "CCBot", "snap", "url", "text"}
+                 "jsonl", "GPTBot", "CCBot", "url", "text",
+                 "snap", "demo"}  # the names of the site snapshot and the corpus this server was given
 
 
 def latin_words(text: str, user_data: list[str]) -> set[str]:
@@ -223,12 +231,12 @@ def test_no_page_in_chinese_shows_an_untranslated_string(lpage, server, lang):
     page.goto(server.url + "/audit")
     page.fill("#record", "\n".join(json.dumps(r) for r in AUDIT_RECORDS))
     page.select_option("#sites", "snap")
-    page.click("form[action='/audit'] button[value=html]")
+    go(page, page.locator("form[action='/audit'] button[value=html]"))
     seen["/audit (decisions)"] = latin_words(page.inner_text("body"),
                                              quoted() + [r["url"] for r in AUDIT_RECORDS] + [str(SNAPSHOT)])
     page.goto(server.url + "/check")
     page.fill("#text", "A new text with nothing registered in it at all, written today.")
-    page.click("form[action='/check'] button[value=html]")
+    go(page, page.locator("form[action='/check'] button[value=html]"))
     seen["/check (result)"] = latin_words(page.inner_text("body"), quoted() + [page.input_value("#text")])
     assert {p: w for p, w in seen.items() if w} == {}
     assert page.errors == []
@@ -262,9 +270,9 @@ def test_check_marks_the_copied_passage_beside_the_work(lpage, server, lang, tmp
     owner = f"{'Anne' if lang == 'en' else '孔门'} {uuid.uuid4().hex[:6]}"
     sign_up(page, server, owner)
     register_work(page, work_title, work, {"train-ai": "n", "train-genai": "n"})
-    page.click("form.inline button")  # sign out: the examiner is someone else
+    go(page, page.locator("form.inline button"))  # sign out: the examiner is someone else
     sign_up(page, server, f"examiner {uuid.uuid4().hex[:6]}")
-    page.click("nav.main-nav a[href='/check']")
+    go(page, page.locator("nav.main-nav a[href='/check']"))
     if lang == "en":
         page.fill("#text", query)
     else:
@@ -277,7 +285,7 @@ def test_check_marks_the_copied_passage_beside_the_work(lpage, server, lang, tmp
             page.fill("#text", query)
         else:
             page.set_input_files("#file", str(tmp_path / "申请.txt"))
-        page.click("form[action='/check'] button[value=html]")
+        go(page, page.locator("form[action='/check'] button[value=html]"))
         if page.locator("article.match h3", has_text=work_title).count():
             break
         page.wait_for_timeout(250)
@@ -326,19 +334,19 @@ def test_my_works_search_change_reservations_and_withdraw(lpage, server, lang):
     register_work(page, "Persuasion, chapter 4", BOOK[30_000:34_000], {"train-ai": "n"})
     page.goto(f"{server.url}/register")
     register_work(page, HOSTILE_TITLE, BOOK[40_000:43_000], {})
-    page.click("nav.main-nav a[href='/works']")
+    go(page, page.locator("nav.main-nav a[href='/works']"))
     assert page.locator("article.work-item").count() == 2
     assert page.locator("article.work-item h2").all_inner_texts() == ["Persuasion, chapter 4", HOSTILE_TITLE]
     page.shot("1-my-works")
     page.fill("#q", "chapter")
-    page.click("form.search button")
+    go(page, page.locator("form.search button"))
     assert page.locator("article.work-item").count() == 1
     item = page.locator("article.work-item").first
     item.locator("details").first.locator("summary").click()
     item.locator("select[name='res-train-ai']").select_option("y")
     item.locator("select[name='res-search']").select_option("n")
     page.shot("2-edit-reservations")
-    item.locator("form[action$='/reservations'] button").click()
+    go(page, item.locator("form[action$='/reservations'] button"))
     assert page.inner_text("h1") == words[0] + "Persuasion, chapter 4"
     main = page.inner_text("main")
     assert "train-ai=y" in main and "search=n" in main
@@ -350,7 +358,7 @@ def test_my_works_search_change_reservations_and_withdraw(lpage, server, lang):
         item = page.locator("article.work-item", has=page.locator("h2", has_text=title))
         item.locator("details").nth(1).locator("summary").click()
         item.locator("input[name=confirm]").check()
-        item.locator("form[action$='/delete'] button").click()
+        go(page, item.locator("form[action$='/delete'] button"))
         assert page.inner_text("h1") == words[1] + title
     page.goto(f"{server.url}/works")
     assert page.locator("article.work-item").count() == 0
@@ -377,12 +385,12 @@ def test_audit_a_jsonl_against_a_site_snapshot(lpage, server, lang, tmp_path):
     words = {"en": ("0 allowed", "1 allowed, 2 reserved, 1 rejected", "reserved", "allowed", "rejected"),
              "zh_Hans": ("", "允许 1 条，保留 2 条，拒收 1 条", "保留", "允许", "拒收")}[lang]
     sign_up(page, server, f"auditor {uuid.uuid4().hex[:6]}")
-    page.click("nav.main-nav a[href='/audit']")
+    go(page, page.locator("nav.main-nav a[href='/audit']"))
     f = tmp_path / "records.jsonl"
     f.write_text("".join(json.dumps(r) + "\n" for r in AUDIT_RECORDS), encoding="utf-8")
     page.set_input_files("#file", str(f))
     page.select_option("#sites", "snap")
-    page.click("form[action='/audit'] button[value=html]")
+    go(page, page.locator("form[action='/audit'] button[value=html]"))
     assert page.inner_text("#decisions") == words[1]
     decisions = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
     assert decisions == [words[2], words[2], words[3], words[4]]
@@ -400,4 +408,28 @@ def test_audit_a_jsonl_against_a_site_snapshot(lpage, server, lang, tmp_path):
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert [d["decision"] for d in lines] == ["reserved"] and lines[0]["reasons"][0]["signal"] == "tdmrep"
     assert page.evaluate("window.pwned") is None
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans"])
+def test_check_page_traces_a_text_in_a_corpus(lpage, server, lang):
+    """The same page traces a text in a corpus the server was given (the demo corpus: Persuasion is
+    books/105.txt there): the copied passage marked, the book named beside its own characters."""
+    page = lpage
+    heading = {"en": "Trace a text in the corpus demo", "zh_Hans": "在语料库 demo 中溯源文本"}[lang]
+    sign_up(page, server, f"tracer {uuid.uuid4().hex[:6]}")
+    go(page, page.locator("nav.main-nav a[href='/check']"))
+    copied = BOOK[50_000:51_000]
+    page.fill("#text", "A chatbot answered: " + copied)
+    page.select_option("#where", "corpus:demo")
+    go(page, page.locator("form[action='/check'] button[value=html]"))
+    assert page.inner_text("h1") == heading
+    assert page.locator("article.match").count() >= 1
+    art = page.locator("article.match").first
+    assert "books/105.txt" in art.inner_text()
+    marked = "".join(page.locator(".compare > div:first-child mark").all_inner_texts())
+    assert copied[50:900] in marked
+    side = "".join(art.locator("blockquote mark").all_inner_texts())
+    assert copied[50:900] in side  # the book's own characters, from the index
+    page.shot("1-trace-result")
     assert page.errors == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,7 +34,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGE_LIMITS = {"receipt": 1 << 20, "work": 11 << 20, "check": 4 << 20, "audit": 2 << 20, "small": 64 << 10}
 #: what a template may leave unset (the environment's undefined is strict: a typo fails loudly)
 PAGE_DEFAULTS: dict[str, Any] = {"error": None, "result": None, "new_key": None, "form": {}, "next": None,
-                                 "rows": None, "page_size": 20}
+                                 "rows": None, "page_size": 20, "corpora": []}
 NAV = (("check", "/check"), ("register", "/register"), ("works", "/works"), ("audit", "/audit"), ("log", "/log"))
 
 
@@ -319,7 +320,7 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
 
     @router.get("/check")
     async def check_page(request: Request) -> Response:
-        return render(request, "check.html", form={})
+        return render(request, "check.html", form={}, **check_ctx())
 
     @router.post("/check")
     async def check_text(request: Request) -> Response:
@@ -341,19 +342,34 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
                 raise PageError(422, _("The text has %(n)s characters, over this server's limit of %(limit)s.",
                                        n=n, limit=limit), _("Check a shorter part of it."))
 
+            where = f.get("where") or "registry"
+            values["where"] = where
+            corpus = st.corpus(where[len("corpus:"):]) if where.startswith("corpus:") else None
+
             def run() -> Any:
                 from ..app import _nonempty
 
                 _nonempty(text)
+                if corpus is not None:  # as POST /v1/trace, with the sources' text for the page
+                    from ...trace import TraceOptions
+                    from ...trace import trace as run_trace
+
+                    return run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
                 return st.works_index().check(text, reg)
 
             result = await compute(run)
         except (PageError, IpscopeError, Problem) as e:
-            return render_error(request, e, "check.html", form=values)
+            return render_error(request, e, "check.html", form=values, **check_ctx())
         if f.get("format") == "json":
-            return Response(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n",
+            body = result.to_dict() if corpus is not None else result.to_json()
+            return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
                             media_type="application/json", headers={**HEADERS, "Content-Disposition":
                                                                    'attachment; filename="check.json"'})
+        if corpus is not None:
+            view = trace_view(result)
+            return render(request, "check.html", form=values, result=view, query=marked(text, view),
+                          passages=passages(text, view, {}), notes=[message_text(n, loc) for n in result.notes],
+                          corpus=corpus.name, **check_ctx())
         own: dict[str, str] = {}
         for m in result.matches:  # the work's own passages are shown to its owner (the text is theirs to read)
             if m.owner_id == who[1] and m.work_id not in own:
@@ -362,7 +378,11 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
                 except IpscopeError:
                     pass
         return render(request, "check.html", form=values, result=result, query=marked(text, result),
-                      passages=passages(text, result, own), notes=[message_text(n, loc) for n in result.notes])
+                      passages=passages(text, result, own), notes=[message_text(n, loc) for n in result.notes],
+                      **check_ctx())
+
+    def check_ctx() -> dict[str, Any]:
+        return {"corpora": sorted(st.corpora)}
 
     # -- my works: list, search, change reservations, withdraw
 
@@ -517,6 +537,50 @@ def audit_row(r: Any, loc: i18n.Locale) -> dict[str, Any]:
             "notes": [message_text(n, loc) for n in r.notes]}
 
 
+@dataclass(frozen=True)
+class SourceMatch:
+    """A corpus document a traced text copies from, in the shape the check page shows (a trace has no owner,
+    no reservations and no label: the template leaves them out)."""
+
+    work_id: str  # the document's id in the corpus
+    title: str
+    spans: tuple[Any, ...]  # CheckSpan: the query's characters and the document's
+    texts: tuple[str | None, ...]  # the document's matched characters, span by span
+    score: float  # the share of the query's tokens in these spans
+    owner: str | None = None
+    owner_id: str | None = None
+    label: str | None = None
+    reservations: Any = None
+
+
+@dataclass(frozen=True)
+class TraceView:
+    matches: tuple[SourceMatch, ...]
+    query_tokens: int
+    elapsed_ms: float
+    notes: tuple[str, ...]
+
+
+def trace_view(rep: Any) -> TraceView:
+    """A TraceReport grouped by the document of each span's first source, most copied first."""
+    from ...types import CheckSpan
+
+    groups: dict[str, list[tuple[Any, Any]]] = {}
+    for sp in rep.spans:
+        if sp.sources:
+            groups.setdefault(sp.sources[0].doc_id, []).append((sp, sp.sources[0]))
+    out = []
+    for doc_id, pairs in groups.items():
+        src0 = pairs[0][1]
+        title = str(src0.meta.get("title") or doc_id)
+        spans = tuple(CheckSpan(sp.start, sp.end, src.start, src.end, sp.kind, sp.tokens, sp.matched_tokens,
+                                sp.edits) for sp, src in pairs)
+        share = sum(sp.tokens for sp, _src in pairs) / max(1, rep.query_tokens)
+        out.append(SourceMatch(doc_id, title, spans, tuple(src.text for _sp, src in pairs), share))
+    out.sort(key=lambda m: -m.score)
+    return TraceView(tuple(out), rep.query_tokens, rep.elapsed_ms, tuple(rep.notes))
+
+
 def marked(text: str, result: Any) -> list[dict[str, Any]]:
     """The checked text cut into segments at every span's ends: each ``{"text", "id", "match"}`` where ``id``
     names the first span covering it (``i-j``: match i, span j) or is None. The template marks and links them."""
@@ -539,8 +603,10 @@ def passages(text: str, result: Any, own: dict[str, str]) -> list[list[dict[str,
         rows = []
         for j, s in enumerate(m.spans):
             work_text = own.get(m.work_id)
-            if work_text is not None:
-                wt: str | None = work_text[s.work_start:s.work_end]
+            if isinstance(m, SourceMatch):  # a corpus document: its matched characters came with the trace
+                wt: str | None = m.texts[j]
+            elif work_text is not None:
+                wt = work_text[s.work_start:s.work_end]
             elif s.kind == "verbatim":
                 wt = text[s.query_start:s.query_end]
             else:
