@@ -145,6 +145,8 @@ _msg("registry.db.unreachable.fix", "start the database (for a test cluster: scr
      "host, port, user and database name in --db; or use --data DIR for a SQLite file")
 _msg("registry.owner.empty", "the owner name is empty")
 _msg("registry.owner.empty.fix", "give --owner NAME")
+_msg("registry.signup.name_empty", "the owner name is empty")
+_msg("registry.signup.name_empty.fix", 'give {{"name": "..."}}')
 _msg("registry.key.unknown_id", "no API key with id {id!r}")
 _msg("registry.key.unknown_id.fix", "give the key, or the id between 'ipk_' and the second '_'")
 _msg("registry.key.missing", "no API key")

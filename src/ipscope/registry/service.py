@@ -390,7 +390,7 @@ class Registry:
         sign-up must not hand out keys of an existing owner: ``create_key`` does that, for the operator)."""
         name = _check_text(owner, "owner name", LIMITS.owner_chars).strip()
         if not name:
-            raise InputError("the owner name is empty", 'give {"name": "..."}')
+            raise error(InputError, "registry.signup.name_empty")
         key_id = secrets.token_hex(8)
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
         now = _now()
