@@ -440,6 +440,12 @@ class Registry:
             raise error(AuthError, "registry.key.revoked")
         return str(row.owner_id)
 
+    def owner_name(self, owner_id: str) -> str | None:
+        """The name of an owner (what the pages show a signed-in reader), or None when there is no such owner."""
+        with self.engine.connect() as c:
+            name = c.execute(select(Owner.name).where(Owner.id == owner_id)).scalar()
+        return None if name is None else str(name)
+
     # -- reading
 
     def _work_row(self, conn: Connection, work_id: str, *, deleted_ok: bool = False) -> Any:

@@ -298,38 +298,11 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
     async def audit(request: Request) -> Response:
         body = _fields(await read_json(request, cfg.max_body_bytes), ("records",),
                        ("sites", "agents", "policy", "rsl_user", "region"))
-        records = body["records"]
-        if not isinstance(records, list):
-            raise InputError("records is not a list", 'give "records": [{"url": ..., "text": ...}, ...]')
-        if len(records) > cfg.max_audit_records:
-            raise InputError(f"{len(records):,} records, over this server's limit of {cfg.max_audit_records:,} a "
-                             "request", "split them over several requests, or run ipscope audit on the files")
-        for i, r in enumerate(records):
-            if isinstance(r, dict) and r.get("media_path"):
-                raise InputError(f"records[{i}] names a media_path: this server does not read files a request "
-                                 "names", "send the record without media_path, or run ipscope audit locally")
-        agents = body.get("agents") or []
-        if not isinstance(agents, list) or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in agents):
-            raise InputError("agents is not a list of user-agent tokens", 'give e.g. "agents": ["GPTBot"]')
-        sites = body.get("sites")
-        if sites is not None and not isinstance(sites, str):
-            raise InputError("sites is not a name", "give the name of one of the server's site snapshots (GET /v1)")
-        policy, rsl_user, region = body.get("policy", "any-ai-agent"), body.get("rsl_user", "commercial"), \
-            body.get("region")
-        if policy not in ("any-ai-agent", "agent"):
-            raise InputError(f"policy {str(policy)[:50]!r} is not a policy", 'give "any-ai-agent" or "agent"')
-        if not isinstance(rsl_user, str) or (region is not None and not isinstance(region, str)):
-            raise InputError("rsl_user and region are strings", 'give e.g. "rsl_user": "commercial", "region": "EU"')
         k = key(request)
 
         def run() -> Any:
-            from ..audit.run import check_region, check_rsl_user
-
             st.authenticate(k)
-            auditor, lock = st.auditor(sites, tuple(agents), policy, check_rsl_user(rsl_user), check_region(region))
-            with lock:  # an Auditor caches the sites it has read: one request at a time uses it
-                out = [auditor.decide(r, {"source": "request", "line": i + 1, "name": "request"}).to_dict()
-                       for i, r in enumerate(records)]
+            out = [r.to_dict() for r in audit_records(st, body)]
             counts = {"allowed": 0, "reserved": 0, "rejected": 0}
             for d in out:
                 counts[d["decision"]] += 1
@@ -381,6 +354,14 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
 
         return JSONResponse(await call(run))
 
+    # -- the workbench's pages (/, /check, /register, /works, /audit, /log): the same Python API, as HTML
+    try:
+        from .web.pages import mount_pages
+    except ImportError:  # jinja2 or babel missing: the HTTP API serves without the pages
+        log.warning("the web pages need jinja2 and babel (pip install 'ipscope[service]'): not served")
+    else:
+        mount_pages(app, st, cfg, batcher, compute)
+
     return app
 
 
@@ -398,3 +379,38 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def audit_records(st: State, body: Mapping[str, Any]) -> list[Any]:
+    """The audit of ``body["records"]`` with the options of ``POST /v1/audit`` (sites, agents, policy, rsl_user,
+    region): each record's ``AuditRecord``, in order. The endpoint and the audit page both call this, so the
+    checks (a list, at most ``max_audit_records``, no ``media_path``, a snapshot the server was given) are one."""
+    from ..audit.run import check_region, check_rsl_user
+
+    cfg = st.config
+    records = body["records"]
+    if not isinstance(records, list):
+        raise InputError("records is not a list", 'give "records": [{"url": ..., "text": ...}, ...]')
+    if len(records) > cfg.max_audit_records:
+        raise InputError(f"{len(records):,} records, over this server's limit of {cfg.max_audit_records:,} a "
+                         "request", "split them over several requests, or run ipscope audit on the files")
+    for i, r in enumerate(records):
+        if isinstance(r, dict) and r.get("media_path"):
+            raise InputError(f"records[{i}] names a media_path: this server does not read files a request "
+                             "names", "send the record without media_path, or run ipscope audit locally")
+    agents = body.get("agents") or []
+    if not isinstance(agents, list) or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in agents):
+        raise InputError("agents is not a list of user-agent tokens", 'give e.g. "agents": ["GPTBot"]')
+    sites = body.get("sites")
+    if sites is not None and not isinstance(sites, str):
+        raise InputError("sites is not a name", "give the name of one of the server's site snapshots (GET /v1)")
+    policy, rsl_user, region = body.get("policy", "any-ai-agent"), body.get("rsl_user", "commercial"), \
+        body.get("region")
+    if policy not in ("any-ai-agent", "agent"):
+        raise InputError(f"policy {str(policy)[:50]!r} is not a policy", 'give "any-ai-agent" or "agent"')
+    if not isinstance(rsl_user, str) or (region is not None and not isinstance(region, str)):
+        raise InputError("rsl_user and region are strings", 'give e.g. "rsl_user": "commercial", "region": "EU"')
+    auditor, lock = st.auditor(sites, tuple(agents), policy, check_rsl_user(rsl_user), check_region(region))
+    with lock:  # an Auditor caches the sites it has read: one request at a time uses it
+        return [auditor.decide(r, {"source": "request", "line": i + 1, "name": "request"})
+                for i, r in enumerate(records)]

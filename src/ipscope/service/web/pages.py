@@ -1,0 +1,620 @@
+"""The workbench's pages (issue 13), mounted by ``create_app`` at ``/`` beside the HTTP API (``/v1``).
+
+Thin shells over the Python API the endpoints call: each handler reads a form, calls the registry, the works
+index or ``verify`` as the endpoint does, and renders the result with a template in the reader's language
+(``i18n``). No logic of their own; what they add is the browser's side: CSRF tokens, a session cookie after
+sign-in, the language switch, uploads. docs/web.md describes the pages.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from ...errors import InputError, IpscopeError
+from ..batcher import Batcher
+from ..config import ServiceConfig
+from ..problems import Problem
+from ..state import State
+from . import i18n
+from .forms import Form, Upload, read_form
+from .security import CSRF_COOKIE, HEADERS, LANG_COOKIE, SESSION_COOKIE, Secrets
+
+__all__ = ["mount_pages", "PAGE_LIMITS"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: upload caps of the pages (bytes of one form); the server's body limit applies first
+PAGE_LIMITS = {"receipt": 1 << 20, "work": 11 << 20, "check": 4 << 20, "audit": 2 << 20, "small": 64 << 10}
+#: what a template may leave unset (the environment's undefined is strict: a typo fails loudly)
+PAGE_DEFAULTS: dict[str, Any] = {"error": None, "result": None, "new_key": None, "form": {}, "next": None,
+                                 "rows": None, "page_size": 20, "corpora": []}
+NAV = (("check", "/check"), ("register", "/register"), ("works", "/works"), ("audit", "/audit"), ("log", "/log"))
+
+
+class PageError(Exception):
+    """An error the page shows in the reader's language: a coded engine error, or one of the pages' own."""
+
+    def __init__(self, status: int, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.fix = status, message, fix
+
+
+def error_text(e: IpscopeError, locale: i18n.Locale) -> tuple[str, str | None]:
+    """An engine error's message and fix in a locale (its code through the catalogue; an error raised without
+    a code keeps its English text)."""
+    from ... import messages
+
+    coded = messages.error_messages(e)
+    if coded is None:
+        return e.message, e.fix
+    msg, fix = coded
+    return (i18n.render_message(msg.code, msg.params, locale),
+            i18n.render_message(fix.code, fix.params, locale) if fix is not None else None)
+
+
+def _tr(locale: i18n.Locale) -> Callable[..., str]:
+    """gettext of a locale for the pages' own messages, formatting named parameters as the templates do."""
+    gettext = i18n.translations(locale).gettext
+
+    def _(s: str, **params: Any) -> str:
+        t = gettext(s)
+        return t % params if params else t
+
+    return _
+
+
+def message_text(m: Any, locale: i18n.Locale) -> str:
+    """A note, reason or check detail: a coded :class:`~ipscope.messages.Message` in the locale, else as is."""
+    code = getattr(m, "code", None)
+    return i18n.render_message(code, m.params, locale) if code else str(m)
+
+
+def decode_upload(up: Upload) -> str:
+    """An uploaded .txt/.md file as text, by the reader stack's decoder (any encoding ``ipscope index`` takes)."""
+    from ...corpus.encoding import decode
+
+    return decode(up.data).text
+
+
+def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
+                compute: Callable[[Callable[[], Any]], Any]) -> None:
+    """Add the pages and their static files to ``app``."""
+    reg = st.registry
+    sec = Secrets.for_data(cfg.data)
+    router = APIRouter(include_in_schema=False)
+
+    # -- the frame of every page
+
+    def locale_of(request: Request) -> i18n.Locale:
+        explicit = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+        return i18n.negotiate(request.headers.get("accept-language"), explicit)
+
+    def session(request: Request) -> tuple[str, str, str] | None:
+        """(key, owner id, owner name) of a signed-in reader whose key is still valid, else None."""
+        k = sec.session_key(request.cookies.get(SESSION_COOKIE))
+        if k is None:
+            return None
+        try:
+            oid = st.authenticate(k)
+        except IpscopeError:
+            return None
+        return k, oid, reg.owner_name(oid) or oid
+
+    def render(request: Request, template: str, status: int = 200, *, csrf_cookie: str | None = None,
+               **ctx: Any) -> Response:
+        loc = locale_of(request)
+        env = i18n.environment(loc)
+        cookie = csrf_cookie or request.cookies.get(CSRF_COOKIE) or sec.new_csrf_cookie()
+        who = ctx.pop("who", None) if "who" in ctx else session(request)
+        urls = {lo: i18n.switch_url(request.url.path, request.url.query, lo) for lo in i18n.LOCALES}
+        ctx = {**PAGE_DEFAULTS, **ctx}
+        html = env.get_template(template).render(
+            csrf=sec.csrf_token(cookie), who=who[2] if who else None, switch_urls=urls, nav=NAV,
+            path=request.url.path, signup=cfg.signup, **ctx)
+        resp = HTMLResponse(html, status_code=status, headers=HEADERS)
+        secure = request.url.scheme == "https"
+        if cookie != request.cookies.get(CSRF_COOKIE):
+            resp.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="strict", secure=secure, path="/")
+        explicit = request.query_params.get("lang")
+        if explicit and i18n.match_tag(explicit) and explicit != request.cookies.get(LANG_COOKIE):
+            resp.set_cookie(LANG_COOKIE, str(i18n.match_tag(explicit)), max_age=365 * 86400, samesite="lax",
+                            secure=secure, path="/")
+        return resp
+
+    def render_error(request: Request, e: Exception, template: str = "error.html", **ctx: Any) -> Response:
+        loc = locale_of(request)
+        if isinstance(e, PageError):
+            status, msg, fix = e.status, e.message, e.fix
+        elif isinstance(e, Problem):
+            _ = _tr(loc)
+            status, msg, fix = e.status, e.detail, e.fix
+            if e.status == 413:  # the one problem a page's form meets (the upload caps)
+                msg, fix = _("The form is larger than this page accepts."), _("Send a smaller file or a shorter text.")
+        else:
+            assert isinstance(e, IpscopeError)
+            from ..problems import from_exception
+
+            status = from_exception(e).status
+            msg, fix = error_text(e, loc)
+        return render(request, template, status, error={"message": msg, "fix": fix}, **ctx)
+
+    async def form_of(request: Request, cap: int) -> Form:
+        """The form of a POST, its CSRF token checked (a missing, foreign or stale token: 403)."""
+        f = await read_form(request, min(cap, cfg.max_body_bytes))
+        if not sec.csrf_ok(request.cookies.get(CSRF_COOKIE), f.get("csrf")):
+            _ = _tr(locale_of(request))
+            raise PageError(403, _("This form has expired or did not come from this site."),
+                            _("Reload the page and send the form again."))
+        return f
+
+    def text_of(f: Form, loc: i18n.Locale) -> str:
+        """The text of a form: the uploaded file when one was given, else the text box."""
+        up = f.file("file")
+        if up is not None:
+            _ = _tr(loc)
+            if not up.filename.lower().endswith((".txt", ".md", ".markdown", ".text")):
+                raise PageError(422, _("%(name)s is not a .txt or .md file.", name=up.filename[:100]),
+                                _("Upload a plain text (.txt) or Markdown (.md) file, or paste the text."))
+            return decode_upload(up)
+        return f.get("text")
+
+    # -- home and static
+
+    @router.get("/")
+    async def home(request: Request) -> Response:
+        return render(request, "home.html")
+
+    # -- the log: the current checkpoint, and verification of a receipt
+
+    def log_ctx() -> dict[str, Any]:
+        return {"checkpoint": reg.checkpoint(), "log_key": str(reg.public_key)}
+
+    @router.get("/log")
+    async def log_page(request: Request) -> Response:
+        return render(request, "log.html", **log_ctx())
+
+    @router.post("/log")
+    async def log_verify(request: Request) -> Response:
+        from ...registry.receipt import verify_files
+
+        loc = locale_of(request)
+        ctx = log_ctx()
+        try:
+            f = await form_of(request, PAGE_LIMITS["receipt"] + PAGE_LIMITS["small"])
+            up = f.file("receipt")
+            receipt = up.data if up is not None else f.get("receipt_text").encode("utf-8")
+            key = f.get("key").strip() or ctx["log_key"]
+            if not receipt.strip():
+                _ = _tr(loc)
+                raise PageError(422, _("No receipt was given."), _("Choose a receipt file or paste its JSON."))
+            # the same code as `ipscope verify RECEIPT --key KEY`: the files it reads, written to a private folder
+            with tempfile.TemporaryDirectory(prefix="ipscope-verify.") as d:
+                (Path(d) / "receipt.json").write_bytes(receipt)
+                (Path(d) / "log.vkey").write_text(key + "\n", encoding="utf-8")
+                result = verify_files(Path(d) / "receipt.json", Path(d) / "log.vkey")
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "log.html", **ctx)
+        checks = [{"ok": c.ok, "name": message_text(c.name, loc), "detail": message_text(c.detail, loc)}
+                  for c in result.checks]
+        return render(request, "log.html", result=result, checks=checks, **ctx)
+
+    @router.get("/receipts/{leaf_index}.json")
+    async def receipt_download(leaf_index: int) -> Response:
+        """The receipt of a leaf (with its inclusion proof in the current tree), as a file to keep."""
+        try:
+            body = reg.receipt(leaf_index).to_json()
+        except (ValueError, KeyError):
+            return Response(status_code=404)
+        return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n", media_type="application/json",
+                        headers={**HEADERS, "Content-Disposition":
+                                 f'attachment; filename="receipt-{leaf_index}.json"'})
+
+    # -- sign-up, sign-in, sign-out
+
+    def signed_in(request: Request, key: str, template: str, **ctx: Any) -> Response:
+        """A page shown right after sign-in: a new session and a new CSRF cookie (older forms are stale)."""
+        oid = st.authenticate(key)
+        resp = render(request, template, csrf_cookie=sec.new_csrf_cookie(), who=(key, oid, reg.owner_name(oid) or oid),
+                      **ctx)
+        resp.set_cookie(SESSION_COOKIE, sec.session_cookie(key), max_age=int(sec.session_ttl), httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https", path="/")
+        return resp
+
+    @router.post("/signup")
+    async def signup(request: Request) -> Response:
+        try:
+            f = await form_of(request, PAGE_LIMITS["small"])
+            if not cfg.signup:
+                _ = _tr(locale_of(request))
+                raise PageError(403, _("Sign-up is closed on this server."),
+                                _("Ask the operator for a key (ipscope keys create --owner NAME)."))
+            k = await st_call(reg.create_owner, f.get("name"))
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "register.html", **register_ctx(None))
+        return signed_in(request, k.key, "register.html", new_key=k.key, **register_ctx(k.owner))
+
+    @router.post("/signin")
+    async def signin(request: Request) -> Response:
+        try:
+            f = await form_of(request, PAGE_LIMITS["small"])
+            key = f.get("key").strip()
+            await st_call(reg.authenticate, key)
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "register.html", **register_ctx(None))
+        nxt = f.get("next")
+        return signed_in(request, key, "register.html", **register_ctx(key), next=nxt if nxt in
+                         dict(NAV).values() else None)
+
+    @router.post("/signout")
+    async def signout(request: Request) -> Response:
+        try:
+            await form_of(request, PAGE_LIMITS["small"])
+        except PageError as e:
+            return render_error(request, e)
+        resp = RedirectResponse("/", status_code=303, headers=HEADERS)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        resp.delete_cookie(CSRF_COOKIE, path="/")  # every form of the session is stale now
+        return resp
+
+    async def st_call(fn: Callable[..., Any], *args: Any) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(fn, *args)
+
+    # -- register a work
+
+    def register_ctx(owner: str | None, **extra: Any) -> dict[str, Any]:
+        from ...registry.reservations import TERMS
+
+        return {"terms": TERMS, "form": extra.pop("form", {}), **extra}
+
+    @router.get("/register")
+    async def register_page(request: Request) -> Response:
+        return render(request, "register.html", **register_ctx(None))
+
+    @router.post("/register")
+    async def register_work(request: Request) -> Response:
+        from ...registry.service import NewWork
+
+        loc = locale_of(request)
+        who = session(request)
+        values: dict[str, Any] = {}
+        try:
+            f = await form_of(request, PAGE_LIMITS["work"])
+            values = {k: f.get(k) for k in ("title", "urls", "meta", "text")}
+            if who is None:
+                _ = _tr(loc)
+                raise PageError(401, _("Sign in first: registering a work needs your API key."),
+                                _("Sign up or sign in with your key above."))
+            text = text_of(f, loc)
+            res = {t: f.get(f"res-{t}") for t in register_ctx(None)["terms"] if f.get(f"res-{t}") in ("y", "n")}
+            urls = [u.strip() for u in f.get("urls").splitlines() if u.strip()]
+            meta = parse_meta(f.get("meta"), loc)
+            r = await batcher.register(NewWork(who[0], f.get("title"), text, urls, meta, res))
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "register.html", **register_ctx(None, form=values))
+        return render(request, "registered.html", work=r.work, receipt=r.receipt.to_json(),
+                      receipt_json=json.dumps(r.receipt.to_json(), ensure_ascii=False, indent=2),
+                      exports=EXPORTS, event="register")
+
+    def parse_meta(raw: str, loc: i18n.Locale) -> dict[str, Any] | None:
+        if not raw.strip():
+            return None
+        try:
+            meta = json.loads(raw)
+        except json.JSONDecodeError as e:
+            _ = _tr(loc)
+            raise PageError(422, _("The metadata is not JSON (line %(line)s, column %(col)s).", line=e.lineno,
+                                   col=e.colno), _('Give a JSON object, e.g. {"author": "A. Writer"}, or leave it '
+                                                  'empty.')) from None
+        return meta
+
+    # -- check a text against the registered works
+
+    @router.get("/check")
+    async def check_page(request: Request) -> Response:
+        return render(request, "check.html", form={}, **check_ctx())
+
+    @router.post("/check")
+    async def check_text(request: Request) -> Response:
+        loc = locale_of(request)
+        who = session(request)
+        values: dict[str, Any] = {}
+        try:
+            f = await form_of(request, PAGE_LIMITS["check"])
+            values = {"text": f.get("text")}
+            if who is None:
+                _ = _tr(loc)
+                raise PageError(401, _("Sign in first: checking a text needs an API key."),
+                                _("Sign up or sign in on the Register page."))
+            text = text_of(f, loc)
+            values["text"] = text
+            if len(text) > cfg.max_query_chars:
+                n, limit = format(len(text), ","), format(cfg.max_query_chars, ",")
+                _ = _tr(loc)
+                raise PageError(422, _("The text has %(n)s characters, over this server's limit of %(limit)s.",
+                                       n=n, limit=limit), _("Check a shorter part of it."))
+
+            where = f.get("where") or "registry"
+            values["where"] = where
+            corpus = st.corpus(where[len("corpus:"):]) if where.startswith("corpus:") else None
+
+            def run() -> Any:
+                from ..app import _nonempty
+
+                _nonempty(text)
+                if corpus is not None:  # as POST /v1/trace, with the sources' text for the page
+                    from ...trace import TraceOptions
+                    from ...trace import trace as run_trace
+
+                    return run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
+                return st.works_index().check(text, reg)
+
+            result = await compute(run)
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "check.html", form=values, **check_ctx())
+        if f.get("format") == "json":
+            body = result.to_dict() if corpus is not None else result.to_json()
+            return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
+                            media_type="application/json", headers={**HEADERS, "Content-Disposition":
+                                                                   'attachment; filename="check.json"'})
+        if corpus is not None:
+            view = trace_view(result)
+            return render(request, "check.html", form=values, result=view, query=marked(text, view),
+                          passages=passages(text, view, {}), notes=[message_text(n, loc) for n in result.notes],
+                          corpus=corpus.name, **check_ctx())
+        own: dict[str, str] = {}
+        for m in result.matches:  # the work's own passages are shown to its owner (the text is theirs to read)
+            if m.owner_id == who[1] and m.work_id not in own:
+                try:
+                    own[m.work_id] = reg.text(who[0], m.work_id)
+                except IpscopeError:
+                    pass
+        return render(request, "check.html", form=values, result=result, query=marked(text, result),
+                      passages=passages(text, result, own), notes=[message_text(n, loc) for n in result.notes],
+                      **check_ctx())
+
+    def check_ctx() -> dict[str, Any]:
+        return {"corpora": sorted(st.corpora)}
+
+    # -- my works: list, search, change reservations, withdraw
+
+    def need_session(request: Request, loc: i18n.Locale) -> tuple[str, str, str]:
+        who = session(request)
+        if who is None:
+            _ = _tr(loc)
+            raise PageError(401, _("Sign in first: this page shows your own works."),
+                            _("Sign up or sign in on the Register page."))
+        return who
+
+    @router.get("/works")
+    async def works_page(request: Request) -> Response:
+        from ...registry.reservations import TERMS
+
+        loc = locale_of(request)
+        q = request.query_params.get("q", "")[:200] or None
+        try:
+            offset = max(0, int(request.query_params.get("offset", "0") or 0))
+        except ValueError:
+            offset = 0
+        who = session(request)
+        if who is None:  # not an error: the page says to sign in
+            return render(request, "works.html", works=[], q="", terms=TERMS, offset=0, more=False)
+        try:
+            works = await st_call(lambda: reg.find_works(owner=who[1], q=q, limit=PAGE_SIZE + 1, offset=offset))
+        except IpscopeError as e:
+            return render_error(request, e, "works.html", works=[], q=q or "", terms=TERMS, offset=0, more=False)
+        return render(request, "works.html", works=works[:PAGE_SIZE], q=q or "", terms=TERMS, offset=offset,
+                      more=len(works) > PAGE_SIZE, page_size=PAGE_SIZE)
+
+    @router.post("/works/{work_id}/reservations")
+    async def works_reservations(work_id: str, request: Request) -> Response:
+        from ...registry.reservations import TERMS
+
+        loc = locale_of(request)
+        try:
+            f = await form_of(request, PAGE_LIMITS["small"])
+            who = need_session(request, loc)
+            res = {t: f.get(f"res-{t}") for t in TERMS if f.get(f"res-{t}") in ("y", "n")}
+            r = await st_call(reg.set_reservations, who[0], work_id, res)
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e)
+        return receipt_page(request, r, "reservations")
+
+    @router.post("/works/{work_id}/delete")
+    async def works_delete(work_id: str, request: Request) -> Response:
+        loc = locale_of(request)
+        try:
+            f = await form_of(request, PAGE_LIMITS["small"])
+            who = need_session(request, loc)
+            if f.get("confirm") != "yes":
+                _ = _tr(loc)
+                raise PageError(422, _("The work was not withdrawn: the box to confirm was not ticked."),
+                                _("Tick the box beside Withdraw to confirm."))
+            r = await st_call(reg.delete, who[0], work_id)
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e)
+        return receipt_page(request, r, "delete")
+
+    def receipt_page(request: Request, r: Any, event: str) -> Response:
+        return render(request, "registered.html", work=r.work, receipt=r.receipt.to_json(),
+                      receipt_json=json.dumps(r.receipt.to_json(), ensure_ascii=False, indent=2),
+                      exports=EXPORTS, event=event)
+
+    # -- audit: a record or a small JSONL, against a site snapshot the server was given
+
+    def audit_ctx(**extra: Any) -> dict[str, Any]:
+        return {"sites": sorted(cfg.sites), "form": extra.pop("form", {}), "max_records": cfg.max_audit_records,
+                **extra}
+
+    @router.get("/audit")
+    async def audit_page(request: Request) -> Response:
+        return render(request, "audit.html", **audit_ctx())
+
+    @router.post("/audit")
+    async def audit_run(request: Request) -> Response:
+        from ..app import audit_records
+
+        loc = locale_of(request)
+        values: dict[str, Any] = {}
+        try:
+            f = await form_of(request, PAGE_LIMITS["audit"])
+            values = {k: f.get(k) for k in ("record", "sites", "agents", "policy")}
+            who = session(request)
+            if who is None:
+                _ = _tr(loc)
+                raise PageError(401, _("Sign in first: auditing needs an API key."),
+                                _("Sign up or sign in on the Register page."))
+            records = audit_input(f, loc)
+            agents = [a.strip() for a in f.get("agents").replace(",", " ").split() if a.strip()]
+            body = {"records": records, "sites": f.get("sites") or None, "agents": agents,
+                    "policy": f.get("policy") or "any-ai-agent"}
+            out = await compute(lambda: audit_records(st, body))
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "audit.html", **audit_ctx(form=values))
+        rows = [audit_row(r, loc) for r in out]
+        if f.get("format") == "json":
+            data = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in out)
+            return Response(data, media_type="application/jsonl", headers={
+                **HEADERS, "Content-Disposition": 'attachment; filename="manifest.jsonl"'})
+        counts = {d: sum(1 for r in out if r.decision == d) for d in ("allowed", "reserved", "rejected")}
+        return render(request, "audit.html", rows=rows, counts=counts, **audit_ctx(form=values))
+
+    app.include_router(router)
+    app.state.pages = {"secrets": sec, "render": render, "render_error": render_error, "form_of": form_of,
+                       "session": session, "locale_of": locale_of, "text_of": text_of, "st_call": st_call,
+                       "compute": compute, "message_text": message_text, "register_ctx": register_ctx}
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+
+PAGE_SIZE = 20  # works listed on a page of My works
+
+
+def audit_input(f: Form, loc: i18n.Locale) -> list[Any]:
+    """The records of the audit form: an uploaded JSONL file (one JSON object a line), else the pasted record
+    (one JSON object, or JSON lines). A line that is not JSON is named with its number."""
+    up = f.file("file")
+    raw = decode_upload(up) if up is not None else f.get("record")
+    records: list[Any] = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if n == 1 and up is None:  # a pasted record written over several lines
+                try:
+                    return [json.loads(raw)]
+                except json.JSONDecodeError:
+                    pass
+            _ = _tr(loc)
+            raise PageError(422, _("Line %(line)s is not JSON: %(error)s.", line=n, error=e.msg),
+                            _("Give one JSON object a line, e.g. {\"url\": \"https://example.com/a\", "
+                              "\"text\": \"...\"}.")) from None
+    if not records:
+        _ = _tr(loc)
+        raise PageError(422, _("No record was given."), _("Paste a record or choose a JSONL file."))
+    return records
+
+
+def audit_row(r: Any, loc: i18n.Locale) -> dict[str, Any]:
+    """One audited record for the page: its decision, the findings that decided (evidence as written), what
+    could not be consulted and why, in the reader's language where the engine gave a code."""
+    return {"line": r.line, "id": r.id, "url": r.url, "decision": r.decision,
+            "reasons": [{"signal": x.signal, "where": message_text(x.where, loc), "evidence": x.evidence,
+                         "reserved": x.reserved} for x in r.reasons],
+            "error": message_text(r.error, loc) if r.error else None,
+            "license": getattr(r.license, "spdx", None),
+            "not_checked": [{"signal": n.signal, "input": n.input, "why": message_text(n.why, loc)}
+                            for n in r.not_checked],
+            "notes": [message_text(n, loc) for n in r.notes]}
+
+
+@dataclass(frozen=True)
+class SourceMatch:
+    """A corpus document a traced text copies from, in the shape the check page shows (a trace has no owner,
+    no reservations and no label: the template leaves them out)."""
+
+    work_id: str  # the document's id in the corpus
+    title: str
+    spans: tuple[Any, ...]  # CheckSpan: the query's characters and the document's
+    texts: tuple[str | None, ...]  # the document's matched characters, span by span
+    score: float  # the share of the query's tokens in these spans
+    owner: str | None = None
+    owner_id: str | None = None
+    label: str | None = None
+    reservations: Any = None
+
+
+@dataclass(frozen=True)
+class TraceView:
+    matches: tuple[SourceMatch, ...]
+    query_tokens: int
+    elapsed_ms: float
+    notes: tuple[str, ...]
+
+
+def trace_view(rep: Any) -> TraceView:
+    """A TraceReport grouped by the document of each span's first source, most copied first."""
+    from ...types import CheckSpan
+
+    groups: dict[str, list[tuple[Any, Any]]] = {}
+    for sp in rep.spans:
+        if sp.sources:
+            groups.setdefault(sp.sources[0].doc_id, []).append((sp, sp.sources[0]))
+    out = []
+    for doc_id, pairs in groups.items():
+        src0 = pairs[0][1]
+        title = str(src0.meta.get("title") or doc_id)
+        spans = tuple(CheckSpan(sp.start, sp.end, src.start, src.end, sp.kind, sp.tokens, sp.matched_tokens,
+                                sp.edits) for sp, src in pairs)
+        share = sum(sp.tokens for sp, _src in pairs) / max(1, rep.query_tokens)
+        out.append(SourceMatch(doc_id, title, spans, tuple(src.text for _sp, src in pairs), share))
+    out.sort(key=lambda m: -m.score)
+    return TraceView(tuple(out), rep.query_tokens, rep.elapsed_ms, tuple(rep.notes))
+
+
+def marked(text: str, result: Any) -> list[dict[str, Any]]:
+    """The checked text cut into segments at every span's ends: each ``{"text", "id", "match"}`` where ``id``
+    names the first span covering it (``i-j``: match i, span j) or is None. The template marks and links them."""
+    spans = [(s.query_start, s.query_end, f"{i}-{j}", i) for i, m in enumerate(result.matches)
+             for j, s in enumerate(m.spans) if 0 <= s.query_start < s.query_end <= len(text)]
+    cuts = sorted({0, len(text), *(sp[0] for sp in spans), *(sp[1] for sp in spans)})
+    out: list[dict[str, Any]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        cover = next(((sid, i) for sa, sb, sid, i in spans if sa <= a and b <= sb), (None, None))
+        out.append({"text": text[a:b], "id": cover[0], "match": cover[1]})
+    return out
+
+
+def passages(text: str, result: Any, own: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """For each match, each span's two sides: the query's characters and the work's (from the work's text when
+    the reader owns it; for a verbatim span the characters are the same on both sides; otherwise only the
+    offsets are public)."""
+    out = []
+    for i, m in enumerate(result.matches):
+        rows = []
+        for j, s in enumerate(m.spans):
+            work_text = own.get(m.work_id)
+            if isinstance(m, SourceMatch):  # a corpus document: its matched characters came with the trace
+                wt: str | None = m.texts[j]
+            elif work_text is not None:
+                wt = work_text[s.work_start:s.work_end]
+            elif s.kind == "verbatim":
+                wt = text[s.query_start:s.query_end]
+            else:
+                wt = None
+            rows.append({"id": f"{i}-{j}", "span": s, "query": text[s.query_start:s.query_end], "work": wt})
+        out.append(rows)
+    return out
+
+
+#: the exports of a work's reservations, one click away: (format, file name shown)
+EXPORTS = (("tdmrep", "tdmrep.json"), ("rsl", "license.xml"), ("robots", "robots.txt"), ("cawg", "CAWG"))
