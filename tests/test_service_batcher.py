@@ -18,6 +18,15 @@ from ipscope.service.batcher import Batcher  # noqa: E402
 BOOK = (Path(__file__).resolve().parents[1] / "demo" / "corpus" / "books" / "105.txt").read_text(encoding="utf-8")
 
 
+def _run(coro):
+    """asyncio.run in a thread of its own: the session's Playwright browser (tests/conftest.py) keeps an event loop
+    running in the main thread once a browser test has run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as ex:
+        return ex.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture
 def reg(registry_url):
     r = Registry.open(registry_url)
@@ -38,7 +47,7 @@ def test_concurrent_registrations_share_commits_and_each_gets_its_answer(reg: Re
         finally:
             await b.close()
 
-    got = asyncio.run(run())
+    got = _run(run())
     assert isinstance(got[7], AuthError) and isinstance(got[13], IpscopeError)
     ok = [g for i, g in enumerate(got) if i not in (7, 13)]
     assert sorted(g.receipt.leaf_index for g in ok) == list(range(38))  # every leaf once, no gap
@@ -59,7 +68,7 @@ def test_a_lone_request_is_committed_at_once(reg: Registry) -> None:
         await b.close()
         return out
 
-    got = asyncio.run(run())
+    got = _run(run())
     assert [g.receipt.leaf_index for g in got] == [0, 1, 2] and b.batches == 3
 
 
@@ -81,4 +90,4 @@ def test_a_database_failure_reaches_every_request_of_the_batch(reg: Registry, tm
         await b.close()
         return got
 
-    assert all(isinstance(g, ConnectionError) for g in asyncio.run(run()))
+    assert all(isinstance(g, ConnectionError) for g in _run(run()))
