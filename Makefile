@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_MARK ?= $(if $(CI),,-m "not slow and not ray")
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all docs bench clean
+.PHONY: demo serve test test-all docs bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,16 @@ demo: $(VENV)/.installed
 	$(BIN)/ipscope trace build/demo.idx demo/sample_output.txt
 	$(BIN)/ipscope trace build/demo.idx demo/sample_output.txt --format html --out build/demo-report.html
 	@echo "The HTML report is at $(abspath build/demo-report.html) (open it in a browser)."
+	@echo "The web workbench on the demo corpus: make serve, then open http://127.0.0.1:8000/"
+
+$(VENV)/.installed-service: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[service]'
+	touch $@ $(VENV)/.installed
+
+# the web workbench and the HTTP API (docs/service.md, docs/web.md) over the demo corpus; Ctrl-C stops it
+serve: $(VENV)/.installed-service
+	test -f build/demo.idx/manifest.json || $(BIN)/ipscope index demo/corpus --out build/demo.idx
+	$(BIN)/ipscope serve --data build/demo-data --corpus demo=build/demo.idx
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_MARK) $(PYTEST_ARGS)
