@@ -131,9 +131,9 @@ def _too_large(size: int, limit: int) -> Problem:
                    {"Connection": "close"})  # the server closes the connection: the rest is never read
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request body as JSON, read up to ``max_bytes`` (413 beyond it, without reading further; a declared
-    Content-Length over it is refused by :class:`Guard` before any byte is read). Malformed JSON is 400."""
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, read up to ``max_bytes`` (413 beyond it, without reading further; a declared
+    Content-Length over the server's limit is refused by :class:`Guard` before any byte is read)."""
     chunks: list[bytes] = []
     n = 0
     async for chunk in request.stream():
@@ -141,7 +141,12 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if n > max_bytes:
             raise _too_large(-1, max_bytes)
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request body as JSON, read up to ``max_bytes`` (:func:`read_body`). Malformed JSON is 400."""
+    body = await read_body(request, max_bytes)
     if not body.strip():
         raise Problem(400, "malformed-json", "Bad Request", "the request body is empty",
                       "send a JSON object, e.g. {\"text\": \"...\"}, with Content-Type: application/json")

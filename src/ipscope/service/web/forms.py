@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from ..limits import _too_large
+from ..limits import read_body
 
 __all__ = ["Form", "Upload", "read_form"]
 
@@ -43,14 +43,7 @@ class Form:
 async def read_form(request: Request, max_bytes: int) -> Form:
     """The form, read up to ``max_bytes`` (413 beyond: the Guard middleware has already refused a declared
     Content-Length over the server's body limit)."""
-    chunks: list[bytes] = []
-    n = 0
-    async for chunk in request.stream():
-        n += len(chunk)
-        if n > max_bytes:
-            raise _too_large(-1, max_bytes)
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_body(request, max_bytes)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         return _multipart(ctype, body)
