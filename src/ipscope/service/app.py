@@ -184,8 +184,9 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
                        ("urls", "meta", "reservations"))
         k = key(request)
         await call(st.authenticate, k)  # before the text is hashed and coded: a stranger costs one lookup
-        r = await batcher.register(NewWork(k, body["title"], body["text"], body.get("urls"), body.get("meta"),
-                                           body.get("reservations")))
+        prepared = await call(reg.prepare, NewWork(k, body["title"], body["text"], body.get("urls"),
+                                                   body.get("meta"), body.get("reservations")))
+        r = await batcher.register(prepared)
         return JSONResponse({"id": r.work.id, "content_sha256": r.work.content_sha256, "iscc": r.work.iscc,
                              "receipt": r.receipt.to_json()}, status_code=201,
                             headers={"Location": f"/v1/works/{r.work.id}"})

@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 from ..errors import IpscopeError
-from ..registry.service import NewWork, Registration, Registry
+from ..registry.service import NewWork, Prepared, Registration, Registry
 
 __all__ = ["Batcher"]
 
@@ -25,12 +25,13 @@ class Batcher:
     def __init__(self, registry: Registry, max_batch: int = 64) -> None:
         self.registry = registry
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[NewWork, asyncio.Future[Registration]]] | None = None
+        self._queue: asyncio.Queue[tuple[NewWork | Prepared, asyncio.Future[Registration]]] | None = None
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # commits made (figures for tests and benchmarks)
 
-    async def register(self, request: NewWork) -> Registration:
-        """The request's Registration once its batch has committed; raises the request's own error."""
+    async def register(self, request: NewWork | Prepared) -> Registration:
+        """The request's Registration once its batch has committed; raises the request's own error. Give it
+        ``Registry.prepare``'s answer, made in the request's own thread, and the batch's thread only commits."""
         if self._queue is None:
             self._queue = asyncio.Queue()
         if self._task is None or self._task.done():
@@ -39,7 +40,7 @@ class Batcher:
         await self._queue.put((request, fut))
         return await fut
 
-    async def _run(self, queue: asyncio.Queue[tuple[NewWork, asyncio.Future[Registration]]]) -> None:
+    async def _run(self, queue: asyncio.Queue[tuple[NewWork | Prepared, asyncio.Future[Registration]]]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
