@@ -296,7 +296,8 @@ async def http_trace(url: str, key: str, queries: list[str], clients: int, secon
             "load_generator_cores": round(cpu / wall, 2)}
 
 
-async def registrations(url: str, key: str, works: list[str], writers: int, seconds: float) -> dict:
+async def registrations(url: str, key: str, works: list[str], writers: int, seconds: float,
+                        probe_every: int = 25) -> dict:
     """``writers`` clients registering 10 KB works for ``seconds``; every 25th acknowledged work is looked for
     with /v1/check (a 300-word excerpt) until it is found: the delay from its acknowledgement."""
     import httpx
@@ -335,7 +336,7 @@ async def registrations(url: str, key: str, works: list[str], writers: int, seco
                 r.raise_for_status()
                 wid = r.json()["id"]
                 acked.append(wid)
-                if len(acked) % 25 == 0:  # a sample: each probe is a check request, which loads the server too
+                if probe_every and len(acked) % probe_every == 0:  # a sample: each probe loads the server too
                     watchers.append(asyncio.create_task(watch(works[i], wid, time.perf_counter())))
 
         await asyncio.gather(*(writer() for _ in range(writers)))
@@ -429,6 +430,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20, help="length of each throughput run")
     ap.add_argument("--writers", type=int, default=8, help="concurrent clients registering works")
     ap.add_argument("--works", type=int, default=4000, help="10 KB works made for the registration runs")
+    ap.add_argument("--probe-every", type=int, default=25,
+                    help="look for every Nth registered work with /v1/check (0: none, the registration rate alone)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: trace,works,memory,kill")
     ap.add_argument("--src", type=Path, default=REPO / "src", help="the source tree measured (holding ipscope/)")
     ap.add_argument("--results", default=str(HERE / "results" / "bench_service.jsonl"))
@@ -462,7 +465,8 @@ def main() -> None:
                                      "p50_over_in_process_ms": round(one["p50_ms"] - ip["p50_ms"], 2),
                                      "throughput_vs_in_process": round(many["rps"] / ip["rps_best"], 3)}
             if "works" not in skip:
-                row["works"] = asyncio.run(registrations(srv.url, key, works, args.writers, args.seconds))
+                row["works"] = asyncio.run(registrations(srv.url, key, works, args.writers, args.seconds,
+                                                     args.probe_every))
             if "memory" not in skip:
                 import httpx
 
