@@ -26,8 +26,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from .. import __version__
 from ..errors import InputError, IpscopeError
-from . import schemas
 from ..registry.service import NewWork
+from . import schemas
 from .batcher import Batcher
 from .config import ServiceConfig
 from .limits import Guard, key_of, read_json
