@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-REPO = Path(__file__).resolve().parents[1]
+from service_helpers import REPO, free_port  # noqa: E402
 pytestmark = [pytest.mark.service]
 
 
@@ -30,17 +29,11 @@ def _block() -> str:
     return m.group(1)
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="needs bash and curl")
 def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "demo").symlink_to(REPO / "demo")
     bindir = Path(sys.executable).parent
-    env = dict(os.environ, PORT=str(_port()), PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}",
+    env = dict(os.environ, PORT=str(free_port()), PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}",
                PYTHONPATH=str(REPO / "src"))
     if not (bindir / "ipscope").exists():  # the tests run from a source tree without the console script
         shim = tmp_path / "bin" / "ipscope"

@@ -282,6 +282,15 @@ def _check_meta(meta: Any) -> dict[str, Any]:
     return json.loads(raw)
 
 
+def _insert_key(conn: Connection, owner_id: str, owner: str, now: datetime) -> NewKey:
+    """A new key row for the owner (its 256-bit secret stored as SHA-256 only); the key, to be shown once."""
+    key_id = secrets.token_hex(8)
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
+    conn.execute(insert(ApiKey).values(id=key_id, owner_id=owner_id, created=now,
+                                       secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
+    return NewKey(owner_id, owner, key_id, f"{KEY_PREFIX}{key_id}_{secret}")
+
+
 def _tokens(text_: str) -> int:
     from ..text import tokenize
 
@@ -387,17 +396,13 @@ class Registry:
         name = _check_text(owner, "owner name", LIMITS.owner_chars).strip()
         if not name:
             raise error(InputError, "registry.owner.empty")
-        key_id = secrets.token_hex(8)
-        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
         now = _now()
         with self._write() as conn:
             oid = conn.execute(select(Owner.id).where(Owner.name == name)).scalar()
             if oid is None:
                 oid = secrets.token_hex(8)
                 conn.execute(insert(Owner).values(id=oid, name=name, created=now))
-            conn.execute(insert(ApiKey).values(id=key_id, owner_id=oid, created=now,
-                                               secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
-        return NewKey(oid, name, key_id, f"{KEY_PREFIX}{key_id}_{secret}")
+            return _insert_key(conn, oid, name, now)
 
     def create_owner(self, owner: str) -> NewKey:
         """Sign-up: a NEW owner and its first key; :class:`ConflictError` when the name is taken (an open
@@ -405,8 +410,6 @@ class Registry:
         name = _check_text(owner, "owner name", LIMITS.owner_chars).strip()
         if not name:
             raise error(InputError, "registry.signup.name_empty")
-        key_id = secrets.token_hex(8)
-        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
         now = _now()
         oid = secrets.token_hex(8)
         try:
@@ -414,11 +417,10 @@ class Registry:
                 if conn.execute(select(Owner.id).where(Owner.name == name)).first() is not None:
                     raise ConflictError(f"the owner name {name!r} is taken", "choose another name")
                 conn.execute(insert(Owner).values(id=oid, name=name, created=now))
-                conn.execute(insert(ApiKey).values(id=key_id, owner_id=oid, created=now,
-                                                   secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
+                key = _insert_key(conn, oid, name, now)
         except IntegrityError:  # the unique name, taken by another process between our check and insert
             raise ConflictError(f"the owner name {name!r} is taken", "choose another name") from None
-        return NewKey(oid, name, key_id, f"{KEY_PREFIX}{key_id}_{secret}")
+        return key
 
     def revoke_key(self, key_or_id: str) -> str:
         """Revoke a key (given whole, or by its id ``ipk_<id>`` / ``<id>``); returns the key id."""

@@ -183,9 +183,12 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
         body = _fields(await read_json(request, cfg.max_body_bytes), ("title", "text"),
                        ("urls", "meta", "reservations"))
         k = key(request)
-        await call(st.authenticate, k)  # before the text is hashed and coded: a stranger costs one lookup
-        prepared = await call(reg.prepare, NewWork(k, body["title"], body["text"], body.get("urls"),
-                                                   body.get("meta"), body.get("reservations")))
+        def prepare() -> Any:
+            st.authenticate(k)  # before the text is hashed and coded: a stranger costs one lookup
+            return reg.prepare(NewWork(k, body["title"], body["text"], body.get("urls"), body.get("meta"),
+                                       body.get("reservations")))
+
+        prepared = await call(prepare)  # one thread hop; the batcher's thread then only commits
         r = await batcher.register(prepared)
         return JSONResponse({"id": r.work.id, "content_sha256": r.work.content_sha256, "iscc": r.work.iscc,
                              "receipt": r.receipt.to_json()}, status_code=201,
