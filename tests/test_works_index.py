@@ -419,6 +419,31 @@ def test_a_plan_may_not_set_the_manifests_own_keys(tmp_path: Path) -> None:
     assert live.read_manifest(tmp_path / INDEX_DIR)["generation"] == 0
 
 
+def test_threads_of_one_process_open_a_missing_index_at_once(tmp_path: Path) -> None:
+    """The indexer thread and a reader both making the missing index: each gets it, none fails, one stays
+    (CI once failed here: both wrote one temporary directory named by the process id)."""
+    for attempt in range(5):
+        data = tmp_path / str(attempt)
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def one() -> None:
+            barrier.wait()
+            try:
+                WorksIndex.open(data)
+            except BaseException as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(e)
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert live.read_manifest(data / INDEX_DIR)["generation"] == 0
+        assert [p.name for p in data.iterdir()] == [INDEX_DIR]  # no temporary directory left behind
+
+
 def test_indexer_keeps_the_index_in_step_and_compacts(registry_url: str, tmp_path: Path) -> None:
     reg = Registry.open(registry_url)
     stop = threading.Event()

@@ -9,14 +9,16 @@ Index markers (``done.json``, ``passages.json``, task markers), manifests and re
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 
 def temp_name(path: Path) -> Path:
-    """The temporary name used for ``path``: hidden, beside it, unique to this process."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """The temporary name used for ``path``: hidden, beside it, unique to this process and thread (two threads of a
+    server may write one file at once: each writes its own and the last rename wins whole)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident():x}.tmp")
 
 
 @contextmanager

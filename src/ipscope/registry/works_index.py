@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -92,9 +93,9 @@ def create_empty(root: Path, max_shard_tokens: int = MAX_TOKENS) -> None:
         "generation": 0,
         STATE: {"synced_to": 0},
     }
-    tmp = root.parent / f".{root.name}.new-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "shards").mkdir(parents=True)
+    # a directory of its own per call: two threads of one process (the indexer and a reader) may both get here
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+    (tmp / "shards").mkdir()
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     try:
         os.rename(tmp, root)

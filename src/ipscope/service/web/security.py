@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class Secrets:
         p = Path(data) / "web.secret"
         if not p.exists():
             Path(data).mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(f"web.secret.{os.getpid()}.tmp")
+            tmp = p.with_name(f"web.secret.{os.getpid()}.{threading.get_ident():x}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(secrets.token_bytes(32))
