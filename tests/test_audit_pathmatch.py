@@ -152,6 +152,7 @@ lit_patterns = st.lists(st.sampled_from(LIT_TOKENS), min_size=1, max_size=3).map
     lambda lit: st.sampled_from(["*" + lit, "*" + lit + "$", "/*" + lit, "/*" + lit + "$"]))
 
 
+@pytest.mark.slow  # about 30 s: CI runs it (make test's local run leaves it out)
 @settings(max_examples=800, deadline=None)
 @given(st.lists(st.tuples(lit_patterns, st.booleans()), min_size=8, max_size=20),
        st.lists(st.tuples(patterns, st.booleans()), max_size=5), paths, spellings)

@@ -228,6 +228,7 @@ def tiny_books(root: Path) -> Path:
 TINY = BuildOptions(jobs=1, max_shard_tokens=700)
 
 
+@pytest.mark.slow  # about 30 s: CI runs it (make test's local run leaves it out)
 def test_vectors_run_one_task_per_shard(tmp_path: Path) -> None:
     """Vectors embedded per shard in two processes are the vectors one process embeds, to float16 rounding (the
     same model; one thread each in the workers)."""

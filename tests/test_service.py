@@ -386,6 +386,7 @@ def test_sign_up_takes_no_existing_name(client) -> None:
 # --------------------------------------------------------------------------- load
 
 
+@pytest.mark.slow  # about 30 s: CI runs it (make test's local run leaves it out)
 def test_load_200_registrations_from_8_clients_all_present(client, server) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

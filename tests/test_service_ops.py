@@ -65,6 +65,7 @@ def wait_found(c, key: str, wid: str, text: str, timeout: float = 30) -> float:
     pytest.fail(f"work {wid} was not found by /v1/check within {timeout} s")
 
 
+@pytest.mark.slow  # about 30 s: CI runs it (make test's local run leaves it out)
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_kill_9_during_a_burst_then_restart_loses_nothing_acknowledged(kind, request, tmp_path) -> None:
     args = [*db_args(kind, request, tmp_path / "data"), "--rate-limit", "0"]
@@ -186,6 +187,7 @@ def test_closed_sign_up_and_keys_from_the_cli(tmp_path) -> None:
         assert s.stop() == 0
 
 
+@pytest.mark.slow  # about 30 s: CI runs it (make test's local run leaves it out)
 def test_several_workers_on_postgresql(request, tmp_path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -247,6 +247,7 @@ def test_cli_html_report_shows_query_beside_source(books_index: Path, tmp_path: 
     assert excerpt.split()[5] in doc  # the query passage is shown, beside the document passage
 
 
+@pytest.mark.slow  # about 30 s: CI runs it (make test's local run leaves it out)
 def test_a_chinese_translation_is_found_with_vectors_and_not_without(tmp_path: Path) -> None:
     """Cross-language: the index holds English excerpts (and same-topic English originals as distractors);
     the query is a hand-made Chinese translation of one excerpt (tests/data/similar/pairs.jsonl)."""
