@@ -329,3 +329,26 @@ def test_a_server_past_its_deadline_or_down_gives_partial_answers(cluster, shard
     # 论语 (shard 3) quotes a sentence 孟子 (shard 4) quotes too: without shard 3 the quote is reported from 孟子
     lunyu = _post(router, "/v1/trace", {"text": queries["lunyu"]})
     assert {f[3] for f in _findings(lunyu)} == {"mengzi-00004"} and _findings(lunyu) - _findings(full_t["lunyu"])
+
+
+def test_renderers_say_an_answer_is_partial(shard_index, queries) -> None:
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    from ipscope.report import render_html
+    from ipscope.report.terminal import render, similar_text
+
+    idx = Index.open(shard_index)
+    t = dataclasses.replace(trace(idx, queries["boundary"], "q"), missing_shards=(2, 3))
+    s = dataclasses.replace(similar(idx, queries["boundary"], "q", SimilarOptions(semantic=False)),
+                            missing_shards=(2, 3))
+    assert t.to_dict()["partial"] is True and t.to_dict()["missing_shards"] == [2, 3]
+    assert "partial" not in trace(idx, queries["boundary"], "q").to_dict()
+    out = io.StringIO()
+    Console(file=out, width=200).print(render(t))
+    assert "PARTIAL: shard(s) 2, 3 missing" in out.getvalue()
+    assert "PARTIAL: shard(s) 2, 3 missing" in similar_text(s)
+    for rep in (t, s):
+        assert "partial: shard(s) 2, 3 missing" in render_html([rep])
