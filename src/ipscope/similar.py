@@ -46,12 +46,12 @@ from .index.format import Index
 from .index.passages import PASSAGE_TOKENS, PassageLayer
 from .labels import VERBATIM_MIN_QUERY, _order, decide, substantial  # noqa: F401  (decide, substantial: re-exported)
 from .marks import quoted_tokens, script
-from .text import Tokens, tokenize
+from .text import Tokens, tokenize, tokenize_once
 from .messages import Message
 from .searcher import Searcher
 from .types import LABELS, PassagePair, SimilarMatch, SimilarReport
 from .similar_shards import (BM25_B, BM25_FALLBACK_TERMS, BM25_K1, BM25_MAX_DF, Reader, Terms,  # noqa: F401
-                             merge_collect, pack, sum_stats, terms_of)
+                             merge_collect, pack, query_lsh_keys, sum_stats, terms_of)
 from .similar_shards import windows as _windows
 from .trace import DEFAULT_MIN_TOKENS, drive
 
@@ -480,7 +480,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
     (without provenance). ``embedder``/``notes``: as ``_embedder_for`` decided; ``vec_layer``: the index's
     ``layers.vectors`` entry."""
     t0 = time.perf_counter()
-    toks = tokenize(text)
+    toks = tokenize_once(text)
     m = len(toks)
     _check_words(m, query)
     notes = list(notes)
@@ -495,7 +495,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
         else:
             notes.append(Message("similar.vectors_other_model", model=vec_layer.get("model")))
     collected = yield ("similar/collect", {"text": text, "k": opts.bm25_per_window, "stats": stats,
-                                           "trace": opts.trace,
+                                           "trace": opts.trace, "lsh_keys": pack(query_lsh_keys(toks)),
                                            "query_vectors": pack(np.asarray(qv)) if qv is not None else None})
     cands = _candidates(merge_collect(collected, opts.bm25_per_window), m)
     if not cands:
@@ -583,7 +583,7 @@ def similar(index: "Index | Searcher", text: "str | QueryText", query: str | Non
     q = provenance.as_query(text, query)
     check_query_size(q.text, q.name, "similar")
     s.passage_layers()
-    _check_words(len(tokenize(q.text)), q.name)
+    _check_words(len(tokenize_once(q.text)), q.name)
     embedder, notes = _embedder_for(opts, embedder)
     vec_layer = s.index.manifest.get("layers", {}).get("vectors")
     rep = drive(similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer, features),

@@ -29,7 +29,7 @@ from .index.format import Index
 from .index.passages import PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, lsh_keys, passage_part, passage_text, \
     token_span_text
 from .searcher import Searcher
-from .text import Tokens, tokenize
+from .text import Tokens, tokenize, tokenize_once
 
 BM25_K1 = 1.5
 BM25_B = 0.75
@@ -116,7 +116,7 @@ def similar_stats(index: "Index | Searcher", text: str, shards: Sequence[int] | 
     s = Searcher.of(index)
     served = _served(s, shards)
     layers = s.passage_layers(served)
-    toks = tokenize(text)
+    toks = tokenize_once(text)
     uniq = np.unique(toks.hashes)
     df = np.zeros(uniq.shape[0], np.int64)
     per = []
@@ -134,16 +134,23 @@ def similar_stats(index: "Index | Searcher", text: str, shards: Sequence[int] | 
 # ---------------------------------------------------------------------------------------------- collect
 
 
-def _doc(index: Index, layers: list, si: int, p: int) -> str | None:
-    """The document of passage ``p`` of shard ``si``, or None for a duplicate id's later copy (left out)."""
+def _docs(index: Index, layers: list, si: int, ps: Sequence[int]) -> list[str | None]:
+    """The documents of passages ``ps`` of shard ``si``, None for a duplicate id's later copy (left out)."""
+    if not len(ps):
+        return []
     shard = index.shards[si]
-    part = passage_part(shard, layers[si], p)
-    return None if part in shard.excluded else shard.doc_id(part)
+    parts = shard.parts_of(layers[si].bounds[np.asarray(ps, np.int64), 0].astype(np.int64)).tolist()
+    return [None if part in shard.excluded else shard.doc_id(part) for part in parts]
+
+
+def query_lsh_keys(toks: Tokens) -> np.ndarray:
+    """The LSH band keys of the query's windows (a quarter passage apart), computed once by the router."""
+    return lsh_keys(toks.hashes, windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS // 4))
 
 
 def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[str, Any],
                     query_vectors: np.ndarray | None = None, trace: bool = True,
-                    shards: Sequence[int] | None = None) -> dict[str, Any]:
+                    shards: Sequence[int] | None = None, keys: np.ndarray | None = None) -> dict[str, Any]:
     """COLLECT on the shards ``shards`` (default all), with the corpus-wide ``stats``: the candidates, each with
     its document (null: a duplicate left out)::
 
@@ -152,7 +159,7 @@ def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[st
          "vectors": [[shard, passage, similarity, doc], ...]}
 
     ``k``: passages per window (BM25) and per query vector; ``query_vectors``: the query windows embedded
-    (passage vectors searched only with them)."""
+    (passage vectors searched only with them); ``keys``: ``query_lsh_keys`` (computed here when not given)."""
     from . import _passage_kernels as pk
     from .trace import alignments
 
@@ -160,7 +167,7 @@ def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[st
     served = _served(s, shards)
     layers = s.passage_layers(served)
     idx = s.index
-    toks = tokenize(text)
+    toks = tokenize_once(text)
     terms = terms_of(toks, stats)
     shard_ids = {si: idx.shards[si].ids_for(terms.hashes) for si in served}
     bm25: list[list[list]] = []
@@ -183,10 +190,15 @@ def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[st
                 scores[ly.removed_mask] = 0.0
             top = np.argpartition(-scores, k)[:k] if scores.shape[0] > k else np.arange(scores.shape[0])
             best = sorted(((float(scores[p]), si, int(p)) for p in top.tolist() if scores[p] > 0), reverse=True)[:k]
-            scored.extend([sc, si_, p, _doc(idx, layers, si_, p)] for sc, si_, p in best)
+            docs = _docs(idx, layers, si, [p for _sc, _si, p in best])
+            scored.extend([sc, si_, p, d] for (sc, si_, p), d in zip(best, docs))
         bm25.append(scored)
-    keys = lsh_keys(toks.hashes, windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS // 4))
-    lsh = [[si, p, _doc(idx, layers, si, p)] for si in served for p in layers[si].lsh_candidates(keys).tolist()]
+    if keys is None:
+        keys = query_lsh_keys(toks)
+    lsh = []
+    for si in served:
+        ps = layers[si].lsh_candidates(keys).tolist()
+        lsh.extend([si, p, d] for p, d in zip(ps, _docs(idx, layers, si, ps)))
     found = []
     if trace:
         for a in alignments(s, toks.hashes, shards=served):
@@ -205,7 +217,8 @@ def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[st
             pairs = [(p, sim) for row, row_sims in zip(top.tolist(), sims.tolist())
                      for p, sim in ([(p, q) for p, q in zip(row, row_sims) if not gone[p]][:k] if gone is not None
                                     else zip(row, row_sims))]  # the k nearest passages of documents not removed
-            near.extend([si, int(p), float(sim), _doc(idx, layers, si, p)] for p, sim in pairs)
+            docs = _docs(idx, layers, si, [p for p, _sim in pairs])
+            near.extend([si, int(p), float(sim), d] for (p, sim), d in zip(pairs, docs))
     return {"shards": served, "bm25": bm25, "lsh": lsh, "alignments": found, "vectors": near}
 
 
@@ -325,13 +338,14 @@ def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequenc
     if phase == "similar/stats":
         return similar_stats(s, payload["text"], shards)
     if phase == "similar/collect":
-        qv = payload.get("query_vectors")
+        qv, keys = payload.get("query_vectors"), payload.get("lsh_keys")
         return similar_collect(s, payload["text"], int(payload["k"]), payload["stats"],
-                               unpack(qv) if qv is not None else None, bool(payload.get("trace", True)), shards)
+                               unpack(qv) if qv is not None else None, bool(payload.get("trace", True)), shards,
+                               unpack(keys) if keys is not None else None)
     if phase == "similar/read":
         return similar_read(s, payload["wants"], shards)
     raise KeyError(phase)
 
 
-__all__ = ["Reader", "Terms", "merge_collect", "pack", "shard_call", "similar_collect", "similar_read",
+__all__ = ["Reader", "Terms", "merge_collect", "pack", "query_lsh_keys", "shard_call", "similar_collect", "similar_read",
            "similar_stats", "sum_stats", "terms_of", "unpack", "windows"]

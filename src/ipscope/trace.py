@@ -28,7 +28,7 @@ import numpy as np
 
 from .index.format import Index
 from .searcher import BlockCache, Searcher
-from .text import tokenize
+from .text import tokenize, tokenize_once
 from .types import DocumentMatch, Source, Span, TraceReport
 
 DEFAULT_MIN_TOKENS = 12
@@ -75,9 +75,9 @@ class _Align:
 
 
 def _collect(s: Searcher, hashes: np.ndarray, opts: TraceOptions, cache: BlockCache | None,
-             shards: "Sequence[int] | None" = None) -> list[_Align]:
+             shards: "Sequence[int] | None" = None, ids: dict[int, np.ndarray] | None = None) -> list[_Align]:
     """The alignments of the query tokens ``hashes`` in the shards ``shards`` (numbered as in the manifest;
-    default all), shard by shard in ascending order."""
+    default all), shard by shard in ascending order. ``ids``: the query's token ids per shard, filled here."""
     from . import _kernels
 
     seed_len, stride = opts.seed_params()
@@ -85,7 +85,11 @@ def _collect(s: Searcher, hashes: np.ndarray, opts: TraceOptions, cache: BlockCa
     all_shards = s.index.shards
     for si in (range(len(all_shards)) if shards is None else sorted(shards)):
         shard = all_shards[si]
-        q = shard.ids_for(hashes)
+        q = ids.get(si) if ids is not None else None
+        if q is None:
+            q = shard.ids_for(hashes)
+            if ids is not None:
+                ids[si] = q
         if int((q >= 0).sum()) < opts.min_tokens:
             continue
         arrays = _arrays(s, si, opts.max_rss_mb, cache)
@@ -236,12 +240,27 @@ def trace_collect(index: "Index | Searcher", text: str, opts: TraceOptions | Non
     opts = opts or TraceOptions()
     s = Searcher.of(index)
     served = list(range(len(s.index.shards))) if shards is None else sorted(shards)
-    toks = tokenize(text)
+    toks = tokenize_once(text)
     if len(toks) < opts.min_tokens:
         return {"shards": served, "alignments": []}
     with _borrowed_cache(s, opts) as cache:
-        found = _collect(s, toks.hashes, opts, cache, served)
+        found = _collect(s, toks.hashes, opts, cache, served, _shard_ids(s, text))
     return {"shards": served, "alignments": [_align_row(a) for a in found]}
+
+
+_IDS: tuple[Index, str, dict[int, np.ndarray]] | None = None  # the last query's token ids per shard
+
+
+def _shard_ids(s: Searcher, text: str) -> dict[int, np.ndarray]:
+    """The token ids of ``text`` per shard, kept for the very same text object and index (so RESOLVE in one
+    process does not look them up again after COLLECT)."""
+    global _IDS
+    last = _IDS
+    if last is not None and last[0] is s.index and last[1] is text:
+        return last[2]
+    ids: dict[int, np.ndarray] = {}
+    _IDS = (s.index, text, ids)
+    return ids
 
 
 def _merged(partials: Sequence[dict[str, Any]]) -> list[_Align]:
@@ -287,8 +306,8 @@ def trace_resolve(index: "Index | Searcher", text: str, opts: TraceOptions | Non
     opts = opts or TraceOptions()
     s = Searcher.of(index)
     served = set(range(len(s.index.shards)) if shards is None else shards)
-    toks = tokenize(text)
-    ids: dict[int, np.ndarray] = {}
+    toks = tokenize_once(text)
+    ids = _shard_ids(s, text)
     texts: dict = {}
     metas: dict[tuple[int, int], dict] = {}
     out = []
@@ -330,7 +349,7 @@ def trace_resolve(index: "Index | Searcher", text: str, opts: TraceOptions | Non
 def _finish(text: str, query: str, opts: TraceOptions, chosen: list[Chosen], covered: np.ndarray,
             resolved: Sequence[dict[str, Any]], t0: float) -> TraceReport:
     """FINISH: the report from the chosen spans and the RESOLVE answers of shards that together hold them."""
-    toks = tokenize(text)
+    toks = tokenize_once(text)
     m = len(toks)
     spans: list[Span] = []
     per_doc: dict[str, np.ndarray] = {}
@@ -378,7 +397,7 @@ def trace_rounds(text: str, query: str, opts: TraceOptions):
     the shards asked for); it returns the ``TraceReport`` (without provenance). ``trace`` drives it in this
     process; ``ipscope.service.router`` over HTTP."""
     t0 = time.perf_counter()
-    m = len(tokenize(text))
+    m = len(tokenize_once(text))
     o = options_json(opts)
     partials = yield ("trace/collect", {"text": text, "options": o})
     chosen, covered = _choose(_merged(partials), m, opts)
@@ -392,7 +411,7 @@ def options_json(opts: Any) -> dict[str, Any]:
     """Options (a dataclass of plain values) as JSON: what a router sends its shard servers."""
     import dataclasses
 
-    return dataclasses.asdict(opts)
+    return {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
 
 
 def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None
