@@ -128,6 +128,49 @@ def test_phases_over_every_split_of_the_shards_equal_one_process(shard_index, qu
     assert {sp["kind"] for sp in _plain(trace(idx, queries["edited"], "e").to_dict())["spans"]} >= {"near-verbatim"}
 
 
+class WordsEmbedder:
+    """A deterministic stand-in for the embedding model (the real one costs seconds a query here): each text as
+    its words hashed into 64 dimensions, normalised. Enough to drive similar's semantic path (the documents
+    compared by meaning, their passages read from the shards) through the phases."""
+
+    model = "test-words-64"
+
+    def embed(self, texts, kind):
+        import numpy as np
+
+        from ipscope.text import tokenize
+
+        out = np.zeros((len(texts), 64), np.float32)
+        for i, t in enumerate(texts):
+            for h in tokenize(t).hashes.tolist():
+                out[i, h % 64] += 1.0
+        n = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(n > 0, n, 1.0)
+
+
+def test_semantic_evidence_through_the_phases_equals_one_process(shard_index, queries) -> None:
+    from ipscope import provenance
+    from ipscope.searcher import Searcher
+
+    idx = Index.open(shard_index)
+    s = Searcher(idx)
+    emb = WordsEmbedder()
+    opts = SimilarOptions(semantic=True)
+    splits = [[[0], [1], [2], [3], [4]], [[0, 2, 4], [1, 3]], [[4, 1], [0], [2, 3]]]
+    semantic = 0
+    for name in ("persuasion+dorian", "none", "lunyu"):
+        q = queries[name]
+        want = similar(idx, q, name, opts, embedder=emb)
+        semantic += any(r.evidence["mean_best_similarity"] > 0 for r in want.results)
+        for groups in splits:
+            rep = drive(similar_rounds(q, name, opts, emb, [], None), _over(s, groups, similar_call))
+            got = provenance.attach(rep, idx, provenance.as_query(q, name), opts, layers=True)
+            assert _plain(got.to_dict()) == _plain(want.to_dict()), (name, groups)
+            assert [p.text for r in got.results for p in r.passages] == \
+                [p.text for r in want.results for p in r.passages]  # (the passages' text, kept for HTML)
+    assert semantic >= 2  # documents were compared by meaning: the path was taken
+
+
 def test_collect_on_a_shard_subset_reads_only_its_shards(shard_index, queries) -> None:
     """A shard server opens only its shards (Index.open(shards=)): the others may be absent from its machine."""
     import shutil

@@ -280,9 +280,11 @@ class Router:
         return c
 
 
-def partial_note(missing: tuple[int, ...]) -> str:
+def partial_note(missing: tuple[int, ...], similar: bool = False) -> str:
     return (f"partial answer: shard(s) {_ranges(list(missing))} of the index did not answer (a shard server down or "
-            "past its deadline), so what they hold is missing here (docs/scale.md, \"Sharded serving\")")
+            "past its deadline), so what they hold is missing here"
+            + ("; only documents the query derives from are listed, scored without the missing shards' statistics"
+               if similar else "") + " (docs/scale.md, \"Sharded serving\")")
 
 
 def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | None = None) -> FastAPI:
@@ -352,7 +354,7 @@ def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | 
             # depends on the documents the missing shards hold (docs/scale.md)
             kept = tuple(r for r in rep.results if r.label in DERIVED)
             rep = dataclasses.replace(rep, results=kept, missing_shards=missing,
-                                      notes=rep.notes + (partial_note(missing),))
+                                      notes=rep.notes + (partial_note(missing, similar=True),))
         return JSONResponse(rep.to_dict())
 
     return app
