@@ -19,6 +19,7 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 from __future__ import annotations
 
 import time
+import weakref
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -248,7 +249,8 @@ def trace_collect(index: "Index | Searcher", text: str, opts: TraceOptions | Non
     return {"shards": served, "alignments": [_align_row(a) for a in found]}
 
 
-_IDS: tuple[Index, str, dict[int, np.ndarray]] | None = None  # the last query's token ids per shard
+# the last query's token ids per shard, with (a weak reference to) its index: an Index is forgotten when unused
+_IDS: "tuple[weakref.ref[Index], str, dict[int, np.ndarray]] | None" = None
 
 
 def _shard_ids(s: Searcher, text: str) -> dict[int, np.ndarray]:
@@ -256,10 +258,10 @@ def _shard_ids(s: Searcher, text: str) -> dict[int, np.ndarray]:
     process does not look them up again after COLLECT)."""
     global _IDS
     last = _IDS
-    if last is not None and last[0] is s.index and last[1] is text:
+    if last is not None and last[0]() is s.index and last[1] is text:
         return last[2]
     ids: dict[int, np.ndarray] = {}
-    _IDS = (s.index, text, ids)
+    _IDS = (weakref.ref(s.index), text, ids)
     return ids
 
 
