@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, TextIO
 import click
 
 from . import __version__
-from .errors import IndexFormatError, IpscopeError
+from .errors import IndexFormatError, InputError, IpscopeError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -854,9 +854,10 @@ SERVE_STATUS = ("Exit status: 0 stopped (Ctrl-C or SIGTERM); 1 could not start: 
 
 
 @main.command("serve", context_settings=CONTEXT, epilog=SERVE_STATUS)
-@click.option("--data", "data", metavar="DIR", required=True, type=click.Path(path_type=Path),
+@click.option("--data", "data", metavar="DIR", default=None, type=click.Path(path_type=Path),
               help="Data directory: the SQLite registry DIR/registry.db (unless --db) and the index of registered "
-                   "works DIR/works.idx (made when new).")
+                   "works DIR/works.idx (made when new). Required, except for a shard server (--shards) or a "
+                   "router (--route), which hold no registry.")
 @click.option("--db", "db", metavar="URL", default=None,
               help="The registry database instead of DIR/registry.db: postgresql://USER@HOST:PORT/DB (for several "
                    "workers or servers) or sqlite:///PATH.")
@@ -877,11 +878,21 @@ SERVE_STATUS = ("Exit status: 0 stopped (Ctrl-C or SIGTERM); 1 could not start: 
               help="Sign-ups an hour per client address, per worker; 0: no limit.")
 @click.option("--max-body-mb", default=16.0, show_default=True, type=click.FloatRange(0.001),
               help="Largest request body, in MB (a 10 MB work in JSON fits in 16).")
+@click.option("--shards", "shards", metavar="A-B,C", default=None,
+              help="Be a shard server: serve only these shards of each --corpus (numbered as in its manifest, "
+                   "e.g. 0-3,7) to a router, on the internal /v1/shard endpoints (docs/scale.md, \"Sharded "
+                   "serving\"). Listen on a private network only: shard endpoints take no keys.")
+@click.option("--route", "routes", multiple=True, metavar="[NAME=]URL[,URL]",
+              help="Be a router: answer /v1/trace and /v1/similar from the shard servers at these URLs (repeatable; "
+                   "NAME= takes only that corpus of them). They must serve one index, every shard once.")
+@click.option("--shard-timeout", default=10.0, show_default=True, type=click.FloatRange(0.001),
+              help="A router's deadline for each call to a shard server, in seconds; a server down or later is "
+                   "left out and the answer says \"partial\": true.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_cmd(data: Path, db: str | None, corpora: tuple[str, ...], sites: tuple[str, ...], host: str, port: int,
-              workers: int, no_signup: bool, rate_limit: int, signup_limit: int, max_body_mb: float,
-              log_level: str) -> None:
+def serve_cmd(data: Path | None, db: str | None, corpora: tuple[str, ...], sites: tuple[str, ...], host: str,
+              port: int, workers: int, no_signup: bool, rate_limit: int, signup_limit: int, max_body_mb: float,
+              shards: str | None, routes: tuple[str, ...], shard_timeout: float, log_level: str) -> None:
     """Serve the registry and the three questions over HTTP (docs/service.md).
 
     \b
@@ -890,14 +901,27 @@ def serve_cmd(data: Path, db: str | None, corpora: tuple[str, ...], sites: tuple
     works (POST /v1/check), traces or compares it with a --corpus (POST /v1/trace,
     /v1/similar) and audits records (POST /v1/audit). OpenAPI at /docs. Errors are RFC
     9457 problems with the fix.
+
+    \b
+    Sharded (docs/scale.md): shard servers serve some shards of an index each
+    (--corpus NAME=DIR --shards 0-3), a router answers /v1/trace and /v1/similar
+    from them (--route URL ...) exactly as one process would.
     """
     from .service.config import ServiceConfig, parse_named_dirs
 
     try:
-        config = ServiceConfig(data=data, db=db, corpora=parse_named_dirs(corpora, "--corpus"),
+        sharded = shards is not None or bool(routes)
+        if data is None and not sharded:
+            raise InputError("--data is missing", "give a data directory: ipscope serve --data DIR (or serve "
+                                                  "shards with --shards, or route with --route)")
+        if data is not None and sharded:
+            raise InputError("shard servers and routers hold no registry: --data is not for them",
+                             "drop --data (serve the registry from a separate ipscope serve --data DIR)")
+        config = ServiceConfig(data=data or Path("."), db=db, corpora=parse_named_dirs(corpora, "--corpus"),
                                sites=parse_named_dirs(sites, "--sites"), signup=not no_signup,
                                rate_limit=rate_limit, signup_limit=signup_limit,
-                               max_body_bytes=int(max_body_mb * 1_000_000), workers=workers)
+                               max_body_bytes=int(max_body_mb * 1_000_000), workers=workers, shards=shards,
+                               routes=routes, shard_timeout=shard_timeout)
         if workers > 1 and not db:
             click.echo("ipscope: warning: several --workers on SQLite serialise every write through one file; "
                        "use --db postgresql://... for a multi-worker deployment", err=True)

@@ -13,7 +13,8 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Mapping, TypeVar
 
 from . import __version__
 from .corpus.query import QueryText
@@ -32,7 +33,50 @@ def as_query(text: str | QueryText, query: str | None) -> QueryText:
                      source_sha256=None)
 
 
-def layers_hash(index: Index, vectors: bool) -> str | None:
+@dataclass(frozen=True)
+class IndexInfo:
+    """What provenance says of an index, for a router that does not open it (``ipscope serve --route``): its
+    path, its manifest and the SHA-256 of each shard's layer markers, as the shard servers report them
+    (``marker_hashes``)."""
+
+    path: str
+    manifest: dict
+    markers: Mapping[str, Mapping[str, str | None]]  # shard name -> "passages.json"/"vectors.json" -> sha256
+
+    @property
+    def generation(self) -> int:
+        from .index import live
+
+        return live.generation(self.manifest)
+
+    def __len__(self) -> int:
+        return int(self.manifest["counts"]["documents_indexed"])
+
+
+_MARKERS = ("passages.json", "vectors.json")
+
+
+def _marker_sha(d: Path, m: str) -> str | None:
+    """SHA-256 of a shard's layer marker ``m``, or None when it is missing, unreadable or records no hashes."""
+    try:  # read once: the bytes hashed are the bytes checked
+        data = (d / m).read_bytes()
+        rec = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or "files" not in rec:
+        return None
+    return hashlib.sha256(data).hexdigest()
+
+
+def marker_hashes(index: Index, shards: "list[int] | None" = None) -> dict[str, dict[str, str | None]]:
+    """The layer markers' hashes of the shards ``shards`` (default all) of ``index``: what a shard server tells
+    the router so that it can compute ``layers_hash``."""
+    names = [s["name"] for s in index.manifest.get("shards", [])]
+    picked = names if shards is None else [names[i] for i in shards]
+    return {n: {m: _marker_sha(Path(index.path) / "shards" / n, m) for m in _MARKERS} for n in picked}
+
+
+def layers_hash(index: "Index | IndexInfo", vectors: bool) -> str | None:
     """SHA-256 over the passage layers (and with ``vectors`` the passage vectors) of every shard.
 
     Each shard's ``passages.json`` (and ``vectors.json``) records the SHA-256 of its arrays, so hashing these
@@ -43,21 +87,19 @@ def layers_hash(index: Index, vectors: bool) -> str | None:
         return None
     h = hashlib.sha256(json.dumps(index.manifest["layers"], sort_keys=True).encode())
     for s in index.manifest.get("shards", []):
-        d = Path(index.path) / "shards" / s["name"]
         markers = ["passages.json"] + (["vectors.json"] if vectors else [])
         for m in markers:
-            try:  # read once: the bytes hashed are the bytes checked
-                data = (d / m).read_bytes()
-                rec = json.loads(data)
-            except (OSError, ValueError):
+            if isinstance(index, IndexInfo):
+                sha = index.markers.get(s["name"], {}).get(m)
+            else:
+                sha = _marker_sha(Path(index.path) / "shards" / s["name"], m)
+            if sha is None:
                 return None
-            if not isinstance(rec, dict) or "files" not in rec:
-                return None
-            h.update(f"{s['name']}/{m}:{hashlib.sha256(data).hexdigest()}\n".encode())
+            h.update(f"{s['name']}/{m}:{sha}\n".encode())
     return h.hexdigest()
 
 
-def index_notes(index: Index) -> tuple[str, ...]:
+def index_notes(index: "Index | IndexInfo") -> tuple[str, ...]:
     """Notes every report of ``index`` carries: the documents its build left out, and where to see them."""
     counts = index.manifest.get("counts", {})
     n = int(counts.get("skipped", 0) or 0)
@@ -77,7 +119,7 @@ def _options(opts: Any) -> dict[str, Any]:
     return json.loads(json.dumps(d, default=str))  # plain JSON values (paths, tuples) only
 
 
-def make(index: Index, q: QueryText, opts: Any, *, vectors_used: bool = False, layers: bool = False) -> dict:
+def make(index: "Index | IndexInfo", q: QueryText, opts: Any, *, vectors_used: bool = False, layers: bool = False) -> dict:
     """The ``provenance`` object of a report of ``q`` on ``index`` made with ``opts``; ``layers``: the report
     used the passage layers (similar), ``vectors_used``: and the passage vectors."""
     m = index.manifest
@@ -101,10 +143,10 @@ def make(index: Index, q: QueryText, opts: Any, *, vectors_used: bool = False, l
     }
 
 
-def attach(report: R, index: Index, q: QueryText, opts: Any, **kw: bool) -> R:
+def attach(report: R, index: "Index | IndexInfo", q: QueryText, opts: Any, **kw: bool) -> R:
     """``report`` with its provenance and the index's notes added (reports are frozen)."""
     notes = tuple(getattr(report, "notes", ())) + index_notes(index)
     return dataclasses.replace(report, provenance=make(index, q, opts, **kw), notes=notes)  # type: ignore[type-var]
 
 
-__all__ = ["as_query", "attach", "index_notes", "layers_hash", "make"]
+__all__ = ["IndexInfo", "as_query", "attach", "index_notes", "layers_hash", "make", "marker_hashes"]

@@ -36,7 +36,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class _State:
         self.cache_slots = cache_slots
         self.free: list[BlockCache] = []  # caches no query is using, the last given back at the end
         self.made = 0
-        self.layers: list[PassageLayer] | None = None
+        self.layers: dict[int, PassageLayer] | None = None  # shard number -> its checked layers
         self.ann: dict[int, tuple[object | None, threading.Lock]] = {}
 
 
@@ -124,17 +124,26 @@ class Searcher:
 
     # ----------------------------------------------------------------------------------- passage layers
 
-    def passage_layers(self) -> list[PassageLayer]:
+    def passage_layers(self, shards: "Sequence[int] | None" = None) -> list:
         """The passage layers of every shard (``ipscope similar``), or an error that says how to add them.
-        Checked once per searcher; the layers (and the arrays they load) are kept with it."""
+        Checked once per searcher; the layers (and the arrays they load) are kept with it. With ``shards``
+        (numbered as in the manifest; a shard server's) only those are checked, and the list holds None for
+        the others."""
         st = self._state
+        want = range(len(self.index.shards)) if shards is None else sorted(set(shards))
         layers = st.layers
-        if layers is None:
+        if layers is None or any(si not in layers for si in want):
             with st.lock:
                 if st.layers is None:
-                    st.layers = _check_layers(self.index)
+                    st.layers = {}
+                missing = [si for si in want if si not in st.layers]
+                if missing:
+                    st.layers.update(_check_layers(self.index, missing))
                 layers = st.layers
-        return layers
+        if shards is None:
+            return [layers[si] for si in want]
+        chosen = set(want)
+        return [layers[si] if si in chosen else None for si in range(len(self.index.shards))]
 
     def vector_search(self, si: int, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``ipscope.index.vectors.search`` on shard ``si``, through the shard's usearch index when it has one
@@ -152,7 +161,7 @@ class Searcher:
             return vec.search(path, queries, k, ann=view)
 
 
-def _check_layers(index: Index) -> list[PassageLayer]:
+def _check_layers(index: Index, shards: "Sequence[int]") -> dict[int, PassageLayer]:
     layer = index.manifest.get("layers", {}).get(LAYER)
     fix = f"add them without re-indexing: ipscope add-layers {index.path}"
     if layer is None:
@@ -162,8 +171,9 @@ def _check_layers(index: Index) -> list[PassageLayer]:
     if layer != want:
         raise IpscopeError(f"{index.path}: its passage layers were built with other parameters ({layer}) than "
                            f"this ipscope uses ({want})", f"rebuild them: ipscope add-layers {index.path} --force")
-    out = []
-    for s in index.shards:
+    out = {}
+    for si in shards:
+        s = index.shards[si]
         removed = index.tombstones.get(s.name, frozenset())
         # a shard handed on from an earlier generation (Index.refresh) keeps its checked layers: its files are
         # the same, and a layer differs only by the removed parts it leaves out
@@ -175,7 +185,7 @@ def _check_layers(index: Index) -> list[PassageLayer]:
                 raise IndexFormatError(f"{index.path}: the passage layers of shard {s.name} are damaged or "
                                        f"incomplete ({problem}; an interrupted add-layers?)", fix)
             layer = checked.setdefault(removed, PassageLayer(s.path, removed))
-        out.append(layer)
+        out[si] = layer
     return out
 
 

@@ -29,6 +29,7 @@ For one query (docs/similar.md has the figures):
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -42,26 +43,20 @@ import numpy as np
 from .corpus.query import QUERY_LIMITS, QueryText, check_query_size
 from .errors import InputError, MissingExtraError
 from .index.format import Index
-from .index.arrays import from_u24
-from .index.passages import (PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, lsh_keys, passage_part, passage_text,
-                             token_span_text)
+from .index.passages import PASSAGE_TOKENS, PassageLayer
 from .labels import VERBATIM_MIN_QUERY, _order, decide, substantial  # noqa: F401  (decide, substantial: re-exported)
 from .marks import quoted_tokens, script
-from .text import Tokens, tokenize
+from .text import Tokens, tokenize, tokenize_once
 from .messages import Message
 from .searcher import Searcher
 from .types import LABELS, PassagePair, SimilarMatch, SimilarReport
-from .trace import DEFAULT_MIN_TOKENS, alignments
+from .similar_shards import (BM25_B, BM25_FALLBACK_TERMS, BM25_K1, BM25_MAX_DF, Reader, Terms,  # noqa: F401
+                             merge_collect, pack, query_lsh_keys, sum_stats, terms_of)
+from .similar_shards import windows as _windows
+from .trace import DEFAULT_MIN_TOKENS, drive
 
 CHUNK_TOKENS = 40
 LEXICAL_ENOUGH = 0.9  # a document explaining this share of the query lexically makes semantic evidence moot
-BM25_K1 = 1.5
-BM25_B = 0.75
-# words in more than this share of all passages do not select candidates (idf below ~3: "said", "would");
-# they still count in the term overlap. Fewer postings are read per query (its share of the 149 -> 36 ms gain
-# of a54449d, measured together with the other changes there, was not measured apart).
-BM25_MAX_DF = 0.05
-BM25_FALLBACK_TERMS = 3  # a window of common words only selects with its rarest few
 MAX_QUERY_CHARS = QUERY_LIMITS["similar"]  # the one limit table is in corpus/query.py
 # said in a report answered from lexical evidence alone because ipscope[embed] is not installed
 NO_EMBED_NOTE = Message("similar.no_embed")
@@ -114,12 +109,6 @@ def _runs(keys: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
         else:
             out.append((si, p, p))
     return out
-
-
-def _run_tokens(shard, layer: PassageLayer, first: int, last: int) -> np.ndarray:
-    """Token hashes of passages ``first..last`` of a shard (consecutive passages are consecutive tokens)."""
-    a, b = int(layer.bounds[first][0]), int(layer.bounds[last][1])
-    return shard.id_hash[from_u24(shard.tok[3 * a : 3 * b])]
 
 
 # a verbatim run is this many tokens (trace's default minimum); a shorter query must match whole, from
@@ -177,7 +166,7 @@ def _ngram_cover(q: np.ndarray, docs: list[np.ndarray],
     return _cover(hit, n, m), (a, b - 1 + n, d, where - int(offsets[d]))
 
 
-def _informative_shingles(toks: Tokens, terms: "_Terms", k: int) -> np.ndarray:
+def _informative_shingles(toks: Tokens, terms: Terms, k: int) -> np.ndarray:
     """bool per query 3-shingle: it holds a word that is not common (``_Terms.common``)."""
     if k == 0:
         return np.zeros(0, bool)
@@ -185,16 +174,6 @@ def _informative_shingles(toks: Tokens, terms: "_Terms", k: int) -> np.ndarray:
         return np.ones(k, bool)
     rare = ~terms.common[np.searchsorted(terms.hashes, toks.hashes)]
     return (rare[:-2] | rare[1:-1] | rare[2:])[:k]
-
-
-def _windows(n: int, length: int, stride: int) -> np.ndarray:
-    """(k, 2) windows [a, b) of ``length`` over n tokens every ``stride`` (the last one ends at n)."""
-    if n <= length:
-        return np.array([[0, n]], np.int64)
-    starts = list(range(0, n - length + 1, stride))
-    if starts[-1] + length < n:
-        starts.append(n - length)
-    return np.array([[s, s + length] for s in starts], np.int64)
 
 
 def _shingles(hashes: np.ndarray) -> np.ndarray:
@@ -219,196 +198,6 @@ class _Cand:
     near_mask: np.ndarray | None = None
 
 
-@dataclass
-class _Terms:
-    """The query's distinct token hashes with their idf over all shards' passages, and per shard their ids."""
-
-    hashes: np.ndarray  # sorted distinct hashes
-    idf: np.ndarray
-    df: np.ndarray  # passages holding each, over all shards
-    shard_ids: list[np.ndarray]
-    n_passages: int
-    avg_len: float
-    # words in more than BM25_MAX_DF of the passages (none in a small index, where every word would be "common")
-    common: np.ndarray
-    window_terms: list[np.ndarray]  # the distinct words of each 200-token query window, as indices into hashes
-
-
-def _terms(index: Index, layers: list[PassageLayer], toks: Tokens) -> _Terms:
-    uniq = np.unique(toks.hashes)
-    # removed documents (tombstones) count nowhere: not in the passages, their lengths or the document frequencies
-    n_pass = sum(ly.live_passages for ly in layers)
-    avg = float(sum(ly.live_length for ly in layers)) / max(n_pass, 1)
-    df = np.zeros(uniq.shape[0], np.float64)
-    shard_ids = []
-    for s, ly in zip(index.shards, layers):
-        ids = s.ids_for(uniq)
-        have = ids >= 0
-        df[have] += np.asarray(ly.df)[ids[have]]
-        if ly.removed_df is not None:
-            df[have] -= ly.removed_df[ids[have]]
-        shard_ids.append(ids)
-    idf = np.log1p((n_pass - df + 0.5) / (df + 0.5))
-    common = df > (BM25_MAX_DF * n_pass if n_pass >= PRUNE_MIN_PASSAGES else np.inf)
-    window_terms = [np.searchsorted(uniq, np.unique(toks.hashes[a:b]))
-                    for a, b in _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS).tolist()]
-    return _Terms(uniq, idf, df, shard_ids, n_pass, avg, common, window_terms)
-
-
-def _bm25(index: Index, layers: list[PassageLayer], terms: _Terms, k: int, cands: dict[str, _Cand]) -> None:
-    """The ``k`` best passages (BM25, Lucene's variant as in bm25s) for each 200-token query window."""
-    from . import _passage_kernels as pk
-
-    if terms.n_passages == 0:
-        return
-    for every in terms.window_terms:
-        sel = every[~terms.common[every]]
-        if sel.shape[0] == 0:  # only common words ("Sir Walter Elliot" in a catalogue of Austen): the rarest
-            sel = every[np.argsort(terms.df[every], kind="stable")[:BM25_FALLBACK_TERMS]]
-        scored: list[tuple[float, int, int]] = []
-        for si, ly in enumerate(layers):
-            ids = terms.shard_ids[si][sel]
-            have = ids >= 0
-            if not have.any():
-                continue
-            indptr, passage, tf = ly.postings
-            scores = pk.bm25_accumulate(np.asarray(indptr), np.asarray(passage), np.asarray(tf), ids[have],
-                                        terms.idf[sel][have], ly.lengths, terms.avg_len, BM25_K1, BM25_B,
-                                        ly.bounds.shape[0])
-            if ly.removed_mask is not None:  # a removed document's passages take no place among the best
-                scores[ly.removed_mask] = 0.0
-            top = np.argpartition(-scores, k)[:k] if scores.shape[0] > k else np.arange(scores.shape[0])
-            scored.extend((float(scores[p]), si, int(p)) for p in top.tolist() if scores[p] > 0)
-        for sc, si, p in sorted(scored, reverse=True)[:k]:
-            _add_passage(index, layers, cands, si, p, sc)
-
-
-def _add_passage(index: Index, layers: list[PassageLayer], cands: dict[str, _Cand], si: int, p: int,
-                 bm25: float) -> _Cand | None:
-    shard = index.shards[si]
-    part = passage_part(shard, layers[si], p)
-    if part in shard.excluded:  # a duplicate id's later copy
-        return None
-    doc = shard.doc_id(part)
-    c = cands.setdefault(doc, _Cand(doc))
-    key = (si, p)
-    c.passages[key] = max(c.passages.get(key, 0.0), bm25)
-    return c
-
-
-def _lsh(index: Index, layers: list[PassageLayer], toks: Tokens, cands: dict[str, _Cand]) -> None:
-    windows = _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS // 4)
-    keys = lsh_keys(toks.hashes, windows)
-    for si, ly in enumerate(layers):
-        for p in ly.lsh_candidates(keys).tolist():
-            c = _add_passage(index, layers, cands, si, p, 0.0)
-            if c is not None:
-                c.lsh += 1
-
-
-def similar(index: "Index | Searcher", text: "str | QueryText", query: str | None = None,
-            opts: SimilarOptions | None = None, embedder: Embedder | None = None,
-            features: dict[str, "Features"] | None = None) -> SimilarReport:
-    """Rank the documents of ``index`` (an ``Index``, searched with its default searcher, or a ``Searcher``;
-    either may be shared between threads) by how much of ``text`` (a str, or a ``QueryText`` as read from a
-    file) derives from them. ``features``, when given, receives the evidence of every document compared (for
-    calibration: :func:`decide` re-labels it). The report carries its provenance (``ipscope.provenance``)."""
-    from . import provenance
-
-    opts = opts or SimilarOptions()
-    s = Searcher.of(index)
-    if not isinstance(text, (str, QueryText)):
-        raise InputError(f"query {query}: not text", "give the query as a string")
-    q = provenance.as_query(text, query)
-    check_query_size(q.text, q.name, "similar")
-    rep = _similar(s, q.text, q.name, opts, embedder, features)
-    vectors = rep.semantic and "vectors" in s.index.manifest.get("layers", {})
-    return provenance.attach(rep, s.index, q, opts, layers=True, vectors_used=vectors)
-
-
-def _similar(s: Searcher, text: str, query: str, opts: SimilarOptions, embedder: Embedder | None,
-             features: dict[str, "Features"] | None) -> SimilarReport:
-    t0 = time.perf_counter()
-    index = s.index
-    layers = s.passage_layers()
-    toks = tokenize(text)
-    m = len(toks)
-    notes: list[str] = []
-    if m == 0:
-        raise InputError(f"query {query}: no words to compare (empty, or only punctuation and symbols)",
-                         "give a text with words")
-    use_sem = opts.semantic
-    if use_sem is None or use_sem:
-        if embedder is None:
-            embedder = default_embedder(required=bool(use_sem))
-            if embedder is None:
-                notes.append(NO_EMBED_NOTE)
-    else:
-        embedder = None
-
-    cands: dict[str, _Cand] = {}
-    terms = _terms(index, layers, toks)
-    _bm25(index, layers, terms, opts.bm25_per_window, cands)
-    _lsh(index, layers, toks, cands)
-    if opts.trace:
-        _verbatim(s, layers, toks, cands)
-    vec_layer = index.manifest.get("layers", {}).get("vectors")
-    if embedder is not None and vec_layer is not None:
-        if getattr(embedder, "model", None) == vec_layer.get("model"):
-            _vectors(s, layers, toks, text, embedder, opts, cands)
-        else:
-            notes.append(Message("similar.vectors_other_model", model=vec_layer.get("model")))
-    if not cands:
-        return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),
-                             tuple(notes), text)
-
-    # documents compared in depth: the strongest lexical candidates
-    def lexical(c: _Cand) -> tuple:
-        v = float(c.near_mask.mean()) if c.near_mask is not None else 0.0
-        return (v, c.lsh, max(c.passages.values(), default=0.0))
-
-    ranked = sorted(cands.values(), key=lexical, reverse=True)[: opts.max_docs]
-    # the documents compared by meaning: the first by lexical evidence, and the nearest by vector
-    by_vector = [c for c in sorted(cands.values(), key=lambda c: -c.vector) if c.vector > 0][: opts.semantic_docs]
-    semantic = ranked[: opts.semantic_docs] + [c for c in by_vector if c not in ranked[: opts.semantic_docs]]
-    n_lex = len(ranked[: opts.semantic_docs])
-    ranked = semantic + [c for c in ranked if c not in semantic]
-    q_shingles = _shingles(toks.hashes)
-    informative = _informative_shingles(toks, terms, q_shingles.shape[0])
-    chunks = _chunks(text, toks)
-    cal = calibration()
-    # lexical evidence first; meaning (the costly part: ~0.05 s a 40-word chunk here) only when no document
-    # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
-    feats = [_evidence(index, layers, c, toks, terms, q_shingles, informative, opts) for c in ranked]
-    near = sorted((c.vector for c in cands.values() if c.vector > 0), reverse=True)
-    for c, f in zip(ranked, feats):  # how far the document leads (or trails) the nearest other one by vector
-        if c.vector > 0:
-            f.vector_margin = c.vector - (near[1] if c.vector >= near[0] and len(near) > 1 else
-                                          0.0 if c.vector >= near[0] else near[0])
-    quoted = quoted_tokens(text, toks.starts)
-    q_script = script(text)
-    for f in feats:
-        f.quoted = quoted
-    lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
-    if embedder is not None and chunks and lexical_best >= LEXICAL_ENOUGH:
-        notes.append(Message("similar.lexical_enough", share=lexical_best))
-    if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
-        q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
-        for f in _compared_by_meaning(feats, semantic, n_lex, by_vector, opts):
-            _semantic(index, layers, f, toks, chunks, q_vecs, embedder, opts, q_script)
-    results = []
-    by_doc = {}
-    for f in feats:
-        if features is not None:
-            features[f.doc_id] = f
-        by_doc[f.doc_id] = f
-        results.append(_match(f, cal))
-    results.sort(key=order_key)
-    results = [_with_passage(index, layers, by_doc[r.doc_id], toks, cal) for r in results[: opts.top]]
-    return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
-                         tuple(results), tuple(notes), text)
-
-
 def _compared_by_meaning(feats: list["Features"], semantic: list[_Cand], n_lex: int, by_vector: list[_Cand],
                          opts: SimilarOptions) -> list["Features"]:
     """The documents whose chunks are embedded: of the first ``semantic_docs`` by lexical evidence (the start of
@@ -422,48 +211,6 @@ def _compared_by_meaning(feats: list["Features"], semantic: list[_Cand], n_lex: 
     lexical = sorted(range(n_lex), key=lambda i: -feats[i].overlap)[:keep]  # a stable sort: ties keep their order
     vector = {id(c) for c in by_vector}
     return [feats[i] for i in range(len(semantic)) if i in lexical or id(semantic[i]) in vector]
-
-
-def _vectors(s: Searcher, layers: list[PassageLayer], toks: Tokens, text: str, embedder: Embedder,
-             opts: SimilarOptions, cands: dict[str, _Cand]) -> None:
-    """Candidates by meaning, across languages: the passages nearest to each query window."""
-    windows = _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS)
-    qv = embedder.embed([text[int(toks.starts[a]) : int(toks.ends[b - 1])] for a, b in windows.tolist()], "query")
-    for si in range(len(s.index.shards)):
-        gone = layers[si].removed_mask
-        k = opts.bm25_per_window
-        top, sims = s.vector_search(si, qv, k + (int(gone.sum()) if gone is not None else 0))
-        pairs = [(p, sim) for row, row_sims in zip(top.tolist(), sims.tolist())
-                 for p, sim in ([(p, q) for p, q in zip(row, row_sims) if not gone[p]][:k] if gone is not None
-                                else zip(row, row_sims))]  # the k nearest passages of documents not removed
-        for p, sim in pairs:
-            c = _add_passage(s.index, layers, cands, si, p, 0.0)
-            if c is not None:
-                c.vector = max(c.vector, float(sim))
-                c.vector_passages[(si, p)] = max(c.vector_passages.get((si, p), 0.0), float(sim))
-
-
-def _verbatim(s: Searcher, layers: list[PassageLayer], toks: Tokens, cands: dict[str, _Cand]) -> None:
-    """Verbatim and near-verbatim alignments (trace's) per document, and the passages holding them."""
-    m = len(toks)
-    for a in alignments(s, toks.hashes):
-        shard = s.index.shards[a.shard]
-        doc = shard.doc_id(a.part)
-        c = cands.setdefault(doc, _Cand(doc))
-        if c.near_mask is None:
-            c.near_mask = np.zeros(m, bool)
-            c.verbatim_mask = np.zeros(m, bool)
-        c.near_mask[a.qs : a.qe] = True
-        if a.edits == 0 and a.matched == a.qe - a.qs:
-            c.verbatim_mask[a.qs : a.qe] = True  # type: ignore[index]
-        base = int(shard.doc_tok[a.part])
-        starts = layers[a.shard].bounds[:, 0]
-        first = int(np.searchsorted(starts, base + a.ss, side="right")) - 1
-        last = int(np.searchsorted(starts, base + a.se - 1, side="right")) - 1
-        for p in range(max(first, 0), last + 1):
-            key = (a.shard, p)
-            c.passages.setdefault(key, 0.0)
-            c.traced.add(key)
 
 
 def _chunks(text: str, toks: Tokens) -> list[tuple[int, int]]:
@@ -545,17 +292,65 @@ def _match(f: Features, cal: dict[str, float], starts: np.ndarray | None = None,
     return SimilarMatch(f.doc_id, score, label, evidence, tuple(pairs))
 
 
-def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, terms: _Terms,
-              q_shingles: np.ndarray, informative: np.ndarray, opts: SimilarOptions) -> Features:
+def _candidates(merged: dict[str, Any], m: int) -> dict[str, _Cand]:
+    """The candidate documents from the merged COLLECT answers, met in the order one process meets them (BM25
+    window by window, then LSH, trace and vector hits shard by shard): ties in the rankings keep that order."""
+    cands: dict[str, _Cand] = {}
+
+    def add(doc: str | None, si: int, p: int, bm25: float) -> _Cand | None:
+        if doc is None:  # a duplicate id's later copy
+            return None
+        c = cands.setdefault(doc, _Cand(doc))
+        key = (int(si), int(p))
+        c.passages[key] = max(c.passages.get(key, 0.0), float(bm25))
+        return c
+
+    for window in merged["bm25"]:
+        for sc, si, p, doc in window:
+            add(doc, si, p, sc)
+    for si, p, doc in merged["lsh"]:
+        c = add(doc, si, p, 0.0)
+        if c is not None:
+            c.lsh += 1
+    # verbatim and near-verbatim alignments (trace's) per document, and the passages holding them
+    for doc, qs, qe, exact, si, first, last in merged["alignments"]:
+        c = cands.setdefault(doc, _Cand(doc))
+        if c.near_mask is None:
+            c.near_mask = np.zeros(m, bool)
+            c.verbatim_mask = np.zeros(m, bool)
+        c.near_mask[qs:qe] = True
+        if exact:
+            c.verbatim_mask[qs:qe] = True  # type: ignore[index]
+        for p in range(first, last + 1):
+            key = (int(si), p)
+            c.passages.setdefault(key, 0.0)
+            c.traced.add(key)
+    # candidates by meaning, across languages: the passages nearest to each query window
+    for si, p, sim, doc in merged["vectors"]:
+        c = add(doc, si, p, 0.0)
+        if c is not None:
+            c.vector = max(c.vector, float(sim))
+            c.vector_passages[(int(si), int(p))] = max(c.vector_passages.get((int(si), int(p)), 0.0), float(sim))
+    return cands
+
+
+def _compared_keys(c: _Cand, m: int, opts: SimilarOptions) -> list[tuple[int, int]]:
+    """The document's passages compared in depth: trace's first, then best BM25, then nearest vector."""
+    keys = sorted(c.passages, key=lambda k: (k not in c.traced, -c.passages[k], -c.vector_passages.get(k, 0.0)))
+    return keys[: max(opts.max_passages_per_doc, -(-m // PASSAGE_TOKENS) + 2)]  # a long query: more passages
+
+
+def _evidence(reader: Reader, c: _Cand, toks: Tokens, terms: Terms, q_shingles: np.ndarray,
+              informative: np.ndarray, opts: SimilarOptions) -> Features:
     """The lexical evidence of one document (``_semantic`` adds the semantic evidence to it)."""
     m = len(toks)
     verbatim = c.verbatim_mask if c.verbatim_mask is not None else np.zeros(m, bool)
     near = c.near_mask if c.near_mask is not None else np.zeros(m, bool)
-    # the document's candidate passages (trace's first, then best BM25, then nearest vector) and their tokens
-    keys = sorted(c.passages, key=lambda k: (k not in c.traced, -c.passages[k], -c.vector_passages.get(k, 0.0)))
-    keys = keys[: max(opts.max_passages_per_doc, -(-m // PASSAGE_TOKENS) + 2)]  # a long query: more passages
+    # the document's candidate passages and their tokens
+    keys = _compared_keys(c, m, opts)
     runs = _runs(keys)
-    doc_terms = [_run_tokens(index.shards[si], layers[si], a, b) for si, a, b in runs]
+    read = [reader.run(si, a, b) for si, a, b in runs]
+    doc_terms = [t for t, _b in read]
     # verbatim runs with this document, read from its compared passages: trace reports each query span for
     # one source only, so a second document holding the same text (a shared preface, a licence) got none
     cover, best = _ngram_cover(toks.hashes, doc_terms, _verbatim_n(m))
@@ -563,8 +358,8 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     span = None  # the longest verbatim span: (query token start, end, shard, shard token start, end)
     if best is not None:
         qa, qb, d, off = best
-        si, first, _last = runs[d]
-        t0 = int(layers[si].bounds[first][0]) + off
+        si = runs[d][0]
+        t0 = int(read[d][1][0][0]) + off
         span = (qa, qb, si, t0, t0 + (qb - qa))
     near = near | verbatim
     # shingle containment: query tokens covered by a shingle the document's passages hold; a shingle of
@@ -581,8 +376,7 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
     overlap = 0.0
     if doc_terms:
         per_passage = []
-        for (si, first, last), run in zip(runs, doc_terms):
-            b = layers[si].bounds[first : last + 1]
+        for (run, b) in read:
             cuts = (b[:, 1] - b[0, 0]).astype(np.int64)
             per_passage.extend(np.split(run, cuts[:-1]))
         held = np.stack([np.isin(terms.hashes, ph) for ph in per_passage])  # passage x distinct query word
@@ -593,13 +387,13 @@ def _evidence(index: Index, layers: list[PassageLayer], c: _Cand, toks: Tokens, 
                     max(c.passages.values(), default=0.0), c.lsh, keys, verbatim_span=span)
 
 
-def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, chunks: list[tuple[int, int]],
-              q_vecs: np.ndarray, embedder: Embedder, opts: SimilarOptions, q_script: str = "") -> None:
+def _semantic(reader: Reader, f: Features, toks: Tokens, chunks: list[tuple[int, int]], q_vecs: np.ndarray,
+              embedder: Embedder, opts: SimilarOptions, q_script: str = "") -> None:
     """Add to ``f`` the alignment of the query chunks with the chunks of the document's best passages (their
     text is read, decompressed, only here and for the reported documents)."""
     dchunks: list[tuple[int, int, str]] = []
     for si, p in f.passage_keys[: opts.semantic_passages]:
-        start, _end, ptext = passage_text(index.shards[si], layers[si], p)
+        start, _end, ptext = reader.passage_text(si, p)
         for s, e in _chunks(ptext, tokenize(ptext)):
             dchunks.append((start + s, start + e, ptext[s:e]))
     if not dchunks:
@@ -621,34 +415,181 @@ def _semantic(index: Index, layers: list[PassageLayer], f: Features, toks: Token
         f.chunk_pairs.append(PassagePair(qs, qe, f.doc_id, ds, de, float(f.chunk_sims[qi]), "semantic", dt))
 
 
-def _with_passage(index: Index, layers: list[PassageLayer], f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
+def _with_passage(reader: Reader, f: Features, toks: Tokens, cal: dict) -> SimilarMatch:
     """The match of ``f``, with its best compared passage as lexical evidence when no passage aligned by meaning
     shows the relation (read only for reported results, and only then)."""
     m = _match(f, cal, toks.starts, toks.ends)
-    meta = _doc_meta(index, layers, f)
+    meta = _doc_meta(reader, f)
     if m.passages:
         return replace(m, meta=meta)
     if f.verbatim_span is not None and not f.passages:  # the longest verbatim run, on both sides
         qa, qb, si, ta, tb = f.verbatim_span
-        ds, de, t = token_span_text(index.shards[si], ta, tb)
+        ds, de, t = reader.span_text(si, ta, tb)
         f.passages = [PassagePair(int(toks.starts[qa]), int(toks.ends[qb - 1]), f.doc_id, ds, de, 0.0, "verbatim", t)]
     if f.passage_keys and not f.passages:
         si, p = f.passage_keys[0]
-        ds, de, t = passage_text(index.shards[si], layers[si], p)
+        ds, de, t = reader.passage_text(si, p)
         kind = "verbatim" if f.near.any() else "shingles" if f.shingled.any() else "candidate"
         f.passages = [PassagePair(int(toks.starts[0]), int(toks.ends[-1]), f.doc_id, ds, de, 0.0, kind, t)]
     return replace(_match(f, cal, toks.starts, toks.ends), meta=meta)
 
 
-def _doc_meta(index: Index, layers: list[PassageLayer], f: Features) -> dict[str, Any]:
+def _doc_meta(reader: Reader, f: Features) -> dict[str, Any]:
     """The metadata of the document of ``f`` (title, author, url, path ...), read from a part it was compared in."""
     if f.passage_keys:
         si, p = f.passage_keys[0]
-        return index.shards[si].meta(passage_part(index.shards[si], layers[si], p))
+        return reader.passage_meta(si, p)
     if f.verbatim_span is not None:
-        si, ta = f.verbatim_span[2], f.verbatim_span[3]
-        return index.shards[si].meta(int(index.shards[si].parts_of(np.array([ta]))[0]))
+        return reader.token_meta(f.verbatim_span[2], f.verbatim_span[3])
     return {}
+
+
+# ------------------------------------------------------------------------------------------- in phases
+#
+# similar() runs in phases so that a router (ipscope.service.router) can scatter it over shard servers: STATS per
+# shard, summed (the corpus-wide BM25 statistics), COLLECT per shard (candidates), then the global choices here
+# (the best passages of each window, the documents compared in depth, whether semantic evidence is needed), READs
+# of what those documents' evidence needs from the shards holding them, and FINISH. In one process the same
+# phases run over every shard, so the router's answer is the one-process answer (docs/scale.md).
+
+
+def _embedder_for(opts: SimilarOptions, embedder: Embedder | None) -> tuple[Embedder | None, list[str]]:
+    use_sem = opts.semantic
+    notes: list[str] = []
+    if use_sem is None or use_sem:
+        if embedder is None:
+            embedder = default_embedder(required=bool(use_sem))
+            if embedder is None:
+                notes.append(NO_EMBED_NOTE)
+    else:
+        embedder = None
+    return embedder, notes
+
+
+def _check_words(m: int, query: str) -> None:
+    if m == 0:
+        raise InputError(f"query {query}: no words to compare (empty, or only punctuation and symbols)",
+                         "give a text with words")
+
+
+def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedder | None, notes: list[str],
+                   vec_layer: dict | None, features: dict[str, "Features"] | None = None):
+    """The router's side of similar as a generator (no I/O): it yields ``(phase, payload)`` —
+    ``"similar/stats"``, ``"similar/collect"``, then ``"similar/read"`` up to three times — and is sent the list
+    of the shard servers' answers (together covering the shards asked for); returns the ``SimilarReport``
+    (without provenance). ``embedder``/``notes``: as ``_embedder_for`` decided; ``vec_layer``: the index's
+    ``layers.vectors`` entry."""
+    t0 = time.perf_counter()
+    toks = tokenize_once(text)
+    m = len(toks)
+    _check_words(m, query)
+    notes = list(notes)
+    stats = sum_stats((yield ("similar/stats", {"text": text})))
+    terms = terms_of(toks, stats)
+    qv = None
+    if embedder is not None and vec_layer is not None:
+        if getattr(embedder, "model", None) == vec_layer.get("model"):
+            windows = _windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS)
+            qv = embedder.embed([text[int(toks.starts[a]) : int(toks.ends[b - 1])] for a, b in windows.tolist()],
+                                "query")
+        else:
+            notes.append(Message("similar.vectors_other_model", model=vec_layer.get("model")))
+    collected = yield ("similar/collect", {"text": text, "k": opts.bm25_per_window, "stats": stats,
+                                           "trace": opts.trace, "lsh_keys": pack(query_lsh_keys(toks)),
+                                           "query_vectors": pack(np.asarray(qv)) if qv is not None else None})
+    cands = _candidates(merge_collect(collected, opts.bm25_per_window), m)
+    if not cands:
+        return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),
+                             tuple(notes), text)
+
+    # documents compared in depth: the strongest lexical candidates
+    def lexical(c: _Cand) -> tuple:
+        v = float(c.near_mask.mean()) if c.near_mask is not None else 0.0
+        return (v, c.lsh, max(c.passages.values(), default=0.0))
+
+    ranked = sorted(cands.values(), key=lexical, reverse=True)[: opts.max_docs]
+    # the documents compared by meaning: the first by lexical evidence, and the nearest by vector
+    by_vector = [c for c in sorted(cands.values(), key=lambda c: -c.vector) if c.vector > 0][: opts.semantic_docs]
+    semantic = ranked[: opts.semantic_docs] + [c for c in by_vector if c not in ranked[: opts.semantic_docs]]
+    n_lex = len(ranked[: opts.semantic_docs])
+    ranked = semantic + [c for c in ranked if c not in semantic]
+    reader = Reader()
+    runs = {(si, a, b): None for c in ranked for si, a, b in _runs(_compared_keys(c, m, opts))}
+    reader.add((yield ("similar/read", {"wants": {"runs": [list(r) for r in runs]}})))
+    q_shingles = _shingles(toks.hashes)
+    informative = _informative_shingles(toks, terms, q_shingles.shape[0])
+    chunks = _chunks(text, toks)
+    cal = calibration()
+    # lexical evidence first; meaning (the costly part: ~0.05 s a 40-word chunk here) only when no document
+    # already explains nearly all of the query lexically (a copy needs no paraphrase detector)
+    feats = [_evidence(reader, c, toks, terms, q_shingles, informative, opts) for c in ranked]
+    near = sorted((c.vector for c in cands.values() if c.vector > 0), reverse=True)
+    for c, f in zip(ranked, feats):  # how far the document leads (or trails) the nearest other one by vector
+        if c.vector > 0:
+            f.vector_margin = c.vector - (near[1] if c.vector >= near[0] and len(near) > 1 else
+                                          0.0 if c.vector >= near[0] else near[0])
+    quoted = quoted_tokens(text, toks.starts)
+    q_script = script(text)
+    for f in feats:
+        f.quoted = quoted
+    lexical_best = max((float((f.near | f.shingled).mean()) for f in feats), default=0.0)
+    if embedder is not None and chunks and lexical_best >= LEXICAL_ENOUGH:
+        notes.append(Message("similar.lexical_enough", share=lexical_best))
+    if embedder is not None and chunks and lexical_best < LEXICAL_ENOUGH:
+        q_vecs = embedder.embed([text[s:e] for s, e in chunks], "query")
+        compared = _compared_by_meaning(feats, semantic, n_lex, by_vector, opts)
+        wants = {(si, p): None for f in compared for si, p in f.passage_keys[: opts.semantic_passages]}
+        if wants:
+            reader.add((yield ("similar/read", {"wants": {"passages": [list(w) for w in wants]}})))
+        for f in compared:
+            _semantic(reader, f, toks, chunks, q_vecs, embedder, opts, q_script)
+    results = []
+    by_doc = {}
+    for f in feats:
+        if features is not None:
+            features[f.doc_id] = f
+        by_doc[f.doc_id] = f
+        results.append(_match(f, cal))
+    results.sort(key=order_key)
+    top = results[: opts.top]
+    # what the reported documents show (metadata, a passage) is read for them alone: first noted, then read
+    record = Reader(record=True)
+    record.got = reader.got
+    for r in top:
+        _with_passage(record, copy.copy(by_doc[r.doc_id]), toks, cal)
+    if record.wanted:
+        reader.add((yield ("similar/read", {"wants": record.wanted})))
+    final = [_with_passage(reader, by_doc[r.doc_id], toks, cal) for r in top]
+    return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
+                         tuple(final), tuple(notes), text)
+
+
+def similar(index: "Index | Searcher", text: "str | QueryText", query: str | None = None,
+            opts: SimilarOptions | None = None, embedder: Embedder | None = None,
+            features: dict[str, "Features"] | None = None) -> SimilarReport:
+    """Rank the documents of ``index`` (an ``Index``, searched with its default searcher, or a ``Searcher``;
+    either may be shared between threads) by how much of ``text`` (a str, or a ``QueryText`` as read from a
+    file) derives from them. ``features``, when given, receives the evidence of every document compared (for
+    calibration: :func:`decide` re-labels it). The report carries its provenance (``ipscope.provenance``).
+
+    It runs the phases of a sharded similar (``similar_rounds``) over every shard, in this process."""
+    from . import provenance
+    from . import similar_shards
+
+    opts = opts or SimilarOptions()
+    s = Searcher.of(index)
+    if not isinstance(text, (str, QueryText)):
+        raise InputError(f"query {query}: not text", "give the query as a string")
+    q = provenance.as_query(text, query)
+    check_query_size(q.text, q.name, "similar")
+    s.passage_layers()
+    _check_words(len(tokenize_once(q.text)), q.name)
+    embedder, notes = _embedder_for(opts, embedder)
+    vec_layer = s.index.manifest.get("layers", {}).get("vectors")
+    rep = drive(similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer, features),
+                lambda phase, payload: [similar_shards.shard_call(s, phase, payload)])
+    vectors = rep.semantic and "vectors" in s.index.manifest.get("layers", {})
+    return provenance.attach(rep, s.index, q, opts, layers=True, vectors_used=vectors)
 
 
 # ------------------------------------------------------------------------------------------- embeddings

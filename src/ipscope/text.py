@@ -90,3 +90,19 @@ def token_hash(token: str) -> int:
     from . import _kernels
 
     return int(_kernels.hash_codepoints(codepoints(normalize(token))))
+
+
+_LAST: tuple[str, Tokens] | None = None  # the text tokenize_once saw last, and its tokens
+
+
+def tokenize_once(text: str) -> Tokens:
+    """``tokenize(text)``, remembered for the very same string object: the phases of one query in one process
+    (``trace_rounds``, ``similar_rounds`` and the shard calls) each take the query's text and would tokenise it
+    again. Only the last text is kept; the caller must not change the arrays."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] is text:
+        return last[1]
+    toks = tokenize(text)
+    _LAST = (text, toks)
+    return toks

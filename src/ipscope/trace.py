@@ -19,15 +19,17 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 from __future__ import annotations
 
 import time
+import weakref
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
 from .index.format import Index
 from .searcher import BlockCache, Searcher
-from .text import tokenize
+from .text import tokenize, tokenize_once
 from .types import DocumentMatch, Source, Span, TraceReport
 
 DEFAULT_MIN_TOKENS = 12
@@ -73,16 +75,22 @@ class _Align:
     edits: int
 
 
-def _collect(s: Searcher, hashes: np.ndarray, opts: TraceOptions, cache: BlockCache | None
-             ) -> tuple[list[_Align], list[np.ndarray]]:
+def _collect(s: Searcher, hashes: np.ndarray, opts: TraceOptions, cache: BlockCache | None,
+             shards: "Sequence[int] | None" = None, ids: dict[int, np.ndarray] | None = None) -> list[_Align]:
+    """The alignments of the query tokens ``hashes`` in the shards ``shards`` (numbered as in the manifest;
+    default all), shard by shard in ascending order. ``ids``: the query's token ids per shard, filled here."""
     from . import _kernels
 
     seed_len, stride = opts.seed_params()
     found: list[_Align] = []
-    shard_ids: list[np.ndarray] = []
-    for si, shard in enumerate(s.index.shards):
-        q = shard.ids_for(hashes)
-        shard_ids.append(q)
+    all_shards = s.index.shards
+    for si in (range(len(all_shards)) if shards is None else sorted(shards)):
+        shard = all_shards[si]
+        q = ids.get(si) if ids is not None else None
+        if q is None:
+            q = shard.ids_for(hashes)
+            if ids is not None:
+                ids[si] = q
         if int((q >= 0).sum()) < opts.min_tokens:
             continue
         arrays = _arrays(s, si, opts.max_rss_mb, cache)
@@ -104,18 +112,20 @@ def _collect(s: Searcher, hashes: np.ndarray, opts: TraceOptions, cache: BlockCa
                 continue
             base = int(doc_tok[d])
             found.append(_Align(qs, qe, si, d, ss - base, se - base, matched, edits))
-    return found, shard_ids
+    return found
 
 
-def alignments(index: "Index | Searcher", hashes: np.ndarray, opts: TraceOptions | None = None) -> list[_Align]:
-    """Every verbatim or near-verbatim alignment of the query tokens ``hashes`` with a source, before trace
-    chooses the spans it reports (``ipscope similar`` uses them per document)."""
+def alignments(index: "Index | Searcher", hashes: np.ndarray, opts: TraceOptions | None = None,
+               shards: "Sequence[int] | None" = None) -> list[_Align]:
+    """Every verbatim or near-verbatim alignment of the query tokens ``hashes`` with a source (in the shards
+    ``shards``, default all), before trace chooses the spans it reports (``ipscope similar`` uses them per
+    document)."""
     opts = opts or TraceOptions()
     if hashes.shape[0] < opts.min_tokens:
         return []
     s = Searcher.of(index)
     with _borrowed_cache(s, opts) as cache:
-        return _collect(s, hashes, opts, cache)[0]
+        return _collect(s, hashes, opts, cache, shards)
 
 
 def _borrowed_cache(s: Searcher, opts: TraceOptions):
@@ -136,25 +146,22 @@ def _arrays(s: Searcher, si: int, max_rss_mb: float | None, cache: BlockCache | 
     return shard.file_arrays(2 * si, cache)
 
 
-def _occurrences(s: Searcher, shard_ids: list[np.ndarray], qs: int, qe: int, max_rss_mb: float | None,
+def _occurrences(s: Searcher, si: int, q: np.ndarray, qs: int, qe: int, max_rss_mb: float | None,
                  cache: BlockCache | None) -> int:
-    """Places in the corpus holding query tokens [qs, qe) exactly (skipped duplicate
-    documents, still present in their shard, are not counted)."""
+    """Places in shard ``si`` holding query tokens [qs, qe) exactly (``q``: the query's token ids in the shard;
+    skipped duplicate documents, still present in their shard, are not counted)."""
     from . import _kernels
 
-    total = 0
-    for si, (shard, q) in enumerate(zip(s.index.shards, shard_ids)):
-        seq = q[qs:qe]
-        if seq.shape[0] == 0 or (seq < 0).any():
-            continue
-        arrays = _arrays(s, si, max_rss_mb, cache)
-        lo, hi = _kernels.count_range(seq, *arrays)
-        if hi > lo and shard.excluded:
-            parts = shard.parts_of(_kernels.get24_many(arrays[1], np.arange(lo, hi, dtype=np.int64)))
-            total += int((~np.isin(parts, np.fromiter(shard.excluded, np.int64))).sum())
-        else:
-            total += max(0, hi - lo)
-    return total
+    shard = s.index.shards[si]
+    seq = q[qs:qe]
+    if seq.shape[0] == 0 or (seq < 0).any():
+        return 0
+    arrays = _arrays(s, si, max_rss_mb, cache)
+    lo, hi = _kernels.count_range(seq, *arrays)
+    if hi > lo and shard.excluded:
+        parts = shard.parts_of(_kernels.get24_many(arrays[1], np.arange(lo, hi, dtype=np.int64)))
+        return int((~np.isin(parts, np.fromiter(shard.excluded, np.int64))).sum())
+    return max(0, hi - lo)
 
 
 def _warm_kernels(src: tuple, bucket: np.ndarray, samp: np.ndarray) -> None:
@@ -203,69 +210,170 @@ def _excerpt(shard, part: int, doc_id: str, start: int, end: int, context: int, 
     return Source(doc_id, start, end, text[a:b], text[max(0, a - context) : a], text[b : b + context], meta)
 
 
-def trace(index: "Index | Searcher", text: "str | QueryText", query: str | None = None,
-          opts: TraceOptions | None = None) -> TraceReport:
-    """Trace ``text`` against ``index`` (an ``Index``, searched with its default searcher, or a ``Searcher``;
-    either may be shared between threads); ``query`` names it in the report (default: the ``QueryText``'s
-    name, or ``-``). The report carries its provenance and the index's notes (``ipscope.provenance``).
-    Raises ``InputError`` for a query longer than ``MAX_QUERY_CHARS``."""
-    from . import provenance
-    from .corpus.query import check_query_size
 
+
+# ------------------------------------------------------------------------------ two phases (sharded serving)
+#
+# trace() runs in two phases so that a router (ipscope.service.router) can scatter it over shard servers:
+# COLLECT, per shard, finds the alignments (``trace_collect``); the router CHOOSES the spans from all of them
+# (``_choose``: which alignments become spans is a global choice); RESOLVE, per shard, reads what the chosen
+# spans need from the shards holding them (source offsets, ids, metadata, excerpts, and the occurrences of each
+# verbatim span in every shard: ``trace_resolve``); FINISH builds the report (``_finish``). In one process the
+# same functions run over every shard (``trace``), so the router's answer is the one-process answer.
+# The partials are plain JSON values (docs/scale.md, "Sharded serving").
+
+Chosen = tuple[tuple[int, int, bool], list[_Align]]
+
+
+def _align_row(a: _Align) -> list[int]:
+    return [a.qs, a.qe, a.shard, a.part, a.ss, a.se, a.matched, a.edits]
+
+
+def _align(row: Sequence[int]) -> _Align:
+    return _Align(*(int(x) for x in row))
+
+
+def trace_collect(index: "Index | Searcher", text: str, opts: TraceOptions | None = None,
+                  shards: Sequence[int] | None = None) -> dict[str, Any]:
+    """COLLECT on the shards ``shards`` (numbered as in the manifest; default all): the alignments of ``text``
+    with their sources, as ``{"shards": [...], "alignments": [[qs, qe, shard, part, ss, se, matched, edits],
+    ...]}`` (shard by shard in ascending order)."""
     opts = opts or TraceOptions()
     s = Searcher.of(index)
-    q = provenance.as_query(text, query)
-    check_query_size(q.text, q.name, "trace")
+    served = list(range(len(s.index.shards))) if shards is None else sorted(shards)
+    toks = tokenize_once(text)
+    if len(toks) < opts.min_tokens:
+        return {"shards": served, "alignments": []}
     with _borrowed_cache(s, opts) as cache:
-        report = _trace(s, q.text, q.name, opts, cache)
-    return provenance.attach(report, s.index, q, opts)
+        found = _collect(s, toks.hashes, opts, cache, served, _shard_ids(s, text))
+    return {"shards": served, "alignments": [_align_row(a) for a in found]}
 
 
-def _trace(s: Searcher, text: str, query: str, opts: TraceOptions, cache: BlockCache | None) -> TraceReport:
-    t0 = time.perf_counter()
-    index = s.index
-    toks = tokenize(text)
-    m = len(toks)
-    aligns, shard_ids = _collect(s, toks.hashes, opts, cache) if m >= opts.min_tokens else ([], [])
+# the last query's token ids per shard, with (a weak reference to) its index: an Index is forgotten when unused
+_IDS: "tuple[weakref.ref[Index], str, dict[int, np.ndarray]] | None" = None
 
-    # group alignments with the same query extent and kind into one span
+
+def _shard_ids(s: Searcher, text: str) -> dict[int, np.ndarray]:
+    """The token ids of ``text`` per shard, kept for the very same text object and index (so RESOLVE in one
+    process does not look them up again after COLLECT)."""
+    global _IDS
+    last = _IDS
+    if last is not None and last[0]() is s.index and last[1] is text:
+        return last[2]
+    ids: dict[int, np.ndarray] = {}
+    _IDS = (weakref.ref(s.index), text, ids)
+    return ids
+
+
+def _merged(partials: Sequence[dict[str, Any]]) -> list[_Align]:
+    """The alignments of several COLLECT partials in the order one process finds them (by shard, then as found)."""
+    rows = [r for p in partials for r in p["alignments"]]
+    rows.sort(key=lambda r: r[2])  # a stable sort: each shard's alignments keep their order
+    return [_align(r) for r in rows]
+
+
+def _choose(aligns: list[_Align], m: int, opts: TraceOptions) -> tuple[list[Chosen], np.ndarray]:
+    """The spans reported (each a query extent and kind with its alignments, best source first), in query
+    order, and the query tokens they cover: alignments with the same query extent and kind are one span; the
+    longest first, a span is taken when it adds ``min_tokens`` new query tokens (or is wholly new)."""
     groups: dict[tuple[int, int, bool], list[_Align]] = defaultdict(list)
     for a in aligns:
         groups[(a.qs, a.qe, a.edits == 0 and a.matched == a.qe - a.qs)].append(a)
     order = sorted(groups.items(), key=lambda kv: (-max(a.matched for a in kv[1]), not kv[0][2], kv[0][0]))
     covered = np.zeros(m, bool)
-    chosen: list[tuple[tuple[int, int, bool], list[_Align]]] = []
+    chosen: list[Chosen] = []
     for key, members in order:
         qs, qe, _ = key
         new = int((~covered[qs:qe]).sum())
         if new >= opts.min_tokens or (new == qe - qs and new > 0):
             covered[qs:qe] = True
             chosen.append((key, members))
-
-    spans: list[Span] = []
-    doc_texts: dict = {}  # (shard, part) -> the document's text, read once a report (excerpts)
-    metas: dict[tuple[int, int], dict] = {}  # (shard, part) -> the document's metadata, read once a report
-    per_doc: dict[str, np.ndarray] = {}
-    for (qs, qe, verbatim), members in sorted(chosen, key=lambda kv: (kv[0][0], kv[0][1])):
+    chosen.sort(key=lambda kv: (kv[0][0], kv[0][1]))
+    for _key, members in chosen:
         members.sort(key=lambda a: (a.edits, -a.matched, a.shard, a.part))
+    return chosen, covered
+
+
+def _spans_request(chosen: list[Chosen]) -> list[dict[str, Any]]:
+    return [{"key": [qs, qe, verbatim], "members": [_align_row(a) for a in members]}
+            for (qs, qe, verbatim), members in chosen]
+
+
+def trace_resolve(index: "Index | Searcher", text: str, opts: TraceOptions | None, spans: Sequence[dict[str, Any]],
+                  shards: Sequence[int] | None = None) -> dict[str, Any]:
+    """RESOLVE on the shards ``shards`` (default all) for the chosen ``spans`` (``{"key": [qs, qe, verbatim],
+    "members": [alignment, ...]}``, members best first): for each span, each member in these shards as ``[doc_id,
+    start, end, meta, excerpt]`` (meta and excerpt — ``[text, before, after]`` — for the first ``max_sources``
+    members of a distinct source, else null) and, for a verbatim span, its occurrences in these shards."""
+    opts = opts or TraceOptions()
+    s = Searcher.of(index)
+    served = set(range(len(s.index.shards)) if shards is None else shards)
+    toks = tokenize_once(text)
+    ids = _shard_ids(s, text)
+    texts: dict = {}
+    metas: dict[tuple[int, int], dict] = {}
+    out = []
+    with _borrowed_cache(s, opts) as cache:
+        for sp in spans:
+            qs, qe, verbatim = int(sp["key"][0]), int(sp["key"][1]), bool(sp["key"][2])
+            rows: dict[int, list] = {}
+            seen: set[tuple[str, int, int]] = set()
+            kept: dict[int, int] = defaultdict(int)
+            for a in map(_align, sp["members"]):
+                if a.shard not in served:
+                    continue
+                shard = s.index.shards[a.shard]
+                start, end = shard.span_chars(a.part, a.ss, a.se)
+                doc_id = shard.doc_id(a.part)
+                meta = excerpt = None
+                # the first max_sources distinct sources of this shard hold those the report lists from it
+                if (doc_id, start, end) not in seen and kept[a.shard] < opts.max_sources:
+                    kept[a.shard] += 1
+                    meta = metas.get((a.shard, a.part))
+                    if meta is None:
+                        meta = metas[(a.shard, a.part)] = shard.meta(a.part)
+                    if opts.excerpts is not None:
+                        src = _excerpt(shard, a.part, doc_id, start, end, opts.excerpts, texts, meta)
+                        excerpt = [src.text, src.before, src.after]
+                seen.add((doc_id, start, end))
+                rows.setdefault(a.shard, []).append([doc_id, start, end, meta, excerpt])
+            count = None
+            if verbatim:
+                count = 0
+                for si in sorted(served):
+                    if si not in ids:
+                        ids[si] = s.index.shards[si].ids_for(toks.hashes)
+                    count += _occurrences(s, si, ids[si], qs, qe, opts.max_rss_mb, cache)
+            out.append({"members": {str(k): v for k, v in rows.items()}, "occurrences": count})
+    return {"shards": sorted(served), "spans": out}
+
+
+def _finish(text: str, query: str, opts: TraceOptions, chosen: list[Chosen], covered: np.ndarray,
+            resolved: Sequence[dict[str, Any]], t0: float) -> TraceReport:
+    """FINISH: the report from the chosen spans and the RESOLVE answers of shards that together hold them."""
+    toks = tokenize_once(text)
+    m = len(toks)
+    spans: list[Span] = []
+    per_doc: dict[str, np.ndarray] = {}
+    for i, ((qs, qe, verbatim), members) in enumerate(chosen):
+        answers: dict[int, list] = {}
+        for r in resolved:
+            answers.update({int(k): v for k, v in r["spans"][i]["members"].items()})
+        taken = defaultdict(int)
         sources = []
         seen: set[tuple[str, int, int]] = set()
         for a in members:
-            shard = index.shards[a.shard]
-            start, end = shard.span_chars(a.part, a.ss, a.se)
-            doc_id = shard.doc_id(a.part)
+            doc_id, start, end, meta, excerpt = answers[a.shard][taken[a.shard]]
+            taken[a.shard] += 1
             if (doc_id, start, end) in seen:
                 continue
             seen.add((doc_id, start, end))
             mask = per_doc.setdefault(doc_id, np.zeros(m, bool))
             mask[qs:qe] = True
             if len(sources) < opts.max_sources:
-                meta = metas.get((a.shard, a.part))
-                if meta is None:
-                    meta = metas[(a.shard, a.part)] = shard.meta(a.part)
-                sources.append(_excerpt(shard, a.part, doc_id, start, end, opts.excerpts, doc_texts, meta)
-                               if opts.excerpts is not None else Source(doc_id, start, end, meta=meta))
-        occ = _occurrences(s, shard_ids, qs, qe, opts.max_rss_mb, cache) if verbatim else len(seen)
+                sources.append(Source(doc_id, start, end, *excerpt, meta=meta) if opts.excerpts is not None
+                               else Source(doc_id, start, end, meta=meta))
+        occ = sum(int(r["spans"][i]["occurrences"] or 0) for r in resolved) if verbatim else len(seen)
         best = members[0]
         spans.append(
             Span(
@@ -283,3 +391,66 @@ def _trace(s: Searcher, text: str, query: str, opts: TraceOptions, cache: BlockC
         spans=tuple(spans), documents=tuple(DocumentMatch(d, n) for d, n in docs),
         min_tokens=opts.min_tokens, text=text,
     )
+
+
+def trace_rounds(text: str, query: str, opts: TraceOptions):
+    """The router's side of trace as a generator (no I/O): it yields ``(phase, payload)`` — ``"trace/collect"``,
+    then ``"trace/resolve"`` — and is sent the list of the shard servers' answers to each (together covering
+    the shards asked for); it returns the ``TraceReport`` (without provenance). ``trace`` drives it in this
+    process; ``ipscope.service.router`` over HTTP."""
+    t0 = time.perf_counter()
+    m = len(tokenize_once(text))
+    o = options_json(opts)
+    partials = yield ("trace/collect", {"text": text, "options": o})
+    chosen, covered = _choose(_merged(partials), m, opts)
+    resolved: list[dict[str, Any]] = []
+    if chosen:
+        resolved = yield ("trace/resolve", {"text": text, "options": o, "spans": _spans_request(chosen)})
+    return _finish(text, query, opts, chosen, covered, resolved, t0)
+
+
+def options_json(opts: Any) -> dict[str, Any]:
+    """Options (a dataclass of plain values) as JSON: what a router sends its shard servers."""
+    import dataclasses
+
+    return {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
+
+
+def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None
+               ) -> dict[str, Any]:
+    """One phase of trace on the shards ``shards`` of ``s`` (what a shard server answers)."""
+    opts = TraceOptions(**payload["options"])
+    if phase == "trace/collect":
+        return trace_collect(s, payload["text"], opts, shards)
+    if phase == "trace/resolve":
+        return trace_resolve(s, payload["text"], opts, payload["spans"], shards)
+    raise KeyError(phase)
+
+
+def drive(rounds, answer):
+    """Run a ``*_rounds`` generator in this process: ``answer(phase, payload)`` is the list of answers."""
+    try:
+        phase, payload = next(rounds)
+        while True:
+            phase, payload = rounds.send(answer(phase, payload))
+    except StopIteration as stop:
+        return stop.value
+
+
+def trace(index: "Index | Searcher", text: "str | QueryText", query: str | None = None,
+          opts: TraceOptions | None = None) -> TraceReport:
+    """Trace ``text`` against ``index`` (an ``Index``, searched with its default searcher, or a ``Searcher``;
+    either may be shared between threads); ``query`` names it in the report (default: the ``QueryText``'s
+    name, or ``-``). The report carries its provenance and the index's notes (``ipscope.provenance``).
+    Raises ``InputError`` for a query longer than ``MAX_QUERY_CHARS``.
+
+    It runs the phases of a sharded trace (``trace_rounds``) over every shard, in this process."""
+    from . import provenance
+    from .corpus.query import check_query_size
+
+    opts = opts or TraceOptions()
+    s = Searcher.of(index)
+    q = provenance.as_query(text, query)
+    check_query_size(q.text, q.name, "trace")
+    report = drive(trace_rounds(q.text, q.name, opts), lambda phase, payload: [shard_call(s, phase, payload)])
+    return provenance.attach(report, s.index, q, opts)

@@ -110,6 +110,12 @@ class TraceReport:
     text: str = field(repr=False, default="")
     notes: tuple[str, ...] = ()
     provenance: dict[str, Any] | None = None  # see docs/formats.md; filled by the API that made the report
+    # a router's answer without some shards (a shard server down or past its deadline): docs/scale.md
+    missing_shards: tuple[int, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing_shards)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form documented in docs/formats.md."""
@@ -136,6 +142,9 @@ class TraceReport:
             "documents": [{"doc_id": d.doc_id, "matched_tokens": d.matched_tokens} for d in self.documents],
             "notes": list(self.notes),
         }
+        if self.missing_shards:  # only a router's partial answer has these
+            d["partial"] = True
+            d["missing_shards"] = list(self.missing_shards)
         if self.provenance is not None:
             d["provenance"] = self.provenance
         return d
@@ -191,11 +200,20 @@ class SimilarReport:
     notes: tuple[str, ...] = ()
     text: str = field(repr=False, default="")
     provenance: dict[str, Any] | None = None  # see docs/formats.md; filled by the API that made the report
+    # a router's answer without some shards (a shard server down or past its deadline): docs/scale.md
+    missing_shards: tuple[int, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing_shards)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"query": self.query, "query_chars": self.query_chars, "query_tokens": self.query_tokens,
              "elapsed_ms": round(self.elapsed_ms, 3), "semantic": self.semantic,
              "results": [r.to_dict() for r in self.results], "notes": list(self.notes)}
+        if self.missing_shards:  # only a router's partial answer has these
+            d["partial"] = True
+            d["missing_shards"] = list(self.missing_shards)
         if self.provenance is not None:
             d["provenance"] = self.provenance
         return d

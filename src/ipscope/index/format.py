@@ -51,11 +51,13 @@ class Index:
     tombstones: Mapping[str, frozenset[int]] = field(default_factory=dict)  # shard name -> removed parts
 
     @classmethod
-    def open(cls, path: str | Path) -> "Index":
+    def open(cls, path: str | Path, shards: "Iterable[int] | None" = None) -> "Index":
+        """Open the index at ``path``. ``shards`` (numbered as in the manifest): check only these shards' files
+        (a shard server's, ``ipscope serve --shards``: it searches no other; the others may be elsewhere)."""
         for _attempt in range(5):
             before = _published(Path(path))
             try:
-                return cls._open(path)
+                return cls._open(path, shards)
             except IndexFormatError:
                 # a writer published a new generation while this one was read, and a file of the old one went
                 # (an older tombstone set; shards retired two compactions ago): read the new manifest
@@ -64,7 +66,7 @@ class Index:
         return cls._open(path)
 
     @classmethod
-    def _open(cls, path: str | Path) -> "Index":
+    def _open(cls, path: str | Path, only: "Iterable[int] | None" = None) -> "Index":
         p = Path(path)
         hint = " (an interrupted build? rerun the same ipscope index command to finish it)" if (
             p.parent / f".{p.name}.partial").exists() else ""
@@ -97,7 +99,10 @@ class Index:
                 f"{p} is an ipscope index of format version {version}; this ipscope reads version {VERSION}",
                 f"rebuild it with this version: ipscope index SOURCE... --out {p} --force",
             )
-        for s in manifest.get("shards", []):
+        checked = None if only is None else set(only)
+        for i, s in enumerate(manifest.get("shards", [])):
+            if checked is not None and i not in checked:
+                continue
             d = p / "shards" / s["name"]
             if not (d / "done.json").is_file():
                 raise IndexFormatError(f"{p}: shard {s['name']} is missing or unfinished", "rebuild the index with --force")

@@ -174,11 +174,18 @@ def _section(rep: TraceReport, n: int) -> str:
     return (
         f'<section class="q"><h2>{html.escape(rep.query)}<span class="stats">{rep.query_tokens:,} tokens · '
         f"{len(rep.spans)} span(s) · {rep.coverage:.1%} found in the corpus · {rep.elapsed_ms:.1f} ms"
-        f"{' · from ' + docs if docs else ''}</span></h2>"
+        f"{' · from ' + docs if docs else ''}{_partial(rep)}</span></h2>"
         f'<div class="cols"><div class="col"><h3>Query</h3><div class="text">{_query_html(rep, prefix, q_edits)}'
         f'</div></div><div class="col"><h3>Sources</h3>{right}</div></div>{notes_html(rep.notes)}'
         f"{provenance_html(rep)}</section>"
     )
+
+
+def _partial(rep: TraceReport | SimilarReport) -> str:
+    """A router's partial answer says so in its heading (the note under it says what is missing)."""
+    if not rep.partial:
+        return ""
+    return f' · <b class="partial">partial: shard(s) {", ".join(map(str, rep.missing_shards))} missing</b>'
 
 
 def render(reports: Iterable[TraceReport | QueryError], index_name: str = "") -> str:

@@ -7,7 +7,7 @@ import html
 from typing import Iterable
 
 from ..types import QueryError
-from .html import _CSS, error_section, notes_html, provenance_html, provenance_script
+from .html import _CSS, _partial, error_section, notes_html, provenance_html, provenance_script
 from .names import display_name
 
 _EXTRA = """
@@ -22,7 +22,7 @@ table.ev{border-collapse:collapse;font-size:13px;margin:6px 0}table.ev td{paddin
 def _section(rep, n: int) -> str:
     head = (f'<h2>{html.escape(rep.query)}<span class="stats">{rep.query_tokens:,} tokens · '
             f'{rep.elapsed_ms:.0f} ms · {"lexical and semantic evidence" if rep.semantic else "lexical evidence only"}'
-            f"</span></h2>")
+            f"{_partial(rep)}</span></h2>")
     if not rep.results:
         return (f'<section class="q">{head}<p class="none" style="padding:0 16px">no similar document found</p>'
                 f"{notes_html(rep.notes)}{provenance_html(rep)}</section>")

@@ -26,6 +26,8 @@ def render(report: TraceReport) -> Group:
         f"  {report.query_tokens:,} tokens · {len(report.spans)} span(s) · "
         f"{report.coverage:.1%} of the text found in the corpus · {report.elapsed_ms:.1f} ms"
     )
+    if report.partial:
+        head.append(f"  PARTIAL: shard(s) {', '.join(map(str, report.missing_shards))} missing", style="bold red")
     parts: list = [head]
     for n, s in enumerate(report.spans, 1):
         line = Text(f"{n:>3}. ", style="bold")
@@ -62,7 +64,8 @@ def render(report: TraceReport) -> Group:
 def similar_text(rep: SimilarReport) -> str:
     """A similar report as plain lines: the query, then one line per document found, then the notes."""
     lines = [f"{rep.query}: {rep.query_tokens:,} tokens, {rep.elapsed_ms:.0f} ms"
-             + ("" if rep.semantic else " (lexical evidence only)")]
+             + ("" if rep.semantic else " (lexical evidence only)")
+             + (f" PARTIAL: shard(s) {', '.join(map(str, rep.missing_shards))} missing" if rep.partial else "")]
     if not rep.results:
         lines.append("  no similar document found")
     for r in rep.results:

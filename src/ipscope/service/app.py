@@ -36,7 +36,7 @@ from .state import State
 
 log = logging.getLogger("ipscope.service")
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "install_problem_handlers"]
 
 
 def _fields(body: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -83,6 +83,27 @@ def _text(body: Mapping[str, Any], limit: int, what: str = "text") -> str:
     return t
 
 
+def trace_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], str, Any]:
+    """The body of ``POST /v1/trace`` checked: (body, text, ``TraceOptions``). A router parses it alike."""
+    from ..trace import DEFAULT_MIN_TOKENS, TraceOptions
+
+    body = _fields(raw, ("text",), ("corpus", "min_tokens", "max_sources", "excerpts"))
+    text = _text(body, cfg.max_query_chars)
+    opts = TraceOptions(min_tokens=_int(body, "min_tokens", DEFAULT_MIN_TOKENS, 1, 10_000) or DEFAULT_MIN_TOKENS,
+                        max_sources=_int(body, "max_sources", 20, 1, 1000) or 20,
+                        excerpts=_int(body, "excerpts", None, 0, 10_000))
+    return body, text, opts
+
+
+def similar_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], str, Any]:
+    """The body of ``POST /v1/similar`` checked: (body, text, ``SimilarOptions``). A router parses it alike."""
+    from ..similar import SimilarOptions
+
+    body = _fields(raw, ("text",), ("corpus", "top", "semantic"))
+    text = _text(body, cfg.max_query_chars)
+    return body, text, SimilarOptions(top=_int(body, "top", 10, 1, 100) or 10, semantic=_bool(body, "semantic", False))
+
+
 def _openapi_body(model: type) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema":
                                                                               model.model_json_schema()}}}}
@@ -111,34 +132,7 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
     app.add_middleware(Guard, max_url_chars=cfg.max_url_chars, max_body_bytes=cfg.max_body_bytes,
                        rate_per_minute=cfg.rate_limit, signups_per_hour=cfg.signup_limit if cfg.signup else 0)
 
-    # -- errors: every one a problem, never a traceback
-
-    @app.exception_handler(Problem)
-    async def _problem(_r: Request, e: Problem) -> Response:
-        return e.response()
-
-    @app.exception_handler(IpscopeError)
-    async def _engine(_r: Request, e: IpscopeError) -> Response:
-        return from_exception(e).response()
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_r: Request, e: RequestValidationError) -> Response:
-        errs = e.errors()
-        where = "; ".join(f"{'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg')}" for err in errs[:5])
-        return problem(422, "invalid-input", "Unprocessable Content", f"invalid request: {where}",
-                       "see the endpoint's parameters at /docs")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_r: Request, e: StarletteHTTPException) -> Response:
-        fixes = {404: "see the endpoints at /docs", 405: "see the methods of this endpoint at /docs"}
-        return problem(e.status_code, {404: "not-found", 405: "method-not-allowed"}.get(e.status_code, "http"),
-                       _phrase(e.status_code), str(e.detail), fixes.get(e.status_code),
-                       getattr(e, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _internal(r: Request, e: Exception) -> Response:
-        log.exception("error on %s %s", r.method, r.url.path)
-        return from_exception(e).response()
+    install_problem_handlers(app)
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -257,16 +251,10 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
     @app.post("/v1/trace", tags=["questions"], openapi_extra=_openapi_body(schemas.TraceIn),
               summary="Passages of a text found (near-)verbatim in a corpus (auth)")
     async def trace(request: Request) -> Response:
-        from ..trace import DEFAULT_MIN_TOKENS, TraceOptions
         from ..trace import trace as run_trace
 
-        body = _fields(await read_json(request, cfg.max_body_bytes), ("text",),
-                       ("corpus", "min_tokens", "max_sources", "excerpts"))
-        text = _text(body, cfg.max_query_chars)
+        body, text, opts = trace_request(await read_json(request, cfg.max_body_bytes), cfg)
         corpus = st.corpus(body.get("corpus"))
-        opts = TraceOptions(min_tokens=_int(body, "min_tokens", DEFAULT_MIN_TOKENS, 1, 10_000) or DEFAULT_MIN_TOKENS,
-                            max_sources=_int(body, "max_sources", 20, 1, 1000) or 20,
-                            excerpts=_int(body, "excerpts", None, 0, 10_000))
         k = key(request)
 
         def run() -> Any:
@@ -281,13 +269,10 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
     @app.post("/v1/similar", tags=["questions"], openapi_extra=_openapi_body(schemas.SimilarIn),
               summary="Documents of a corpus ranked by how much of a text derives from them (auth)")
     async def similar(request: Request) -> Response:
-        from ..similar import SimilarOptions
         from ..similar import similar as run_similar
 
-        body = _fields(await read_json(request, cfg.max_body_bytes), ("text",), ("corpus", "top", "semantic"))
-        text = _text(body, cfg.max_query_chars)
+        body, text, opts = similar_request(await read_json(request, cfg.max_body_bytes), cfg)
         corpus = st.corpus(body.get("corpus"), layers=True)
-        opts = SimilarOptions(top=_int(body, "top", 10, 1, 100) or 10, semantic=_bool(body, "semantic", False))
         k = key(request)
 
         def run() -> Any:
@@ -367,6 +352,38 @@ def create_app(config: ServiceConfig, state: State | None = None) -> FastAPI:
         mount_pages(app, st, cfg, batcher, compute)
 
     return app
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error answered as an RFC 9457 problem, never a traceback (also the shard servers' and routers' apps,
+    ``shards.py``, ``router.py``)."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_r: Request, e: Problem) -> Response:
+        return e.response()
+
+    @app.exception_handler(IpscopeError)
+    async def _engine(_r: Request, e: IpscopeError) -> Response:
+        return from_exception(e).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_r: Request, e: RequestValidationError) -> Response:
+        errs = e.errors()
+        where = "; ".join(f"{'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg')}" for err in errs[:5])
+        return problem(422, "invalid-input", "Unprocessable Content", f"invalid request: {where}",
+                       "see the endpoint's parameters at /docs")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, e: StarletteHTTPException) -> Response:
+        fixes = {404: "see the endpoints at /docs", 405: "see the methods of this endpoint at /docs"}
+        return problem(e.status_code, {404: "not-found", 405: "method-not-allowed"}.get(e.status_code, "http"),
+                       _phrase(e.status_code), str(e.detail), fixes.get(e.status_code),
+                       getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal(r: Request, e: Exception) -> Response:
+        log.exception("error on %s %s", r.method, r.url.path)
+        return from_exception(e).response()
 
 
 def _nonempty(text: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["ServiceConfig", "parse_named_dirs"]
+__all__ = ["ServiceConfig", "parse_named_dirs", "parse_shards"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,15 @@ class ServiceConfig:
     refresh_interval: float = 0.02  # seconds between checks (a stat) for a newer generation of the works index
     workers: int = 1  # worker processes of this server (--workers)
     engine_threads: int = 0  # trace/similar/check/audit calls run at once per process; 0: cores / workers, at least 1
+    # sharded serving (docs/scale.md, "Sharded serving"): a shard server serves these shards of each corpus
+    # ("0-3,7", numbered as in the manifest) on /v1/shard/...; a router (``routes``: URL, URL,URL or NAME=URL,...)
+    # answers /v1/trace and /v1/similar from shard servers, waiting at most ``shard_timeout`` s for each call
+    shards: str | None = None
+    routes: tuple[str, ...] = ()
+    shard_timeout: float = 10.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "routes", tuple(self.routes))
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "corpora", {k: Path(v) for k, v in dict(self.corpora).items()})
         object.__setattr__(self, "sites", {k: Path(v) for k, v in dict(self.sites).items()})
@@ -67,6 +74,31 @@ class ServiceConfig:
     def from_json(cls, text: str) -> ServiceConfig:
         d: dict[str, Any] = json.loads(text)
         return cls(**d)
+
+
+def parse_shards(spec: str, n_shards: int | None = None, option: str = "--shards") -> list[int]:
+    """``0-3,7`` as the sorted shard numbers [0, 1, 2, 3, 7]; with ``n_shards`` (the manifest's) each must be
+    below it. A number given twice, a reversed range or anything else is an error naming the fix."""
+    out: list[int] = []
+    fix = f"give shard numbers as in the index's manifest, e.g. {option} 0-3,7 (0 is the first shard)"
+    for part in spec.split(","):
+        part = part.strip()
+        a, sep, b = part.partition("-")
+        try:
+            lo, hi = (int(a), int(b)) if sep else (int(a), int(a))
+        except ValueError:
+            raise InputError(f"{option} {spec!r}: {part!r} is not a shard number or a range A-B", fix) from None
+        if lo < 0 or hi < lo:
+            raise InputError(f"{option} {spec!r}: {part!r} is not a range of shard numbers (from low to high)", fix)
+        out.extend(range(lo, hi + 1))
+    seen: set[int] = set()
+    dup = sorted({i for i in out if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    if dup:
+        raise InputError(f"{option} {spec!r}: shard(s) {', '.join(map(str, dup))} given twice", fix)
+    if n_shards is not None and out and max(out) >= n_shards:
+        raise InputError(f"{option} {spec!r}: shard {max(out)} does not exist: the index has {n_shards} shard(s), "
+                         f"numbered 0 to {n_shards - 1}", fix)
+    return sorted(out)
 
 
 def parse_named_dirs(values: Iterable[str], option: str) -> dict[str, Path]:

@@ -163,9 +163,52 @@ def _stop_indexer(handle: tuple[Any, Any] | None) -> None:
 
 def worker_app() -> Any:
     """The app of one ``--workers`` process (uvicorn's factory), from the configuration in the environment."""
+    config = ServiceConfig.from_json(os.environ[ENV_CONFIG])
+    if config.shards is not None:
+        from .shards import create_shard_app
+
+        return create_shard_app(config)
+    if config.routes:
+        from .router import create_router_app
+
+        return create_router_app(config)
     from .app import create_app
 
-    return create_app(ServiceConfig.from_json(os.environ[ENV_CONFIG]))
+    return create_app(config)
+
+
+def _check_address(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise InputError(f"cannot listen on {host}:{port} ({e.strerror})",
+                             "choose another --port, or stop the program that uses it") from None
+
+
+def _sharded_app(config: ServiceConfig, host: str, port: int) -> Any:
+    """A shard server's or a router's app (docs/scale.md, "Sharded serving"): no registry, no indexer. What can
+    fail at start (a bad --shards, shard servers that do not cover the index once) fails here."""
+    if config.shards is not None and config.routes:
+        raise InputError("--shards and --route are given together: a server is a shard server or a router",
+                         "start the shard servers with --corpus NAME=DIR --shards A-B, and the router with --route "
+                         "URL ... only")
+    if config.sites or config.db:
+        raise InputError("shard servers and routers answer trace and similar only: they take no --sites or --db",
+                         "serve the registry and audits from a separate ipscope serve --data DIR")
+    _check_address(host, port)
+    if config.shards is not None:
+        from .shards import create_shard_app
+
+        return create_shard_app(config)
+    if config.corpora:
+        raise InputError("a router (--route) serves the corpora of its shard servers: it takes no --corpus",
+                         "give --corpus NAME=DIR to the shard servers (with --shards A-B), and --route URL... to "
+                         "the router")
+    from .router import create_router_app
+
+    return create_router_app(config)
 
 
 def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
@@ -178,6 +221,23 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, work
         from ..errors import MissingExtraError
 
         raise MissingExtraError("service", "uvicorn") from None
+    if config.shards is not None or config.routes:
+        app = _sharded_app(config, host, port)
+        previous = _stop_on_signals()
+        try:
+            if workers <= 1:
+                uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                            timeout_graceful_shutdown=10)
+            else:
+                os.environ[ENV_CONFIG] = config.to_json()
+                uvicorn.run("ipscope.service.run:worker_app", factory=True, host=host, port=port, workers=workers,
+                            log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+        except _Stopped:
+            pass
+        finally:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+        return
     preflight(config, host, port)
     handle = _start_indexer(config, getattr(logging, log_level.upper(), logging.INFO)) if indexer else None
     previous = _stop_on_signals()

@@ -1,0 +1,363 @@
+"""A router (``ipscope serve --route URL ...``): the public ``POST /v1/trace`` and ``POST /v1/similar`` of one
+process, answered by scattering each phase to shard servers (``shards.py``) and merging (docs/scale.md, "Sharded
+serving").
+
+The router runs the router's side of each question (``ipscope.trace.trace_rounds``,
+``ipscope.similar.similar_rounds``: generators that make every global choice and do no I/O) and sends each phase
+to every shard server at once, over one pooled ``httpx.AsyncClient``; it holds no thread while it waits (the
+choices between phases run in a worker thread, through the engine limiter). Its answers are those of one process
+over the whole index, byte for byte apart from ``elapsed_ms`` and the time in ``provenance``.
+
+At start it asks every server what it serves (``GET /v1/shard``) and refuses to start unless the servers of each
+corpus serve the same index (``content_hash``) and together every shard exactly once.
+
+A shard server that fails a call (down, an error of its own, or no answer within ``shard_timeout`` seconds) is
+left out of that request: the router answers again from the others (from the first phase, so that no global
+choice rests on the missing shards' partial answers) and says so: ``"partial": true, "missing_shards": [...]``
+and a note. What a partial answer holds is in docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable
+
+import anyio
+import anyio.to_thread
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from .. import __version__
+from ..errors import InputError
+from .app import _nonempty, install_problem_handlers, similar_request, trace_request
+from .config import ServiceConfig
+from .limits import Guard, read_json
+from .problems import JSONResponse, Problem
+from .shards import PROTOCOL
+
+log = logging.getLogger("ipscope.service")
+
+# labels that say the query derives from the document: a partial similar answer keeps only these (docs/scale.md)
+DERIVED = ("copy", "near-copy", "quoted", "paraphrase", "translation")
+
+__all__ = ["RoutedCorpus", "ShardServer", "create_router_app", "discover"]
+
+
+@dataclass(frozen=True)
+class ShardServer:
+    url: str
+    shards: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RoutedCorpus:
+    """A corpus as the router serves it: its shard servers and what provenance says of its index."""
+
+    name: str
+    servers: tuple[ShardServer, ...]
+    info: Any  # ipscope.provenance.IndexInfo
+    content_hash: str
+    n_shards: int
+    layers_problem: str | None
+
+
+def _ranges(shards: list[int]) -> str:
+    """[0, 1, 2, 5] as "0-2,5" (what --shards takes)."""
+    out: list[str] = []
+    for i in sorted(shards):
+        if out and "-" not in out[-1].split(",")[-1] and int(out[-1]) == i - 1:
+            out[-1] = f"{out[-1]}-{i}"
+        elif out and "-" in out[-1] and int(out[-1].split("-")[1]) == i - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{i}"
+        else:
+            out.append(str(i))
+    return ",".join(out)
+
+
+def _parse_routes(routes: tuple[str, ...]) -> list[tuple[str | None, list[str]]]:
+    out = []
+    for r in routes:
+        name, sep, urls = r.partition("=")
+        if not sep or "://" in name:
+            name, urls = None, r  # type: ignore[assignment]
+        us = [u.strip().rstrip("/") for u in urls.split(",") if u.strip()]
+        if not us or not all(u.startswith(("http://", "https://")) for u in us):
+            raise InputError(f"--route {r!r}: not URL[,URL...] or NAME=URL[,URL...]",
+                             "give each shard server's address, e.g. --route http://10.0.0.2:8101 (repeatable)")
+        out.append((name.strip() if name else None, us))
+    return out
+
+
+def discover(routes: tuple[str, ...], timeout: float = 10.0) -> dict[str, RoutedCorpus]:
+    """Ask every shard server of ``routes`` what it serves and check that, per corpus, they serve one index and
+    together each of its shards exactly once. Raises ``InputError`` naming the server, the shards and the fix."""
+    import httpx
+
+    from ..provenance import IndexInfo
+
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    start_fix = ("start the shard servers first (ipscope serve --corpus NAME=DIR --shards A-B --port P), then the "
+                 "router")
+    with httpx.Client(timeout=timeout) as client:
+        for name, urls in _parse_routes(routes):
+            for url in urls:
+                try:
+                    r = client.get(f"{url}/v1/shard")
+                except httpx.HTTPError as e:
+                    raise InputError(f"--route {url}: no shard server answers there ({type(e).__name__}: {e})",
+                                     start_fix) from None
+                if r.status_code != 200:
+                    raise InputError(f"--route {url}: not a shard server (GET /v1/shard answered {r.status_code})",
+                                     "give the address of an ipscope serve --shards server")
+                body = r.json()
+                if body.get("protocol") != PROTOCOL:
+                    raise InputError(f"--route {url}: the shard server speaks protocol {body.get('protocol')}, "
+                                     f"this router {PROTOCOL}", "run the same ipscope version everywhere")
+                corpora = body.get("corpora", {})
+                if name is not None:
+                    if name not in corpora:
+                        raise InputError(f"--route {name}={url}: that server has no corpus {name!r} (it has "
+                                         f"{', '.join(sorted(corpora)) or 'none'})",
+                                         "give the name its --corpus NAME=DIR has")
+                    corpora = {name: corpora[name]}
+                for cname, info in corpora.items():
+                    if any(u == url for u, _ in found.get(cname, [])):
+                        raise InputError(f"--route: {url} is given twice", "give each shard server once")
+                    found.setdefault(cname, []).append((url, info))
+    if not found:
+        raise InputError("--route: the shard servers serve no corpus", start_fix)
+    out = {}
+    for cname, servers in found.items():
+        url0, first = servers[0]
+        n = int(first["n_shards"])
+        owner: dict[int, str] = {}
+        for url, info in servers:
+            if info["content_hash"] != first["content_hash"] or int(info["n_shards"]) != n:
+                raise InputError(f"corpus {cname}: {url} serves another index (content_hash {info['content_hash']}, "
+                                 f"{info['n_shards']} shards) than {url0} ({first['content_hash']}, {n} shards)",
+                                 "serve the same index (the same build and generation) on every shard server")
+            for si in info["shards"]:
+                if si in owner:
+                    raise InputError(f"corpus {cname}: shard {si} is served by both {owner[si]} and {url}",
+                                     "give each shard server a --shards range of its own, so that every shard is "
+                                     "served once")
+                owner[si] = url
+        missing = [i for i in range(n) if i not in owner]
+        if missing:
+            raise InputError(f"corpus {cname}: shard(s) {_ranges(missing)} of its {n} are served by none of the "
+                             f"--route servers", f"start a shard server with --shards {_ranges(missing)} and add "
+                             "it with --route")
+        markers: dict[str, Any] = {}
+        for _url, info in servers:
+            markers.update(info["markers"])
+        problems = [info["layers_problem"] for _u, info in servers if info.get("layers_problem")]
+        out[cname] = RoutedCorpus(cname, tuple(ShardServer(u, tuple(i["shards"])) for u, i in servers),
+                                  IndexInfo(first["path"], first["manifest"], markers), first["content_hash"], n,
+                                  problems[0] if problems else None)
+    return out
+
+
+class _Down(Exception):
+    """Shard servers that failed a call: (server, reason) pairs."""
+
+    def __init__(self, failed: list[tuple[ShardServer, str]]) -> None:
+        super().__init__("; ".join(f"{s.url}: {why}" for s, why in failed))
+        self.failed = failed
+
+
+def _step(gen: Any, value: Any) -> tuple[bool, Any]:
+    """One step of a rounds generator: (True, its result) when it has finished, else (False, the next phase).
+    (StopIteration cannot cross a thread's future.)"""
+    try:
+        return False, (next(gen) if value is None else gen.send(value))
+    except StopIteration as stop:
+        return True, stop.value
+
+
+class Router:
+    """Scatters the phases of one question to a corpus's shard servers and merges their answers."""
+
+    def __init__(self, config: ServiceConfig, corpora: dict[str, RoutedCorpus], engine: Any) -> None:
+        self.config = config
+        self.corpora = corpora
+        self.engine = engine
+        self.client: Any = None
+
+    async def _call(self, corpus: RoutedCorpus, server: ShardServer, phase: str, payload: dict[str, Any]) -> Any:
+        body = orjson.dumps({**payload, "protocol": PROTOCOL, "content_hash": corpus.content_hash})
+        with anyio.fail_after(self.config.shard_timeout):
+            r = await self.client.post(f"{server.url}/v1/shard/{corpus.name}/{phase}", content=body,
+                                       headers={"content-type": "application/json"})
+            content = await r.aread()
+        if r.status_code == 200:
+            return orjson.loads(content)
+        try:
+            p = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            p = {}
+        if r.status_code in (400, 413, 422):  # the request's fault: the client hears it as from one process
+            raise Problem(r.status_code, str(p.get("type", "urn:ipscope:problem:invalid-input")).rsplit(":", 1)[-1],
+                          str(p.get("title", "Unprocessable Content")), str(p.get("detail", "")), p.get("fix"))
+        raise _Down([(server, f"HTTP {r.status_code}: {str(p.get('detail', ''))[:200]}")])
+
+    async def _scatter(self, corpus: RoutedCorpus, servers: list[ShardServer], phase: str,
+                       payload: dict[str, Any]) -> list[Any]:
+        import httpx
+
+        answers: list[Any] = [None] * len(servers)
+        failed: list[tuple[ShardServer, str]] = []
+        errors: list[BaseException] = []
+
+        async def one(i: int, server: ShardServer) -> None:
+            try:
+                answers[i] = await self._call(corpus, server, phase, payload)
+            except TimeoutError:
+                failed.append((server, f"no answer within {self.config.shard_timeout:g} s"))
+            except httpx.HTTPError as e:
+                failed.append((server, f"{type(e).__name__}: {e}"))
+            except _Down as e:
+                failed.extend(e.failed)
+            except Exception as e:  # noqa: BLE001 — a Problem of the request: raised after the others end
+                errors.append(e)
+
+        async with anyio.create_task_group() as tg:
+            for i, server in enumerate(servers):
+                tg.start_soon(one, i, server)
+        if errors:
+            raise errors[0]
+        if failed:
+            raise _Down(failed)
+        return answers
+
+    async def run(self, corpus: RoutedCorpus, rounds: Callable[[], Any]) -> tuple[Any, tuple[int, ...]]:
+        """The result of the rounds generator ``rounds()`` over the corpus's shard servers, and the shards left
+        out (servers that failed: the rounds start again without them)."""
+        servers = list(corpus.servers)
+        missing: set[int] = set()
+        while True:
+            gen = rounds()
+            try:
+                done, value = await anyio.to_thread.run_sync(_step, gen, None, limiter=self.engine)
+                while not done:
+                    phase, payload = value
+                    answers = await self._scatter(corpus, servers, phase, payload)
+                    done, value = await anyio.to_thread.run_sync(_step, gen, answers, limiter=self.engine)
+                return value, tuple(sorted(missing))
+            except _Down as e:
+                for server, why in e.failed:
+                    log.warning("shard server %s (corpus %s, shards %s) left out: %s", server.url, corpus.name,
+                                _ranges(list(server.shards)), why)
+                    missing.update(server.shards)
+                gone = {s.url for s, _ in e.failed}
+                servers = [s for s in servers if s.url not in gone]
+                if not servers:
+                    raise Problem(503, "shards-unavailable", "Service Unavailable",
+                                  f"no shard server of corpus {corpus.name} answered ({e})",
+                                  "try again; the operator restarts the shard servers (ipscope serve --shards)",
+                                  {"Retry-After": "5"}) from None
+            finally:
+                gen.close()
+
+    def corpus(self, name: Any, *, layers: bool = False) -> RoutedCorpus:
+        if name is None:
+            if len(self.corpora) > 1:
+                raise InputError(f"this server has {len(self.corpora)} corpora: say which",
+                                 f'give "corpus": one of {", ".join(sorted(self.corpora))}')
+            c = next(iter(self.corpora.values()))
+        elif not isinstance(name, str) or name not in self.corpora:
+            raise InputError(f"no corpus {str(name)[:100]!r} on this server",
+                             f'give "corpus": one of {", ".join(sorted(self.corpora))} (GET /v1 lists them)')
+        else:
+            c = self.corpora[name]
+        if layers and c.layers_problem is not None:
+            raise InputError(f"corpus {c.name} serves trace only: {c.layers_problem}",
+                             "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
+        return c
+
+
+def partial_note(missing: tuple[int, ...], similar: bool = False) -> str:
+    return (f"partial answer: shard(s) {_ranges(list(missing))} of the index did not answer (a shard server down or "
+            "past its deadline), so what they hold is missing here"
+            + ("; only documents the query derives from are listed, scored without the missing shards' statistics"
+               if similar else "") + " (docs/scale.md, \"Sharded serving\")")
+
+
+def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | None = None) -> FastAPI:
+    """The ASGI app of a router over ``config.routes`` (the shard servers are asked and checked now)."""
+    import httpx
+
+    from .. import provenance
+    from ..corpus.query import check_query_size
+    from ..similar import _embedder_for, similar_rounds
+    from ..trace import trace_rounds
+
+    cfg = config
+    corpora = corpora if corpora is not None else discover(cfg.routes, cfg.shard_timeout)
+    engine = anyio.CapacityLimiter(cfg.engine_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
+    router = Router(cfg, corpora, engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # one pooled client for every shard call (keep-alive connections to each server)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.shard_timeout),
+                                     limits=httpx.Limits(max_connections=256, max_keepalive_connections=64)) as c:
+            router.client = c
+            yield
+
+    app = FastAPI(title="ipscope router", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,
+                  description="trace and similar over shard servers (docs/scale.md, \"Sharded serving\").")
+    app.add_middleware(Guard, max_url_chars=cfg.max_url_chars, max_body_bytes=cfg.max_body_bytes,
+                       rate_per_minute=cfg.rate_limit, signups_per_hour=0)
+    install_problem_handlers(app)
+
+    @app.get("/v1", tags=["meta"], summary="What this server serves")
+    async def index() -> Response:
+        return JSONResponse({"ipscope": __version__, "role": "router", "corpora": sorted(corpora),
+                             "shard_servers": {n: [{"url": s.url, "shards": list(s.shards)} for s in c.servers]
+                                               for n, c in corpora.items()},
+                             "limits": {"body_bytes": cfg.max_body_bytes, "query_chars": cfg.max_query_chars,
+                                        "requests_per_minute": cfg.rate_limit,
+                                        "shard_timeout_s": cfg.shard_timeout}})
+
+    @app.post("/v1/trace", tags=["questions"], summary="Passages of a text found (near-)verbatim in a corpus")
+    async def trace(request: Request) -> Response:
+        body, text, opts = trace_request(await read_json(request, cfg.max_body_bytes), cfg)
+        c = router.corpus(body.get("corpus"))
+        q = provenance.as_query(text, "request")
+        check_query_size(q.text, q.name, "trace")
+        _nonempty(text)
+        rep, missing = await router.run(c, lambda: trace_rounds(q.text, q.name, opts))
+        rep = provenance.attach(rep, c.info, q, opts)
+        if missing:
+            rep = dataclasses.replace(rep, missing_shards=missing, notes=rep.notes + (partial_note(missing),))
+        return JSONResponse(rep.to_dict())
+
+    @app.post("/v1/similar", tags=["questions"], summary="Documents ranked by how much of a text derives from them")
+    async def similar(request: Request) -> Response:
+        body, text, opts = similar_request(await read_json(request, cfg.max_body_bytes), cfg)
+        c = router.corpus(body.get("corpus"), layers=True)
+        q = provenance.as_query(text, "request")
+        check_query_size(q.text, q.name, "similar")
+        _nonempty(text)
+        embedder, notes = await anyio.to_thread.run_sync(_embedder_for, opts, None, limiter=engine)
+        vec_layer = c.info.manifest.get("layers", {}).get("vectors")
+        rep, missing = await router.run(c, lambda: similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer))
+        vectors = rep.semantic and "vectors" in c.info.manifest.get("layers", {})
+        rep = provenance.attach(rep, c.info, q, opts, layers=True, vectors_used=vectors)
+        if missing:
+            # only relations the present shards' evidence shows (a derivation); a rank or a "related" label
+            # depends on the documents the missing shards hold (docs/scale.md)
+            kept = tuple(r for r in rep.results if r.label in DERIVED)
+            rep = dataclasses.replace(rep, results=kept, missing_shards=missing,
+                                      notes=rep.notes + (partial_note(missing, similar=True),))
+        return JSONResponse(rep.to_dict())
+
+    return app
+
+
+
