@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ...errors import InputError, IpscopeError
+from ...types import CheckResult as CheckResultT
 from ..batcher import Batcher
 from ..config import ServiceConfig
 from ..problems import Problem
@@ -316,70 +318,153 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
                                                   'empty.')) from None
         return meta
 
-    # -- check a text against the registered works
+    # -- check a text against the registered works or a corpus: the fast findings first (trace's spans, similar's
+    # lexical evidence), the evidence by meaning (similar with the embedder, ~1-2 s) in a second request that the
+    # page's script makes (POST /check/semantic, an HTML fragment), or, without JavaScript, in the whole page again
+    # (the button "semantic=1")
 
     @router.get("/check")
     async def check_page(request: Request) -> Response:
         return render(request, "check.html", form={}, **check_ctx())
 
-    @router.post("/check")
-    async def check_text(request: Request) -> Response:
-        loc = locale_of(request)
-        who = session(request)
-        values: dict[str, Any] = {}
-        try:
-            f = await form_of(request, PAGE_LIMITS["check"])
-            values = {"text": f.get("text")}
-            if who is None:
-                _ = _tr(loc)
-                raise PageError(401, _("Sign in first: checking a text needs an API key."),
-                                _("Sign up or sign in on the Register page."))
-            text = text_of(f, loc)
-            values["text"] = text
-            if len(text) > cfg.max_query_chars:
-                n, limit = format(len(text), ","), format(cfg.max_query_chars, ",")
-                _ = _tr(loc)
-                raise PageError(422, _("The text has %(n)s characters, over this server's limit of %(limit)s.",
-                                       n=n, limit=limit), _("Check a shorter part of it."))
+    async def check_input(request: Request, loc: i18n.Locale, who: Any, values: dict[str, Any]) -> tuple[
+            Form, str, Any]:
+        """The form of a check (CSRF checked), its text (the box or the file, within the server's limit) and the
+        corpus it names (None: the registered works); ``values`` receives what the form shows again."""
+        f = await form_of(request, PAGE_LIMITS["check"])
+        values["text"] = f.get("text")
+        if who is None:
+            _ = _tr(loc)
+            raise PageError(401, _("Sign in first: checking a text needs an API key."),
+                            _("Sign up or sign in on the Register page."))
+        text = text_of(f, loc)
+        values["text"] = text
+        if len(text) > cfg.max_query_chars:
+            n, limit = format(len(text), ","), format(cfg.max_query_chars, ",")
+            _ = _tr(loc)
+            raise PageError(422, _("The text has %(n)s characters, over this server's limit of %(limit)s.",
+                                   n=n, limit=limit), _("Check a shorter part of it."))
+        where = f.get("where") or "registry"
+        values["where"] = where
+        corpus = st.corpus(where[len("corpus:"):]) if where.startswith("corpus:") else None
+        return f, text, corpus
 
-            where = f.get("where") or "registry"
-            values["where"] = where
-            corpus = st.corpus(where[len("corpus:"):]) if where.startswith("corpus:") else None
+    def fast_findings(text: str, corpus: Any) -> tuple[Any, Any]:
+        """The first findings: for a corpus, trace's spans (as POST /v1/trace) and similar's lexical ranking (as
+        POST /v1/similar with semantic false; None when the index has no passage layers); for the registry,
+        WorksIndex.check without semantic evidence (as POST /v1/check)."""
+        from ..app import _nonempty
 
-            def run() -> Any:
-                from ..app import _nonempty
+        _nonempty(text)
+        if corpus is None:
+            return st.works_index().check(text, reg), None
+        from ...similar import SimilarOptions
+        from ...similar import similar as run_similar
+        from ...trace import TraceOptions
+        from ...trace import trace as run_trace
 
-                _nonempty(text)
-                if corpus is not None:  # as POST /v1/trace, with the sources' text for the page
-                    from ...trace import TraceOptions
-                    from ...trace import trace as run_trace
+        rep = run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
+        sim = None
+        if corpus.layers_problem is None:
+            sim = run_similar(corpus.searcher, text, "request", SimilarOptions(top=SIMILAR_TOP, semantic=False))
+        return rep, sim
 
-                    return run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
-                return st.works_index().check(text, reg)
+    def meaning_findings(text: str, corpus: Any) -> Any:
+        """The evidence by meaning: similar with the embedder (as POST /v1/similar with semantic true), or for the
+        registry WorksIndex.check with semantic evidence (as POST /v1/check with semantic true)."""
+        from ..app import _nonempty
 
-            result = await compute(run)
-        except (PageError, IpscopeError, Problem) as e:
-            return render_error(request, e, "check.html", form=values, **check_ctx())
-        if f.get("format") == "json":
-            body = result.to_dict() if corpus is not None else result.to_json()
-            return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
-                            media_type="application/json", headers={**HEADERS, "Content-Disposition":
-                                                                   'attachment; filename="check.json"'})
-        if corpus is not None:
-            view = trace_view(result)
-            return render(request, "check.html", form=values, result=view, query=marked(text, view),
-                          passages=passages(text, view, {}), notes=[message_text(n, loc) for n in result.notes],
-                          corpus=corpus.name, **check_ctx())
+        _nonempty(text)
+        if corpus is None:
+            return st.works_index().check(text, reg, semantic=True)
+        from ...similar import SimilarOptions
+        from ...similar import similar as run_similar
+
+        c = st.corpus(corpus.name, layers=True)  # the error of /v1/similar when the index has no passage layers
+        return run_similar(c.searcher, text, "request", SimilarOptions(top=SIMILAR_TOP, semantic=True))
+
+    def own_texts(result: Any, who: tuple[str, str, str]) -> dict[str, str]:
+        """The texts of the reader's own works among the matches (the text is theirs to read)."""
         own: dict[str, str] = {}
-        for m in result.matches:  # the work's own passages are shown to its owner (the text is theirs to read)
-            if m.owner_id == who[1] and m.work_id not in own:
+        for m in getattr(result, "matches", ()):
+            if getattr(m, "owner_id", None) == who[1] and m.work_id not in own:
                 try:
                     own[m.work_id] = reg.text(who[0], m.work_id)
                 except IpscopeError:
                     pass
-        return render(request, "check.html", form=values, result=result, query=marked(text, result),
-                      passages=passages(text, result, own), notes=[message_text(n, loc) for n in result.notes],
-                      **check_ctx())
+        return own
+
+    def meaning_ctx(text: str, result: Any, who: tuple[str, str, str], loc: i18n.Locale) -> dict[str, Any]:
+        return {"semantic": semantic_view(text, result, own_texts(result, who) if isinstance(result, CheckResultT)
+                                          else {}),
+                "semantic_notes": [message_text(n, loc) for n in result.notes]}
+
+    @router.post("/check")
+    async def check_text(request: Request) -> Response:
+        t0 = time.perf_counter()
+        loc = locale_of(request)
+        who = session(request)
+        values: dict[str, Any] = {}
+        timing = Timing()
+        try:
+            f, text, corpus = await check_input(request, loc, who, values)
+            first, sim = await timing.run("first", compute, lambda: fast_findings(text, corpus))
+            want_meaning = f.get("semantic") == "1" and f.get("format") != "json"
+            meaning: dict[str, Any] = {}
+            if want_meaning:  # without JavaScript: the whole page again, the evidence by meaning included
+                try:
+                    res = await timing.run("meaning", compute, lambda: meaning_findings(text, corpus))
+                    meaning = meaning_ctx(text, res, who, loc)
+                except (IpscopeError, Problem) as e:
+                    meaning = {"semantic_error": error_of(e, loc)}
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "check.html", form=values, **check_ctx())
+        if f.get("format") == "json":
+            body = first.to_dict() if corpus is not None else first.to_json()
+            return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
+                            media_type="application/json", headers={**HEADERS, "Content-Disposition":
+                                                                   'attachment; filename="check.json"'})
+        ctx: dict[str, Any] = {"form": values, "notes": [message_text(n, loc) for n in first.notes],
+                               "semantic_pending": not want_meaning, **meaning, **check_ctx()}
+        if corpus is not None:
+            view = trace_view(first)
+            ctx.update(result=view, query=marked(text, view), passages=passages(text, view, {}), corpus=corpus.name,
+                       lexical=similar_rows(sim) if sim is not None else None,
+                       lexical_notes=[message_text(n, loc) for n in sim.notes] if sim is not None else [])
+        else:
+            ctx.update(result=first, query=marked(text, first), passages=passages(text, first, own_texts(first, who)))
+        resp = render(request, "check.html", **ctx)
+        resp.headers["Server-Timing"] = timing.header(t0)
+        return resp
+
+    @router.post("/check/semantic")
+    async def check_semantic(request: Request) -> Response:
+        """The evidence by meaning of the text of a check form, as an HTML fragment the check page's script puts
+        in place (the same form as POST /check: its CSRF token, text and where)."""
+        t0 = time.perf_counter()
+        loc = locale_of(request)
+        who = session(request)
+        timing = Timing()
+        corpus = None
+        try:
+            _f, text, corpus = await check_input(request, loc, who, {})
+            res = await timing.run("meaning", compute, lambda: meaning_findings(text, corpus))
+            ctx = meaning_ctx(text, res, who, loc)
+            status = 200
+        except (PageError, IpscopeError, Problem) as e:
+            ctx = {"semantic_error": error_of(e, loc), "semantic_notes": []}
+            status = e.status if isinstance(e, (PageError, Problem)) else problem_status(e)
+        html = i18n.environment(loc).get_template("_semantic.html").render(
+            corpus=corpus.name if status == 200 and corpus is not None else None, **{"semantic": None, **ctx})
+        return HTMLResponse(html, status_code=status, headers={**HEADERS, "Server-Timing": timing.header(t0)})
+
+    def error_of(e: Exception, loc: i18n.Locale) -> dict[str, Any]:
+        if isinstance(e, PageError):
+            return {"message": e.message, "fix": e.fix}
+        if isinstance(e, Problem):
+            return {"message": e.detail, "fix": e.fix}
+        msg, fix = error_text(e, loc)  # type: ignore[arg-type]
+        return {"message": msg, "fix": fix}
 
     def check_ctx() -> dict[str, Any]:
         return {"corpora": sorted(st.corpora)}
@@ -495,6 +580,64 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
 
 
 PAGE_SIZE = 20  # works listed on a page of My works
+SIMILAR_TOP = 10  # documents of a corpus ranked by similar on the check page
+
+
+def problem_status(e: IpscopeError) -> int:
+    from ..problems import from_exception
+
+    return from_exception(e).status
+
+
+class Timing:
+    """The server's own timing of a page, for its ``Server-Timing`` header (W3C Server Timing): each engine call
+    (run in the engine's threads) by name, and the whole handler (``total``: from the handler's start to the
+    rendered page; the form's upload is read within it)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+
+    async def run(self, name: str, compute: Callable[[Callable[[], Any]], Any], fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        try:
+            return await compute(fn)
+        finally:
+            self.parts[name] = (time.perf_counter() - t) * 1000
+
+    def header(self, t0: float) -> str:
+        total = (time.perf_counter() - t0) * 1000
+        return ", ".join([f"{k};dur={v:.1f}" for k, v in self.parts.items()] + [f"total;dur={total:.1f}"])
+
+
+def similar_rows(rep: Any) -> list[dict[str, Any]]:
+    """similar's ranking for the page: each document's title, id, label, score and its evidence shares."""
+    return [{"title": str(r.meta.get("title") or r.doc_id), "id": r.doc_id, "label": r.label, "score": r.score,
+             "evidence": r.evidence} for r in rep.results]
+
+
+def semantic_view(text: str, result: Any, own: dict[str, str]) -> dict[str, Any]:
+    """The evidence by meaning for the page: similar's ranking (a corpus) or check's (the registry), and for each
+    document the passages aligned by meaning, the text's characters beside the document's (a registered work's
+    characters are shown to its owner only)."""
+    rows = []
+    if isinstance(result, CheckResultT):
+        for m in result.matches:
+            pairs = [{"qs": s.query_start, "qe": s.query_end, "query": text[s.query_start:s.query_end],
+                      "ds": s.work_start, "de": s.work_end, "similarity": None,
+                      "doc": own[m.work_id][s.work_start:s.work_end] if m.work_id in own else None}
+                     for s in m.spans if s.kind == "semantic"]
+            rows.append({"title": m.title, "id": m.work_id, "label": m.label, "score": m.score, "pairs": pairs,
+                         "owner": m.owner})
+        elapsed, used = result.elapsed_ms, True
+    else:
+        for r in result.results:
+            pairs = [{"qs": p.query_start, "qe": p.query_end, "query": text[p.query_start:p.query_end],
+                      "ds": p.start, "de": p.end, "similarity": p.similarity, "doc": p.text or None}
+                     for p in r.passages if p.kind == "semantic"]
+            rows.append({"title": str(r.meta.get("title") or r.doc_id), "id": r.doc_id, "label": r.label,
+                         "score": r.score, "pairs": pairs, "owner": None})
+        elapsed, used = result.elapsed_ms, result.semantic
+    return {"rows": rows, "elapsed_ms": elapsed, "used": used, "pairs": sum(len(r["pairs"]) for r in rows)}
 
 
 def audit_input(f: Form, loc: i18n.Locale) -> list[Any]:
@@ -582,15 +725,23 @@ def trace_view(rep: Any) -> TraceView:
 
 
 def marked(text: str, result: Any) -> list[dict[str, Any]]:
-    """The checked text cut into segments at every span's ends: each ``{"text", "id", "match"}`` where ``id``
-    names the first span covering it (``i-j``: match i, span j) or is None. The template marks and links them."""
+    """The checked text cut into segments at every span's ends: each ``{"text", "id", "match", "also"}`` where
+    ``id`` names the first span covering it (``i-j``: match i, span j) or is None, and ``also`` lists the spans of
+    the other matches covering it too (``{"id", "match"}``, one per match), so a passage several works share shows
+    each of them. The template marks and links them."""
     spans = [(s.query_start, s.query_end, f"{i}-{j}", i) for i, m in enumerate(result.matches)
              for j, s in enumerate(m.spans) if 0 <= s.query_start < s.query_end <= len(text)]
     cuts = sorted({0, len(text), *(sp[0] for sp in spans), *(sp[1] for sp in spans)})
     out: list[dict[str, Any]] = []
     for a, b in zip(cuts, cuts[1:]):
-        cover = next(((sid, i) for sa, sb, sid, i in spans if sa <= a and b <= sb), (None, None))
-        out.append({"text": text[a:b], "id": cover[0], "match": cover[1]})
+        covers: dict[int, str] = {}  # match -> its first span covering the segment
+        for sa, sb, sid, i in spans:
+            if sa <= a and b <= sb and i not in covers:
+                covers[i] = sid
+        items = list(covers.items())
+        first = items[0] if items else (None, None)
+        out.append({"text": text[a:b], "id": first[1], "match": first[0],
+                    "also": [{"id": sid, "match": i} for i, sid in items[1:]]})
     return out
 
 
