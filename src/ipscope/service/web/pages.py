@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ...errors import InputError, IpscopeError
-from ...types import CheckResult as CheckResultT
+from ...types import SimilarReport as SimilarReportT
 from ..batcher import Batcher
 from ..config import ServiceConfig
 from ..problems import Problem
@@ -369,19 +369,24 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
             sim = run_similar(corpus.searcher, text, "request", SimilarOptions(top=SIMILAR_TOP, semantic=False))
         return rep, sim
 
-    def meaning_findings(text: str, corpus: Any) -> Any:
-        """The evidence by meaning: similar with the embedder (as POST /v1/similar with semantic true), or for the
-        registry WorksIndex.check with semantic evidence (as POST /v1/check with semantic true)."""
+    def meaning_findings(text: str, corpus: Any) -> tuple[Any, dict[str, Any] | None]:
+        """The evidence by meaning: similar with the embedder (as POST /v1/similar with semantic true) over the
+        corpus, or over the index of registered works (the one WorksIndex.check searches), with the public
+        records of the works it names (a withdrawn work has none and is left out, as check leaves it out)."""
         from ..app import _nonempty
-
-        _nonempty(text)
-        if corpus is None:
-            return st.works_index().check(text, reg, semantic=True)
         from ...similar import SimilarOptions
         from ...similar import similar as run_similar
 
-        c = st.corpus(corpus.name, layers=True)  # the error of /v1/similar when the index has no passage layers
-        return run_similar(c.searcher, text, "request", SimilarOptions(top=SIMILAR_TOP, semantic=True))
+        _nonempty(text)
+        opts = SimilarOptions(top=SIMILAR_TOP, semantic=True)
+        if corpus is not None:
+            c = st.corpus(corpus.name, layers=True)  # the error of /v1/similar when the index has no passage layers
+            return run_similar(c.searcher, text, "request", opts), None
+        index = st.works_index().index
+        if not index.shards:
+            return SimilarReportT("check", len(text), 0, 0.0, True, (), ()), {}
+        rep = run_similar(index, text, "check", opts)
+        return rep, reg.works_by_id([r.doc_id for r in rep.results])
 
     def own_texts(result: Any, who: tuple[str, str, str]) -> dict[str, str]:
         """The texts of the reader's own works among the matches (the text is theirs to read)."""
@@ -394,10 +399,11 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
                     pass
         return own
 
-    def meaning_ctx(text: str, result: Any, who: tuple[str, str, str], loc: i18n.Locale) -> dict[str, Any]:
-        return {"semantic": semantic_view(text, result, own_texts(result, who) if isinstance(result, CheckResultT)
-                                          else {}),
-                "semantic_notes": [message_text(n, loc) for n in result.notes]}
+    def meaning_ctx(text: str, found: tuple[Any, dict[str, Any] | None], who: tuple[str, str, str],
+                    loc: i18n.Locale) -> dict[str, Any]:
+        rep, works = found
+        return {"semantic": semantic_view(text, rep, works, who[1]),
+                "semantic_notes": [message_text(n, loc) for n in rep.notes]}
 
     @router.post("/check")
     async def check_text(request: Request) -> Response:
@@ -615,29 +621,26 @@ def similar_rows(rep: Any) -> list[dict[str, Any]]:
              "evidence": r.evidence} for r in rep.results]
 
 
-def semantic_view(text: str, result: Any, own: dict[str, str]) -> dict[str, Any]:
-    """The evidence by meaning for the page: similar's ranking (a corpus) or check's (the registry), and for each
-    document the passages aligned by meaning, the text's characters beside the document's (a registered work's
-    characters are shown to its owner only)."""
+def semantic_view(text: str, rep: Any, works: dict[str, Any] | None, reader: str) -> dict[str, Any]:
+    """similar's ranking with the evidence by meaning, for the page: each document with its label, score and the
+    passages aligned by meaning (the text's characters beside the document's). ``works``: for the registry, the
+    public records of the works by id (a document without one is left out); a work's own characters are shown
+    to its owner (``reader``, an owner id) only, as elsewhere on the page."""
     rows = []
-    if isinstance(result, CheckResultT):
-        for m in result.matches:
-            pairs = [{"qs": s.query_start, "qe": s.query_end, "query": text[s.query_start:s.query_end],
-                      "ds": s.work_start, "de": s.work_end, "similarity": None,
-                      "doc": own[m.work_id][s.work_start:s.work_end] if m.work_id in own else None}
-                     for s in m.spans if s.kind == "semantic"]
-            rows.append({"title": m.title, "id": m.work_id, "label": m.label, "score": m.score, "pairs": pairs,
-                         "owner": m.owner})
-        elapsed, used = result.elapsed_ms, True
-    else:
-        for r in result.results:
-            pairs = [{"qs": p.query_start, "qe": p.query_end, "query": text[p.query_start:p.query_end],
-                      "ds": p.start, "de": p.end, "similarity": p.similarity, "doc": p.text or None}
-                     for p in r.passages if p.kind == "semantic"]
-            rows.append({"title": str(r.meta.get("title") or r.doc_id), "id": r.doc_id, "label": r.label,
-                         "score": r.score, "pairs": pairs, "owner": None})
-        elapsed, used = result.elapsed_ms, result.semantic
-    return {"rows": rows, "elapsed_ms": elapsed, "used": used, "pairs": sum(len(r["pairs"]) for r in rows)}
+    for r in rep.results:
+        info = works.get(r.doc_id) if works is not None else None
+        if works is not None and info is None:
+            continue
+        show = info is None or info.owner_id == reader
+        pairs = [{"qs": p.query_start, "qe": p.query_end, "query": text[p.query_start:p.query_end],
+                  "ds": p.start, "de": p.end, "similarity": p.similarity,
+                  "doc": (p.text or None) if show else None}
+                 for p in r.passages if p.kind == "semantic"]
+        rows.append({"title": info.title if info is not None else str(r.meta.get("title") or r.doc_id),
+                     "id": r.doc_id, "label": r.label, "score": r.score, "pairs": pairs,
+                     "owner": info.owner if info is not None else None})
+    return {"rows": rows, "elapsed_ms": rep.elapsed_ms, "used": rep.semantic,
+            "pairs": sum(len(r["pairs"]) for r in rows)}
 
 
 def audit_input(f: Form, loc: i18n.Locale) -> list[Any]:
