@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ...errors import InputError, IpscopeError
+from ...messages import json_error
 from ...types import SimilarReport as SimilarReportT
 from ..batcher import Batcher
 from ..config import ServiceConfig
@@ -661,7 +662,8 @@ def audit_input(f: Form, loc: i18n.Locale) -> list[Any]:
                 except json.JSONDecodeError:
                     pass
             _ = _tr(loc)
-            raise PageError(422, _("Line %(line)s is not JSON: %(error)s.", line=n, error=e.msg),
+            raise PageError(422, _("Line %(line)s is not JSON: %(error)s.", line=n,
+                                   error=message_text(json_error(e.msg), loc)),
                             _("Give one JSON object a line, e.g. {\"url\": \"https://example.com/a\", "
                               "\"text\": \"...\"}.")) from None
     if not records:
