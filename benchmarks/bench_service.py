@@ -469,8 +469,9 @@ def page_check(url: str, key: str, queries: list[str], rounds: int, nojs_rounds:
         for q in queries[:2]:  # warm: the embedding model is loaded by the first semantic request of a worker
             post("/check", form(q, format="html"))
             post("/check/semantic", form(q))
-        first_c, first_s, second_c, second_s, done_c, done_s, nojs_c, nojs_s = ([] for _ in range(8))
+        first_c, first_s, first_e, second_c, second_s, done_c, done_s, nojs_c, nojs_s = ([] for _ in range(9))
         embedded = 0
+        load0 = os.getloadavg()[0]
         for _ in range(rounds):
             for q in queries:
                 ms1, st1, html = post("/check", form(q, format="html"))
@@ -480,7 +481,7 @@ def page_check(url: str, key: str, queries: list[str], rounds: int, nojs_rounds:
                 if 'id="by-meaning"' not in frag:
                     raise RuntimeError("the fragment has no evidence by meaning: " + frag[:500])
                 embedded += "no semantic evidence computed" not in frag
-                first_c.append(ms1), first_s.append(st1["total"])
+                first_c.append(ms1), first_s.append(st1["total"]), first_e.append(st1["first"])
                 second_c.append(ms2), second_s.append(st2["total"])
                 done_c.append(ms1 + ms2), done_s.append(st1["total"] + st2["total"])
         for _ in range(nojs_rounds):
@@ -490,8 +491,11 @@ def page_check(url: str, key: str, queries: list[str], rounds: int, nojs_rounds:
                     raise RuntimeError("the page without JavaScript has no evidence by meaning")
                 nojs_c.append(ms), nojs_s.append(st["total"])
     n = len(first_c)
+    # the machine's load (other jobs share its cores): the figures depend on it
     return {"queries": len(queries), "requests": n, "embedded": embedded,
-            "first_findings": {"server": _summary(first_s), "client": _summary(first_c)},
+            "load_average_1min": [round(load0, 1), round(os.getloadavg()[0], 1)],
+            "first_findings": {"server": _summary(first_s), "client": _summary(first_c),
+                               "engine_trace_and_similar": _summary(first_e)},
             "meaning_request": {"server": _summary(second_s), "client": _summary(second_c)},
             "complete_first_plus_meaning": {"server": _summary(done_s), "client": _summary(done_c)},
             "complete_without_javascript": {"server": _summary(nojs_s), "client": _summary(nojs_c)},

@@ -178,3 +178,40 @@ def test_registry_check_meaning_arrives(browser, request, server, bible, lang):
         assert page.errors == []
     finally:
         ctx.close()
+
+
+def test_a_passage_two_registered_works_hold_shows_both(browser, request, server, bible):
+    """Ruth 1 (ASV) registered whole, and an anthology that reprints its first verses: a text that copies those
+    verses is marked for the first work, with a numbered link to the second beside the mark (before, only the
+    first work's mark showed)."""
+    _idx, _query, source = bible
+    ctx, page = new_page(browser, request, "en")
+    try:
+        sign_up(page, server, f"Boaz {uuid.uuid4().hex[:6]}")
+        tag = uuid.uuid4().hex[:4]
+        verses = source[: source.index("Naomi") + 400]  # Ruth 1:1-3 and on: the verses both works hold
+        for title, text in ((f"Ruth 1 whole {tag}", source),
+                            (f"Anthology {tag}", "Readings for the harvest festival.\n\n" + verses +
+                             "\n\nThe end of the first reading.")):
+            page.goto(f"{server.url}/register")
+            page.fill("#title", title)
+            page.fill("#text", text)
+            go(page, page.locator("form.work button[type=submit]"))
+        checked = "A student copied the opening verses: " + verses + " That is all."
+        for _ in range(40):
+            page.goto(f"{server.url}/check")
+            page.fill("#text", checked)
+            go(page, page.locator("form[action='/check'] button[value=html]"))
+            if page.locator("article.match h3", has_text=tag).count() == 2:
+                break
+            page.wait_for_timeout(250)
+        assert page.locator("article.match h3", has_text=tag).count() == 2
+        also = page.locator(".compare > div:first-child a.also")
+        assert also.count() >= 1
+        target = also.first.get_attribute("href")
+        also.first.click()
+        assert page.evaluate("location.hash") == target and page.locator(target).is_visible()
+        page.shot("1-two-works-one-passage")
+        assert page.errors == []
+    finally:
+        ctx.close()
