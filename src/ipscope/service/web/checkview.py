@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 __all__ = ["SIMILAR_TOP", "SourceMatch", "Timing", "TraceView", "marked", "passages", "semantic_view",
            "similar_rows", "trace_view"]
@@ -25,9 +25,13 @@ class Timing:
         self.parts: dict[str, float] = {}
 
     async def run(self, name: str, compute: Callable[[Callable[[], Any]], Any], fn: Callable[[], Any]) -> Any:
+        """``fn`` in an engine thread (``compute``), timed as ``name``."""
+        return await self.wait(name, compute(fn))
+
+    async def wait(self, name: str, aw: Awaitable[Any]) -> Any:
         t = time.perf_counter()
         try:
-            return await compute(fn)
+            return await aw
         finally:
             self.parts[name] = (time.perf_counter() - t) * 1000
 

@@ -350,24 +350,37 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
         corpus = st.corpus(where[len("corpus:"):]) if where.startswith("corpus:") else None
         return f, text, corpus
 
-    def fast_findings(text: str, corpus: Any) -> tuple[Any, Any]:
+    async def fast_findings(text: str, corpus: Any) -> tuple[Any, Any]:
         """The first findings: for a corpus, trace's spans (as POST /v1/trace) and similar's lexical ranking (as
-        POST /v1/similar with semantic false; None when the index has no passage layers); for the registry,
-        WorksIndex.check without semantic evidence (as POST /v1/check)."""
+        POST /v1/similar with semantic false; None when the index has no passage layers), the two at once in two
+        engine threads (their compiled kernels release the GIL); for the registry, WorksIndex.check without
+        semantic evidence (as POST /v1/check)."""
+        import asyncio
+
         from ..app import _nonempty
 
-        _nonempty(text)
         if corpus is None:
-            return st.works_index().check(text, reg), None
+            def check() -> Any:
+                _nonempty(text)
+                return st.works_index().check(text, reg)
+
+            return await compute(check), None
         from ...similar import SimilarOptions
         from ...similar import similar as run_similar
         from ...trace import TraceOptions
         from ...trace import trace as run_trace
 
-        rep = run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
-        sim = None
-        if corpus.layers_problem is None:
-            sim = run_similar(corpus.searcher, text, "request", SimilarOptions(top=SIMILAR_TOP, semantic=False))
+        def traced() -> Any:
+            _nonempty(text)
+            return run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
+
+        def ranked() -> Any:
+            _nonempty(text)  # the same error as traced(), whichever of the two raises first
+            if corpus.layers_problem is not None:
+                return None
+            return run_similar(corpus.searcher, text, "request", SimilarOptions(top=SIMILAR_TOP, semantic=False))
+
+        rep, sim = await asyncio.gather(compute(traced), compute(ranked))
         return rep, sim
 
     def meaning_findings(text: str, corpus: Any) -> tuple[Any, dict[str, Any] | None]:
@@ -415,7 +428,7 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
         timing = Timing()
         try:
             f, text, corpus = await check_input(request, loc, who, values)
-            first, sim = await timing.run("first", compute, lambda: fast_findings(text, corpus))
+            first, sim = await timing.wait("first", fast_findings(text, corpus))
             want_meaning = f.get("semantic") == "1" and f.get("format") != "json"
             meaning: dict[str, Any] = {}
             if want_meaning:  # without JavaScript: the whole page again, the evidence by meaning included
