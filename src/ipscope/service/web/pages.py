@@ -465,7 +465,6 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
         loc = locale_of(request)
         who = session(request)
         timing = Timing()
-        corpus = None
         try:
             _f, text, corpus = await check_input(request, loc, who, {})
             res = await timing.run("meaning", compute, lambda: meaning_findings(text, corpus))
@@ -474,8 +473,7 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
         except (PageError, IpscopeError, Problem) as e:
             ctx = {"semantic_error": error_of(e, loc), "semantic_notes": []}
             status = e.status if isinstance(e, (PageError, Problem)) else problem_status(e)
-        html = i18n.environment(loc).get_template("_semantic.html").render(
-            corpus=corpus.name if status == 200 and corpus is not None else None, **{"semantic": None, **ctx})
+        html = i18n.environment(loc).get_template("_semantic.html").render(**{"semantic": None, **ctx})
         return HTMLResponse(html, status_code=status, headers={**HEADERS, "Server-Timing": timing.header(t0)})
 
     def error_of(e: Exception, loc: i18n.Locale) -> dict[str, Any]:
