@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_MARK ?= $(if $(CI),,-m "not slow and not ray")
 PYTEST_ARGS ?=
 
-.PHONY: demo serve test test-all docs bench clean
+.PHONY: demo serve screenshots test test-all docs bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ $(VENV)/.installed-service: pyproject.toml | $(BIN)/python
 serve: $(VENV)/.installed-service
 	test -f build/demo.idx/manifest.json || $(BIN)/ipscope index demo/corpus --out build/demo.idx
 	$(BIN)/ipscope serve --data build/demo-data --corpus demo=build/demo.idx
+
+# the README's screenshots of the workbench (docs/img/), made again from the demo data in a real browser
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python scripts/screenshots.py
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_MARK) $(PYTEST_ARGS)

@@ -358,7 +358,9 @@ def test_audit_reasons_rejections_and_notes():
     f = rec.reasons[0]
     m = messages.finding_message(f)
     assert m == f"reserved by {f.signal}: {f.where}"
-    assert zh(m.code, m.params) == f"{f.signal} 声明保留权利：{f.where}"
+    # where it was read is a coded locator too: the header's name as written, the word "header" translated
+    assert f.where == "header X-Robots-Tag" and f.where.code == "audit.where.header"
+    assert zh(m.code, m.params) == f"{f.signal} 声明保留权利：响应头 X-Robots-Tag"
     check_coded_text(messages.decision_message("reserved"), "audit.decision.reserved")
 
 
@@ -477,3 +479,42 @@ def test_verify_results_are_coded(reg):
     assert all_coded(verify(forged, vkey)) == {"verify.statement_signature.bad"}
     other = Signer.generate(vkey.name).verifier
     assert all_coded(verify(r, other)) == {"verify.statement_signature.bad", "note.verify.not_signed"}
+
+
+# ------------------------------------------------------------ what the Chinese pages showed in English before
+
+
+def test_encoding_errors_json_details_and_index_notes_carry_codes(tmp_path):
+    """An upload the reader stack cannot decode (a binary file; GB18030 bytes read as strict UTF-8), the detail
+    Python's json module gives for a bad audit line, the note of an index that left records out, and a licence
+    note: each with a code whose English is the text the engine wrote before, and a Chinese translation."""
+    import json
+
+    from ipscope.corpus.encoding import BinaryInputError, UndecodableError, decode
+    from ipscope.index import BuildOptions, build_index
+    from ipscope.provenance import index_notes
+    from ipscope.index.format import Index
+
+    with pytest.raises(BinaryInputError) as e:
+        decode(b"PK\x03\x04\x00\x00\x00\x00\x08\x00")  # a ZIP file's first bytes
+    check_coded_error(e.value, "encoding.binary")
+    with pytest.raises(UndecodableError) as u:
+        decode("子曰：学而时习之".encode("gb18030"), "utf-8")
+    check_coded_error(u.value, "encoding.not_text_in_given")
+    assert "偏移" in zh(u.value.code, u.value.params) and "指定的编码" in zh(u.value.code, u.value.params)
+    # the messages CPython's json module gives for lines a person pastes by mistake
+    for bad, code in (("{url: 1}", "json.expecting_name"), ('{"url" 1}', "json.expecting_colon"),
+                      ('{"a": 1} {"b": 2}', "json.extra_data"), ("", "json.expecting_value"),
+                      ('["a" "b"]', "json.expecting_comma")):
+        with pytest.raises(json.JSONDecodeError) as j:
+            json.loads(bad)
+        m = messages.json_error(j.value.msg)
+        check_coded_text(m, code)
+        assert m == j.value.msg
+    assert messages.json_error("something json never said") == "something json never said"
+    # an index that left a record out (a JSONL line that is not an object): every report carries the coded note
+    (tmp_path / "c.jsonl").write_text('{"id": "a", "text": "one two three four"}\n[1, 2]\n', encoding="utf-8")
+    build_index([tmp_path / "c.jsonl"], tmp_path / "c.idx", BuildOptions(jobs=1))
+    (note,) = index_notes(Index.open(tmp_path / "c.idx"))
+    check_coded_text(note, "index.skipped_note")
+    assert note.startswith("the index left 1 input record(s) out (")

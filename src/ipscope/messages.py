@@ -463,6 +463,16 @@ _msg("audit.not_checked.snapshot_unreadable", "snapshot file unreadable (see pro
 _msg("audit.not_checked.http", "HTTP {status}")
 _msg("audit.not_checked.rsl_documents", "licence documents")
 
+# where a finding was read (``Finding.where``): the file, header or element, precise enough to re-check by hand; a
+# file's address or path, a header's and an element's name stay as written
+_msg("audit.where.line", "{source} line {line}")
+_msg("audit.where.entry", "{source} entry {i}")
+_msg("audit.where.header", "header {name}")
+_msg("audit.where.meta", 'html <meta name="{name}">')
+_msg("audit.where.value_of", "{where} (value {i} of {n})")
+_msg("audit.where.c2pa", "{file} manifest {label} assertion {assertion}")
+_msg("audit.where.rsl_content", '{source} <content url="{url}">')
+
 #: the signals a finding names (``Finding.signal``), each with a code for its name in the page (the English is the
 #: name as the manifest writes it; a translation may add words but keeps the name)
 SIGNALS: tuple[str, ...] = ("robots.txt", "content-signal", "content-usage", "ai.txt", "tdmrep", "noai", "noimageai",
@@ -477,6 +487,56 @@ _msg("audit.signal.noimageai", "noimageai")
 _msg("audit.signal.c2pa", "c2pa")
 _msg("audit.signal.rsl", "rsl")
 _msg("audit.signal.excluded-domain", "excluded-domain")
+
+# ------------------------------------------------------------------------ text encodings (corpus/encoding.py)
+_msg("encoding.invalid_utf8", "invalid UTF-8 at byte {position} (the rest reads as UTF-8)")
+_msg("encoding.invalid_utf8.fix", "pass --encoding-errors replace to read it with U+FFFD for the bad bytes, or "
+     "--encoding NAME if it is in another encoding")
+_msg("encoding.not_text_in", "bytes at offset {position} are not text in {name} ({how})")
+_msg("encoding.not_text_in.fix", "pass --encoding-errors replace to read it with U+FFFD for the bad bytes, or "
+     "--encoding NAME if it is in another encoding")
+_msg("encoding.not_text_in_given", "bytes at offset {position} are not text in {name} ({how})")
+_msg("encoding.not_text_in_given.fix", "pass --encoding-errors replace to read it with U+FFFD for the bad bytes")
+_msg("encoding.how.given", "given")
+_msg("encoding.how.bom", "from its byte-order mark")
+_msg("encoding.how.detected", "detected")
+_msg("encoding.binary", "binary data (NUL bytes), not text")
+_msg("encoding.binary.fix", "give a text file (any encoding: UTF-8, UTF-16, a legacy code page)")
+
+# ------------------------------------------------------------------ what Python's json module says of bad JSON
+#: json's own messages (CPython's decoder and scanner), each with a code so a page can show it translated
+JSON_ERRORS: dict[str, str] = {
+    "Expecting value": _msg("json.expecting_value", "Expecting value"),
+    "Expecting property name enclosed in double quotes": _msg("json.expecting_name",
+                                                              "Expecting property name enclosed in double quotes"),
+    "Expecting ':' delimiter": _msg("json.expecting_colon", "Expecting ':' delimiter"),
+    "Expecting ',' delimiter": _msg("json.expecting_comma", "Expecting ',' delimiter"),
+    "Extra data": _msg("json.extra_data", "Extra data"),
+    "Unterminated string starting at": _msg("json.unterminated_string", "Unterminated string starting at"),
+    "Invalid control character at": _msg("json.control_character", "Invalid control character at"),
+    "Invalid \\escape": _msg("json.invalid_escape", "Invalid \\escape"),
+    "Invalid \\uXXXX escape": _msg("json.invalid_u_escape", "Invalid \\uXXXX escape"),
+    "Illegal trailing comma before end of object": _msg("json.trailing_comma_object",
+                                                        "Illegal trailing comma before end of object"),
+    "Illegal trailing comma before end of array": _msg("json.trailing_comma_array",
+                                                       "Illegal trailing comma before end of array"),
+}
+
+
+def json_error(msg: str) -> Message | str:
+    """What ``json.JSONDecodeError.msg`` says, as a message with a code (as written when json said something
+    this table lacks)."""
+    code = JSON_ERRORS.get(msg)
+    return Message(code) if code is not None else msg
+
+
+# ------------------------------------------------------------------------------ notes of an index, licences
+_msg("index.skipped_note", "the index left {n:,} input record(s) out ({reasons}), so text from them cannot be found; "
+     "they are listed with the reason and the fix in {account} (jq -c 'select(.status == \"skipped\")' {account}, "
+     "or grep '\"skipped\"' {account})")
+_msg("audit.licence.jsonld_too_large", "JSON-LD block {i}: larger than {limit} bytes; not read")
+_msg("audit.licence.jsonld_not_json", "JSON-LD block {i}: not JSON ({error}); ignored")
+_msg("audit.licence.no_text", "{where}: {type} value carries no licence text; ignored")
 
 # ------------------------------------------------------------------------------------------- similar's notes
 _msg("similar.no_embed", "lexical evidence only: paraphrase and translation could not be judged (they need "

@@ -107,9 +107,9 @@ def index_notes(index: "Index | IndexInfo") -> tuple[str, ...]:
         return ()
     reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.get("skipped_by_reason", {}).items()))
     acc = Path(index.path) / "account.jsonl"
-    return (f"the index left {n:,} input record(s) out ({reasons}), so text from them cannot be found; they are "
-            f"listed with the reason and the fix in {acc} (jq -c 'select(.status == \"skipped\")' {acc}, or "
-            f"grep '\"skipped\"' {acc})",)
+    from .messages import Message
+
+    return (Message("index.skipped_note", n=n, reasons=reasons, account=str(acc)),)
 
 
 def _options(opts: Any) -> dict[str, Any]:

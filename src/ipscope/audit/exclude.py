@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
-from ..messages import error
+from ..messages import Message, error
 from .signals.base import Finding
 from .sites import _host_name
 
@@ -47,7 +47,7 @@ class Entry:
     text: str  # the line as written (without its comment), the evidence
 
     def finding(self) -> Finding:
-        return Finding(SIGNAL, f"{self.list} line {self.line}", f"excluded domain: {self.text}", True)
+        return Finding(SIGNAL, Message("audit.where.line", source=self.list, line=self.line), f"excluded domain: {self.text}", True)
 
 
 class ExcludeList:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from ipscope.errors import IpscopeError
+from ipscope.messages import Message
 
 if TYPE_CHECKING:
     from license_expression import Licensing
@@ -481,12 +482,12 @@ def _jsonld_licences(blocks: list[str], out: list[tuple[str, Any]], notes: list[
         if "icense" not in block:
             continue
         if len(block) > _MAX_JSONLD:
-            notes.append(f"JSON-LD block {i}: larger than {_MAX_JSONLD} bytes; not read")
+            notes.append(Message("audit.licence.jsonld_too_large", i=i, limit=_MAX_JSONLD))
             continue
         try:
             data = json.loads(block)
         except (ValueError, RecursionError) as e:
-            notes.append(f"JSON-LD block {i}: not JSON ({str(e)[:80]}); ignored")
+            notes.append(Message("audit.licence.jsonld_not_json", i=i, error=str(e)[:80]))
             continue
         stack: list[tuple[Any, int]] = [(data, 0)]
         while stack and len(out) < _MAX_SOURCES:
@@ -570,7 +571,7 @@ def _classify(raw: object, page: PageMeta | None) -> Licence:
     for where, value in sources:
         texts = [value] if isinstance(value, str) else _value_texts(value)
         if not texts and value is not None:
-            notes.append(f"{where}: {type(value).__name__} value carries no licence text; ignored")
+            notes.append(Message("audit.licence.no_text", where=where, type=type(value).__name__))
         for text in texts[:_MAX_SOURCES]:
             text = text[:_MAX_RAW]
             if text.strip() not in seen:

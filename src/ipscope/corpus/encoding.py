@@ -82,8 +82,9 @@ class Decoded:
 class UndecodableError(InputError):
     """Bytes that are not text in the encoding decided (or given); ``position`` is the byte offset."""
 
-    def __init__(self, message: str, fix: str, encoding: str, position: int) -> None:
-        super().__init__(message, fix)
+    def __init__(self, message: str, fix: str, encoding: str, position: int, *, code: str | None = None,
+                 params: dict | None = None) -> None:
+        super().__init__(message, fix, code=code, params=params)
         self.encoding = encoding
         self.position = position
 
@@ -468,16 +469,18 @@ def _decode_as(data: bytes, name: str, how: How, errors: Errors) -> Decoded:
 
 def undecodable(name: str, how: How, position: int) -> UndecodableError:
     """The error for bytes at ``position`` that ``name`` cannot decode; the fix names the options."""
+    from ..messages import Message, render
+
     if how == "utf-8":
-        msg = f"invalid UTF-8 at byte {position} (the rest reads as UTF-8)"
+        code, params = "encoding.invalid_utf8", {"position": position}
     else:
-        said = {"given": "given", "bom": "from its byte-order mark", "detected": "detected"}[how]
-        msg = f"bytes at offset {position} are not text in {name} ({said})"
-    fix = ("pass --encoding-errors replace to read it with U+FFFD for the bad bytes"
-           + ("" if how == "given" else ", or --encoding NAME if it is in another encoding"))
-    return UndecodableError(msg, fix, name, position)
+        code = "encoding.not_text_in_given" if how == "given" else "encoding.not_text_in"
+        params = {"position": position, "name": name, "how": Message(f"encoding.how.{how}")}
+    return UndecodableError(render(code, params), render(code + ".fix", params), name, position, code=code,
+                            params=params)
 
 
 def _binary() -> BinaryInputError:
-    return BinaryInputError("binary data (NUL bytes), not text",
-                            "give a text file (any encoding: UTF-8, UTF-16, a legacy code page)")
+    from ..messages import error
+
+    return error(BinaryInputError, "encoding.binary")

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, Literal
 import orjson
 
 from ..errors import InputError, MissingExtraError
-from ..messages import Message
+from ..messages import Message, json_error
 
 RecordKind = Literal["jsonl", "jsonl.gz", "parquet"]
 FileKind = Literal["text", "jsonl", "jsonl.gz", "parquet"]
@@ -240,7 +240,7 @@ def _slow_parse(line: bytes, name: str, n: int, replace: bool, utf8_fix: str, la
     try:
         obj = json.loads(s)
     except json.JSONDecodeError as e:
-        return RawRecord(name, n, line, None, Message("corpus.line.malformed_json", error=e.msg, column=e.colno),
+        return RawRecord(name, n, line, None, Message("corpus.line.malformed_json", error=json_error(e.msg), column=e.colno),
                          "malformed-json", label)
     except (ValueError, RecursionError) as e:  # e.g. a 5,000-digit number, nesting too deep
         return RawRecord(name, n, line, None, Message("corpus.line.unreadable_json", error=str(e)[:120]),

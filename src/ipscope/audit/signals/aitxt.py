@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from ipscope.audit.pathmatch import KEEP_RESERVED, Pattern, RuleMatcher, compile_pattern
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
+from ipscope.messages import Message
 
 SIGNAL = "ai.txt"
 #: RFC 9309 §2.5: crawlers SHOULD parse at least 500 KiB; more is cut (bounds memory and compile time).
@@ -142,7 +143,7 @@ class AiTxtFile:
             if rule is not None:
                 f = made.get(rule.line)
                 if f is None:
-                    f = made[rule.line] = Finding(SIGNAL, f"{self.source} line {rule.line}", rule.text,
+                    f = made[rule.line] = Finding(SIGNAL, Message("audit.where.line", source=self.source, line=rule.line), rule.text,
                                                   not rule.allow, names)
                 out.append(f)
         return out
@@ -196,7 +197,7 @@ def parse_ai_txt(data: bytes, source: str) -> AiTxtFile:
         if not line:
             continue
         key, colon, value = line.partition(":")
-        where = f"{source} line {lineno}"
+        where = Message("audit.where.line", source=source, line=lineno)
         if not colon:
             problem(where, f"{raw.strip()[:80]!r} has no ':'; line ignored")
             continue

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from ipscope.audit.signals.base import Finding, Problem
+from ipscope.messages import Message
 from ipscope.errors import MissingExtraError
 
 SIGNAL = "c2pa"
@@ -135,7 +136,7 @@ def media_findings(path: Path) -> tuple[list[Finding], list[Problem]]:
     for assertion in manifest.get("assertions") or ():
         alabel = assertion.get("label") if isinstance(assertion, dict) else None
         if isinstance(alabel, str) and _LABEL.match(alabel):
-            where = f"{file} manifest {label} assertion {alabel}"
+            where = Message("audit.where.c2pa", file=file, label=label, assertion=alabel)
             _assertion_findings(assertion.get("data"), where, findings, problems)
     return findings, problems
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ipscope.audit.signals.base import Finding, Problem
+from ipscope.messages import Message
 
 SIGNAL: Final = "content-usage"
-HEADER_WHERE: Final = "header Content-Usage"
+HEADER_WHERE: Final = Message("audit.where.header", name="Content-Usage")
 
 Pref = Literal["allowed", "disallowed", "unknown"]
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from ipscope.audit.page import PageMeta
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
+from ipscope.messages import Message
 
 NOAI = "noai"
 NOIMAGEAI = "noimageai"
@@ -44,7 +45,7 @@ _LOOSE_SEP = re.compile(r"[\s;]+")
 #: A header value longer than this is cut (real ones are tens of characters; this bounds the work per record).
 MAX_VALUE_CHARS = 16_384
 
-_HEADER_WHERE = "header X-Robots-Tag"
+_HEADER_WHERE = Message("audit.where.header", name="X-Robots-Tag")
 
 
 def _mentions(low: str) -> bool:
@@ -121,7 +122,7 @@ def header_findings(
     problems: list[Problem] = []
     n = len(values)
     for i, v in enumerate(values):
-        w = where if n == 1 else f"{where} (value {i + 1} of {n})"
+        w = where if n == 1 else Message("audit.where.value_of", where=where, i=i + 1, n=n)
         if isinstance(v, bytes):
             v = v.decode("latin-1")  # HTTP field octets (RFC 9110 §5.5): every byte maps to one character
         elif not isinstance(v, str):
@@ -182,7 +183,7 @@ def html_findings(page: PageMeta) -> list[Finding]:
             agent = name
         else:
             continue  # "og:title", "twitter:card" …: not a crawler name
-        where = f'html <meta name="{name}">'
+        where = Message("audit.where.meta", name=name)
         evidence = content.strip()
         for sig, a in _scan(low[:MAX_VALUE_CHARS], agent, []):
             out.append(Finding(sig, where, evidence, True, (a,)))

@@ -23,6 +23,7 @@ from ipscope.audit.pathmatch import glob_match as _glob  # noqa: F401 (re-export
 from ipscope.audit.pathmatch import glob_parts as _glob_parts  # noqa: F401 (re-exported)
 from ipscope.audit.pathmatch import normalize_path, normalize_pattern  # noqa: F401 (re-exported)
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
+from ipscope.messages import Message
 from ipscope.audit.signals.content_usage import MAX_EVIDENCE, UsagePrefs, parse_content_signal, parse_usage
 
 SIGNAL: Final = "robots.txt"
@@ -162,7 +163,7 @@ class RobotsFile:
         if len(self.problems) >= MAX_PROBLEMS:
             self._dropped_problems += 1
             return
-        where = self.source if line is None else f"{self.source} line {line}"
+        where = self.source if line is None else Message("audit.where.line", source=self.source, line=line)
         self.problems.append(Problem(SIGNAL, where, message))
 
     @property
@@ -296,7 +297,7 @@ class RobotsFile:
         key = (rule.line, signal, reserved)
         f = e.findings.get(key)
         if f is None:
-            f = e.findings[key] = Finding(signal, f"{self.source} line {rule.line}", rule.text, reserved, e.agents)
+            f = e.findings[key] = Finding(signal, Message("audit.where.line", source=self.source, line=rule.line), rule.text, reserved, e.agents)
         return f
 
     def _usage_findings(self, e: _Entry, npath: str, crawlable: bool, out: list[Finding]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from ipscope.audit.signals.base import ANY_AGENT, Finding, Problem
+from ipscope.messages import Message
 from ipscope.audit.signals.rsl_links import link_header_licenses  # noqa: F401  (re-exported)
 from ipscope.audit.signals.safe_xml import Node as _Node, Refused as _Refused, parse_xml
 
@@ -144,7 +145,7 @@ class _Reader:
         if len(self.problems) >= MAX_PROBLEMS:
             self.dropped += 1
             return
-        where = self.source if line is None else f"{self.source} line {line}"
+        where = self.source if line is None else Message("audit.where.line", source=self.source, line=line)
         self.problems.append(Problem(SIGNAL, where, message))
 
     def done(self, contents: Sequence[Content], valid: bool, unknown_top: Sequence[tuple[int, str]] = ()
@@ -549,19 +550,19 @@ def evaluate(doc: RslDocument, url: str, who: Judged, *, key: str | None = None,
     if not chosen:
         if doc.unknown_top:
             return Verdict("not-licensed", tuple(
-                Evidence(f"{doc.source} line {ln}", f"{text}: an element the audit cannot read, which may hold "
+                Evidence(Message("audit.where.line", source=doc.source, line=ln), f"{text}: an element the audit cannot read, which may hold "
                                                    "terms for this URL") for ln, text in doc.unknown_top))
         return NONE
     per: dict[str, list[Evidence]] = {}
     for c in chosen:
-        where = f'{doc.source} <content url="{c.url}">'
+        where = Message("audit.where.rsl_content", source=doc.source, url=c.url)
         if not c.licenses:
-            per.setdefault("not-licensed", []).append(Evidence(f"{where} line {c.line}",
+            per.setdefault("not-licensed", []).append(Evidence(Message("audit.where.line", source=where, line=c.line),
                                                                f"{c.text}: no <license>, nothing is licensed"))
         for lic in c.licenses:
             state, ev = _judge_license(lic, c, who)
             per.setdefault("not-licensed" if state == "n/a" else state, []).extend(
-                Evidence(f"{where} line {ln}", text) for ln, text in ev)
+                Evidence(Message("audit.where.line", source=where, line=ln), text) for ln, text in ev)
     # §3.1.1: a prohibition in the effective scope wins; otherwise licences are alternative offers: one that
     # grants training freely is enough, then one that grants it on conditions, else nothing is licensed
     for state in ("prohibited", "allowed", "conditional", "not-licensed"):

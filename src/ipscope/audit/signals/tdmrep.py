@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from ipscope.audit.page import PageMeta
 from ipscope.audit.pathmatch import KEEP_RESERVED, FirstMatch, Pattern, compile_pattern
 from ipscope.audit.signals.base import Finding, Problem
+from ipscope.messages import Message
 
 SIGNAL: Final = "tdmrep"
 
@@ -191,7 +192,7 @@ def _jtype(v: object) -> str:
 
 
 def _rule(entry: object, i: int, source: str, problems: list[Problem]) -> tuple[Rule, Pattern] | None:
-    where = f"{source} entry {i}"
+    where = Message("audit.where.entry", source=source, i=i)
     if not isinstance(entry, dict):
         problems.append(_p(where, f"a JSON {_jtype(entry)}, not an object with location and tdm-reservation; "
                                   "ignored"))
@@ -291,7 +292,8 @@ def read_headers(headers: object) -> tuple[list[Finding], list[Problem]]:
     # Repeated header lines arrive joined by "," (RFC 9110 §5.3).
     values = res.split(",")
     evidence = f"tdm-reservation: {res}" + (f"; tdm-policy: {pol}" if pol is not None else "")
-    f = _level("header tdm-reservation", "header tdm-reservation", values, [pol] if pol else [], evidence,
+    hw = Message("audit.where.header", name="tdm-reservation")
+    f = _level(hw, hw, values, [pol] if pol else [], evidence,
                problems)
     return ([f] if f else []), problems
 
@@ -301,7 +303,7 @@ def _header_text(v: object, name: str, problems: list[Problem]) -> str | None:
         return v
     if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
         return ", ".join(v)
-    problems.append(_p(f"header {name}", f"value is a {type(v).__name__}, not text; ignored"))
+    problems.append(_p(Message("audit.where.header", name=name), f"value is a {type(v).__name__}, not text; ignored"))
     return None
 
 
@@ -319,7 +321,7 @@ def read_html(page: PageMeta) -> tuple[list[Finding], list[Problem]]:
     problems: list[Problem] = []
     evidence = " ".join([f'<meta name="tdm-reservation" content="{v}">' for v in res]
                         + [f'<meta name="tdm-policy" content="{v}">' for v in pol])
-    where = 'html <meta name="tdm-reservation">'
+    where = Message("audit.where.meta", name="tdm-reservation")
     f = _level(where, where, res, pol, evidence, problems)
     return ([f] if f else []), problems
 

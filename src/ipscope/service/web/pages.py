@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,11 +19,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ...errors import InputError, IpscopeError
+from ...messages import json_error
+from ...types import SimilarReport as SimilarReportT
 from ..batcher import Batcher
 from ..config import ServiceConfig
 from ..problems import Problem
 from ..state import State
 from . import i18n
+from .checkview import SIMILAR_TOP, Timing, marked, passages, semantic_view, similar_rows, trace_view
 from .forms import Form, Upload, read_form
 from .security import CSRF_COOKIE, HEADERS, LANG_COOKIE, SESSION_COOKIE, Secrets
 
@@ -316,70 +319,170 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
                                                   'empty.')) from None
         return meta
 
-    # -- check a text against the registered works
+    # -- check a text against the registered works or a corpus: the fast findings first (trace's spans, similar's
+    # lexical evidence), the evidence by meaning (similar with the embedder, ~1-2 s) in a second request that the
+    # page's script makes (POST /check/semantic, an HTML fragment), or, without JavaScript, in the whole page again
+    # (the button "semantic=1")
 
     @router.get("/check")
     async def check_page(request: Request) -> Response:
         return render(request, "check.html", form={}, **check_ctx())
 
-    @router.post("/check")
-    async def check_text(request: Request) -> Response:
-        loc = locale_of(request)
-        who = session(request)
-        values: dict[str, Any] = {}
-        try:
-            f = await form_of(request, PAGE_LIMITS["check"])
-            values = {"text": f.get("text")}
-            if who is None:
-                _ = _tr(loc)
-                raise PageError(401, _("Sign in first: checking a text needs an API key."),
-                                _("Sign up or sign in on the Register page."))
-            text = text_of(f, loc)
-            values["text"] = text
-            if len(text) > cfg.max_query_chars:
-                n, limit = format(len(text), ","), format(cfg.max_query_chars, ",")
-                _ = _tr(loc)
-                raise PageError(422, _("The text has %(n)s characters, over this server's limit of %(limit)s.",
-                                       n=n, limit=limit), _("Check a shorter part of it."))
+    async def check_input(request: Request, loc: i18n.Locale, who: Any, values: dict[str, Any]) -> tuple[
+            Form, str, Any]:
+        """The form of a check (CSRF checked), its text (the box or the file, within the server's limit) and the
+        corpus it names (None: the registered works); ``values`` receives what the form shows again."""
+        f = await form_of(request, PAGE_LIMITS["check"])
+        values["text"] = f.get("text")
+        if who is None:
+            _ = _tr(loc)
+            raise PageError(401, _("Sign in first: checking a text needs an API key."),
+                            _("Sign up or sign in on the Register page."))
+        text = text_of(f, loc)
+        values["text"] = text
+        if len(text) > cfg.max_query_chars:
+            n, limit = format(len(text), ","), format(cfg.max_query_chars, ",")
+            _ = _tr(loc)
+            raise PageError(422, _("The text has %(n)s characters, over this server's limit of %(limit)s.",
+                                   n=n, limit=limit), _("Check a shorter part of it."))
+        where = f.get("where") or "registry"
+        values["where"] = where
+        corpus = st.corpus(where[len("corpus:"):]) if where.startswith("corpus:") else None
+        return f, text, corpus
 
-            where = f.get("where") or "registry"
-            values["where"] = where
-            corpus = st.corpus(where[len("corpus:"):]) if where.startswith("corpus:") else None
+    async def fast_findings(text: str, corpus: Any) -> tuple[Any, Any]:
+        """The first findings: for a corpus, trace's spans (as POST /v1/trace) and similar's lexical ranking (as
+        POST /v1/similar with semantic false; None when the index has no passage layers), the two at once in two
+        engine threads (their compiled kernels release the GIL); for the registry, WorksIndex.check without
+        semantic evidence (as POST /v1/check)."""
+        import asyncio
 
-            def run() -> Any:
-                from ..app import _nonempty
+        from ..app import _nonempty
 
+        if corpus is None:
+            def check() -> Any:
                 _nonempty(text)
-                if corpus is not None:  # as POST /v1/trace, with the sources' text for the page
-                    from ...trace import TraceOptions
-                    from ...trace import trace as run_trace
-
-                    return run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
                 return st.works_index().check(text, reg)
 
-            result = await compute(run)
-        except (PageError, IpscopeError, Problem) as e:
-            return render_error(request, e, "check.html", form=values, **check_ctx())
-        if f.get("format") == "json":
-            body = result.to_dict() if corpus is not None else result.to_json()
-            return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
-                            media_type="application/json", headers={**HEADERS, "Content-Disposition":
-                                                                   'attachment; filename="check.json"'})
+            return await compute(check), None
+        from ...similar import SimilarOptions
+        from ...similar import similar as run_similar
+        from ...trace import TraceOptions
+        from ...trace import trace as run_trace
+
+        def traced() -> Any:
+            _nonempty(text)
+            return run_trace(corpus.searcher, text, "request", TraceOptions(excerpts=0))
+
+        def ranked() -> Any:
+            _nonempty(text)  # the same error as traced(), whichever of the two raises first
+            if corpus.layers_problem is not None:
+                return None
+            return run_similar(corpus.searcher, text, "request", SimilarOptions(top=SIMILAR_TOP, semantic=False))
+
+        rep, sim = await asyncio.gather(compute(traced), compute(ranked))
+        return rep, sim
+
+    def meaning_findings(text: str, corpus: Any) -> tuple[Any, dict[str, Any] | None]:
+        """The evidence by meaning: similar with the embedder (as POST /v1/similar with semantic true) over the
+        corpus, or over the index of registered works (the one WorksIndex.check searches), with the public
+        records of the works it names (a withdrawn work has none and is left out, as check leaves it out)."""
+        from ..app import _nonempty
+        from ...similar import SimilarOptions
+        from ...similar import similar as run_similar
+
+        _nonempty(text)
+        opts = SimilarOptions(top=SIMILAR_TOP, semantic=True)
         if corpus is not None:
-            view = trace_view(result)
-            return render(request, "check.html", form=values, result=view, query=marked(text, view),
-                          passages=passages(text, view, {}), notes=[message_text(n, loc) for n in result.notes],
-                          corpus=corpus.name, **check_ctx())
+            c = st.corpus(corpus.name, layers=True)  # the error of /v1/similar when the index has no passage layers
+            return run_similar(c.searcher, text, "request", opts), None
+        index = st.works_index().index
+        if not index.shards:
+            return SimilarReportT("check", len(text), 0, 0.0, True, (), ()), {}
+        rep = run_similar(index, text, "check", opts)
+        return rep, reg.works_by_id([r.doc_id for r in rep.results])
+
+    def own_texts(result: Any, who: tuple[str, str, str]) -> dict[str, str]:
+        """The texts of the reader's own works among the matches (the text is theirs to read)."""
         own: dict[str, str] = {}
-        for m in result.matches:  # the work's own passages are shown to its owner (the text is theirs to read)
-            if m.owner_id == who[1] and m.work_id not in own:
+        for m in getattr(result, "matches", ()):
+            if getattr(m, "owner_id", None) == who[1] and m.work_id not in own:
                 try:
                     own[m.work_id] = reg.text(who[0], m.work_id)
                 except IpscopeError:
                     pass
-        return render(request, "check.html", form=values, result=result, query=marked(text, result),
-                      passages=passages(text, result, own), notes=[message_text(n, loc) for n in result.notes],
-                      **check_ctx())
+        return own
+
+    def meaning_ctx(text: str, found: tuple[Any, dict[str, Any] | None], who: tuple[str, str, str],
+                    loc: i18n.Locale) -> dict[str, Any]:
+        rep, works = found
+        return {"semantic": semantic_view(text, rep, works, who[1]),
+                "semantic_notes": [message_text(n, loc) for n in rep.notes]}
+
+    @router.post("/check")
+    async def check_text(request: Request) -> Response:
+        t0 = time.perf_counter()
+        loc = locale_of(request)
+        who = session(request)
+        values: dict[str, Any] = {}
+        timing = Timing()
+        try:
+            f, text, corpus = await check_input(request, loc, who, values)
+            first, sim = await timing.wait("first", fast_findings(text, corpus))
+            want_meaning = f.get("semantic") == "1" and f.get("format") != "json"
+            meaning: dict[str, Any] = {}
+            if want_meaning:  # without JavaScript: the whole page again, the evidence by meaning included
+                try:
+                    res = await timing.run("meaning", compute, lambda: meaning_findings(text, corpus))
+                    meaning = meaning_ctx(text, res, who, loc)
+                except (IpscopeError, Problem) as e:
+                    meaning = {"semantic_error": error_of(e, loc)}
+        except (PageError, IpscopeError, Problem) as e:
+            return render_error(request, e, "check.html", form=values, **check_ctx())
+        if f.get("format") == "json":
+            body = first.to_dict() if corpus is not None else first.to_json()
+            return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
+                            media_type="application/json", headers={**HEADERS, "Content-Disposition":
+                                                                   'attachment; filename="check.json"'})
+        ctx: dict[str, Any] = {"form": values, "notes": [message_text(n, loc) for n in first.notes],
+                               "semantic_pending": not want_meaning, **meaning, **check_ctx()}
+        if corpus is not None:
+            view = trace_view(first)
+            ctx.update(result=view, query=marked(text, view), passages=passages(text, view, {}), corpus=corpus.name,
+                       lexical=similar_rows(sim) if sim is not None else None,
+                       lexical_notes=[message_text(n, loc) for n in sim.notes] if sim is not None else [])
+        else:
+            ctx.update(result=first, query=marked(text, first), passages=passages(text, first, own_texts(first, who)))
+        resp = render(request, "check.html", **ctx)
+        resp.headers["Server-Timing"] = timing.header(t0)
+        return resp
+
+    @router.post("/check/semantic")
+    async def check_semantic(request: Request) -> Response:
+        """The evidence by meaning of the text of a check form, as an HTML fragment the check page's script puts
+        in place (the same form as POST /check: its CSRF token, text and where)."""
+        t0 = time.perf_counter()
+        loc = locale_of(request)
+        who = session(request)
+        timing = Timing()
+        try:
+            _f, text, corpus = await check_input(request, loc, who, {})
+            res = await timing.run("meaning", compute, lambda: meaning_findings(text, corpus))
+            ctx = meaning_ctx(text, res, who, loc)
+            status = 200
+        except (PageError, IpscopeError, Problem) as e:
+            ctx = {"semantic_error": error_of(e, loc), "semantic_notes": []}
+            status = e.status if isinstance(e, (PageError, Problem)) else problem_status(e)
+        html = i18n.environment(loc).get_template("_semantic.html").render(**{"semantic": None, **ctx})
+        return HTMLResponse(html, status_code=status, headers={**HEADERS, "Server-Timing": timing.header(t0)})
+
+    def error_of(e: Exception, loc: i18n.Locale) -> dict[str, Any]:
+        if isinstance(e, PageError):
+            return {"message": e.message, "fix": e.fix}
+        if isinstance(e, Problem):
+            return {"message": e.detail, "fix": e.fix}
+        msg, fix = error_text(e, loc)  # type: ignore[arg-type]
+        return {"message": msg, "fix": fix}
 
     def check_ctx() -> dict[str, Any]:
         return {"corpora": sorted(st.corpora)}
@@ -495,6 +598,10 @@ def mount_pages(app: FastAPI, st: State, cfg: ServiceConfig, batcher: Batcher,
 
 
 PAGE_SIZE = 20  # works listed on a page of My works
+def problem_status(e: IpscopeError) -> int:
+    from ..problems import from_exception
+
+    return from_exception(e).status
 
 
 def audit_input(f: Form, loc: i18n.Locale) -> list[Any]:
@@ -515,7 +622,8 @@ def audit_input(f: Form, loc: i18n.Locale) -> list[Any]:
                 except json.JSONDecodeError:
                     pass
             _ = _tr(loc)
-            raise PageError(422, _("Line %(line)s is not JSON: %(error)s.", line=n, error=e.msg),
+            raise PageError(422, _("Line %(line)s is not JSON: %(error)s.", line=n,
+                                   error=message_text(json_error(e.msg), loc)),
                             _("Give one JSON object a line, e.g. {\"url\": \"https://example.com/a\", "
                               "\"text\": \"...\"}.")) from None
     if not records:
@@ -535,85 +643,6 @@ def audit_row(r: Any, loc: i18n.Locale) -> dict[str, Any]:
             "not_checked": [{"signal": n.signal, "input": n.input, "why": message_text(n.why, loc)}
                             for n in r.not_checked],
             "notes": [message_text(n, loc) for n in r.notes]}
-
-
-@dataclass(frozen=True)
-class SourceMatch:
-    """A corpus document a traced text copies from, in the shape the check page shows (a trace has no owner,
-    no reservations and no label: the template leaves them out)."""
-
-    work_id: str  # the document's id in the corpus
-    title: str
-    spans: tuple[Any, ...]  # CheckSpan: the query's characters and the document's
-    texts: tuple[str | None, ...]  # the document's matched characters, span by span
-    score: float  # the share of the query's tokens in these spans
-    owner: str | None = None
-    owner_id: str | None = None
-    label: str | None = None
-    reservations: Any = None
-
-
-@dataclass(frozen=True)
-class TraceView:
-    matches: tuple[SourceMatch, ...]
-    query_tokens: int
-    elapsed_ms: float
-    notes: tuple[str, ...]
-
-
-def trace_view(rep: Any) -> TraceView:
-    """A TraceReport grouped by the document of each span's first source, most copied first."""
-    from ...types import CheckSpan
-
-    groups: dict[str, list[tuple[Any, Any]]] = {}
-    for sp in rep.spans:
-        if sp.sources:
-            groups.setdefault(sp.sources[0].doc_id, []).append((sp, sp.sources[0]))
-    out = []
-    for doc_id, pairs in groups.items():
-        src0 = pairs[0][1]
-        title = str(src0.meta.get("title") or doc_id)
-        spans = tuple(CheckSpan(sp.start, sp.end, src.start, src.end, sp.kind, sp.tokens, sp.matched_tokens,
-                                sp.edits) for sp, src in pairs)
-        share = sum(sp.tokens for sp, _src in pairs) / max(1, rep.query_tokens)
-        out.append(SourceMatch(doc_id, title, spans, tuple(src.text for _sp, src in pairs), share))
-    out.sort(key=lambda m: -m.score)
-    return TraceView(tuple(out), rep.query_tokens, rep.elapsed_ms, tuple(rep.notes))
-
-
-def marked(text: str, result: Any) -> list[dict[str, Any]]:
-    """The checked text cut into segments at every span's ends: each ``{"text", "id", "match"}`` where ``id``
-    names the first span covering it (``i-j``: match i, span j) or is None. The template marks and links them."""
-    spans = [(s.query_start, s.query_end, f"{i}-{j}", i) for i, m in enumerate(result.matches)
-             for j, s in enumerate(m.spans) if 0 <= s.query_start < s.query_end <= len(text)]
-    cuts = sorted({0, len(text), *(sp[0] for sp in spans), *(sp[1] for sp in spans)})
-    out: list[dict[str, Any]] = []
-    for a, b in zip(cuts, cuts[1:]):
-        cover = next(((sid, i) for sa, sb, sid, i in spans if sa <= a and b <= sb), (None, None))
-        out.append({"text": text[a:b], "id": cover[0], "match": cover[1]})
-    return out
-
-
-def passages(text: str, result: Any, own: dict[str, str]) -> list[list[dict[str, Any]]]:
-    """For each match, each span's two sides: the query's characters and the work's (from the work's text when
-    the reader owns it; for a verbatim span the characters are the same on both sides; otherwise only the
-    offsets are public)."""
-    out = []
-    for i, m in enumerate(result.matches):
-        rows = []
-        for j, s in enumerate(m.spans):
-            work_text = own.get(m.work_id)
-            if isinstance(m, SourceMatch):  # a corpus document: its matched characters came with the trace
-                wt: str | None = m.texts[j]
-            elif work_text is not None:
-                wt = work_text[s.work_start:s.work_end]
-            elif s.kind == "verbatim":
-                wt = text[s.query_start:s.query_end]
-            else:
-                wt = None
-            rows.append({"id": f"{i}-{j}", "span": s, "query": text[s.query_start:s.query_end], "work": wt})
-        out.append(rows)
-    return out
 
 
 #: the exports of a work's reservations, one click away: (format, file name shown)
