@@ -25,7 +25,8 @@ in docs/scale.md, in one run. Parts (each skipped with ``--skip NAME``):
 * model: the per-shard inputs of the scale model: one shard's build on one core (a corpus of one shard's tokens,
   ``--jobs 1``), index bytes per token and per shard (from the build part's index), trace and similar latency and
   the peak RSS of a process querying one shard and all shards (default options: trace's 300 MB budget), and the
-  time to embed one passage (``ipscope add-layers --vectors`` of a small index) times the passages of a shard.
+  time to embed one passage (as ``index/vectors.py`` does, model warm, ``--vector-passages`` of them) times the
+  passages of a shard.
 
 Every part records the machine's load (``os.getloadavg``) before and after it: the machine is shared.
 
@@ -478,6 +479,27 @@ print("RESULT " + json.dumps({"trace": tr, "similar": si, "base_rss_mb": base, "
 """
 
 
+# the embedding of passages as ``index/vectors.py`` does it (batches of BATCH), after a warm-up batch
+_VECTOR_CHILD = r"""
+import json, sys, time
+from ipscope.embed import E5Embedder
+from ipscope.index import Index
+from ipscope.index.passages import PassageLayer, passage_text
+from ipscope.index.vectors import BATCH
+idx = Index.open(sys.argv[1])
+shard = idx.shards[0]
+layer = PassageLayer(shard.path)
+n = min(int(sys.argv[2]), layer.bounds.shape[0] - BATCH)
+texts = [passage_text(shard, layer, p)[2] for p in range(n + BATCH)]
+emb = E5Embedder()
+emb.embed(texts[:BATCH], "passage")
+t = time.perf_counter()
+for a in range(BATCH, n + BATCH, BATCH):
+    emb.embed(texts[a : a + BATCH], "passage")
+print("RESULT " + json.dumps({"passages": n, "seconds": time.perf_counter() - t}))
+"""
+
+
 def query_figures(idx: Path, queries: list[str]) -> dict:
     import tempfile
 
@@ -545,16 +567,17 @@ def bench_model(args, work: Path, build_row: dict | None) -> dict:
     big_info = json.loads((work / f"corpus-{n}.json").read_text())
     row["all_shards_query"] = query_figures(big, planted_queries(big_info, args.queries))
 
-    # vectors: embed the passages of a small index, per passage, then per shard
-    vec_n = args.vector_tokens
-    bt.make_corpus(pool, vec_n, work / f"corpus-{vec_n}", seed=3)
-    vec_idx = work / f"scale-vectors-{vec_n}.idx"
-    timed(index_cmd(work / f"corpus-{vec_n}", vec_idx, 1, None, True))
-    passages = sum(passages_of(vec_idx))
-    run = timed([PY, "-m", "ipscope", "add-layers", str(vec_idx), "--vectors", "--quiet"])
-    per = run["seconds"] / passages
-    row["vectors"] = {"passages": passages, "seconds": round(run["seconds"], 1), "s_per_passage": round(per, 4),
-                      "s_per_shard_est": round(per * row["passages_per_shard"])}
+    # vectors: the marginal time to embed a passage (the model loaded and warm), times a shard's passages
+    p = subprocess.run([PY, "-c", _VECTOR_CHILD, str(one_idx), str(args.vector_passages)], capture_output=True,
+                       text=True, env=ENV)
+    line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        row["vectors"] = {"error": p.stderr[-2000:]}
+    else:
+        v = json.loads(line[7:])
+        per = v["seconds"] / v["passages"]
+        row["vectors"] = {"passages": v["passages"], "seconds": round(v["seconds"], 1), "s_per_passage": round(per, 4),
+                          "s_per_shard_est": round(per * row["passages_per_shard"])}
     row["load_after"] = load()
     return row
 
@@ -573,7 +596,7 @@ def main() -> None:
     ap.add_argument("--index", default=None, help="route: the index to serve (default WORK/similar-100000000.idx)")
     ap.add_argument("--shard-servers", type=int, default=4, help="route: shard servers the index is split over")
     ap.add_argument("--queries", type=int, default=20, help="route and model: queries of each kind")
-    ap.add_argument("--vector-tokens", type=int, default=40_000, help="model: tokens of the index embedded")
+    ap.add_argument("--vector-passages", type=int, default=96, help="model: passages embedded to time it")
     ap.add_argument("--keep", action="store_true", help="keep the audit outputs (2.8 GB each at 400k records)")
     ap.add_argument("--work", default=str(HERE / "work"))
     ap.add_argument("--results", default=str(HERE / "results" / "bench_scale.jsonl"))
