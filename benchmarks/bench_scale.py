@@ -235,7 +235,7 @@ def bench_audit(args, work: Path, ray: RayInstance) -> dict:
     for r in range(args.repeat):
         for who in ("one", "ray") if r % 2 == 0 else ("ray", "one"):
             if who == "one":
-                run = ba._audit_run(REPO, corpus, snap, out_one)
+                run = ba._audit_run(Path(ENV["PYTHONPATH"]).parent, corpus, snap, out_one)  # runs TREE/src
             else:
                 run = timed(ray_cmd)
             run["load"] = load()
@@ -274,15 +274,19 @@ def free_port() -> int:
 
 
 class Serve:
-    """One ``ipscope serve`` process (in a session of its own, so it and its workers end together)."""
+    """One ``ipscope serve`` process (in a session of its own, so it and its workers end together), logging to
+    ``home/serve.log``. ``registry``: it holds a registry in ``home`` (``--data``); shard servers and routers
+    hold none."""
 
-    def __init__(self, data: Path, extra: list[str]) -> None:
-        self.data = data
+    def __init__(self, home: Path, extra: list[str], registry: bool = False) -> None:
+        self.data = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        data.mkdir(parents=True, exist_ok=True)
-        self.cmd = [PY, "-m", "ipscope", "serve", "--data", str(data), "--port", str(self.port), "--workers", "1",
-                    "--rate-limit", "0", "--signup-limit", "0", "--log-level", "warning", *extra]
+        home.mkdir(parents=True, exist_ok=True)
+        self.cmd = [PY, "-m", "ipscope", "serve", "--port", str(self.port), "--workers", "1", "--rate-limit", "0",
+                    "--log-level", "warning", *extra]
+        if registry:
+            self.cmd += ["--data", str(home), "--signup-limit", "0"]
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 300) -> float:
@@ -294,9 +298,9 @@ class Serve:
         while time.perf_counter() - t < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{' '.join(self.cmd)} exited: " + (self.data / "serve.log").read_text()[-3000:])
-            try:
-                if httpx.get(self.url + "/v1", timeout=1).status_code == 200:
-                    return time.perf_counter() - t
+            try:  # any answer: uvicorn listens once the app has started (a shard server may have no /v1)
+                httpx.get(self.url + "/v1", timeout=1)
+                return time.perf_counter() - t
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
@@ -344,35 +348,29 @@ def findings(kind: str, d: dict) -> set[tuple]:
     return {(r["doc_id"], r["label"]) for r in d["results"]}
 
 
-def route_queries(work: Path, n: int) -> list[str]:
-    import planted
-
-    info = json.loads((work / "corpus-100000000.json").read_text())
-    novel = [planted.body(planted._read_book(SHARED / "gutenberg" / b)) for b in planted.HELD_OUT_BOOKS]
-    qs = (planted.make_queries(info["sample"], novel, "verbatim", n // 2, seed=7, query_words=850)
-          + planted.make_queries(info["sample"], novel, "edited", n - n // 2, seed=8, query_words=850))
-    return [q.text for q in qs]
-
-
 def bench_route(args, work: Path) -> dict:
     if not has_router():
         return {"skipped": "`ipscope serve --help` has no --route: the router (issue 14, point 3) is not in this tree"}
     import httpx
 
-    idx = Path(args.index) if args.index else work / "similar-100000000.idx"
+    n = int(float(args.tokens))
+    idx = Path(args.index) if args.index else next(
+        (p for p in (work / f"scale-local-{n}.idx", work / f"similar-{n}.idx") if (p / "manifest.json").is_file()),
+        work / f"scale-local-{n}.idx")
     if not (idx / "manifest.json").is_file():
-        return {"skipped": f"no index at {idx}: run bench_similar.py (or give --index)"}
-    shards = len(json.loads((idx / "manifest.json").read_text())["shards"])
+        return {"skipped": f"no index at {idx}: run the build part first (or give --index)"}
+    names = [sh["name"] for sh in json.loads((idx / "manifest.json").read_text())["shards"]]
+    shards = len(names)
     k = args.shard_servers
     cuts = [round(i * shards / k) for i in range(k + 1)]
     root = work / "scale-route"
     shutil.rmtree(root, ignore_errors=True)
-    one = Serve(root / "one", ["--corpus", f"big={idx}"])
+    one = Serve(root / "one", ["--corpus", f"big={idx}"], registry=True)
     parts = [Serve(root / f"shard{i}", ["--corpus", f"big={idx}", "--shards", f"{cuts[i]}-{cuts[i + 1] - 1}"])
              for i in range(k)]
     row: dict = {"index": str(idx), "shards": shards, "shard_servers": [f"{cuts[i]}-{cuts[i + 1] - 1}" for i in range(k)],
                  "load_before": load()}
-    queries = route_queries(work, args.queries)
+    queries = route_queries(work / f"corpus-{n}.json", args.queries)
     servers = [one, *parts]
     try:
         row["start_s"] = {"one": round(one.start(), 1), "shard_servers": [round(s.start(), 1) for s in parts]}
@@ -439,7 +437,8 @@ def bench_route(args, work: Path) -> dict:
                     continue
                 killed["answers"] += 1
                 killed["partial"] += ans.get("partial") is True
-                killed["missing_right"] += sorted(ans.get("missing_shards") or []) == missing
+                said = sorted(ans.get("missing_shards") or [], key=str)  # shard numbers (or their names)
+                killed["missing_right"] += said in (missing, sorted(names[i] for i in missing))
                 killed["wrong_findings"] += len(findings(kind, ans) - findings(kind, full[(kind, i)]))
         killed["every_answer_partial"] = killed["partial"] == killed["answers"]
         killed["none_wrong"] = killed["wrong_findings"] == 0
@@ -519,6 +518,12 @@ def query_figures(idx: Path, queries: list[str]) -> dict:
             "peak_rss_mb": round(r["peak_rss_mb"], 1)}
 
 
+def route_queries(meta: Path, n: int) -> list[str]:
+    """The queries of bench_service.py: ~1,000-token texts planting passages of the corpus (``meta``: the sample
+    documents bench_trace's make_corpus keeps beside it) in held-out novel text."""
+    return planted_queries(json.loads(meta.read_text()), n)
+
+
 def planted_queries(info: dict, n: int) -> list[str]:
     import planted
 
@@ -593,21 +598,27 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each build and audit (alternating); medians")
     ap.add_argument("--no-passages", action="store_true", help="build the trace index alone")
     ap.add_argument("--skip", default="", help=f"comma-separated parts to skip: {', '.join(PARTS)}")
-    ap.add_argument("--index", default=None, help="route: the index to serve (default WORK/similar-100000000.idx)")
+    ap.add_argument("--index", default=None,
+                    help="route: the index to serve (default: the build part's WORK/scale-local-TOKENS.idx)")
     ap.add_argument("--shard-servers", type=int, default=4, help="route: shard servers the index is split over")
     ap.add_argument("--queries", type=int, default=20, help="route and model: queries of each kind")
     ap.add_argument("--vector-passages", type=int, default=96, help="model: passages embedded to time it")
     ap.add_argument("--keep", action="store_true", help="keep the audit outputs (2.8 GB each at 400k records)")
+    ap.add_argument("--src", type=Path, default=REPO / "src",
+                    help="the src/ directory of the tree measured (its ipscope runs every command), e.g. another "
+                         "checkout's")
     ap.add_argument("--work", default=str(HERE / "work"))
     ap.add_argument("--results", default=str(HERE / "results" / "bench_scale.jsonl"))
     args = ap.parse_args()
+    ENV["PYTHONPATH"] = str(args.src.resolve())
     skip = {s for s in args.skip.split(",") if s}
     if skip - set(PARTS):
         ap.error(f"--skip: unknown parts {sorted(skip - set(PARTS))}; the parts are {', '.join(PARTS)}")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     row: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "bench": "scale",
-                 "machine": f"{os.cpu_count()} cores", "repeat": args.repeat, "load_start": load()}
+                 "machine": f"{os.cpu_count()} cores", "src": ENV["PYTHONPATH"], "repeat": args.repeat,
+                 "load_start": load()}
     if not {"build", "audit"} <= skip:
         import ray
 
