@@ -467,6 +467,7 @@ opts = TraceOptions()
 warm_up(opts)
 base = status()[0]
 idx = Index.open(cfg["index"])
+opened = status()[0]
 sopts = SimilarOptions(semantic=False)
 qs = cfg["queries"]
 for q in qs[:2]:
@@ -474,7 +475,8 @@ for q in qs[:2]:
 tr = [trace(idx, q, opts=opts).elapsed_ms for q in qs]
 si = [similar(idx, " ".join(q.split()[:300]), opts=sopts).elapsed_ms for q in qs]
 rss, hwm = status()
-print("RESULT " + json.dumps({"trace": tr, "similar": si, "base_rss_mb": base, "rss_mb": rss, "peak_rss_mb": hwm}))
+print("RESULT " + json.dumps({"trace": tr, "similar": si, "base_rss_mb": base, "opened_rss_mb": opened, "rss_mb": rss,
+                             "peak_rss_mb": hwm}))
 """
 
 
@@ -514,7 +516,8 @@ def query_figures(idx: Path, queries: list[str]) -> dict:
     r = json.loads(line[7:])
     return {"queries": len(queries), "trace_p50_ms": pct(r["trace"], 50), "trace_p95_ms": pct(r["trace"], 95),
             "similar_p50_ms": pct(r["similar"], 50), "similar_p95_ms": pct(r["similar"], 95),
-            "base_rss_mb": round(r["base_rss_mb"], 1), "rss_mb": round(r["rss_mb"], 1),
+            "base_rss_mb": round(r["base_rss_mb"], 1), "opened_rss_mb": round(r["opened_rss_mb"], 1),
+            "rss_mb": round(r["rss_mb"], 1),
             "peak_rss_mb": round(r["peak_rss_mb"], 1)}
 
 
@@ -571,6 +574,10 @@ def bench_model(args, work: Path, build_row: dict | None) -> dict:
     row["one_shard"]["query"] = query_figures(one_idx, planted_queries(one_info, args.queries))
     big_info = json.loads((work / f"corpus-{n}.json").read_text())
     row["all_shards_query"] = query_figures(big, planted_queries(big_info, args.queries))
+    a, o, k = row["all_shards_query"], row["one_shard"]["query"], max(1, row["shards"] - 1)
+    # what each shard beyond the first adds to a query's time and to the process's memory (the scale model's input)
+    row["per_extra_shard"] = {f: round((a[f] - o[f]) / k, 2)
+                              for f in ("trace_p50_ms", "similar_p50_ms", "opened_rss_mb", "rss_mb")}
 
     # vectors: the marginal time to embed a passage (the model loaded and warm), times a shard's passages
     p = subprocess.run([PY, "-c", _VECTOR_CHILD, str(one_idx), str(args.vector_passages)], capture_output=True,
