@@ -456,9 +456,9 @@ def bench_route(args, work: Path) -> dict:
 
 _QUERY_CHILD = r"""
 import json, sys, time
-def status():
+def status():  # MB: resident, peak resident, resident anonymous (the rest is file pages the kernel can drop)
     f = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
-    return int(f["VmRSS"].split()[0]) / 1024, int(f["VmHWM"].split()[0]) / 1024
+    return tuple(int(f[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM", "RssAnon"))
 from ipscope.index import Index
 from ipscope.similar import SimilarOptions, similar
 from ipscope.trace import TraceOptions, trace, warm_up
@@ -474,9 +474,9 @@ for q in qs[:2]:
     trace(idx, q, opts=opts); similar(idx, " ".join(q.split()[:300]), opts=sopts)
 tr = [trace(idx, q, opts=opts).elapsed_ms for q in qs]
 si = [similar(idx, " ".join(q.split()[:300]), opts=sopts).elapsed_ms for q in qs]
-rss, hwm = status()
+rss, hwm, anon = status()
 print("RESULT " + json.dumps({"trace": tr, "similar": si, "base_rss_mb": base, "opened_rss_mb": opened, "rss_mb": rss,
-                             "peak_rss_mb": hwm}))
+                             "peak_rss_mb": hwm, "anon_rss_mb": anon}))
 """
 
 
@@ -517,7 +517,7 @@ def query_figures(idx: Path, queries: list[str]) -> dict:
     return {"queries": len(queries), "trace_p50_ms": pct(r["trace"], 50), "trace_p95_ms": pct(r["trace"], 95),
             "similar_p50_ms": pct(r["similar"], 50), "similar_p95_ms": pct(r["similar"], 95),
             "base_rss_mb": round(r["base_rss_mb"], 1), "opened_rss_mb": round(r["opened_rss_mb"], 1),
-            "rss_mb": round(r["rss_mb"], 1),
+            "rss_mb": round(r["rss_mb"], 1), "anon_rss_mb": round(r["anon_rss_mb"], 1),
             "peak_rss_mb": round(r["peak_rss_mb"], 1)}
 
 
@@ -577,7 +577,7 @@ def bench_model(args, work: Path, build_row: dict | None) -> dict:
     a, o, k = row["all_shards_query"], row["one_shard"]["query"], max(1, row["shards"] - 1)
     # what each shard beyond the first adds to a query's time and to the process's memory (the scale model's input)
     row["per_extra_shard"] = {f: round((a[f] - o[f]) / k, 2)
-                              for f in ("trace_p50_ms", "similar_p50_ms", "opened_rss_mb", "rss_mb")}
+                              for f in ("trace_p50_ms", "similar_p50_ms", "opened_rss_mb", "rss_mb", "anon_rss_mb")}
 
     # vectors: the marginal time to embed a passage (the model loaded and warm), times a shard's passages
     p = subprocess.run([PY, "-c", _VECTOR_CHILD, str(one_idx), str(args.vector_passages)], capture_output=True,
