@@ -20,8 +20,12 @@ in docs/scale.md, in one run. Parts (each skipped with ``--skip NAME``):
   the same answers to ``/v1/trace`` and ``/v1/similar`` (timing fields aside), p50 of each (target: router <= 1.5x
   one process), then one shard server killed (``kill -9``) mid-run: every later answer must say ``"partial":
   true`` and name the killed server's shards in ``missing_shards``, and every finding it holds must be in the full
-  answer (trace: a span's query offsets with one of its sources; similar: a result's document and label). Skipped
-  with a message while ``ipscope serve --help`` has no ``--route``.
+  answer (trace: a span's query offsets with one of its sources; similar: a result's document and label). Beside
+  that strict count (``wrong_findings``), two looser ones say what kind of difference it is: ``uncovered_findings``
+  (no span of the full answer over the same query and source characters of that document; similar: the document
+  not in the full answer at all) and ``spans_not_in_full`` (a passage of the query said to be in the corpus where
+  the full answer has no span), with a few ``examples``. Skipped with a message while ``ipscope serve --help`` has
+  no ``--route``; ``--src`` points it at another checkout (e.g. the router's branch) meanwhile.
 * model: the per-shard inputs of the scale model: one shard's build on one core (a corpus of one shard's tokens,
   ``--jobs 1``), index bytes per token and per shard (from the build part's index), trace and similar latency and
   the peak RSS of a process querying one shard and all shards (default options: trace's 300 MB budget), and the
@@ -425,7 +429,8 @@ def bench_route(args, work: Path) -> dict:
         victim = parts[-1]
         missing = list(range(cuts[-2], cuts[-1]))
         killed = {"server": row["shard_servers"][-1], "answers": 0, "partial": 0, "missing_right": 0,
-                  "wrong_findings": 0, "before_kill_whole": 0}
+                  "wrong_findings": 0, "uncovered_findings": 0, "spans_not_in_full": 0, "before_kill_whole": 0,
+                  "examples": []}
         half = len(queries) // 2
         for i, q in enumerate(queries):
             if i == half:
@@ -439,7 +444,19 @@ def bench_route(args, work: Path) -> dict:
                 killed["partial"] += ans.get("partial") is True
                 said = sorted(ans.get("missing_shards") or [], key=str)  # shard numbers (or their names)
                 killed["missing_right"] += said in (missing, sorted(names[i] for i in missing))
-                killed["wrong_findings"] += len(findings(kind, ans) - findings(kind, full[(kind, i)]))
+                whole = findings(kind, full[(kind, i)])
+                wrong = findings(kind, ans) - whole
+                killed["wrong_findings"] += len(wrong)
+                uncovered = [f for f in wrong if not covered(kind, f, whole)]
+                killed["uncovered_findings"] += len(uncovered)
+                if kind == "trace":  # a passage of the query said to be in the corpus where the full answer has none
+                    spans = {(sp["start"], sp["end"]) for sp in full[(kind, i)]["spans"]}
+                    killed["spans_not_in_full"] += sum(not any(a < e and s < b for a, b in spans)
+                                                       for s, e in {(sp["start"], sp["end"]) for sp in ans["spans"]})
+                for f in sorted(wrong)[:1]:  # what the router's author needs to see
+                    if len(killed["examples"]) < 6:
+                        near = sorted(g for g in whole if covered(kind, f, {g}) or (kind == "similar" and g[0] == f[0]))
+                        killed["examples"].append({"kind": kind, "query": i, "partial": f, "full_near": near[:3]})
         killed["every_answer_partial"] = killed["partial"] == killed["answers"]
         killed["none_wrong"] = killed["wrong_findings"] == 0
         row["killed"] = killed
@@ -519,6 +536,16 @@ def query_figures(idx: Path, queries: list[str]) -> dict:
             "base_rss_mb": round(r["base_rss_mb"], 1), "opened_rss_mb": round(r["opened_rss_mb"], 1),
             "rss_mb": round(r["rss_mb"], 1), "anon_rss_mb": round(r["anon_rss_mb"], 1),
             "peak_rss_mb": round(r["peak_rss_mb"], 1)}
+
+
+def covered(kind: str, f: tuple, full: set[tuple]) -> bool:
+    """Whether finding ``f`` of a partial answer has a counterpart in the full answer when exact extents are not
+    asked: trace, a span of the full answer over some of the same query characters from the same document and
+    some of the same source characters; similar, the same document (whatever its label)."""
+    if kind == "trace":
+        s, e, _, doc, ds, de = f
+        return any(g[3] == doc and g[0] < e and s < g[1] and g[4] < de and ds < g[5] for g in full)
+    return any(g[0] == f[0] for g in full)
 
 
 def route_queries(meta: Path, n: int) -> list[str]:
