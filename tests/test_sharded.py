@@ -395,3 +395,42 @@ def test_renderers_say_an_answer_is_partial(shard_index, queries) -> None:
     assert "PARTIAL: shard(s) 2, 3 missing" in similar_text(s)
     for rep in (t, s):
         assert "partial: shard(s) 2, 3 missing" in render_html([rep])
+
+
+def test_a_server_restarted_with_other_shards_is_left_out(shard_index, queries, tmp_path) -> None:
+    """A shard server restarted on its address with other --shards (the same index, so the same content_hash):
+    the router's plan says shards 0-1 are there, the server now holds 0-2. It refuses a request for other shards
+    than its own (409), the router leaves it out and says so: a partial answer, never shard 2 counted twice or
+    shards 0-1 silently missing (the reviewer's case of issue 14's router)."""
+    idx = Index.open(shard_index)
+    corpus = f"demo={shard_index}"
+    a = Server(["--corpus", corpus, "--shards", "0-1"], tmp_path / "a.log")
+    b = Server(["--corpus", corpus, "--shards", "2-4"], tmp_path / "b.log")
+    router = Server(["--route", a.url, "--route", b.url, "--shard-timeout", "20", "--rate-limit", "0"],
+                    tmp_path / "router.log")
+    try:
+        q = queries["persuasion+dorian"]  # Persuasion (shards 0-1) and Dorian Gray (shards 1-3)
+        full = _plain(trace(idx, q, "request", TraceOptions()).to_dict())
+        assert _plain(_post(router.url, "/v1/trace", {"text": q})) == full
+        assert a.stop() == 0
+        a = Server(["--corpus", corpus, "--shards", "0-2"], tmp_path / "a2.log", port=a.port)
+        info = httpx.get(a.url + "/v1/shard").json()["corpora"]["demo"]
+        body = {"protocol": 1, "content_hash": info["content_hash"], "text": q, "options": {}, "shards": [0, 1]}
+        r = httpx.post(a.url + "/v1/shard/demo/trace/collect", json=body)
+        assert r.status_code == 409 and "serves shards [0, 1, 2]" in r.json()["detail"] and r.json()["fix"]
+        got = _post(router.url, "/v1/trace", {"text": q})
+        assert got["partial"] is True and got["missing_shards"] == [0, 1]
+        assert _findings(got) <= _matches(idx, q)
+        sim = _post(router.url, "/v1/similar", {"text": q})
+        assert sim["partial"] is True and sim["missing_shards"] == [0, 1]
+    finally:
+        for s in (router, a, b):
+            s.stop()
+    # the router's own check: an answer for other shards than the server's is that server missing
+    from ipscope.service.router import ShardServer, _checked, _Down
+
+    server = ShardServer("http://127.0.0.1:1", (0, 1))
+    assert _checked(server, {"shards": [0, 1], "alignments": []}) == {"shards": [0, 1], "alignments": []}
+    for answer in ({"shards": [0, 1, 2], "alignments": []}, {"alignments": []}, [1]):
+        with pytest.raises(_Down, match="answered for shards"):
+            _checked(server, answer)

@@ -249,8 +249,8 @@ def _key(*parts: int) -> str:
 
 
 def similar_read(index: "Index | Searcher", wants: dict[str, list[list[int]]],
-                 shards: Sequence[int] | None = None) -> dict[str, dict[str, Any]]:
-    """READ on the shards ``shards`` (default all): of ``wants`` (``{"runs": [[shard, first, last]],
+                 shards: Sequence[int] | None = None) -> dict[str, Any]:
+    """READ on the shards ``shards`` (default all; listed in the answer's ``"shards"``): of ``wants`` (``{"runs": [[shard, first, last]],
     "passages": [[shard, p]], "spans": [[shard, a, b]], "passage_meta": [[shard, p]], "token_meta": [[shard,
     t]]}``) what these shards hold, keyed by ``"shard,..."``: a run's token hashes and passage bounds, a passage's
     or span's ``[start, end, text]``, a part's metadata."""
@@ -282,7 +282,7 @@ def similar_read(index: "Index | Searcher", wants: dict[str, list[list[int]]],
                 out[kind][_key(si, item[1])] = shard.meta(int(shard.parts_of(np.array([int(item[1])]))[0]))
             else:
                 raise KeyError(kind)
-    return out
+    return {"shards": sorted(served), **out}
 
 
 class Reader:
@@ -297,10 +297,11 @@ class Reader:
         self.wanted: dict[str, list[list[int]]] = {}
         self._runs: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def add(self, answers: Sequence[dict[str, dict[str, Any]]]) -> None:
+    def add(self, answers: Sequence[dict[str, Any]]) -> None:
         for a in answers:
             for kind, items in a.items():
-                self.got[kind].update(items)
+                if kind != "shards":
+                    self.got[kind].update(items)
 
     def _get(self, kind: str, *item: int, placeholder: Any = None) -> Any:
         k = _key(*item)

@@ -179,6 +179,15 @@ def _step(gen: Any, value: Any) -> tuple[bool, Any]:
         return True, stop.value
 
 
+def _checked(server: ShardServer, answer: Any) -> Any:
+    """A shard server's answer, if it is for the shards the router counts on it for; else that server is missing
+    from this request (an answer for other shards merged as if for these would be silently wrong)."""
+    got = answer.get("shards") if isinstance(answer, dict) else None
+    if got != list(server.shards):
+        raise _Down([(server, f"answered for shards {str(got)[:100]}, not {_ranges(list(server.shards))}")])
+    return answer
+
+
 class Router:
     """Scatters the phases of one question to a corpus's shard servers and merges their answers."""
 
@@ -189,13 +198,14 @@ class Router:
         self.client: Any = None
 
     async def _call(self, corpus: RoutedCorpus, server: ShardServer, phase: str, payload: dict[str, Any]) -> Any:
-        body = orjson.dumps({**payload, "protocol": PROTOCOL, "content_hash": corpus.content_hash})
+        body = orjson.dumps({**payload, "protocol": PROTOCOL, "content_hash": corpus.content_hash,
+                             "shards": list(server.shards)})
         with anyio.fail_after(self.config.shard_timeout):
             r = await self.client.post(f"{server.url}/v1/shard/{corpus.name}/{phase}", content=body,
                                        headers={"content-type": "application/json"})
             content = await r.aread()
         if r.status_code == 200:
-            return orjson.loads(content)
+            return _checked(server, orjson.loads(content))
         try:
             p = orjson.loads(content)
         except orjson.JSONDecodeError:

@@ -9,9 +9,10 @@ Endpoints (internal: JSON in, JSON out; no keys, so a shard server listens on a 
   layer markers' hashes (what the router checks at start and puts in a report's provenance);
 * ``POST /v1/shard/{corpus}/{phase}`` with ``phase`` one of ``trace/collect``, ``trace/resolve``,
   ``similar/stats``, ``similar/collect``, ``similar/read``: the body is the phase's payload (``ipscope.trace.
-  trace_rounds``, ``ipscope.similar.similar_rounds``) with ``"protocol"`` and ``"content_hash"``; the answer is
-  the phase's answer for this server's shards. A request for another content_hash (the index changed under the
-  router) is refused with 409.
+  trace_rounds``, ``ipscope.similar.similar_rounds``) with ``"protocol"``, ``"content_hash"`` and ``"shards"`` (the
+  shards the router expects this server to answer for); the answer is the phase's answer for this server's shards,
+  with ``"shards"``. A request for another content_hash (the index changed under the router) or other shards (this
+  server was restarted with other ``--shards``) is refused with 409.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ class ShardCorpus:
                           f"{self.searcher.index.manifest.get('content_hash')}) than the router's "
                           f"({payload.get('content_hash')})", "restart the router so that it reads the shard "
                           "servers' index again, or serve the same index everywhere")
+        if payload.get("shards") != self.shards:
+            # the router's plan is stale (this server was restarted with other --shards): an answer for other
+            # shards would be merged as if it were for those the router counts on (docs/service.md)
+            raise Problem(409, "other-shards", "Conflict", f"corpus {self.name}: this server serves shards "
+                          f"{self.shards}, the request is for {str(payload.get('shards'))[:200]}",
+                          "restart the router so that it asks the shard servers what they serve again")
         if phase.startswith("similar/") and self.layers_problem is not None:
             raise InputError(f"corpus {self.name} serves trace only: {self.layers_problem}",
                              "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
