@@ -280,6 +280,20 @@ def _start_fails(args: list[str], *words: str) -> str:
     return out
 
 
+def test_a_hostile_phase_request_over_http_is_a_small_422(cluster, shard_index) -> None:
+    """The reviewer's dos.py over HTTP: a 520-byte read of 50 whole-shard runs was a 35 MB answer."""
+    url = cluster["shards"][0].url
+    info = httpx.get(url + "/v1/shard").json()["corpora"]["demo"]
+    from ipscope.searcher import Searcher
+
+    s = Searcher(Index.open(shard_index))
+    n_pass = s.passage_layers([0])[0].bounds.shape[0]
+    for phase, payload, words in _hostile(s, n_pass, info["content_hash"]):
+        r = httpx.post(f"{url}/v1/shard/demo/{phase}", json=payload, timeout=60)
+        assert r.status_code == 422 and words in r.json()["detail"] and r.json()["fix"], (phase, r.text[:300])
+        assert len(r.content) < 2000
+
+
 def test_bad_shards_and_routes_are_refused_at_start(cluster, shard_index, demo_index, tmp_path) -> None:
     s0, s1, s2 = (s.url for s in cluster["shards"])
     _start_fails(["--corpus", f"demo={shard_index}", "--shards", "3-7"], "shard 7 does not exist", "0 to 4")
@@ -434,3 +448,72 @@ def test_a_server_restarted_with_other_shards_is_left_out(shard_index, queries, 
     for answer in ({"shards": [0, 1, 2], "alignments": []}, {"alignments": []}, [1]):
         with pytest.raises(_Down, match="answered for shards"):
             _checked(server, answer)
+
+
+def _hostile(s, n_pass: int, content_hash: str) -> list[tuple[str, dict, str]]:
+    """Payloads no router sends (the reviewer's scratch scripts dos.py and mem.py, and their kin): (phase,
+    payload, words of the 422's detail)."""
+    text = "the of and to a in " * 200
+    base = {"protocol": 1, "content_hash": content_hash, "shards": [0, 1]}
+    stats = {"n_passages": 10, "length": 2000.0, "df": [1] * 6}
+    return [
+        # a 520-byte request for 35 MB: every run as long as the shard
+        ("similar/read", {**base, "query_tokens": 100, "wants": {"runs": [[0, 0, n_pass - 1 - i] for i in range(50)]}},
+         "wants.runs[0] last"),
+        ("similar/read", {**base, "wants": {"runs": [[0, 0, 0]]}}, "query_tokens"),
+        ("similar/read", {**base, "query_tokens": 1_000, "wants": {"runs": [[0, 0, 0]] * 1000}}, "wants.runs has"),
+        ("similar/read", {**base, "query_tokens": 50, "wants": {"spans": [[0, 0, 5_000]]}}, "wants.spans[0] end"),
+        ("similar/read", {**base, "query_tokens": 50, "wants": {"passages": [[0, -1]]}}, "wants.passages[0] passage"),
+        ("similar/read", {**base, "query_tokens": 50, "wants": {"passage_meta": [[9, 0]]}}, "shard"),
+        # trace options a router never sends: 5 s of CPU, the memory budget off
+        ("trace/collect", {**base, "text": text, "options": {"min_tokens": 1, "seed_len": 1, "stride": 1,
+                                                             "max_occurrences": 10**9, "max_rss_mb": None}},
+         "a router sends its default"),
+        ("trace/collect", {**base, "text": text, "options": {"min_tokens": 0}}, "options.min_tokens"),
+        ("trace/collect", {**base, "text": text, "options": {"max_occurrences": 10**9}}, "options.max_occurrences"),
+        ("trace/collect", {**base, "text": text, "options": {"max_rss_mb": None}}, "options.max_rss_mb"),
+        ("trace/collect", {**base, "text": text, "options": {"excerpts": 10**7}}, "options.excerpts"),
+        ("trace/collect", {**base, "text": "x" * 1_000_001, "options": {}}, "over this server's limit"),
+        ("trace/resolve", {**base, "text": text, "options": {"excerpts": 10},
+                           "spans": [{"key": [0, 20, False], "members": [[0, 20, 0, 0, 0, 5_000, 20, 0]]}]},
+         "members[0] end"),
+        ("trace/resolve", {**base, "text": text, "options": {},
+                           "spans": [{"key": [0, 10**6, True], "members": []}]}, "spans[0].key[1]"),
+        ("similar/collect", {**base, "text": text, "k": 10**6, "stats": stats}, "k is"),
+        ("similar/collect", {**base, "text": text, "k": 10, "stats": {**stats, "df": [1] * 10**4}}, "stats.df"),
+        ("similar/collect", {**base, "text": text, "k": 10, "stats": stats,
+                             "lsh_keys": {"dtype": "<u4", "shape": [32, 10**6], "b64": ""}}, "lsh_keys.shape"),
+        ("similar/stats", {**base, "text": ["not", "text"]}, "not a string"),
+    ]
+
+
+def test_shard_phases_refuse_what_no_router_asks(shard_index, queries) -> None:
+    """Each phase's payload is checked before any work (docs/service.md, "Shard servers"): hostile payloads are
+    422 problems naming the field, while every payload the router's rounds send passes (the answers equal one
+    process's, through two shard servers' checks)."""
+    from ipscope import provenance
+    from ipscope.errors import InputError
+    from ipscope.service.shard_payload import PayloadError
+    from ipscope.service.shards import ShardCorpus
+
+    idx = Index.open(shard_index)
+    a, b = ShardCorpus("demo", shard_index, "0-1"), ShardCorpus("demo", shard_index, "2-4")
+    n_pass = a.searcher.passage_layers([0])[0].bounds.shape[0]
+    for phase, payload, words in _hostile(a.searcher, n_pass, idx.manifest["content_hash"]):
+        with pytest.raises(PayloadError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            a.call(phase, payload)
+
+    def answer(phase, payload):
+        payload = orjson.loads(orjson.dumps({**payload, "protocol": 1, "content_hash": idx.manifest["content_hash"]}))
+        return [orjson.loads(orjson.dumps(c.call(phase, {**payload, "shards": c.shards}))) for c in (a, b)]
+
+    for name, q in queries.items():
+        for topts in (TraceOptions(), TraceOptions(excerpts=30, max_sources=2, min_tokens=8)):
+            rep = drive(trace_rounds(q, name, topts), answer)
+            got = _plain(provenance.attach(rep, idx, provenance.as_query(q, name), topts).to_dict())
+            assert got == _plain(trace(idx, q, name, topts).to_dict()), name
+        sopts = SimilarOptions(semantic=False, top=100)
+        rep = drive(similar_rounds(q, name, sopts, None, [], None), answer)
+        got = _plain(provenance.attach(rep, idx, provenance.as_query(q, name), sopts, layers=True).to_dict())
+        assert got == _plain(similar(idx, q, name, sopts).to_dict()), name
+    assert issubclass(PayloadError, InputError)

@@ -515,7 +515,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
     ranked = semantic + [c for c in ranked if c not in semantic]
     reader = Reader()
     runs = {(si, a, b): None for c in ranked for si, a, b in _runs(_compared_keys(c, m, opts))}
-    reader.add((yield ("similar/read", {"wants": {"runs": [list(r) for r in runs]}})))
+    reader.add((yield ("similar/read", {"query_tokens": m, "wants": {"runs": [list(r) for r in runs]}})))
     q_shingles = _shingles(toks.hashes)
     informative = _informative_shingles(toks, terms, q_shingles.shape[0])
     chunks = _chunks(text, toks)
@@ -540,7 +540,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
         compared = _compared_by_meaning(feats, semantic, n_lex, by_vector, opts)
         wants = {(si, p): None for f in compared for si, p in f.passage_keys[: opts.semantic_passages]}
         if wants:
-            reader.add((yield ("similar/read", {"wants": {"passages": [list(w) for w in wants]}})))
+            reader.add((yield ("similar/read", {"query_tokens": m, "wants": {"passages": [list(w) for w in wants]}})))
         for f in compared:
             _semantic(reader, f, toks, chunks, q_vecs, embedder, opts, q_script)
     results = []
@@ -558,7 +558,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
     for r in top:
         _with_passage(record, copy.copy(by_doc[r.doc_id]), toks, cal)
     if record.wanted:
-        reader.add((yield ("similar/read", {"wants": record.wanted})))
+        reader.add((yield ("similar/read", {"query_tokens": m, "wants": record.wanted})))
     final = [_with_passage(reader, by_doc[r.doc_id], toks, cal) for r in top]
     return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
                          tuple(final), tuple(notes), text)

@@ -78,8 +78,9 @@ class ShardCorpus:
                 "path": str(index.path), "manifest": index.manifest,
                 "markers": marker_hashes(index, self.shards), "layers_problem": self.layers_problem}
 
-    def call(self, phase: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def call(self, phase: str, payload: dict[str, Any], max_query_chars: int = 1_000_000) -> dict[str, Any]:
         from .. import similar_shards, trace
+        from .shard_payload import check_payload
 
         if payload.get("protocol") != PROTOCOL:
             raise Problem(409, "protocol", "Conflict", f"this shard server speaks protocol {PROTOCOL}, the "
@@ -99,6 +100,7 @@ class ShardCorpus:
         if phase.startswith("similar/") and self.layers_problem is not None:
             raise InputError(f"corpus {self.name} serves trace only: {self.layers_problem}",
                              "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
+        payload = check_payload(phase, payload, self.searcher, self.shards, max_query_chars)
         try:
             if phase.startswith("trace/"):
                 return trace.shard_call(self.searcher, phase, payload, self.shards)
@@ -162,6 +164,7 @@ def create_shard_app(config: ServiceConfig, corpora: dict[str, ShardCorpus] | No
         payload = await read_json(request, cfg.max_body_bytes)
         if not isinstance(payload, dict):
             raise InputError("the request body is not a JSON object", "send the phase's payload as an object")
-        return JSONResponse(await anyio.to_thread.run_sync(c.call, name, payload, limiter=engine))
+        return JSONResponse(await anyio.to_thread.run_sync(c.call, name, payload, cfg.max_query_chars,
+                                                             limiter=engine))
 
     return app
