@@ -517,3 +517,25 @@ def test_shard_phases_refuse_what_no_router_asks(shard_index, queries) -> None:
         got = _plain(provenance.attach(rep, idx, provenance.as_query(q, name), sopts, layers=True).to_dict())
         assert got == _plain(similar(idx, q, name, sopts).to_dict()), name
     assert issubclass(PayloadError, InputError)
+
+
+def test_nothing_of_a_query_outlives_it(shard_index) -> None:
+    """The phases of one query in one process share its tokens and token ids through a state the driver makes
+    (``QueryState``), not module globals: once trace() and similar() return, no Tokens of the query is alive
+    (a global kept the last query's, ~50 MB for a 1M-character query, and threads overwrote each other's)."""
+    import gc
+
+    from ipscope import text as text_mod
+    from ipscope.text import Tokens, tokenize
+
+    idx = Index.open(shard_index)
+    q = PERSUASION[60_000:61_777] + " and something unusual"  # its token count is this query's alone
+    n = len(tokenize(q))
+
+    def alive() -> list:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, Tokens) and len(o) == n]
+
+    assert trace(idx, q, "q").spans and not alive()
+    assert similar(idx, q, "q", SimilarOptions(semantic=False)).results and not alive()
+    assert not [k for k, v in vars(text_mod).items() if isinstance(v, tuple) and any(x is q for x in v)]

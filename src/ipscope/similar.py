@@ -46,7 +46,7 @@ from .index.format import Index
 from .index.passages import PASSAGE_TOKENS, PassageLayer
 from .labels import VERBATIM_MIN_QUERY, _order, decide, substantial  # noqa: F401  (decide, substantial: re-exported)
 from .marks import quoted_tokens, script
-from .text import Tokens, tokenize, tokenize_once
+from .text import QueryState, Tokens, tokenize, tokenize_once
 from .messages import Message
 from .searcher import Searcher
 from .types import LABELS, PassagePair, SimilarMatch, SimilarReport
@@ -473,14 +473,15 @@ def _check_words(m: int, query: str) -> None:
 
 
 def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedder | None, notes: list[str],
-                   vec_layer: dict | None, features: dict[str, "Features"] | None = None):
+                   vec_layer: dict | None, features: dict[str, "Features"] | None = None,
+                   state: QueryState | None = None):
     """The router's side of similar as a generator (no I/O): it yields ``(phase, payload)`` —
     ``"similar/stats"``, ``"similar/collect"``, then ``"similar/read"`` up to three times — and is sent the list
     of the shard servers' answers (together covering the shards asked for); returns the ``SimilarReport``
     (without provenance). ``embedder``/``notes``: as ``_embedder_for`` decided; ``vec_layer``: the index's
-    ``layers.vectors`` entry."""
+    ``layers.vectors`` entry; ``state``: the query's state shared with the shard calls in one process."""
     t0 = time.perf_counter()
-    toks = tokenize_once(text)
+    toks = tokenize_once(text, state)
     m = len(toks)
     _check_words(m, query)
     notes = list(notes)
@@ -583,11 +584,12 @@ def similar(index: "Index | Searcher", text: "str | QueryText", query: str | Non
     q = provenance.as_query(text, query)
     check_query_size(q.text, q.name, "similar")
     s.passage_layers()
-    _check_words(len(tokenize_once(q.text)), q.name)
+    state = QueryState()  # this query's tokens, shared by its phases and dropped with it
+    _check_words(len(tokenize_once(q.text, state)), q.name)
     embedder, notes = _embedder_for(opts, embedder)
     vec_layer = s.index.manifest.get("layers", {}).get("vectors")
-    rep = drive(similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer, features),
-                lambda phase, payload: [similar_shards.shard_call(s, phase, payload)])
+    rep = drive(similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer, features, state),
+                lambda phase, payload: [similar_shards.shard_call(s, phase, payload, None, state)])
     vectors = rep.semantic and "vectors" in s.index.manifest.get("layers", {})
     return provenance.attach(rep, s.index, q, opts, layers=True, vectors_used=vectors)
 

@@ -29,7 +29,7 @@ from .index.format import Index
 from .index.passages import PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, lsh_keys, passage_part, passage_text, \
     token_span_text
 from .searcher import Searcher
-from .text import Tokens, tokenize, tokenize_once
+from .text import QueryState, Tokens, tokenize, tokenize_once
 
 BM25_K1 = 1.5
 BM25_B = 0.75
@@ -110,13 +110,14 @@ def _served(s: Searcher, shards: Sequence[int] | None) -> list[int]:
     return list(range(len(s.index.shards))) if shards is None else sorted(shards)
 
 
-def similar_stats(index: "Index | Searcher", text: str, shards: Sequence[int] | None = None) -> dict[str, Any]:
+def similar_stats(index: "Index | Searcher", text: str, shards: Sequence[int] | None = None,
+                  state: QueryState | None = None) -> dict[str, Any]:
     """STATS on the shards ``shards`` (default all): ``{"shards", "per_shard": [{"shard", "passages",
     "length"}], "df": [passages holding each distinct query token, in hash order]}``."""
     s = Searcher.of(index)
     served = _served(s, shards)
     layers = s.passage_layers(served)
-    toks = tokenize_once(text)
+    toks = tokenize_once(text, state)
     uniq = np.unique(toks.hashes)
     df = np.zeros(uniq.shape[0], np.int64)
     per = []
@@ -150,7 +151,8 @@ def query_lsh_keys(toks: Tokens) -> np.ndarray:
 
 def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[str, Any],
                     query_vectors: np.ndarray | None = None, trace: bool = True,
-                    shards: Sequence[int] | None = None, keys: np.ndarray | None = None) -> dict[str, Any]:
+                    shards: Sequence[int] | None = None, keys: np.ndarray | None = None,
+                    state: QueryState | None = None) -> dict[str, Any]:
     """COLLECT on the shards ``shards`` (default all), with the corpus-wide ``stats``: the candidates, each with
     its document (null: a duplicate left out)::
 
@@ -167,7 +169,7 @@ def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[st
     served = _served(s, shards)
     layers = s.passage_layers(served)
     idx = s.index
-    toks = tokenize_once(text)
+    toks = tokenize_once(text, state)
     terms = terms_of(toks, stats)
     shard_ids = {si: idx.shards[si].ids_for(terms.hashes) for si in served}
     bm25: list[list[list]] = []
@@ -333,16 +335,17 @@ class Reader:
         return self._get("token_meta", si, t, placeholder={})
 
 
-def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None
-               ) -> dict[str, Any]:
-    """One phase of similar on the shards ``shards`` of ``s`` (what a shard server answers)."""
+def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None,
+               state: QueryState | None = None) -> dict[str, Any]:
+    """One phase of similar on the shards ``shards`` of ``s`` (what a shard server answers; ``state``: the query's
+    state when its phases run in this process)."""
     if phase == "similar/stats":
-        return similar_stats(s, payload["text"], shards)
+        return similar_stats(s, payload["text"], shards, state)
     if phase == "similar/collect":
         qv, keys = payload.get("query_vectors"), payload.get("lsh_keys")
         return similar_collect(s, payload["text"], int(payload["k"]), payload["stats"],
                                unpack(qv) if qv is not None else None, bool(payload.get("trace", True)), shards,
-                               unpack(keys) if keys is not None else None)
+                               unpack(keys) if keys is not None else None, state)
     if phase == "similar/read":
         return similar_read(s, payload["wants"], shards)
     raise KeyError(phase)
