@@ -539,3 +539,35 @@ def test_nothing_of_a_query_outlives_it(shard_index) -> None:
     assert trace(idx, q, "q").spans and not alive()
     assert similar(idx, q, "q", SimilarOptions(semantic=False)).results and not alive()
     assert not [k for k, v in vars(text_mod).items() if isinstance(v, tuple) and any(x is q for x in v)]
+
+
+def test_a_shard_servers_own_failure_is_a_missing_shard_not_the_clients_error(shard_index, queries,
+                                                                                tmp_path) -> None:
+    """A shard server failing on a checked request (here its shard 3's metadata offsets damaged after it started:
+    an IndexError inside the engine) answers 500, and the router leaves it out (a partial answer), instead of a
+    422 "malformed request" passed on to the client. A payload the server refuses is a 422 naming the field."""
+    import shutil
+
+    import numpy as np
+
+    idx = Index.open(shard_index)
+    copy = tmp_path / "copy.idx"
+    shutil.copytree(shard_index, copy)
+    a = Server(["--corpus", f"demo={shard_index}", "--shards", "0-1"], tmp_path / "a.log")
+    b = Server(["--corpus", f"demo={copy}", "--shards", "2-4"], tmp_path / "b.log")
+    router = Server(["--route", a.url, "--route", b.url, "--shard-timeout", "20", "--rate-limit", "0"],
+                    tmp_path / "router.log")
+    try:
+        q = queries["lunyu"]  # 论语, in shard 3
+        np.save(copy / "shards" / idx.manifest["shards"][3]["name"] / "meta_offsets.npy", np.zeros(1, np.int64))
+        got = _post(router.url, "/v1/trace", {"text": q})
+        assert got["partial"] is True and got["missing_shards"] == [2, 3, 4]
+        assert "IndexError" in b.output() and "HTTP 500" in router.output()
+        info = httpx.get(b.url + "/v1/shard").json()["corpora"]["demo"]
+        r = httpx.post(b.url + "/v1/shard/demo/trace/collect", json={"protocol": 1, "text": q, "options": {"gap": 9},
+                                                                     "content_hash": info["content_hash"],
+                                                                     "shards": [2, 3, 4]})
+        assert r.status_code == 422 and "options.gap" in r.json()["detail"]
+    finally:
+        for s in (router, a, b):
+            s.stop()

@@ -210,9 +210,8 @@ class Router:
             p = orjson.loads(content)
         except orjson.JSONDecodeError:
             p = {}
-        if r.status_code in (400, 413, 422):  # the request's fault: the client hears it as from one process
-            raise Problem(r.status_code, str(p.get("type", "urn:ipscope:problem:invalid-input")).rsplit(":", 1)[-1],
-                          str(p.get("title", "Unprocessable Content")), str(p.get("detail", "")), p.get("fix"))
+        # the router checked the client's request as one process does: a refusal here (a 409 or 422: another
+        # plan or another version; a 500: the server's own failure) leaves that server out, logged with its reason
         raise _Down([(server, f"HTTP {r.status_code}: {str(p.get('detail', ''))[:200]}")])
 
     async def _scatter(self, corpus: RoutedCorpus, servers: list[ShardServer], phase: str,

@@ -101,15 +101,15 @@ class ShardCorpus:
             raise InputError(f"corpus {self.name} serves trace only: {self.layers_problem}",
                              "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
         payload = check_payload(phase, payload, self.searcher, self.shards, max_query_chars)
+        # the payload is checked: whatever fails from here on is this server's fault (a 500, which the router
+        # counts as this server missing), never the request's (a 422 the router would pass to its client)
         try:
             if phase.startswith("trace/"):
                 return trace.shard_call(self.searcher, phase, payload, self.shards)
             return similar_shards.shard_call(self.searcher, phase, payload, self.shards)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            if isinstance(e, IpscopeError):
-                raise
-            raise InputError(f"a malformed {phase} request ({type(e).__name__}: {str(e)[:200]})",
-                             "send what ipscope serve --route sends (docs/service.md, \"Shard servers\")") from None
+        except InputError as e:
+            raise Problem(500, "internal", "Internal Server Error", f"{phase} failed on a checked request: "
+                          f"{e.message}", "tell the operator: the shard server's log has the time") from None
 
 
 def open_shard_corpora(config: ServiceConfig) -> dict[str, ShardCorpus]:
