@@ -314,6 +314,46 @@ def test_bad_shards_and_routes_are_refused_at_start(cluster, shard_index, demo_i
         assert overlap.stop() == 0 and other.stop() == 0
 
 
+def test_waiting_for_a_pooled_connection_is_not_past_the_deadline(cluster, shard_index, queries, tmp_path) -> None:
+    """More requests at once than the router has connections: a call waits for a connection before its deadline
+    starts, so healthy servers are not marked missing (with the deadline around the wait, the last of 80 requests
+    over one connection waited behind ~240 calls: the later answers were partial). The cluster's
+    three servers, a router in this process with one connection and a 0.5 s deadline (a call here
+    takes ~0.005-0.05 s)."""
+    import anyio
+
+    from ipscope.service.config import ServiceConfig
+    from ipscope.service.router import Router, discover
+
+    idx = Index.open(shard_index)
+    q = queries["boundary"]
+    want = _plain(trace(idx, q, "request", TraceOptions()).to_dict())
+    cfg = ServiceConfig(data=tmp_path, routes=tuple(s.url for s in cluster["shards"]), shard_timeout=0.5,
+                        shard_connections=1)
+    router = Router(cfg, discover(cfg.routes), anyio.CapacityLimiter(2))
+    corpus = router.corpora["demo"]
+    results: list = []
+
+    async def main() -> None:
+        async with router.connected():
+            async def one() -> None:
+                results.append(await router.run(corpus, lambda: trace_rounds(q, "request", TraceOptions())))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(80):
+                    tg.start_soon(one)
+
+    t0 = time.monotonic()
+    anyio.run(main)
+    assert time.monotonic() - t0 > 0.5  # the calls queued past one deadline: the test tests the wait
+    assert [missing for _rep, missing in results] == [()] * 80
+    from ipscope import provenance
+
+    for rep, _missing in results:
+        got = provenance.attach(rep, idx, provenance.as_query(q, "request"), TraceOptions()).to_dict()
+        assert _plain(got) == want
+
+
 def _findings(rep: dict) -> set[tuple]:
     """A trace report's findings: each span's query characters and kind with each source's document and
     characters."""
@@ -571,3 +611,4 @@ def test_a_shard_servers_own_failure_is_a_missing_shard_not_the_clients_error(sh
     finally:
         for s in (router, a, b):
             s.stop()
+

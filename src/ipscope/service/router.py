@@ -196,14 +196,32 @@ class Router:
         self.corpora = corpora
         self.engine = engine
         self.client: Any = None
+        self.slots: Any = None  # one per pooled connection: a call's deadline starts once it holds one
+
+    @asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """The pooled client of every shard call (keep-alive connections to each server), and its slots."""
+        import httpx
+
+        n = self.config.shard_connections
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.config.shard_timeout),
+                                     limits=httpx.Limits(max_connections=n,
+                                                         max_keepalive_connections=min(64, n))) as client:
+            self.client, self.slots = client, anyio.Semaphore(n)
+            try:
+                yield
+            finally:
+                self.client = self.slots = None
 
     async def _call(self, corpus: RoutedCorpus, server: ShardServer, phase: str, payload: dict[str, Any]) -> Any:
         body = orjson.dumps({**payload, "protocol": PROTOCOL, "content_hash": corpus.content_hash,
                              "shards": list(server.shards)})
-        with anyio.fail_after(self.config.shard_timeout):
-            r = await self.client.post(f"{server.url}/v1/shard/{corpus.name}/{phase}", content=body,
-                                       headers={"content-type": "application/json"})
-            content = await r.aread()
+        # waiting for a connection of the pool is not the server's delay: the deadline starts with a slot held
+        async with self.slots:
+            with anyio.fail_after(self.config.shard_timeout):
+                r = await self.client.post(f"{server.url}/v1/shard/{corpus.name}/{phase}", content=body,
+                                           headers={"content-type": "application/json"})
+                content = await r.aread()
         if r.status_code == 200:
             return _checked(server, orjson.loads(content))
         try:
@@ -298,8 +316,6 @@ def partial_note(missing: tuple[int, ...], similar: bool = False) -> str:
 
 def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | None = None) -> FastAPI:
     """The ASGI app of a router over ``config.routes`` (the shard servers are asked and checked now)."""
-    import httpx
-
     from .. import provenance
     from ..corpus.query import check_query_size
     from ..similar import _embedder_for, similar_rounds
@@ -312,10 +328,7 @@ def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # one pooled client for every shard call (keep-alive connections to each server)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.shard_timeout),
-                                     limits=httpx.Limits(max_connections=256, max_keepalive_connections=64)) as c:
-            router.client = c
+        async with router.connected():
             yield
 
     app = FastAPI(title="ipscope router", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,
