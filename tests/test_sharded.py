@@ -612,3 +612,47 @@ def test_a_shard_servers_own_failure_is_a_missing_shard_not_the_clients_error(sh
         for s in (router, a, b):
             s.stop()
 
+
+
+def test_index_open_keeps_to_its_shards_while_generations_change(shard_index, tmp_path) -> None:
+    """``Index.open(path, shards=)`` retries while a writer publishes new generations; its last try, too, checks
+    only the shards asked for. A shard server's machine with shard 4 alone, one of its files gone, while the
+    manifest is published again and again (a thread replacing it): the error names shard 4's file, not shards 0-3
+    that are not on this machine (the last try opened every shard)."""
+    import shutil
+    import threading
+
+    from ipscope.errors import IpscopeError
+
+    copy = tmp_path / "only4.idx"
+    shutil.copytree(shard_index, copy)
+    names = [s["name"] for s in json.loads((copy / "manifest.json").read_text())["shards"]]
+    for name in names[:4]:
+        shutil.rmtree(copy / "shards" / name)
+    (copy / "shards" / names[4] / "doc_tok.npy").unlink()
+    # a large manifest (its generation's notes, say) takes long enough to read that the writer publishes during
+    # each try: about one open in twelve here reaches its last try
+    m = json.loads((copy / "manifest.json").read_text())
+    m["padding"] = "x" * 2_000_000
+    manifest = json.dumps(m).encode()
+    (copy / "manifest.json").write_bytes(manifest)
+    stop = threading.Event()
+
+    def publish() -> None:  # a new manifest file (a new inode) over and over, as a writer's renames
+        while not stop.is_set():
+            (copy / "manifest.tmp").write_bytes(manifest)
+            os.replace(copy / "manifest.tmp", copy / "manifest.json")
+
+    t = threading.Thread(target=publish)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns often: the manifest changes during each try
+    t.start()
+    try:
+        for _ in range(100):
+            with pytest.raises(IpscopeError) as e:
+                Index.open(copy, shards=[4])
+            assert names[4] in str(e.value) and not any(n in str(e.value) for n in names[:4]), str(e.value)
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(interval)
