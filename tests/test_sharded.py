@@ -656,3 +656,27 @@ def test_index_open_keeps_to_its_shards_while_generations_change(shard_index, tm
         stop.set()
         t.join()
         sys.setswitchinterval(interval)
+
+
+def test_collect_answers_the_k_best_of_its_shards_and_reads_in_process_stay_arrays(shard_index, queries) -> None:
+    """similar's COLLECT answers, per query window, the k best passages over the shards it serves (those over all
+    shards are among each server's: the router's merge takes the k best of them), so documents are looked up for
+    those alone, not for every shard's k; in one process (a ``QueryState``) READ hands its token arrays over
+    as they are, not packed in base64 (the merged answers equal one process's: the first test)."""
+    import numpy as np
+
+    from ipscope.similar_shards import similar_collect, similar_stats, sum_stats
+    from ipscope.text import QueryState
+
+    idx = Index.open(shard_index)
+    q = queries["persuasion+dorian"]
+    stats = sum_stats([similar_stats(idx, q)])
+    got = similar_collect(idx, q, 10, stats)
+    assert got["bm25"] and all(len(w) == 10 for w in got["bm25"])  # 5 shards, 10 each: the 10 best
+    per_shard = [similar_collect(idx, q, 10, stats, shards=[si])["bm25"] for si in range(5)]
+    for w, best in enumerate(got["bm25"]):
+        assert best == sorted((e for shard in per_shard for e in shard[w]), reverse=True)[:10]
+    wants = {"runs": [[0, 0, 1]]}
+    assert "b64" in similar_call(idx, "similar/read", {"query_tokens": 300, "wants": wants})["runs"]["0,0,1"]["tokens"]
+    run = similar_call(idx, "similar/read", {"query_tokens": 300, "wants": wants}, None, QueryState())["runs"]["0,0,1"]
+    assert isinstance(run["tokens"], np.ndarray) and run["tokens"].shape[0] == int(run["bounds"][-1][1] - run["bounds"][0][0])

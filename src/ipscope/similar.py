@@ -486,7 +486,9 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
     _check_words(m, query)
     notes = list(notes)
     stats = sum_stats((yield ("similar/stats", {"text": text})))
-    terms = terms_of(toks, stats)
+    terms = terms_of(toks, stats, state)
+    # arrays go to the shards packed for JSON, or as they are when the phases run in this process (``state``)
+    enc = pack if state is None else np.asarray
     qv = None
     if embedder is not None and vec_layer is not None:
         if getattr(embedder, "model", None) == vec_layer.get("model"):
@@ -496,8 +498,8 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
         else:
             notes.append(Message("similar.vectors_other_model", model=vec_layer.get("model")))
     collected = yield ("similar/collect", {"text": text, "k": opts.bm25_per_window, "stats": stats,
-                                           "trace": opts.trace, "lsh_keys": pack(query_lsh_keys(toks)),
-                                           "query_vectors": pack(np.asarray(qv)) if qv is not None else None})
+                                           "trace": opts.trace, "lsh_keys": enc(query_lsh_keys(toks)),
+                                           "query_vectors": enc(np.asarray(qv)) if qv is not None else None})
     cands = _candidates(merge_collect(collected, opts.bm25_per_window), m)
     if not cands:
         return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -98,17 +99,18 @@ class QueryState:
     shard calls, so nothing of a query outlives it or is seen by another thread; a shard server makes none (each
     of its requests stands alone)."""
 
-    __slots__ = ("text", "toks", "ids")
+    __slots__ = ("text", "toks", "ids", "memo")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.toks: Tokens | None = None
         self.ids: dict[int, np.ndarray] = {}  # the query's token ids per shard (one index: the driver's)
+        self.memo: dict[Any, Any] = {}  # what else the phases derive from the query once (``similar``'s terms)
 
     def tokens(self, text: str) -> Tokens:
         """``tokenize(text)``, once for this query (a new text starts the state afresh)."""
         if self.toks is None or self.text is not text:
-            self.text, self.toks, self.ids = text, tokenize(text), {}
+            self.text, self.toks, self.ids, self.memo = text, tokenize(text), {}, {}
         return self.toks
 
 
