@@ -679,4 +679,5 @@ def test_collect_answers_the_k_best_of_its_shards_and_reads_in_process_stay_arra
     wants = {"runs": [[0, 0, 1]]}
     assert "b64" in similar_call(idx, "similar/read", {"query_tokens": 300, "wants": wants})["runs"]["0,0,1"]["tokens"]
     run = similar_call(idx, "similar/read", {"query_tokens": 300, "wants": wants}, None, QueryState())["runs"]["0,0,1"]
-    assert isinstance(run["tokens"], np.ndarray) and run["tokens"].shape[0] == int(run["bounds"][-1][1] - run["bounds"][0][0])
+    assert isinstance(run["tokens"], np.ndarray)
+    assert run["tokens"].shape[0] == int(run["bounds"][-1][1] - run["bounds"][0][0])

@@ -286,11 +286,11 @@ def _key(*parts: int) -> str:
 
 def similar_read(index: "Index | Searcher", wants: dict[str, list[list[int]]],
                  shards: Sequence[int] | None = None, raw: bool = False) -> dict[str, Any]:
-    """READ on the shards ``shards`` (default all; listed in the answer's ``"shards"``): of ``wants`` (``{"runs": [[shard, first, last]],
-    "passages": [[shard, p]], "spans": [[shard, a, b]], "passage_meta": [[shard, p]], "token_meta": [[shard,
-    t]]}``) what these shards hold, keyed by ``"shard,..."``: a run's token hashes and passage bounds (``raw``:
-    as arrays, for a reader in this process; else packed for JSON), a passage's or span's ``[start, end, text]``,
-    a part's metadata."""
+    """READ on the shards ``shards`` (default all; listed in the answer's ``"shards"``): of ``wants``
+    (``{"runs": [[shard, first, last]], "passages": [[shard, p]], "spans": [[shard, a, b]], "passage_meta": [[shard,
+    p]], "token_meta": [[shard, t]]}``) what these shards hold, keyed by ``"shard,..."``: a run's token hashes and
+    passage bounds (``raw``: as arrays, for a reader in this process; else packed for JSON), a passage's or span's
+    ``[start, end, text]``, a part's metadata."""
     s = Searcher.of(index)
     served = set(_served(s, shards))
     layers = s.passage_layers(sorted(served))

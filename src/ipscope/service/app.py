@@ -110,7 +110,8 @@ def similar_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], st
 
     body = _fields(raw, ("text",), ("corpus", "top", "semantic"))
     text = _text(body, cfg.max_query_chars)
-    return body, text, SimilarOptions(top=_int(body, "top", 10, 1, MAX_TOP) or 10, semantic=_bool(body, "semantic", False))
+    return body, text, SimilarOptions(top=_int(body, "top", 10, 1, MAX_TOP) or 10,
+                                      semantic=_bool(body, "semantic", False))
 
 
 def _openapi_body(model: type) -> dict[str, Any]:
