@@ -40,8 +40,8 @@ def ipscope_env() -> dict[str, str]:
 class Server:
     """``ipscope serve ARGS --port P`` until :meth:`stop` (SIGTERM) or :meth:`kill` (SIGKILL to the group)."""
 
-    def __init__(self, args: list[str], log: Path, timeout: float = 120) -> None:
-        self.port = free_port()
+    def __init__(self, args: list[str], log: Path, timeout: float = 120, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [*args, "--port", str(self.port), "--log-level", os.environ.get("IPSCOPE_TEST_LOG", "warning")]
         self.log = log

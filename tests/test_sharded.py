@@ -280,6 +280,20 @@ def _start_fails(args: list[str], *words: str) -> str:
     return out
 
 
+def test_a_hostile_phase_request_over_http_is_a_small_422(cluster, shard_index) -> None:
+    """The reviewer's dos.py over HTTP: a 520-byte read of 50 whole-shard runs was a 35 MB answer."""
+    url = cluster["shards"][0].url
+    info = httpx.get(url + "/v1/shard").json()["corpora"]["demo"]
+    from ipscope.searcher import Searcher
+
+    s = Searcher(Index.open(shard_index))
+    n_pass = s.passage_layers([0])[0].bounds.shape[0]
+    for phase, payload, words in _hostile(s, n_pass, info["content_hash"]):
+        r = httpx.post(f"{url}/v1/shard/demo/{phase}", json=payload, timeout=60)
+        assert r.status_code == 422 and words in r.json()["detail"] and r.json()["fix"], (phase, r.text[:300])
+        assert len(r.content) < 2000
+
+
 def test_bad_shards_and_routes_are_refused_at_start(cluster, shard_index, demo_index, tmp_path) -> None:
     s0, s1, s2 = (s.url for s in cluster["shards"])
     _start_fails(["--corpus", f"demo={shard_index}", "--shards", "3-7"], "shard 7 does not exist", "0 to 4")
@@ -298,6 +312,46 @@ def test_bad_shards_and_routes_are_refused_at_start(cluster, shard_index, demo_i
         _start_fails(["--route", s0, "--route", other.url], "another index", "content_hash")
     finally:
         assert overlap.stop() == 0 and other.stop() == 0
+
+
+def test_waiting_for_a_pooled_connection_is_not_past_the_deadline(cluster, shard_index, queries, tmp_path) -> None:
+    """More requests at once than the router has connections: a call waits for a connection before its deadline
+    starts, so healthy servers are not marked missing (with the deadline around the wait, the last of 80 requests
+    over one connection waited behind ~240 calls: the later answers were partial). The cluster's
+    three servers, a router in this process with one connection and a 0.5 s deadline (a call here
+    takes ~0.005-0.05 s)."""
+    import anyio
+
+    from ipscope.service.config import ServiceConfig
+    from ipscope.service.router import Router, discover
+
+    idx = Index.open(shard_index)
+    q = queries["boundary"]
+    want = _plain(trace(idx, q, "request", TraceOptions()).to_dict())
+    cfg = ServiceConfig(data=tmp_path, routes=tuple(s.url for s in cluster["shards"]), shard_timeout=0.5,
+                        shard_connections=1)
+    router = Router(cfg, discover(cfg.routes), anyio.CapacityLimiter(2))
+    corpus = router.corpora["demo"]
+    results: list = []
+
+    async def main() -> None:
+        async with router.connected():
+            async def one() -> None:
+                results.append(await router.run(corpus, lambda: trace_rounds(q, "request", TraceOptions())))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(80):
+                    tg.start_soon(one)
+
+    t0 = time.monotonic()
+    anyio.run(main)
+    assert time.monotonic() - t0 > 0.5  # the calls queued past one deadline: the test tests the wait
+    assert [missing for _rep, missing in results] == [()] * 80
+    from ipscope import provenance
+
+    for rep, _missing in results:
+        got = provenance.attach(rep, idx, provenance.as_query(q, "request"), TraceOptions()).to_dict()
+        assert _plain(got) == want
 
 
 def _findings(rep: dict) -> set[tuple]:
@@ -395,3 +449,235 @@ def test_renderers_say_an_answer_is_partial(shard_index, queries) -> None:
     assert "PARTIAL: shard(s) 2, 3 missing" in similar_text(s)
     for rep in (t, s):
         assert "partial: shard(s) 2, 3 missing" in render_html([rep])
+
+
+def test_a_server_restarted_with_other_shards_is_left_out(shard_index, queries, tmp_path) -> None:
+    """A shard server restarted on its address with other --shards (the same index, so the same content_hash):
+    the router's plan says shards 0-1 are there, the server now holds 0-2. It refuses a request for other shards
+    than its own (409), the router leaves it out and says so: a partial answer, never shard 2 counted twice or
+    shards 0-1 silently missing (the reviewer's case of issue 14's router)."""
+    idx = Index.open(shard_index)
+    corpus = f"demo={shard_index}"
+    a = Server(["--corpus", corpus, "--shards", "0-1"], tmp_path / "a.log")
+    b = Server(["--corpus", corpus, "--shards", "2-4"], tmp_path / "b.log")
+    router = Server(["--route", a.url, "--route", b.url, "--shard-timeout", "20", "--rate-limit", "0"],
+                    tmp_path / "router.log")
+    try:
+        q = queries["persuasion+dorian"]  # Persuasion (shards 0-1) and Dorian Gray (shards 1-3)
+        full = _plain(trace(idx, q, "request", TraceOptions()).to_dict())
+        assert _plain(_post(router.url, "/v1/trace", {"text": q})) == full
+        assert a.stop() == 0
+        a = Server(["--corpus", corpus, "--shards", "0-2"], tmp_path / "a2.log", port=a.port)
+        info = httpx.get(a.url + "/v1/shard").json()["corpora"]["demo"]
+        body = {"protocol": 1, "content_hash": info["content_hash"], "text": q, "options": {}, "shards": [0, 1]}
+        r = httpx.post(a.url + "/v1/shard/demo/trace/collect", json=body)
+        assert r.status_code == 409 and "serves shards [0, 1, 2]" in r.json()["detail"] and r.json()["fix"]
+        got = _post(router.url, "/v1/trace", {"text": q})
+        assert got["partial"] is True and got["missing_shards"] == [0, 1]
+        assert _findings(got) <= _matches(idx, q)
+        sim = _post(router.url, "/v1/similar", {"text": q})
+        assert sim["partial"] is True and sim["missing_shards"] == [0, 1]
+    finally:
+        for s in (router, a, b):
+            s.stop()
+    # the router's own check: an answer for other shards than the server's is that server missing
+    from ipscope.service.router import ShardServer, _checked, _Down
+
+    server = ShardServer("http://127.0.0.1:1", (0, 1))
+    assert _checked(server, {"shards": [0, 1], "alignments": []}) == {"shards": [0, 1], "alignments": []}
+    for answer in ({"shards": [0, 1, 2], "alignments": []}, {"alignments": []}, [1]):
+        with pytest.raises(_Down, match="answered for shards"):
+            _checked(server, answer)
+
+
+def _hostile(s, n_pass: int, content_hash: str) -> list[tuple[str, dict, str]]:
+    """Payloads no router sends (the reviewer's scratch scripts dos.py and mem.py, and their kin): (phase,
+    payload, words of the 422's detail)."""
+    text = "the of and to a in " * 200
+    base = {"protocol": 1, "content_hash": content_hash, "shards": [0, 1]}
+    stats = {"n_passages": 10, "length": 2000.0, "df": [1] * 6}
+    return [
+        # a 520-byte request for 35 MB: every run as long as the shard
+        ("similar/read", {**base, "query_tokens": 100, "wants": {"runs": [[0, 0, n_pass - 1 - i] for i in range(50)]}},
+         "wants.runs[0] last"),
+        ("similar/read", {**base, "wants": {"runs": [[0, 0, 0]]}}, "query_tokens"),
+        ("similar/read", {**base, "query_tokens": 1_000, "wants": {"runs": [[0, 0, 0]] * 1000}}, "wants.runs has"),
+        ("similar/read", {**base, "query_tokens": 50, "wants": {"spans": [[0, 0, 5_000]]}}, "wants.spans[0] end"),
+        ("similar/read", {**base, "query_tokens": 50, "wants": {"passages": [[0, -1]]}}, "wants.passages[0] passage"),
+        ("similar/read", {**base, "query_tokens": 50, "wants": {"passage_meta": [[9, 0]]}}, "shard"),
+        # trace options a router never sends: 5 s of CPU, the memory budget off
+        ("trace/collect", {**base, "text": text, "options": {"min_tokens": 1, "seed_len": 1, "stride": 1,
+                                                             "max_occurrences": 10**9, "max_rss_mb": None}},
+         "a router sends its default"),
+        ("trace/collect", {**base, "text": text, "options": {"min_tokens": 0}}, "options.min_tokens"),
+        ("trace/collect", {**base, "text": text, "options": {"max_occurrences": 10**9}}, "options.max_occurrences"),
+        ("trace/collect", {**base, "text": text, "options": {"max_rss_mb": None}}, "options.max_rss_mb"),
+        ("trace/collect", {**base, "text": text, "options": {"excerpts": 10**7}}, "options.excerpts"),
+        ("trace/collect", {**base, "text": "x" * 1_000_001, "options": {}}, "over this server's limit"),
+        ("trace/resolve", {**base, "text": text, "options": {"excerpts": 10},
+                           "spans": [{"key": [0, 20, False], "members": [[0, 20, 0, 0, 0, 5_000, 20, 0]]}]},
+         "members[0] end"),
+        ("trace/resolve", {**base, "text": text, "options": {},
+                           "spans": [{"key": [0, 10**6, True], "members": []}]}, "spans[0].key[1]"),
+        ("similar/collect", {**base, "text": text, "k": 10**6, "stats": stats}, "k is"),
+        ("similar/collect", {**base, "text": text, "k": 10, "stats": {**stats, "df": [1] * 10**4}}, "stats.df"),
+        ("similar/collect", {**base, "text": text, "k": 10, "stats": stats,
+                             "lsh_keys": {"dtype": "<u4", "shape": [32, 10**6], "b64": ""}}, "lsh_keys.shape"),
+        ("similar/stats", {**base, "text": ["not", "text"]}, "not a string"),
+    ]
+
+
+def test_shard_phases_refuse_what_no_router_asks(shard_index, queries) -> None:
+    """Each phase's payload is checked before any work (docs/service.md, "Shard servers"): hostile payloads are
+    422 problems naming the field, while every payload the router's rounds send passes (the answers equal one
+    process's, through two shard servers' checks)."""
+    from ipscope import provenance
+    from ipscope.errors import InputError
+    from ipscope.service.shard_payload import PayloadError
+    from ipscope.service.shards import ShardCorpus
+
+    idx = Index.open(shard_index)
+    a, b = ShardCorpus("demo", shard_index, "0-1"), ShardCorpus("demo", shard_index, "2-4")
+    n_pass = a.searcher.passage_layers([0])[0].bounds.shape[0]
+    for phase, payload, words in _hostile(a.searcher, n_pass, idx.manifest["content_hash"]):
+        with pytest.raises(PayloadError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            a.call(phase, payload)
+
+    def answer(phase, payload):
+        payload = orjson.loads(orjson.dumps({**payload, "protocol": 1, "content_hash": idx.manifest["content_hash"]}))
+        return [orjson.loads(orjson.dumps(c.call(phase, {**payload, "shards": c.shards}))) for c in (a, b)]
+
+    for name, q in queries.items():
+        for topts in (TraceOptions(), TraceOptions(excerpts=30, max_sources=2, min_tokens=8)):
+            rep = drive(trace_rounds(q, name, topts), answer)
+            got = _plain(provenance.attach(rep, idx, provenance.as_query(q, name), topts).to_dict())
+            assert got == _plain(trace(idx, q, name, topts).to_dict()), name
+        sopts = SimilarOptions(semantic=False, top=100)
+        rep = drive(similar_rounds(q, name, sopts, None, [], None), answer)
+        got = _plain(provenance.attach(rep, idx, provenance.as_query(q, name), sopts, layers=True).to_dict())
+        assert got == _plain(similar(idx, q, name, sopts).to_dict()), name
+    assert issubclass(PayloadError, InputError)
+
+
+def test_nothing_of_a_query_outlives_it(shard_index) -> None:
+    """The phases of one query in one process share its tokens and token ids through a state the driver makes
+    (``QueryState``), not module globals: once trace() and similar() return, no Tokens of the query is alive
+    (a global kept the last query's, ~50 MB for a 1M-character query, and threads overwrote each other's)."""
+    import gc
+
+    from ipscope import text as text_mod
+    from ipscope.text import Tokens, tokenize
+
+    idx = Index.open(shard_index)
+    q = PERSUASION[60_000:61_777] + " and something unusual"  # its token count is this query's alone
+    n = len(tokenize(q))
+
+    def alive() -> list:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, Tokens) and len(o) == n]
+
+    assert trace(idx, q, "q").spans and not alive()
+    assert similar(idx, q, "q", SimilarOptions(semantic=False)).results and not alive()
+    assert not [k for k, v in vars(text_mod).items() if isinstance(v, tuple) and any(x is q for x in v)]
+
+
+def test_a_shard_servers_own_failure_is_a_missing_shard_not_the_clients_error(shard_index, queries,
+                                                                                tmp_path) -> None:
+    """A shard server failing on a checked request (here its shard 3's metadata offsets damaged after it started:
+    an IndexError inside the engine) answers 500, and the router leaves it out (a partial answer), instead of a
+    422 "malformed request" passed on to the client. A payload the server refuses is a 422 naming the field."""
+    import shutil
+
+    import numpy as np
+
+    idx = Index.open(shard_index)
+    copy = tmp_path / "copy.idx"
+    shutil.copytree(shard_index, copy)
+    a = Server(["--corpus", f"demo={shard_index}", "--shards", "0-1"], tmp_path / "a.log")
+    b = Server(["--corpus", f"demo={copy}", "--shards", "2-4"], tmp_path / "b.log")
+    router = Server(["--route", a.url, "--route", b.url, "--shard-timeout", "20", "--rate-limit", "0"],
+                    tmp_path / "router.log")
+    try:
+        q = queries["lunyu"]  # 论语, in shard 3
+        np.save(copy / "shards" / idx.manifest["shards"][3]["name"] / "meta_offsets.npy", np.zeros(1, np.int64))
+        got = _post(router.url, "/v1/trace", {"text": q})
+        assert got["partial"] is True and got["missing_shards"] == [2, 3, 4]
+        assert "IndexError" in b.output() and "HTTP 500" in router.output()
+        info = httpx.get(b.url + "/v1/shard").json()["corpora"]["demo"]
+        r = httpx.post(b.url + "/v1/shard/demo/trace/collect", json={"protocol": 1, "text": q, "options": {"gap": 9},
+                                                                     "content_hash": info["content_hash"],
+                                                                     "shards": [2, 3, 4]})
+        assert r.status_code == 422 and "options.gap" in r.json()["detail"]
+    finally:
+        for s in (router, a, b):
+            s.stop()
+
+
+
+def test_index_open_keeps_to_its_shards_while_generations_change(shard_index, tmp_path) -> None:
+    """``Index.open(path, shards=)`` retries while a writer publishes new generations; its last try, too, checks
+    only the shards asked for. A shard server's machine with shard 4 alone, one of its files gone, while the
+    manifest is published again and again (a thread replacing it): the error names shard 4's file, not shards 0-3
+    that are not on this machine (the last try opened every shard)."""
+    import shutil
+    import threading
+
+    from ipscope.errors import IpscopeError
+
+    copy = tmp_path / "only4.idx"
+    shutil.copytree(shard_index, copy)
+    names = [s["name"] for s in json.loads((copy / "manifest.json").read_text())["shards"]]
+    for name in names[:4]:
+        shutil.rmtree(copy / "shards" / name)
+    (copy / "shards" / names[4] / "doc_tok.npy").unlink()
+    # a large manifest (its generation's notes, say) takes long enough to read that the writer publishes during
+    # each try: about one open in twelve here reaches its last try
+    m = json.loads((copy / "manifest.json").read_text())
+    m["padding"] = "x" * 2_000_000
+    manifest = json.dumps(m).encode()
+    (copy / "manifest.json").write_bytes(manifest)
+    stop = threading.Event()
+
+    def publish() -> None:  # a new manifest file (a new inode) over and over, as a writer's renames
+        while not stop.is_set():
+            (copy / "manifest.tmp").write_bytes(manifest)
+            os.replace(copy / "manifest.tmp", copy / "manifest.json")
+
+    t = threading.Thread(target=publish)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns often: the manifest changes during each try
+    t.start()
+    try:
+        for _ in range(100):
+            with pytest.raises(IpscopeError) as e:
+                Index.open(copy, shards=[4])
+            assert names[4] in str(e.value) and not any(n in str(e.value) for n in names[:4]), str(e.value)
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(interval)
+
+
+def test_collect_answers_the_k_best_of_its_shards_and_reads_in_process_stay_arrays(shard_index, queries) -> None:
+    """similar's COLLECT answers, per query window, the k best passages over the shards it serves (those over all
+    shards are among each server's: the router's merge takes the k best of them), so documents are looked up for
+    those alone, not for every shard's k; in one process (a ``QueryState``) READ hands its token arrays over
+    as they are, not packed in base64 (the merged answers equal one process's: the first test)."""
+    import numpy as np
+
+    from ipscope.similar_shards import similar_collect, similar_stats, sum_stats
+    from ipscope.text import QueryState
+
+    idx = Index.open(shard_index)
+    q = queries["persuasion+dorian"]
+    stats = sum_stats([similar_stats(idx, q)])
+    got = similar_collect(idx, q, 10, stats)
+    assert got["bm25"] and all(len(w) == 10 for w in got["bm25"])  # 5 shards, 10 each: the 10 best
+    per_shard = [similar_collect(idx, q, 10, stats, shards=[si])["bm25"] for si in range(5)]
+    for w, best in enumerate(got["bm25"]):
+        assert best == sorted((e for shard in per_shard for e in shard[w]), reverse=True)[:10]
+    wants = {"runs": [[0, 0, 1]]}
+    assert "b64" in similar_call(idx, "similar/read", {"query_tokens": 300, "wants": wants})["runs"]["0,0,1"]["tokens"]
+    run = similar_call(idx, "similar/read", {"query_tokens": 300, "wants": wants}, None, QueryState())["runs"]["0,0,1"]
+    assert isinstance(run["tokens"], np.ndarray)
+    assert run["tokens"].shape[0] == int(run["bounds"][-1][1] - run["bounds"][0][0])

@@ -46,7 +46,7 @@ from .index.format import Index
 from .index.passages import PASSAGE_TOKENS, PassageLayer
 from .labels import VERBATIM_MIN_QUERY, _order, decide, substantial  # noqa: F401  (decide, substantial: re-exported)
 from .marks import quoted_tokens, script
-from .text import Tokens, tokenize, tokenize_once
+from .text import QueryState, Tokens, tokenize, tokenize_once
 from .messages import Message
 from .searcher import Searcher
 from .types import LABELS, PassagePair, SimilarMatch, SimilarReport
@@ -473,19 +473,22 @@ def _check_words(m: int, query: str) -> None:
 
 
 def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedder | None, notes: list[str],
-                   vec_layer: dict | None, features: dict[str, "Features"] | None = None):
+                   vec_layer: dict | None, features: dict[str, "Features"] | None = None,
+                   state: QueryState | None = None):
     """The router's side of similar as a generator (no I/O): it yields ``(phase, payload)`` —
     ``"similar/stats"``, ``"similar/collect"``, then ``"similar/read"`` up to three times — and is sent the list
     of the shard servers' answers (together covering the shards asked for); returns the ``SimilarReport``
     (without provenance). ``embedder``/``notes``: as ``_embedder_for`` decided; ``vec_layer``: the index's
-    ``layers.vectors`` entry."""
+    ``layers.vectors`` entry; ``state``: the query's state shared with the shard calls in one process."""
     t0 = time.perf_counter()
-    toks = tokenize_once(text)
+    toks = tokenize_once(text, state)
     m = len(toks)
     _check_words(m, query)
     notes = list(notes)
     stats = sum_stats((yield ("similar/stats", {"text": text})))
-    terms = terms_of(toks, stats)
+    terms = terms_of(toks, stats, state)
+    # arrays go to the shards packed for JSON, or as they are when the phases run in this process (``state``)
+    enc = pack if state is None else np.asarray
     qv = None
     if embedder is not None and vec_layer is not None:
         if getattr(embedder, "model", None) == vec_layer.get("model"):
@@ -495,8 +498,8 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
         else:
             notes.append(Message("similar.vectors_other_model", model=vec_layer.get("model")))
     collected = yield ("similar/collect", {"text": text, "k": opts.bm25_per_window, "stats": stats,
-                                           "trace": opts.trace, "lsh_keys": pack(query_lsh_keys(toks)),
-                                           "query_vectors": pack(np.asarray(qv)) if qv is not None else None})
+                                           "trace": opts.trace, "lsh_keys": enc(query_lsh_keys(toks)),
+                                           "query_vectors": enc(np.asarray(qv)) if qv is not None else None})
     cands = _candidates(merge_collect(collected, opts.bm25_per_window), m)
     if not cands:
         return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None, (),
@@ -515,7 +518,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
     ranked = semantic + [c for c in ranked if c not in semantic]
     reader = Reader()
     runs = {(si, a, b): None for c in ranked for si, a, b in _runs(_compared_keys(c, m, opts))}
-    reader.add((yield ("similar/read", {"wants": {"runs": [list(r) for r in runs]}})))
+    reader.add((yield ("similar/read", {"query_tokens": m, "wants": {"runs": [list(r) for r in runs]}})))
     q_shingles = _shingles(toks.hashes)
     informative = _informative_shingles(toks, terms, q_shingles.shape[0])
     chunks = _chunks(text, toks)
@@ -540,7 +543,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
         compared = _compared_by_meaning(feats, semantic, n_lex, by_vector, opts)
         wants = {(si, p): None for f in compared for si, p in f.passage_keys[: opts.semantic_passages]}
         if wants:
-            reader.add((yield ("similar/read", {"wants": {"passages": [list(w) for w in wants]}})))
+            reader.add((yield ("similar/read", {"query_tokens": m, "wants": {"passages": [list(w) for w in wants]}})))
         for f in compared:
             _semantic(reader, f, toks, chunks, q_vecs, embedder, opts, q_script)
     results = []
@@ -558,7 +561,7 @@ def similar_rounds(text: str, query: str, opts: SimilarOptions, embedder: Embedd
     for r in top:
         _with_passage(record, copy.copy(by_doc[r.doc_id]), toks, cal)
     if record.wanted:
-        reader.add((yield ("similar/read", {"wants": record.wanted})))
+        reader.add((yield ("similar/read", {"query_tokens": m, "wants": record.wanted})))
     final = [_with_passage(reader, by_doc[r.doc_id], toks, cal) for r in top]
     return SimilarReport(query, len(text), m, (time.perf_counter() - t0) * 1000, embedder is not None,
                          tuple(final), tuple(notes), text)
@@ -583,11 +586,12 @@ def similar(index: "Index | Searcher", text: "str | QueryText", query: str | Non
     q = provenance.as_query(text, query)
     check_query_size(q.text, q.name, "similar")
     s.passage_layers()
-    _check_words(len(tokenize_once(q.text)), q.name)
+    state = QueryState()  # this query's tokens, shared by its phases and dropped with it
+    _check_words(len(tokenize_once(q.text, state)), q.name)
     embedder, notes = _embedder_for(opts, embedder)
     vec_layer = s.index.manifest.get("layers", {}).get("vectors")
-    rep = drive(similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer, features),
-                lambda phase, payload: [similar_shards.shard_call(s, phase, payload)])
+    rep = drive(similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer, features, state),
+                lambda phase, payload: [similar_shards.shard_call(s, phase, payload, None, state)])
     vectors = rep.semantic and "vectors" in s.index.manifest.get("layers", {})
     return provenance.attach(rep, s.index, q, opts, layers=True, vectors_used=vectors)
 

@@ -29,7 +29,7 @@ from .index.format import Index
 from .index.passages import PASSAGE_TOKENS, PRUNE_MIN_PASSAGES, PassageLayer, lsh_keys, passage_part, passage_text, \
     token_span_text
 from .searcher import Searcher
-from .text import Tokens, tokenize, tokenize_once
+from .text import QueryState, Tokens, tokenize, tokenize_once
 
 BM25_K1 = 1.5
 BM25_B = 0.75
@@ -80,10 +80,15 @@ class Terms:
     window_terms: list[np.ndarray]  # the distinct words of each 200-token query window, as indices into hashes
 
 
-def terms_of(toks: Tokens, stats: dict[str, Any]) -> Terms:
+def terms_of(toks: Tokens, stats: dict[str, Any], state: QueryState | None = None) -> Terms:
     """The query's terms from the corpus-wide ``stats`` (``{"df", "n_passages", "length"}``, summed over all
-    shards by :func:`sum_stats`)."""
-    uniq = np.unique(toks.hashes)
+    shards by :func:`sum_stats`); kept in ``state`` for the same ``stats`` (the router's side and the shards' of
+    one query in one process)."""
+    if state is not None:
+        hit = state.memo.get("terms")
+        if hit is not None and hit[0] is stats:
+            return hit[1]
+    uniq = _uniq(toks, state)
     n_pass = int(stats["n_passages"])
     avg = float(stats["length"]) / max(n_pass, 1)
     df = np.asarray(stats["df"], np.float64).reshape(-1)
@@ -91,7 +96,30 @@ def terms_of(toks: Tokens, stats: dict[str, Any]) -> Terms:
     common = df > (BM25_MAX_DF * n_pass if n_pass >= PRUNE_MIN_PASSAGES else np.inf)
     window_terms = [np.searchsorted(uniq, np.unique(toks.hashes[a:b]))
                     for a, b in windows(len(toks), PASSAGE_TOKENS, PASSAGE_TOKENS).tolist()]
-    return Terms(uniq, idf, df, n_pass, avg, common, window_terms)
+    terms = Terms(uniq, idf, df, n_pass, avg, common, window_terms)
+    if state is not None:
+        state.memo["terms"] = (stats, terms)
+    return terms
+
+
+def _uniq(toks: Tokens, state: QueryState | None) -> np.ndarray:
+    """The query's distinct token hashes, sorted (once a query in one process)."""
+    if state is None:
+        return np.unique(toks.hashes)
+    hit = state.memo.get("uniq")
+    if hit is None:
+        hit = state.memo["uniq"] = np.unique(toks.hashes)
+    return hit
+
+
+def _uniq_ids(index: Index, si: int, uniq: np.ndarray, state: QueryState | None) -> np.ndarray:
+    """Shard ``si``'s token ids of the distinct query hashes ``uniq`` (once a query in one process)."""
+    if state is None:
+        return index.shards[si].ids_for(uniq)
+    hit = state.memo.get(("uniq_ids", si))
+    if hit is None:
+        hit = state.memo[("uniq_ids", si)] = index.shards[si].ids_for(uniq)
+    return hit
 
 
 def sum_stats(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -110,20 +138,21 @@ def _served(s: Searcher, shards: Sequence[int] | None) -> list[int]:
     return list(range(len(s.index.shards))) if shards is None else sorted(shards)
 
 
-def similar_stats(index: "Index | Searcher", text: str, shards: Sequence[int] | None = None) -> dict[str, Any]:
+def similar_stats(index: "Index | Searcher", text: str, shards: Sequence[int] | None = None,
+                  state: QueryState | None = None) -> dict[str, Any]:
     """STATS on the shards ``shards`` (default all): ``{"shards", "per_shard": [{"shard", "passages",
     "length"}], "df": [passages holding each distinct query token, in hash order]}``."""
     s = Searcher.of(index)
     served = _served(s, shards)
     layers = s.passage_layers(served)
-    toks = tokenize_once(text)
-    uniq = np.unique(toks.hashes)
+    toks = tokenize_once(text, state)
+    uniq = _uniq(toks, state)
     df = np.zeros(uniq.shape[0], np.int64)
     per = []
     for si in served:
         ly = layers[si]
         per.append({"shard": si, "passages": int(ly.live_passages), "length": float(ly.live_length)})
-        ids = s.index.shards[si].ids_for(uniq)
+        ids = _uniq_ids(s.index, si, uniq, state)
         have = ids >= 0
         df[have] += np.asarray(ly.df)[ids[have]].astype(np.int64)
         if ly.removed_df is not None:
@@ -150,11 +179,12 @@ def query_lsh_keys(toks: Tokens) -> np.ndarray:
 
 def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[str, Any],
                     query_vectors: np.ndarray | None = None, trace: bool = True,
-                    shards: Sequence[int] | None = None, keys: np.ndarray | None = None) -> dict[str, Any]:
+                    shards: Sequence[int] | None = None, keys: np.ndarray | None = None,
+                    state: QueryState | None = None) -> dict[str, Any]:
     """COLLECT on the shards ``shards`` (default all), with the corpus-wide ``stats``: the candidates, each with
     its document (null: a duplicate left out)::
 
-        {"bm25": [[[score, shard, passage, doc], ...] per query window],   # each shard's k best, score > 0
+        {"bm25": [[[score, shard, passage, doc], ...] per query window],   # the k best here, score > 0
          "lsh": [[shard, passage, doc], ...], "alignments": [[doc, qs, qe, exact, shard, first, last], ...],
          "vectors": [[shard, passage, similarity, doc], ...]}
 
@@ -167,15 +197,15 @@ def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[st
     served = _served(s, shards)
     layers = s.passage_layers(served)
     idx = s.index
-    toks = tokenize_once(text)
-    terms = terms_of(toks, stats)
-    shard_ids = {si: idx.shards[si].ids_for(terms.hashes) for si in served}
+    toks = tokenize_once(text, state)
+    terms = terms_of(toks, stats, state)
+    shard_ids = {si: _uniq_ids(idx, si, terms.hashes, state) for si in served}
     bm25: list[list[list]] = []
     for every in (terms.window_terms if terms.n_passages else []):
         sel = every[~terms.common[every]]
         if sel.shape[0] == 0:  # only common words ("Sir Walter Elliot" in a catalogue of Austen): the rarest
             sel = every[np.argsort(terms.df[every], kind="stable")[:BM25_FALLBACK_TERMS]]
-        scored: list[list] = []
+        scored: list[tuple[float, int, int]] = []
         for si in served:
             ly = layers[si]
             ids = shard_ids[si][sel]
@@ -189,10 +219,16 @@ def similar_collect(index: "Index | Searcher", text: str, k: int, stats: dict[st
             if ly.removed_mask is not None:  # a removed document's passages take no place among the best
                 scores[ly.removed_mask] = 0.0
             top = np.argpartition(-scores, k)[:k] if scores.shape[0] > k else np.arange(scores.shape[0])
-            best = sorted(((float(scores[p]), si, int(p)) for p in top.tolist() if scores[p] > 0), reverse=True)[:k]
-            docs = _docs(idx, layers, si, [p for _sc, _si, p in best])
-            scored.extend([sc, si_, p, d] for (sc, si_, p), d in zip(best, docs))
-        bm25.append(scored)
+            top = top[scores[top] > 0]
+            scored.extend(zip(scores[top].tolist(), [si] * top.shape[0], top.tolist()))
+        # the k best over these shards (those over all shards are among them: merge_collect takes the k best
+        # of every server's, by the same order); documents looked up for them alone
+        best = sorted(scored, reverse=True)[:k]
+        docs: dict[tuple[int, int], str | None] = {}
+        for si in sorted({si for _sc, si, _p in best}):
+            ps = [p for _sc, si_, p in best if si_ == si]
+            docs.update(zip(((si, p) for p in ps), _docs(idx, layers, si, ps)))
+        bm25.append([[sc, si, p, docs[(si, p)]] for sc, si, p in best])
     if keys is None:
         keys = query_lsh_keys(toks)
     lsh = []
@@ -249,11 +285,12 @@ def _key(*parts: int) -> str:
 
 
 def similar_read(index: "Index | Searcher", wants: dict[str, list[list[int]]],
-                 shards: Sequence[int] | None = None) -> dict[str, dict[str, Any]]:
-    """READ on the shards ``shards`` (default all): of ``wants`` (``{"runs": [[shard, first, last]],
-    "passages": [[shard, p]], "spans": [[shard, a, b]], "passage_meta": [[shard, p]], "token_meta": [[shard,
-    t]]}``) what these shards hold, keyed by ``"shard,..."``: a run's token hashes and passage bounds, a passage's
-    or span's ``[start, end, text]``, a part's metadata."""
+                 shards: Sequence[int] | None = None, raw: bool = False) -> dict[str, Any]:
+    """READ on the shards ``shards`` (default all; listed in the answer's ``"shards"``): of ``wants``
+    (``{"runs": [[shard, first, last]], "passages": [[shard, p]], "spans": [[shard, a, b]], "passage_meta": [[shard,
+    p]], "token_meta": [[shard, t]]}``) what these shards hold, keyed by ``"shard,..."``: a run's token hashes and
+    passage bounds (``raw``: as arrays, for a reader in this process; else packed for JSON), a passage's or span's
+    ``[start, end, text]``, a part's metadata."""
     s = Searcher.of(index)
     served = set(_served(s, shards))
     layers = s.passage_layers(sorted(served))
@@ -271,7 +308,9 @@ def similar_read(index: "Index | Searcher", wants: dict[str, list[list[int]]],
                 from .index.arrays import from_u24
 
                 toks = shard.id_hash[from_u24(shard.tok[3 * a : 3 * b])]
-                out[kind][_key(si, first, last)] = {"tokens": pack(toks), "bounds": pack(ly.bounds[first : last + 1])}
+                bounds = ly.bounds[first : last + 1]
+                out[kind][_key(si, first, last)] = ({"tokens": toks, "bounds": bounds} if raw else
+                                                    {"tokens": pack(toks), "bounds": pack(bounds)})
             elif kind == "passages":
                 out[kind][_key(si, item[1])] = list(passage_text(shard, ly, int(item[1])))
             elif kind == "spans":
@@ -282,7 +321,7 @@ def similar_read(index: "Index | Searcher", wants: dict[str, list[list[int]]],
                 out[kind][_key(si, item[1])] = shard.meta(int(shard.parts_of(np.array([int(item[1])]))[0]))
             else:
                 raise KeyError(kind)
-    return out
+    return {"shards": sorted(served), **out}
 
 
 class Reader:
@@ -297,10 +336,11 @@ class Reader:
         self.wanted: dict[str, list[list[int]]] = {}
         self._runs: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def add(self, answers: Sequence[dict[str, dict[str, Any]]]) -> None:
+    def add(self, answers: Sequence[dict[str, Any]]) -> None:
         for a in answers:
             for kind, items in a.items():
-                self.got[kind].update(items)
+                if kind != "shards":
+                    self.got[kind].update(items)
 
     def _get(self, kind: str, *item: int, placeholder: Any = None) -> Any:
         k = _key(*item)
@@ -316,7 +356,7 @@ class Reader:
         hit = self._runs.get((si, first, last))
         if hit is None:
             r = self._get("runs", si, first, last)
-            hit = self._runs[(si, first, last)] = (unpack(r["tokens"]), unpack(r["bounds"]))
+            hit = self._runs[(si, first, last)] = (_array(r["tokens"]), _array(r["bounds"]))
         return hit
 
     def passage_text(self, si: int, p: int) -> tuple[int, int, str]:
@@ -332,18 +372,24 @@ class Reader:
         return self._get("token_meta", si, t, placeholder={})
 
 
-def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None
-               ) -> dict[str, Any]:
-    """One phase of similar on the shards ``shards`` of ``s`` (what a shard server answers)."""
+def _array(a: Any) -> np.ndarray:
+    """A packed array unpacked; an array (from this process: the phases of ``similar()``) as it is."""
+    return unpack(a) if isinstance(a, dict) else a
+
+
+def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None,
+               state: QueryState | None = None) -> dict[str, Any]:
+    """One phase of similar on the shards ``shards`` of ``s`` (what a shard server answers; ``state``: the query's
+    state when its phases run in this process)."""
     if phase == "similar/stats":
-        return similar_stats(s, payload["text"], shards)
+        return similar_stats(s, payload["text"], shards, state)
     if phase == "similar/collect":
         qv, keys = payload.get("query_vectors"), payload.get("lsh_keys")
         return similar_collect(s, payload["text"], int(payload["k"]), payload["stats"],
-                               unpack(qv) if qv is not None else None, bool(payload.get("trace", True)), shards,
-                               unpack(keys) if keys is not None else None)
+                               _array(qv) if qv is not None else None, bool(payload.get("trace", True)), shards,
+                               _array(keys) if keys is not None else None, state)
     if phase == "similar/read":
-        return similar_read(s, payload["wants"], shards)
+        return similar_read(s, payload["wants"], shards, raw=state is not None)
     raise KeyError(phase)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -92,17 +93,28 @@ def token_hash(token: str) -> int:
     return int(_kernels.hash_codepoints(codepoints(normalize(token))))
 
 
-_LAST: tuple[str, Tokens] | None = None  # the text tokenize_once saw last, and its tokens
+class QueryState:
+    """The state of one query's phases in one process (``trace()``, ``similar()``): its tokens, and its token ids
+    per shard (``ipscope.trace``). The in-process driver makes one per query and hands it to the rounds and the
+    shard calls, so nothing of a query outlives it or is seen by another thread; a shard server makes none (each
+    of its requests stands alone)."""
+
+    __slots__ = ("text", "toks", "ids", "memo")
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.toks: Tokens | None = None
+        self.ids: dict[int, np.ndarray] = {}  # the query's token ids per shard (one index: the driver's)
+        self.memo: dict[Any, Any] = {}  # what else the phases derive from the query once (``similar``'s terms)
+
+    def tokens(self, text: str) -> Tokens:
+        """``tokenize(text)``, once for this query (a new text starts the state afresh)."""
+        if self.toks is None or self.text is not text:
+            self.text, self.toks, self.ids, self.memo = text, tokenize(text), {}, {}
+        return self.toks
 
 
-def tokenize_once(text: str) -> Tokens:
-    """``tokenize(text)``, remembered for the very same string object: the phases of one query in one process
-    (``trace_rounds``, ``similar_rounds`` and the shard calls) each take the query's text and would tokenise it
-    again. Only the last text is kept; the caller must not change the arrays."""
-    global _LAST
-    last = _LAST
-    if last is not None and last[0] is text:
-        return last[1]
-    toks = tokenize(text)
-    _LAST = (text, toks)
-    return toks
+def tokenize_once(text: str, state: QueryState | None = None) -> Tokens:
+    """``tokenize(text)``, kept in ``state`` (a query's phases in one process each take the query's text and would
+    tokenise it again); without a state, tokenised now. The caller must not change the arrays."""
+    return state.tokens(text) if state is not None else tokenize(text)

@@ -19,7 +19,6 @@ Seed and extend, per shard (see ``_kernels.trace_shard``):
 from __future__ import annotations
 
 import time
-import weakref
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import numpy as np
 
 from .index.format import Index
 from .searcher import BlockCache, Searcher
-from .text import tokenize, tokenize_once
+from .text import QueryState, tokenize, tokenize_once
 from .types import DocumentMatch, Source, Span, TraceReport
 
 DEFAULT_MIN_TOKENS = 12
@@ -234,35 +233,20 @@ def _align(row: Sequence[int]) -> _Align:
 
 
 def trace_collect(index: "Index | Searcher", text: str, opts: TraceOptions | None = None,
-                  shards: Sequence[int] | None = None) -> dict[str, Any]:
+                  shards: Sequence[int] | None = None, state: QueryState | None = None) -> dict[str, Any]:
     """COLLECT on the shards ``shards`` (numbered as in the manifest; default all): the alignments of ``text``
     with their sources, as ``{"shards": [...], "alignments": [[qs, qe, shard, part, ss, se, matched, edits],
-    ...]}`` (shard by shard in ascending order)."""
+    ...]}`` (shard by shard in ascending order). ``state``: the query's state in one process (its tokens, and its
+    token ids per shard kept for RESOLVE)."""
     opts = opts or TraceOptions()
     s = Searcher.of(index)
     served = list(range(len(s.index.shards))) if shards is None else sorted(shards)
-    toks = tokenize_once(text)
+    toks = tokenize_once(text, state)
     if len(toks) < opts.min_tokens:
         return {"shards": served, "alignments": []}
     with _borrowed_cache(s, opts) as cache:
-        found = _collect(s, toks.hashes, opts, cache, served, _shard_ids(s, text))
+        found = _collect(s, toks.hashes, opts, cache, served, state.ids if state is not None else {})
     return {"shards": served, "alignments": [_align_row(a) for a in found]}
-
-
-# the last query's token ids per shard, with (a weak reference to) its index: an Index is forgotten when unused
-_IDS: "tuple[weakref.ref[Index], str, dict[int, np.ndarray]] | None" = None
-
-
-def _shard_ids(s: Searcher, text: str) -> dict[int, np.ndarray]:
-    """The token ids of ``text`` per shard, kept for the very same text object and index (so RESOLVE in one
-    process does not look them up again after COLLECT)."""
-    global _IDS
-    last = _IDS
-    if last is not None and last[0]() is s.index and last[1] is text:
-        return last[2]
-    ids: dict[int, np.ndarray] = {}
-    _IDS = (weakref.ref(s.index), text, ids)
-    return ids
 
 
 def _merged(partials: Sequence[dict[str, Any]]) -> list[_Align]:
@@ -300,7 +284,7 @@ def _spans_request(chosen: list[Chosen]) -> list[dict[str, Any]]:
 
 
 def trace_resolve(index: "Index | Searcher", text: str, opts: TraceOptions | None, spans: Sequence[dict[str, Any]],
-                  shards: Sequence[int] | None = None) -> dict[str, Any]:
+                  shards: Sequence[int] | None = None, state: QueryState | None = None) -> dict[str, Any]:
     """RESOLVE on the shards ``shards`` (default all) for the chosen ``spans`` (``{"key": [qs, qe, verbatim],
     "members": [alignment, ...]}``, members best first): for each span, each member in these shards as ``[doc_id,
     start, end, meta, excerpt]`` (meta and excerpt — ``[text, before, after]`` — for the first ``max_sources``
@@ -308,8 +292,8 @@ def trace_resolve(index: "Index | Searcher", text: str, opts: TraceOptions | Non
     opts = opts or TraceOptions()
     s = Searcher.of(index)
     served = set(range(len(s.index.shards)) if shards is None else shards)
-    toks = tokenize_once(text)
-    ids = _shard_ids(s, text)
+    toks = tokenize_once(text, state)
+    ids = state.ids if state is not None else {}
     texts: dict = {}
     metas: dict[tuple[int, int], dict] = {}
     out = []
@@ -349,9 +333,9 @@ def trace_resolve(index: "Index | Searcher", text: str, opts: TraceOptions | Non
 
 
 def _finish(text: str, query: str, opts: TraceOptions, chosen: list[Chosen], covered: np.ndarray,
-            resolved: Sequence[dict[str, Any]], t0: float) -> TraceReport:
+            resolved: Sequence[dict[str, Any]], t0: float, state: QueryState) -> TraceReport:
     """FINISH: the report from the chosen spans and the RESOLVE answers of shards that together hold them."""
-    toks = tokenize_once(text)
+    toks = tokenize_once(text, state)
     m = len(toks)
     spans: list[Span] = []
     per_doc: dict[str, np.ndarray] = {}
@@ -393,20 +377,21 @@ def _finish(text: str, query: str, opts: TraceOptions, chosen: list[Chosen], cov
     )
 
 
-def trace_rounds(text: str, query: str, opts: TraceOptions):
+def trace_rounds(text: str, query: str, opts: TraceOptions, state: QueryState | None = None):
     """The router's side of trace as a generator (no I/O): it yields ``(phase, payload)`` — ``"trace/collect"``,
     then ``"trace/resolve"`` — and is sent the list of the shard servers' answers to each (together covering
     the shards asked for); it returns the ``TraceReport`` (without provenance). ``trace`` drives it in this
-    process; ``ipscope.service.router`` over HTTP."""
+    process (sharing its ``state`` with the shard calls); ``ipscope.service.router`` over HTTP."""
     t0 = time.perf_counter()
-    m = len(tokenize_once(text))
+    state = state if state is not None else QueryState()  # this query's alone: gone with the generator
+    m = len(tokenize_once(text, state))
     o = options_json(opts)
     partials = yield ("trace/collect", {"text": text, "options": o})
     chosen, covered = _choose(_merged(partials), m, opts)
     resolved: list[dict[str, Any]] = []
     if chosen:
         resolved = yield ("trace/resolve", {"text": text, "options": o, "spans": _spans_request(chosen)})
-    return _finish(text, query, opts, chosen, covered, resolved, t0)
+    return _finish(text, query, opts, chosen, covered, resolved, t0, state)
 
 
 def options_json(opts: Any) -> dict[str, Any]:
@@ -416,14 +401,15 @@ def options_json(opts: Any) -> dict[str, Any]:
     return {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
 
 
-def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None
-               ) -> dict[str, Any]:
-    """One phase of trace on the shards ``shards`` of ``s`` (what a shard server answers)."""
+def shard_call(s: Searcher, phase: str, payload: dict[str, Any], shards: Sequence[int] | None = None,
+               state: QueryState | None = None) -> dict[str, Any]:
+    """One phase of trace on the shards ``shards`` of ``s`` (what a shard server answers; ``state``: the query's
+    state when its phases run in this process)."""
     opts = TraceOptions(**payload["options"])
     if phase == "trace/collect":
-        return trace_collect(s, payload["text"], opts, shards)
+        return trace_collect(s, payload["text"], opts, shards, state)
     if phase == "trace/resolve":
-        return trace_resolve(s, payload["text"], opts, payload["spans"], shards)
+        return trace_resolve(s, payload["text"], opts, payload["spans"], shards, state)
     raise KeyError(phase)
 
 
@@ -452,5 +438,7 @@ def trace(index: "Index | Searcher", text: "str | QueryText", query: str | None 
     s = Searcher.of(index)
     q = provenance.as_query(text, query)
     check_query_size(q.text, q.name, "trace")
-    report = drive(trace_rounds(q.text, q.name, opts), lambda phase, payload: [shard_call(s, phase, payload)])
+    state = QueryState()  # this query's tokens and token ids, shared by its phases and dropped with it
+    report = drive(trace_rounds(q.text, q.name, opts, state),
+                   lambda phase, payload: [shard_call(s, phase, payload, None, state)])
     return provenance.attach(report, s.index, q, opts)

@@ -63,7 +63,7 @@ class Index:
                 # (an older tombstone set; shards retired two compactions ago): read the new manifest
                 if before is None or _published(Path(path)) == before:
                     raise
-        return cls._open(path)
+        return cls._open(path, shards)
 
     @classmethod
     def _open(cls, path: str | Path, only: "Iterable[int] | None" = None) -> "Index":

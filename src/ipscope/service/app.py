@@ -83,16 +83,25 @@ def _text(body: Mapping[str, Any], limit: int, what: str = "text") -> str:
     return t
 
 
-def trace_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], str, Any]:
-    """The body of ``POST /v1/trace`` checked: (body, text, ``TraceOptions``). A router parses it alike."""
+TRACE_FIELDS = ("min_tokens", "max_sources", "excerpts")  # the trace options a request may set
+MAX_TOP = 100  # the most documents one similar request may ask for
+
+
+def trace_options(body: Mapping[str, Any]) -> Any:
+    """The ``TraceOptions`` of the fields ``TRACE_FIELDS`` of ``body``, within their bounds (every other option
+    keeps its default): the one check of the public ``POST /v1/trace`` and of a shard server's trace phases."""
     from ..trace import DEFAULT_MIN_TOKENS, TraceOptions
 
-    body = _fields(raw, ("text",), ("corpus", "min_tokens", "max_sources", "excerpts"))
-    text = _text(body, cfg.max_query_chars)
-    opts = TraceOptions(min_tokens=_int(body, "min_tokens", DEFAULT_MIN_TOKENS, 1, 10_000) or DEFAULT_MIN_TOKENS,
+    return TraceOptions(min_tokens=_int(body, "min_tokens", DEFAULT_MIN_TOKENS, 1, 10_000) or DEFAULT_MIN_TOKENS,
                         max_sources=_int(body, "max_sources", 20, 1, 1000) or 20,
                         excerpts=_int(body, "excerpts", None, 0, 10_000))
-    return body, text, opts
+
+
+def trace_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], str, Any]:
+    """The body of ``POST /v1/trace`` checked: (body, text, ``TraceOptions``). A router parses it alike."""
+    body = _fields(raw, ("text",), ("corpus", *TRACE_FIELDS))
+    text = _text(body, cfg.max_query_chars)
+    return body, text, trace_options(body)
 
 
 def similar_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], str, Any]:
@@ -101,7 +110,8 @@ def similar_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], st
 
     body = _fields(raw, ("text",), ("corpus", "top", "semantic"))
     text = _text(body, cfg.max_query_chars)
-    return body, text, SimilarOptions(top=_int(body, "top", 10, 1, 100) or 10, semantic=_bool(body, "semantic", False))
+    return body, text, SimilarOptions(top=_int(body, "top", 10, 1, MAX_TOP) or 10,
+                                      semantic=_bool(body, "semantic", False))
 
 
 def _openapi_body(model: type) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class ServiceConfig:
     shards: str | None = None
     routes: tuple[str, ...] = ()
     shard_timeout: float = 10.0
+    # a router's connections to its shard servers (one pool): at most this many shard calls are in flight, the
+    # others wait for a slot before their ``shard_timeout`` starts
+    shard_connections: int = 256
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "routes", tuple(self.routes))

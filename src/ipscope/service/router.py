@@ -179,6 +179,15 @@ def _step(gen: Any, value: Any) -> tuple[bool, Any]:
         return True, stop.value
 
 
+def _checked(server: ShardServer, answer: Any) -> Any:
+    """A shard server's answer, if it is for the shards the router counts on it for; else that server is missing
+    from this request (an answer for other shards merged as if for these would be silently wrong)."""
+    got = answer.get("shards") if isinstance(answer, dict) else None
+    if got != list(server.shards):
+        raise _Down([(server, f"answered for shards {str(got)[:100]}, not {_ranges(list(server.shards))}")])
+    return answer
+
+
 class Router:
     """Scatters the phases of one question to a corpus's shard servers and merges their answers."""
 
@@ -187,22 +196,40 @@ class Router:
         self.corpora = corpora
         self.engine = engine
         self.client: Any = None
+        self.slots: Any = None  # one per pooled connection: a call's deadline starts once it holds one
+
+    @asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """The pooled client of every shard call (keep-alive connections to each server), and its slots."""
+        import httpx
+
+        n = self.config.shard_connections
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.config.shard_timeout),
+                                     limits=httpx.Limits(max_connections=n,
+                                                         max_keepalive_connections=min(64, n))) as client:
+            self.client, self.slots = client, anyio.Semaphore(n)
+            try:
+                yield
+            finally:
+                self.client = self.slots = None
 
     async def _call(self, corpus: RoutedCorpus, server: ShardServer, phase: str, payload: dict[str, Any]) -> Any:
-        body = orjson.dumps({**payload, "protocol": PROTOCOL, "content_hash": corpus.content_hash})
-        with anyio.fail_after(self.config.shard_timeout):
-            r = await self.client.post(f"{server.url}/v1/shard/{corpus.name}/{phase}", content=body,
-                                       headers={"content-type": "application/json"})
-            content = await r.aread()
+        body = orjson.dumps({**payload, "protocol": PROTOCOL, "content_hash": corpus.content_hash,
+                             "shards": list(server.shards)})
+        # waiting for a connection of the pool is not the server's delay: the deadline starts with a slot held
+        async with self.slots:
+            with anyio.fail_after(self.config.shard_timeout):
+                r = await self.client.post(f"{server.url}/v1/shard/{corpus.name}/{phase}", content=body,
+                                           headers={"content-type": "application/json"})
+                content = await r.aread()
         if r.status_code == 200:
-            return orjson.loads(content)
+            return _checked(server, orjson.loads(content))
         try:
             p = orjson.loads(content)
         except orjson.JSONDecodeError:
             p = {}
-        if r.status_code in (400, 413, 422):  # the request's fault: the client hears it as from one process
-            raise Problem(r.status_code, str(p.get("type", "urn:ipscope:problem:invalid-input")).rsplit(":", 1)[-1],
-                          str(p.get("title", "Unprocessable Content")), str(p.get("detail", "")), p.get("fix"))
+        # the router checked the client's request as one process does: a refusal here (a 409 or 422: another
+        # plan or another version; a 500: the server's own failure) leaves that server out, logged with its reason
         raise _Down([(server, f"HTTP {r.status_code}: {str(p.get('detail', ''))[:200]}")])
 
     async def _scatter(self, corpus: RoutedCorpus, servers: list[ShardServer], phase: str,
@@ -289,8 +316,6 @@ def partial_note(missing: tuple[int, ...], similar: bool = False) -> str:
 
 def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | None = None) -> FastAPI:
     """The ASGI app of a router over ``config.routes`` (the shard servers are asked and checked now)."""
-    import httpx
-
     from .. import provenance
     from ..corpus.query import check_query_size
     from ..similar import _embedder_for, similar_rounds
@@ -303,10 +328,7 @@ def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # one pooled client for every shard call (keep-alive connections to each server)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.shard_timeout),
-                                     limits=httpx.Limits(max_connections=256, max_keepalive_connections=64)) as c:
-            router.client = c
+        async with router.connected():
             yield
 
     app = FastAPI(title="ipscope router", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,

@@ -9,9 +9,10 @@ Endpoints (internal: JSON in, JSON out; no keys, so a shard server listens on a 
   layer markers' hashes (what the router checks at start and puts in a report's provenance);
 * ``POST /v1/shard/{corpus}/{phase}`` with ``phase`` one of ``trace/collect``, ``trace/resolve``,
   ``similar/stats``, ``similar/collect``, ``similar/read``: the body is the phase's payload (``ipscope.trace.
-  trace_rounds``, ``ipscope.similar.similar_rounds``) with ``"protocol"`` and ``"content_hash"``; the answer is
-  the phase's answer for this server's shards. A request for another content_hash (the index changed under the
-  router) is refused with 409.
+  trace_rounds``, ``ipscope.similar.similar_rounds``) with ``"protocol"``, ``"content_hash"`` and ``"shards"`` (the
+  shards the router expects this server to answer for); the answer is the phase's answer for this server's shards,
+  with ``"shards"``. A request for another content_hash (the index changed under the router) or other shards (this
+  server was restarted with other ``--shards``) is refused with 409.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class ShardCorpus:
                 "path": str(index.path), "manifest": index.manifest,
                 "markers": marker_hashes(index, self.shards), "layers_problem": self.layers_problem}
 
-    def call(self, phase: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def call(self, phase: str, payload: dict[str, Any], max_query_chars: int = 1_000_000) -> dict[str, Any]:
         from .. import similar_shards, trace
+        from .shard_payload import check_payload
 
         if payload.get("protocol") != PROTOCOL:
             raise Problem(409, "protocol", "Conflict", f"this shard server speaks protocol {PROTOCOL}, the "
@@ -89,18 +91,25 @@ class ShardCorpus:
                           f"{self.searcher.index.manifest.get('content_hash')}) than the router's "
                           f"({payload.get('content_hash')})", "restart the router so that it reads the shard "
                           "servers' index again, or serve the same index everywhere")
+        if payload.get("shards") != self.shards:
+            # the router's plan is stale (this server was restarted with other --shards): an answer for other
+            # shards would be merged as if it were for those the router counts on (docs/service.md)
+            raise Problem(409, "other-shards", "Conflict", f"corpus {self.name}: this server serves shards "
+                          f"{self.shards}, the request is for {str(payload.get('shards'))[:200]}",
+                          "restart the router so that it asks the shard servers what they serve again")
         if phase.startswith("similar/") and self.layers_problem is not None:
             raise InputError(f"corpus {self.name} serves trace only: {self.layers_problem}",
                              "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
+        payload = check_payload(phase, payload, self.searcher, self.shards, max_query_chars)
+        # the payload is checked: whatever fails from here on is this server's fault (a 500, which the router
+        # counts as this server missing), never the request's (a 422 the router would pass to its client)
         try:
             if phase.startswith("trace/"):
                 return trace.shard_call(self.searcher, phase, payload, self.shards)
             return similar_shards.shard_call(self.searcher, phase, payload, self.shards)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            if isinstance(e, IpscopeError):
-                raise
-            raise InputError(f"a malformed {phase} request ({type(e).__name__}: {str(e)[:200]})",
-                             "send what ipscope serve --route sends (docs/service.md, \"Shard servers\")") from None
+        except InputError as e:
+            raise Problem(500, "internal", "Internal Server Error", f"{phase} failed on a checked request: "
+                          f"{e.message}", "tell the operator: the shard server's log has the time") from None
 
 
 def open_shard_corpora(config: ServiceConfig) -> dict[str, ShardCorpus]:
@@ -155,6 +164,7 @@ def create_shard_app(config: ServiceConfig, corpora: dict[str, ShardCorpus] | No
         payload = await read_json(request, cfg.max_body_bytes)
         if not isinstance(payload, dict):
             raise InputError("the request body is not a JSON object", "send the phase's payload as an object")
-        return JSONResponse(await anyio.to_thread.run_sync(c.call, name, payload, limiter=engine))
+        return JSONResponse(await anyio.to_thread.run_sync(c.call, name, payload, cfg.max_query_chars,
+                                                             limiter=engine))
 
     return app
