@@ -7,8 +7,7 @@
     p.start(); ...; stop.set(); p.join()
 
 It loops: ``WorksIndex.sync`` (every log leaf after the index's position, one generation a batch), then waits
-``interval`` seconds when it has caught up, or less: a server process that commits a write nudges it awake
-(``registry/wake.py``), so a registration is synced as soon as the previous sync ends. Now and then it compacts the small shards the syncs made
+``interval`` seconds when it has caught up. Now and then it compacts the small shards the syncs made
 (``ipscope.index.live.compact``) in a worker process, so the merge (the heavy part) never runs in a process that
 serves requests, and syncs go on meanwhile (a compaction holds the writer lock only to publish). Compaction is
 tiered: the shards a few syncs made are merged among themselves first; larger shards are merged only when
@@ -29,7 +28,6 @@ from typing import Any
 
 from ..errors import IpscopeError
 from ..index import live
-from .wake import Listener
 from .works_index import MAX_BATCH, WorksIndex
 
 log = logging.getLogger("ipscope.indexer")
@@ -183,7 +181,6 @@ def run(data_dir: str | Path, db_url: str | None, stop_event: Any, interval: flo
     wi: WorksIndex | None = None
     compactor: _Compactor | None = None
     failures = 0
-    listener = Listener(data_dir)
     try:
         while not stop_event.is_set():
             try:
@@ -207,9 +204,8 @@ def run(data_dir: str | Path, db_url: str | None, stop_event: Any, interval: flo
                 wi.refresh()
                 compactor.maybe(wi.index.manifest, compact_shards, compact_interval)
             if n < max_batch:
-                listener.wait(interval)  # a nudge (a commit) ends it early
+                stop_event.wait(interval)
     finally:
-        listener.close()
         if compactor is not None:
             compactor.stop()
         if reg is not None:

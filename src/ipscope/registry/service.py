@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
@@ -307,9 +307,6 @@ class Registry:
         self.engine = engine
         self.signer = signer
         self._lock = threading.Lock()
-        # called after every write transaction commits (a server sets it to nudge its indexer: registry/wake.py);
-        # it must not raise
-        self.after_write: Callable[[], None] | None = None
 
     # -- opening
 
@@ -381,8 +378,6 @@ class Registry:
                 if conn.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
                 yield conn
-        if self.after_write is not None:  # committed (an exception above skips this)
-            self.after_write()
 
     def _retrying(self, fn: Any) -> Any:
         for attempt in range(5):

@@ -38,7 +38,7 @@ class ServiceConfig:
     max_page: int = 100  # works listed per page
     rate_limit: int = 600  # requests per minute per API key (or per client address without one); 0: none
     signup_limit: int = 10  # sign-ups per hour per client address; 0: none
-    refresh_interval: float = 0.02  # seconds between checks (a stat) for a newer generation of the works index
+    refresh_interval: float = 0.1  # seconds between checks for a newer generation of the works index
     workers: int = 1  # worker processes of this server (--workers)
     engine_threads: int = 0  # trace/similar/check/audit calls run at once per process; 0: cores / workers, at least 1
     # sharded serving (docs/scale.md, "Sharded serving"): a shard server serves these shards of each corpus

@@ -38,12 +38,9 @@ class Corpus:
 class State:
     def __init__(self, config: ServiceConfig) -> None:
         from ..registry.service import Registry
-        from ..registry.wake import Nudger
 
         self.config = config
         self.registry = Registry.open(config.db_url)
-        self._nudger = Nudger(config.data)  # wakes this data directory's indexer after every commit
-        self.registry.after_write = self._nudger
         try:
             self.corpora = {n: Corpus(n, p) for n, p in config.corpora.items()}
             if self.corpora:
@@ -76,7 +73,6 @@ class State:
 
     def close(self) -> None:
         self.registry.close()
-        self._nudger.close()
 
     # -- corpora
 
