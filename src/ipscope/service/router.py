@@ -39,6 +39,7 @@ from .config import ServiceConfig
 from .limits import Guard, read_json
 from .problems import JSONResponse, Problem
 from .shards import PROTOCOL
+from .state import pick_corpus
 
 log = logging.getLogger("ipscope.service")
 
@@ -291,20 +292,7 @@ class Router:
                 gen.close()
 
     def corpus(self, name: Any, *, layers: bool = False) -> RoutedCorpus:
-        if name is None:
-            if len(self.corpora) > 1:
-                raise InputError(f"this server has {len(self.corpora)} corpora: say which",
-                                 f'give "corpus": one of {", ".join(sorted(self.corpora))}')
-            c = next(iter(self.corpora.values()))
-        elif not isinstance(name, str) or name not in self.corpora:
-            raise InputError(f"no corpus {str(name)[:100]!r} on this server",
-                             f'give "corpus": one of {", ".join(sorted(self.corpora))} (GET /v1 lists them)')
-        else:
-            c = self.corpora[name]
-        if layers and c.layers_problem is not None:
-            raise InputError(f"corpus {c.name} serves trace only: {c.layers_problem}",
-                             "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
-        return c
+        return pick_corpus(self.corpora, name, layers=layers)  # type: ignore[no-any-return]
 
 
 def partial_note(missing: tuple[int, ...], similar: bool = False) -> str:

@@ -45,13 +45,7 @@ def preflight(config: ServiceConfig, host: str, port: int) -> None:
         log.warning("this ipscope has no index of registered works: /v1/check answers 500")
     else:
         WorksIndex.open(config.data)  # made here, once, before the indexer and the workers open it
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise InputError(f"cannot listen on {host}:{port} ({e.strerror})",
-                             "choose another --port, or stop the program that uses it") from None
+    _check_address(host, port)
 
 
 def _indexer_main(data: str, db_url: str, ready: Any, parent: int, level: int = logging.INFO) -> None:

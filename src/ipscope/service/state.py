@@ -35,6 +35,25 @@ class Corpus:
             self.layers_problem = e.message
 
 
+def pick_corpus(corpora: dict[str, Any], name: Any, *, layers: bool = False) -> Any:
+    """The corpus a request names (``None``: the only one), with the error naming the fix otherwise; ``layers``:
+    it must have passage layers (similar). Shared by a server's own corpora and a router's."""
+    if name is None:
+        if len(corpora) > 1:
+            raise InputError(f"this server has {len(corpora)} corpora: say which",
+                             f'give "corpus": one of {", ".join(sorted(corpora))}')
+        c = next(iter(corpora.values()))
+    elif not isinstance(name, str) or name not in corpora:
+        raise InputError(f"no corpus {str(name)[:100]!r} on this server",
+                         f'give "corpus": one of {", ".join(sorted(corpora))} (GET /v1 lists them)')
+    else:
+        c = corpora[name]
+    if layers and c.layers_problem is not None:
+        raise InputError(f"corpus {c.name} serves trace only: {c.layers_problem}",
+                         "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
+    return c
+
+
 class State:
     def __init__(self, config: ServiceConfig) -> None:
         from ..registry.service import Registry
@@ -80,20 +99,7 @@ class State:
         if not self.corpora:
             raise InputError("this server has no corpus index to search",
                              "start it with --corpus NAME=INDEX_DIR (ipscope serve --help)")
-        if name is None:
-            if len(self.corpora) > 1:
-                raise InputError(f"this server has {len(self.corpora)} corpora: say which",
-                                 f'give "corpus": one of {", ".join(sorted(self.corpora))}')
-            c = next(iter(self.corpora.values()))
-        elif not isinstance(name, str) or name not in self.corpora:
-            raise InputError(f"no corpus {str(name)[:100]!r} on this server",
-                             f'give "corpus": one of {", ".join(sorted(self.corpora))} (GET /v1 lists them)')
-        else:
-            c = self.corpora[name]
-        if layers and c.layers_problem is not None:
-            raise InputError(f"corpus {c.name} serves trace only: {c.layers_problem}",
-                             "use /v1/trace on it, or ask the operator to run ipscope add-layers on its index")
-        return c
+        return pick_corpus(self.corpora, name, layers=layers)
 
     # -- audit
 
