@@ -24,7 +24,10 @@ in docs/scale.md, in one run. Parts (each skipped with ``--skip NAME``):
   that strict count (``wrong_findings``), two looser ones say what kind of difference it is: ``uncovered_findings``
   (no span of the full answer over the same query and source characters of that document; similar: the document
   not in the full answer at all) and ``spans_not_in_full`` (a passage of the query said to be in the corpus where
-  the full answer has no span), with a few ``examples``. Skipped with a message while ``ipscope serve --help`` has
+  the full answer has no span), with a few ``examples``. Before the kill, ``hung``: the first shard server held
+  with SIGSTOP for half the queries (trace): the first answer's time (the router's deadline, ``--shard-timeout``),
+  the later ones' (the server suspended: answered without waiting), whether each said ``partial`` with its shards,
+  and how long after SIGCONT answers were whole again (the router's probe). Skipped with a message while ``ipscope serve --help`` has
   no ``--route``; ``--src`` points it at another checkout (e.g. the router's branch) meanwhile.
 * model: the per-shard inputs of the scale model: one shard's build on one core (a corpus of one shard's tokens,
   ``--jobs 1``), index bytes per token and per shard (from the build part's index), trace and similar latency and
@@ -324,6 +327,38 @@ class Serve:
                 self.kill9()
 
 
+def has_backoff() -> bool:
+    p = subprocess.run([PY, "-m", "ipscope", "serve", "--help"], capture_output=True, text=True, env=ENV)
+    return "--shard-backoff" in p.stdout
+
+
+def bench_hung(victim: "Serve", shards: list[int], queries: list[str], ask, deadline: float) -> dict:
+    """SIGSTOP ``victim`` for ``len(queries) // 2`` trace requests, then SIGCONT: each request's time and whether
+    it said ``partial`` with the right shards, and how long after SIGCONT the first whole answer came."""
+    assert victim.proc is not None
+    n = max(2, len(queries) // 2)
+    ms, right = [], 0
+    os.killpg(victim.proc.pid, signal.SIGSTOP)
+    try:
+        for q in queries[:n]:
+            ans, t = ask("router", "trace", q)
+            ms.append(round(t, 1))
+            right += ans.get("partial") is True and ans.get("missing_shards") == shards
+    finally:
+        os.killpg(victim.proc.pid, signal.SIGCONT)
+    t0 = time.perf_counter()
+    back = None
+    while time.perf_counter() - t0 < 120:
+        ans, _ = ask("router", "trace", queries[0])
+        if not ans.get("partial"):
+            back = round(time.perf_counter() - t0, 2)
+            break
+        time.sleep(0.1)
+    return {"server": f"{shards[0]}-{shards[-1]}", "deadline_s": deadline, "answers": n, "partial_right": right,
+            "first_ms": ms[0], "later_ms_p50": pct(ms[1:], 50), "later_ms_max": max(ms[1:]),
+            "whole_again_after_s": back}
+
+
 def has_router() -> bool:
     p = subprocess.run([PY, "-m", "ipscope", "serve", "--help"], capture_output=True, text=True, env=ENV)
     return "--route" in p.stdout
@@ -378,7 +413,8 @@ def bench_route(args, work: Path) -> dict:
     servers = [one, *parts]
     try:
         row["start_s"] = {"one": round(one.start(), 1), "shard_servers": [round(s.start(), 1) for s in parts]}
-        router = Serve(root / "router", [x for s in parts for x in ("--route", s.url)])
+        router = Serve(root / "router", [x for s in parts for x in ("--route", s.url)]
+                       + ["--shard-timeout", str(args.shard_timeout)])
         servers.append(router)
         row["start_s"]["router"] = round(router.start(), 1)
 
@@ -424,6 +460,11 @@ def bench_route(args, work: Path) -> dict:
                          "router_p50_ms": rt_p50, "router_p95_ms": pct(lat["router"][kind], 95),
                          "router_over_one_p50": round(rt_p50 / one_p50, 3)}
             row[kind]["target_p50_1_5x"] = row[kind]["router_over_one_p50"] <= 1.5
+
+        # one shard server hung (SIGSTOP): the first answer waits the deadline, later ones leave the suspended
+        # server out at once; after SIGCONT the router's probe brings it back
+        if has_backoff():
+            row["hung"] = bench_hung(parts[0], list(range(cuts[0], cuts[1])), queries, ask, args.shard_timeout)
 
         # one shard server killed mid-run: every later answer partial, naming its shards, holding nothing new
         victim = parts[-1]
@@ -636,6 +677,8 @@ def main() -> None:
                     help="route: the index to serve (default: the build part's WORK/scale-local-TOKENS.idx)")
     ap.add_argument("--shard-servers", type=int, default=4, help="route: shard servers the index is split over")
     ap.add_argument("--queries", type=int, default=20, help="route and model: queries of each kind")
+    ap.add_argument("--shard-timeout", type=float, default=3.0,
+                    help="route: the router's --shard-timeout (what a hung shard server's first request waits)")
     ap.add_argument("--vector-passages", type=int, default=96, help="model: passages embedded to time it")
     ap.add_argument("--keep", action="store_true", help="keep the audit outputs (2.8 GB each at 400k records)")
     ap.add_argument("--src", type=Path, default=REPO / "src",

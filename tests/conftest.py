@@ -46,6 +46,22 @@ def demo_index(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def shard_index(tmp_path_factory) -> Path:
+    """The demo corpus in 5 small shards (sharded_data.py), for the sharded-serving tests."""
+    from sharded_data import build_shard_index
+
+    return build_shard_index(tmp_path_factory.mktemp("sharded") / "demo5.idx")
+
+
+@pytest.fixture(scope="session")
+def queries(shard_index) -> dict[str, str]:
+    """The sharded-serving tests' queries by name (sharded_data.py)."""
+    from sharded_data import shard_queries
+
+    return shard_queries(shard_index)
+
+
+@pytest.fixture(scope="session")
 def postgres_cluster(tmp_path_factory):
     """The URL of a PostgreSQL cluster for this session (``scripts/postgres.sh start``), stopped at the end."""
     import shutil

@@ -214,15 +214,21 @@ SERVE_STATUS = ("Exit status: 0 stopped (Ctrl-C or SIGTERM); 1 could not start: 
                    "serving\"). Listen on a private network only: shard endpoints take no keys.")
 @click.option("--route", "routes", multiple=True, metavar="[NAME=]URL[,URL]",
               help="Be a router: answer /v1/trace and /v1/similar from the shard servers at these URLs (repeatable; "
-                   "NAME= takes only that corpus of them). They must serve one index, every shard once.")
+                   "NAME= takes only that corpus of them). They must serve one index and every shard; servers with the "
+                   "same --shards are replicas (a call fails over to the next).")
 @click.option("--shard-timeout", default=10.0, show_default=True, type=click.FloatRange(0.001),
               help="A router's deadline for each call to a shard server, in seconds; a server down or later is "
                    "left out and the answer says \"partial\": true.")
+@click.option("--shard-backoff", default=1.0, show_default=True, type=click.FloatRange(0),
+              help="A router leaves a shard server that missed its deadline out of every request (answered at "
+                   "once, by a replica or partial) and asks it again after this many seconds, twice as long after "
+                   "each miss, up to 30 s; 0: ask it on every request (each waits the deadline).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve_cmd(data: Path | None, db: str | None, corpora: tuple[str, ...], sites: tuple[str, ...], host: str,
               port: int, workers: int, no_signup: bool, rate_limit: int, signup_limit: int, max_body_mb: float,
-              shards: str | None, routes: tuple[str, ...], shard_timeout: float, log_level: str) -> None:
+              shards: str | None, routes: tuple[str, ...], shard_timeout: float, shard_backoff: float,
+              log_level: str) -> None:
     """Serve the registry and the three questions over HTTP (docs/service.md).
 
     \b
@@ -251,8 +257,9 @@ def serve_cmd(data: Path | None, db: str | None, corpora: tuple[str, ...], sites
                                sites=parse_named_dirs(sites, "--sites"), signup=not no_signup,
                                rate_limit=rate_limit, signup_limit=signup_limit,
                                max_body_bytes=int(max_body_mb * 1_000_000), workers=workers, shards=shards,
-                               routes=routes, shard_timeout=shard_timeout)
-        if workers > 1 and not db:
+                               routes=routes, shard_timeout=shard_timeout,
+                               shard_backoff=shard_backoff)
+        if workers > 1 and not db and not sharded:
             click.echo("ipscope: warning: several --workers on SQLite serialise every write through one file; "
                        "use --db postgresql://... for a multi-worker deployment", err=True)
         from .service.run import serve

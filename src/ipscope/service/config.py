@@ -50,6 +50,10 @@ class ServiceConfig:
     # a router's connections to its shard servers (one pool): at most this many shard calls are in flight, the
     # others wait for a slot before their ``shard_timeout`` starts
     shard_connections: int = 256
+    # a shard server that misses its deadline is left out of the router's requests (they answer at once, partial)
+    # until it answers ``GET /v1/shard`` again: asked after ``shard_backoff`` s, then after twice as long, up to
+    # 30 s (``router.SHARD_BACKOFF_MAX``); 0: no suspension, every request waits the deadline
+    shard_backoff: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "routes", tuple(self.routes))
@@ -79,6 +83,9 @@ class ServiceConfig:
         return cls(**d)
 
 
+MAX_SHARDS = 1_000_000  # a --shards range past this is a typo (docs/scale.md's 10T-token index has 8,005)
+
+
 def parse_shards(spec: str, n_shards: int | None = None, option: str = "--shards") -> list[int]:
     """``0-3,7`` as the sorted shard numbers [0, 1, 2, 3, 7]; with ``n_shards`` (the manifest's) each must be
     below it. A number given twice, a reversed range or anything else is an error naming the fix."""
@@ -93,14 +100,16 @@ def parse_shards(spec: str, n_shards: int | None = None, option: str = "--shards
             raise InputError(f"{option} {spec!r}: {part!r} is not a shard number or a range A-B", fix) from None
         if lo < 0 or hi < lo:
             raise InputError(f"{option} {spec!r}: {part!r} is not a range of shard numbers (from low to high)", fix)
+        if n_shards is not None and hi >= n_shards or hi >= MAX_SHARDS:
+            n = n_shards if n_shards is not None else MAX_SHARDS
+            raise InputError(f"{option} {spec!r}: shard {hi} does not exist: the index has {n} shard(s), "
+                             f"numbered 0 to {n - 1}" if n_shards is not None else
+                             f"{option} {spec!r}: shard {hi} is past the {MAX_SHARDS:,} shards an index can have", fix)
         out.extend(range(lo, hi + 1))
     seen: set[int] = set()
     dup = sorted({i for i in out if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
     if dup:
         raise InputError(f"{option} {spec!r}: shard(s) {', '.join(map(str, dup))} given twice", fix)
-    if n_shards is not None and out and max(out) >= n_shards:
-        raise InputError(f"{option} {spec!r}: shard {max(out)} does not exist: the index has {n_shards} shard(s), "
-                         f"numbered 0 to {n_shards - 1}", fix)
     return sorted(out)
 
 

@@ -9,17 +9,23 @@ choices between phases run in a worker thread, through the engine limiter). Its 
 over the whole index, byte for byte apart from ``elapsed_ms`` and the time in ``provenance``.
 
 At start it asks every server what it serves (``GET /v1/shard``) and refuses to start unless the servers of each
-corpus serve the same index (``content_hash``) and together every shard exactly once.
+corpus serve the same index (``content_hash``) and together every shard, each shard by one server or by replicas
+(servers with exactly the same ``--shards``). A call goes to one server of a group of replicas (in turn); when it
+fails, the next replica is asked, and the shards are missing only when none answers.
 
 A shard server that fails a call (down, an error of its own, or no answer within ``shard_timeout`` seconds) is
 left out of that request: the router answers again from the others (from the first phase, so that no global
 choice rests on the missing shards' partial answers) and says so: ``"partial": true, "missing_shards": [...]``
-and a note. What a partial answer holds is in docs/scale.md.
+and a note. What a partial answer holds is in docs/scale.md. A server that missed its deadline (hung, overloaded,
+a machine gone without refusing connections) is then suspended: requests leave it out at once, and a probe
+(``GET /v1/shard``) asks it again after ``shard_backoff`` seconds, twice as long after each miss (up to
+``SHARD_BACKOFF_MAX``), so that a hung server costs the deadline once, not on every request.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -46,6 +52,8 @@ log = logging.getLogger("ipscope.service")
 # labels that say the query derives from the document: a partial similar answer keeps only these (docs/scale.md)
 DERIVED = ("copy", "near-copy", "quoted", "paraphrase", "translation")
 
+SHARD_BACKOFF_MAX = 30.0  # seconds: the longest wait between probes of a suspended shard server
+
 __all__ = ["RoutedCorpus", "ShardServer", "create_router_app", "discover"]
 
 
@@ -65,6 +73,14 @@ class RoutedCorpus:
     content_hash: str
     n_shards: int
     layers_problem: str | None
+
+    @property
+    def groups(self) -> tuple[tuple[ShardServer, ...], ...]:
+        """The servers by the shards they serve, in shard order: replicas of one range together."""
+        by: dict[tuple[int, ...], list[ShardServer]] = {}
+        for s in self.servers:
+            by.setdefault(s.shards, []).append(s)
+        return tuple(tuple(g) for _k, g in sorted(by.items()))
 
 
 def _ranges(shards: list[int]) -> str:
@@ -96,7 +112,8 @@ def _parse_routes(routes: tuple[str, ...]) -> list[tuple[str | None, list[str]]]
 
 def discover(routes: tuple[str, ...], timeout: float = 10.0) -> dict[str, RoutedCorpus]:
     """Ask every shard server of ``routes`` what it serves and check that, per corpus, they serve one index and
-    together each of its shards exactly once. Raises ``InputError`` naming the server, the shards and the fix."""
+    together each of its shards, by one server or by replicas with the same shards. Raises ``InputError`` naming
+    the server, the shards and the fix."""
     import httpx
 
     from ..provenance import IndexInfo
@@ -136,18 +153,21 @@ def discover(routes: tuple[str, ...], timeout: float = 10.0) -> dict[str, Routed
     for cname, servers in found.items():
         url0, first = servers[0]
         n = int(first["n_shards"])
-        owner: dict[int, str] = {}
+        owner: dict[int, tuple[str, tuple[int, ...]]] = {}
         for url, info in servers:
             if info["content_hash"] != first["content_hash"] or int(info["n_shards"]) != n:
                 raise InputError(f"corpus {cname}: {url} serves another index (content_hash {info['content_hash']}, "
                                  f"{info['n_shards']} shards) than {url0} ({first['content_hash']}, {n} shards)",
                                  "serve the same index (the same build and generation) on every shard server")
-            for si in info["shards"]:
-                if si in owner:
-                    raise InputError(f"corpus {cname}: shard {si} is served by both {owner[si]} and {url}",
+            mine = tuple(info["shards"])
+            for si in mine:
+                if si in owner and owner[si][1] != mine:  # the same shards on two servers are replicas
+                    other, theirs = owner[si]
+                    raise InputError(f"corpus {cname}: shard {si} is served by both {other} (shards "
+                                     f"{_ranges(list(theirs))}) and {url} (shards {_ranges(list(mine))})",
                                      "give each shard server a --shards range of its own, so that every shard is "
-                                     "served once")
-                owner[si] = url
+                                     "served once, or give replicas exactly the same --shards")
+                owner.setdefault(si, (url, mine))
         missing = [i for i in range(n) if i not in owner]
         if missing:
             raise InputError(f"corpus {cname}: shard(s) {_ranges(missing)} of its {n} are served by none of the "
@@ -161,6 +181,15 @@ def discover(routes: tuple[str, ...], timeout: float = 10.0) -> dict[str, Routed
                                   IndexInfo(first["path"], first["manifest"], markers), first["content_hash"], n,
                                   problems[0] if problems else None)
     return out
+
+
+@dataclass
+class _Health:
+    """What the router knows of one shard server's deadlines (per router process)."""
+
+    misses: int = 0  # deadlines missed (calls and probes) since its last answer to a phase
+    suspended: bool = False  # left out of requests until a probe is answered
+    why: str = ""
 
 
 class _Down(Exception):
@@ -198,6 +227,9 @@ class Router:
         self.engine = engine
         self.client: Any = None
         self.slots: Any = None  # one per pooled connection: a call's deadline starts once it holds one
+        self.health: dict[str, _Health] = {}
+        self.turn = itertools.count()
+        self.tasks: Any = None  # the probes of suspended servers run here (the app's lifetime)
 
     @asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
@@ -210,9 +242,56 @@ class Router:
                                                          max_keepalive_connections=min(64, n))) as client:
             self.client, self.slots = client, anyio.Semaphore(n)
             try:
-                yield
+                async with anyio.create_task_group() as tasks:
+                    self.tasks = tasks
+                    try:
+                        yield
+                    finally:
+                        tasks.cancel_scope.cancel()
             finally:
-                self.client = self.slots = None
+                self.client = self.slots = self.tasks = None
+
+    def _backoff(self, misses: int) -> float:
+        return min(SHARD_BACKOFF_MAX, self.config.shard_backoff * 2 ** max(0, misses - 1))
+
+    def _missed(self, server: ShardServer, why: str) -> None:
+        """``server`` missed a deadline: suspend it (once for the calls in flight) and start its probe."""
+        h = self.health.setdefault(server.url, _Health())
+        if h.suspended or self.config.shard_backoff <= 0 or self.tasks is None:
+            return
+        h.misses += 1
+        h.suspended, h.why = True, why
+        log.warning("shard server %s suspended: %s; asked again in %g s", server.url, why, self._backoff(h.misses))
+        self.tasks.start_soon(self._probe, server, h)
+
+    async def _probe(self, server: ShardServer, h: _Health) -> None:
+        """Ask a suspended server ``GET /v1/shard`` after each backoff until it answers in time; then requests use
+        it again (a phase it then misses suspends it for twice as long: ``misses`` counts on)."""
+        import httpx
+
+        while True:
+            await anyio.sleep(self._backoff(h.misses))
+            try:
+                with anyio.fail_after(self.config.shard_timeout):
+                    r = await self.client.get(f"{server.url}/v1/shard")
+                if r.status_code == 200:
+                    h.suspended = False
+                    log.warning("shard server %s answers again: requests use it", server.url)
+                    return
+                why = f"GET /v1/shard answered {r.status_code}"
+            except TimeoutError:
+                why = f"no answer to GET /v1/shard within {self.config.shard_timeout:g} s"
+            except httpx.HTTPError as e:
+                why = f"{type(e).__name__}: {e}"
+            h.misses += 1
+            h.why = why
+            log.info("shard server %s still suspended: %s; asked again in %g s", server.url, why,
+                     self._backoff(h.misses))
+
+    def _answered(self, server: ShardServer) -> None:
+        h = self.health.get(server.url)
+        if h is not None and not h.suspended:
+            h.misses = 0
 
     async def _call(self, corpus: RoutedCorpus, server: ShardServer, phase: str, payload: dict[str, Any]) -> Any:
         body = orjson.dumps({**payload, "protocol": PROTOCOL, "content_hash": corpus.content_hash,
@@ -224,6 +303,7 @@ class Router:
                                            headers={"content-type": "application/json"})
                 content = await r.aread()
         if r.status_code == 200:
+            self._answered(server)
             return _checked(server, orjson.loads(content))
         try:
             p = orjson.loads(content)
@@ -233,29 +313,42 @@ class Router:
         # plan or another version; a 500: the server's own failure) leaves that server out, logged with its reason
         raise _Down([(server, f"HTTP {r.status_code}: {str(p.get('detail', ''))[:200]}")])
 
-    async def _scatter(self, corpus: RoutedCorpus, servers: list[ShardServer], phase: str,
+    async def _scatter(self, corpus: RoutedCorpus, groups: list[tuple[ShardServer, ...]], phase: str,
                        payload: dict[str, Any]) -> list[Any]:
+        """One phase on every group of replicas at once: each group's answer from the first of its servers (in
+        turn, suspended ones left out) that answers; a group none of whose servers answers is missing."""
         import httpx
 
-        answers: list[Any] = [None] * len(servers)
+        answers: list[Any] = [None] * len(groups)
         failed: list[tuple[ShardServer, str]] = []
         errors: list[BaseException] = []
 
-        async def one(i: int, server: ShardServer) -> None:
-            try:
-                answers[i] = await self._call(corpus, server, phase, payload)
-            except TimeoutError:
-                failed.append((server, f"no answer within {self.config.shard_timeout:g} s"))
-            except httpx.HTTPError as e:
-                failed.append((server, f"{type(e).__name__}: {e}"))
-            except _Down as e:
-                failed.extend(e.failed)
-            except Exception as e:  # noqa: BLE001 — a Problem of the request: raised after the others end
-                errors.append(e)
+        async def one(i: int, group: tuple[ShardServer, ...]) -> None:
+            tried: list[tuple[ShardServer, str]] = []
+            for server in self._order(group):
+                try:
+                    answers[i] = await self._call(corpus, server, phase, payload)
+                    for s, why in tried:  # answered by a replica: the others' failures are only logged
+                        log.warning("shard server %s failed %s (%s); its replica %s answered", s.url, phase, why,
+                                    server.url)
+                    return
+                except (TimeoutError, httpx.TimeoutException) as e:
+                    why = f"no answer within {self.config.shard_timeout:g} s" + (
+                        f" ({type(e).__name__})" if isinstance(e, httpx.TimeoutException) else "")
+                    tried.append((server, why))
+                    self._missed(server, why)
+                except httpx.HTTPError as e:
+                    tried.append((server, f"{type(e).__name__}: {e}"))
+                except _Down as e:
+                    tried.extend(e.failed)
+                except Exception as e:  # noqa: BLE001 — a Problem of the request: raised after the others end
+                    errors.append(e)
+                    return
+            failed.extend(tried or [(s, "suspended: " + self.health[s.url].why) for s in group])
 
         async with anyio.create_task_group() as tg:
-            for i, server in enumerate(servers):
-                tg.start_soon(one, i, server)
+            for i, group in enumerate(groups):
+                tg.start_soon(one, i, group)
         if errors:
             raise errors[0]
         if failed:
@@ -265,15 +358,21 @@ class Router:
     async def run(self, corpus: RoutedCorpus, rounds: Callable[[], Any]) -> tuple[Any, tuple[int, ...]]:
         """The result of the rounds generator ``rounds()`` over the corpus's shard servers, and the shards left
         out (servers that failed: the rounds start again without them)."""
-        servers = list(corpus.servers)
-        missing: set[int] = set()
+        groups = [g for g in corpus.groups if self._order(g)]
+        missing: set[int] = {i for g in corpus.groups if g not in groups for i in g[0].shards}
         while True:
+            if not groups:
+                why = "; ".join(f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s))
+                raise Problem(503, "shards-unavailable", "Service Unavailable",
+                              f"no shard server of corpus {corpus.name} answered ({why or 'every one failed'})",
+                              "try again; the operator restarts the shard servers (ipscope serve --shards)",
+                              {"Retry-After": "5"})
             gen = rounds()
             try:
                 done, value = await anyio.to_thread.run_sync(_step, gen, None, limiter=self.engine)
                 while not done:
                     phase, payload = value
-                    answers = await self._scatter(corpus, servers, phase, payload)
+                    answers = await self._scatter(corpus, groups, phase, payload)
                     done, value = await anyio.to_thread.run_sync(_step, gen, answers, limiter=self.engine)
                 return value, tuple(sorted(missing))
             except _Down as e:
@@ -282,14 +381,26 @@ class Router:
                                 _ranges(list(server.shards)), why)
                     missing.update(server.shards)
                 gone = {s.url for s, _ in e.failed}
-                servers = [s for s in servers if s.url not in gone]
-                if not servers:
+                groups = [g for g in groups if not any(s.url in gone for s in g)]
+                if not groups:
                     raise Problem(503, "shards-unavailable", "Service Unavailable",
                                   f"no shard server of corpus {corpus.name} answered ({e})",
                                   "try again; the operator restarts the shard servers (ipscope serve --shards)",
                                   {"Retry-After": "5"}) from None
             finally:
                 gen.close()
+
+    def _suspended(self, server: ShardServer) -> bool:
+        h = self.health.get(server.url)
+        return h is not None and h.suspended
+
+    def _order(self, group: tuple[ShardServer, ...]) -> list[ShardServer]:
+        """The servers of a group of replicas to ask, in turn (calls spread over them), suspended ones left out."""
+        up = [s for s in group if not self._suspended(s)]
+        if len(up) > 1:
+            k = next(self.turn) % len(up)
+            up = up[k:] + up[:k]
+        return up
 
     def corpus(self, name: Any, *, layers: bool = False) -> RoutedCorpus:
         return pick_corpus(self.corpora, name, layers=layers)  # type: ignore[no-any-return]
@@ -328,11 +439,13 @@ def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | 
     @app.get("/v1", tags=["meta"], summary="What this server serves")
     async def index() -> Response:
         return JSONResponse({"ipscope": __version__, "role": "router", "corpora": sorted(corpora),
-                             "shard_servers": {n: [{"url": s.url, "shards": list(s.shards)} for s in c.servers]
+                             "shard_servers": {n: [{"url": s.url, "shards": list(s.shards),
+                                                    "suspended": router._suspended(s)} for s in c.servers]
                                                for n, c in corpora.items()},
                              "limits": {"body_bytes": cfg.max_body_bytes, "query_chars": cfg.max_query_chars,
                                         "requests_per_minute": cfg.rate_limit,
-                                        "shard_timeout_s": cfg.shard_timeout}})
+                                        "shard_timeout_s": cfg.shard_timeout,
+                                        "shard_backoff_s": cfg.shard_backoff}})
 
     @app.post("/v1/trace", tags=["questions"], summary="Passages of a text found (near-)verbatim in a corpus")
     async def trace(request: Request) -> Response:
