@@ -50,9 +50,10 @@ class ServiceConfig:
     # a router's connections to its shard servers (one pool): at most this many shard calls are in flight, the
     # others wait for a slot before their ``shard_timeout`` starts
     shard_connections: int = 256
-    # a shard server that misses its deadline is left out of the router's requests (they answer at once, partial)
-    # until it answers ``GET /v1/shard`` again: asked after ``shard_backoff`` s, then after twice as long, up to
-    # 30 s (``router.SHARD_BACKOFF_MAX``); 0: no suspension, every request waits the deadline
+    # a shard server that misses its deadline is left out of the router's requests (answered at once: by a
+    # replica, else partial) until it answers ``GET /v1/shard`` again: asked after ``shard_backoff`` s, then
+    # after twice as long, up to 30 s (``router.SHARD_BACKOFF_MAX``); 0: no suspension, every request waits the
+    # deadline
     shard_backoff: float = 1.0
 
     def __post_init__(self) -> None:

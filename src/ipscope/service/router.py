@@ -358,7 +358,7 @@ class Router:
     async def run(self, corpus: RoutedCorpus, rounds: Callable[[], Any]) -> tuple[Any, tuple[int, ...]]:
         """The result of the rounds generator ``rounds()`` over the corpus's shard servers, and the shards left
         out (servers that failed: the rounds start again without them)."""
-        groups = [g for g in corpus.groups if self._order(g)]
+        groups = [g for g in corpus.groups if not all(self._suspended(s) for s in g)]
         missing: set[int] = {i for g in corpus.groups if g not in groups for i in g[0].shards}
         while True:
             if not groups:
