@@ -383,3 +383,8 @@ def test_replicas_keep_answers_whole_while_one_of_them_fails(shard_index, querie
     assert [r._order(group)[0].url for _ in range(4)] == ["http://a", "http://b", "http://a", "http://b"]
     r.health["http://a"] = _Health(misses=1, suspended=True)
     assert [s.url for s in r._order(group)] == ["http://b"]
+    assert [r._backoff(m) for m in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]  # the probes' waits, doubling to 30 s
+    off = Router(ServiceConfig(data=tmp_path, shard_backoff=0), {}, None)  # --shard-backoff 0: never suspended
+    off.tasks = "a task group would start the probe here"
+    off._missed(group[0], "no answer within 3 s")
+    assert not off._suspended(group[0]) and off._order(group)
