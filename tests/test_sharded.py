@@ -11,6 +11,8 @@ import sys
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sharded_data import PERSUASION, _hostile, _plain
 
 from ipscope.index import Index
@@ -148,6 +150,24 @@ def test_shard_numbers_are_checked() -> None:
     for n in (5, None):
         with pytest.raises(InputError, match="does not exist|past the"):
             parse_shards("0-1000000000000", n)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sets(st.integers(0, 300), min_size=1), st.integers(1, 400))
+def test_shard_ranges_round_trip(shards: set[int], n: int) -> None:
+    """What the router writes for a set of shards (``_ranges``: in its messages' fixes, "start a shard server with
+    --shards 12-15") is what --shards reads back, and a number past the manifest's count is refused naming it."""
+    from ipscope.errors import InputError
+    from ipscope.service.config import parse_shards
+    from ipscope.service.router import _ranges
+
+    spec = _ranges(sorted(shards))
+    assert parse_shards(spec) == sorted(shards)
+    if max(shards) < n:
+        assert parse_shards(spec, n) == sorted(shards)
+    else:
+        with pytest.raises(InputError, match=f"does not exist: the index has {n} shard"):
+            parse_shards(spec, n)
 
 
 def test_renderers_say_an_answer_is_partial(shard_index, queries) -> None:
