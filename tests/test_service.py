@@ -217,6 +217,12 @@ def test_trace_and_similar_give_the_cli_reports(client, demo_index) -> None:
     is_problem(client.post("/v1/trace", json={"text": query, "corpus": "nope"}, headers=auth(k)), 422, "nope")
     is_problem(client.post("/v1/trace", json={"text": query, "min_tokens": 0}, headers=auth(k)), 422, "min_tokens")
     is_problem(client.post("/v1/trace", json={"text": query}), 401)
+    # allow_partial is for routers (docs/scale.md); one process answers whole either way, and checks it alike
+    for path, body in (("/v1/trace", {}), ("/v1/similar", {"top": 3})):
+        whole = client.post(path, json={"text": query, **body, "allow_partial": False}, headers=auth(k)).json()
+        assert "partial" not in whole and whole["results" if "similar" in path else "spans"]
+        is_problem(client.post(path, json={"text": query, "allow_partial": "no"}, headers=auth(k)), 422,
+                   "allow_partial")
 
 
 def test_audit_records_with_a_site_snapshot(client) -> None:

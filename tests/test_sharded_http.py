@@ -119,6 +119,7 @@ def test_bad_shards_and_routes_are_refused_at_start(cluster, shard_index, demo_i
     _start_fails(["--route", s0, "--route", s1], "shard(s) 4 of its 5", "--shards 4")  # a shard served by none
     _start_fails(["--route", s0, "--route", s1, "--route", s2, "--route", s1], "given twice")
     _start_fails(["--route", "books=" + s0], "no corpus 'books'")
+    _start_fails(["--corpus", f"demo={shard_index}", "--shards", "0", "--no-partial"], "only a router", "--route")
     _start_fails(["--route", f"http://127.0.0.1:{free_port()}"], "no shard server answers", "start the shard servers")
     overlap = Server(["--corpus", f"demo={shard_index}", "--shards", "1-2"], tmp_path / "overlap.log")
     other = Server(["--corpus", f"demo={demo_index}", "--shards", "0"], tmp_path / "other.log")  # another index
@@ -226,6 +227,13 @@ def test_a_server_past_its_deadline_or_down_gives_partial_answers(cluster, shard
     cluster["shards"][1].kill()  # shards 2-3, for good
     for name in queries:
         check(name, [2, 3])
+    # a request that asks for a whole answer gets a 503 naming the missing shards instead (and a typo a 422)
+    for path in ("/v1/trace", "/v1/similar"):
+        r = httpx.post(router + path, json={"text": queries["lunyu"], "allow_partial": False}, timeout=60)
+        assert r.status_code == 503 and "shard(s) 2-3" in r.json()["detail"], r.text
+        assert "allow_partial" in r.json()["fix"] and r.headers["retry-after"] == "5"
+        r = httpx.post(router + path, json={"text": queries["lunyu"], "allow_partial": "no"}, timeout=60)
+        assert r.status_code == 422 and "allow_partial" in r.json()["detail"], r.text
     assert any(holders[n] & {2, 3} for n in queries)  # some query lost matches to the missing shards
     # 论语 (shard 3) quotes a sentence 孟子 (shard 4) quotes too: without shard 3 the quote is reported from 孟子
     lunyu = _post(router, "/v1/trace", {"text": queries["lunyu"]})
@@ -243,6 +251,8 @@ def test_a_server_restarted_with_other_shards_is_left_out(shard_index, queries, 
     b = Server(["--corpus", corpus, "--shards", "2-4"], tmp_path / "b.log")
     router = Server(["--route", a.url, "--route", b.url, "--shard-timeout", "20", "--rate-limit", "0"],
                     tmp_path / "router.log")
+    whole = Server(["--route", a.url, "--route", b.url, "--no-partial", "--rate-limit", "0"],
+                   tmp_path / "whole.log")  # answers 503 rather than partial, unless a request allows it
     try:
         q = queries["persuasion+dorian"]  # Persuasion (shards 0-1) and Dorian Gray (shards 1-3)
         full = _plain(trace(idx, q, "request", TraceOptions()).to_dict())
@@ -258,8 +268,11 @@ def test_a_server_restarted_with_other_shards_is_left_out(shard_index, queries, 
         assert _findings(got) <= _matches(idx, q)
         sim = _post(router.url, "/v1/similar", {"text": q})
         assert sim["partial"] is True and sim["missing_shards"] == [0, 1]
+        r = httpx.post(whole.url + "/v1/trace", json={"text": q}, timeout=60)
+        assert r.status_code == 503 and "shard(s) 0-1" in r.json()["detail"]
+        assert _plain(_post(whole.url, "/v1/trace", {"text": q, "allow_partial": True})) == _plain(got)
     finally:
-        for s in (router, a, b):
+        for s in (router, whole, a, b):
             s.stop()
     # the router's own check: an answer for other shards than the server's is that server missing
     from ipscope.service.router import ShardServer, _checked, _Down

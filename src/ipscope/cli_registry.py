@@ -223,12 +223,16 @@ SERVE_STATUS = ("Exit status: 0 stopped (Ctrl-C or SIGTERM); 1 could not start: 
               help="A router leaves a shard server that missed its deadline out of every request (answered at "
                    "once, by a replica or partial) and asks it again after this many seconds, twice as long after "
                    "each miss, up to 30 s; 0: ask it on every request (each waits the deadline).")
+@click.option("--no-partial", is_flag=True,
+              help="A router answers 503 instead of an answer without the shards of servers that failed, unless "
+                   "a request says \"allow_partial\": true (by default it answers with the others, marked "
+                   "\"partial\": true, unless a request says false).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve_cmd(data: Path | None, db: str | None, corpora: tuple[str, ...], sites: tuple[str, ...], host: str,
               port: int, workers: int, no_signup: bool, rate_limit: int, signup_limit: int, max_body_mb: float,
               shards: str | None, routes: tuple[str, ...], shard_timeout: float, shard_backoff: float,
-              log_level: str) -> None:
+              no_partial: bool, log_level: str) -> None:
     """Serve the registry and the three questions over HTTP (docs/service.md).
 
     \b
@@ -250,6 +254,9 @@ def serve_cmd(data: Path | None, db: str | None, corpora: tuple[str, ...], sites
         if data is None and not sharded:
             raise InputError("--data is missing", "give a data directory: ipscope serve --data DIR (or serve "
                                                   "shards with --shards, or route with --route)")
+        if no_partial and not routes:
+            raise InputError("--no-partial is for a router: only a router can answer without some shards",
+                             "drop --no-partial, or give the shard servers with --route URL")
         if data is not None and sharded:
             raise InputError("shard servers and routers hold no registry: --data is not for them",
                              "drop --data (serve the registry from a separate ipscope serve --data DIR)")
@@ -258,7 +265,7 @@ def serve_cmd(data: Path | None, db: str | None, corpora: tuple[str, ...], sites
                                rate_limit=rate_limit, signup_limit=signup_limit,
                                max_body_bytes=int(max_body_mb * 1_000_000), workers=workers, shards=shards,
                                routes=routes, shard_timeout=shard_timeout,
-                               shard_backoff=shard_backoff)
+                               shard_backoff=shard_backoff, allow_partial=not no_partial)
         if workers > 1 and not db and not sharded:
             click.echo("ipscope: warning: several --workers on SQLite serialise every write through one file; "
                        "use --db postgresql://... for a multi-worker deployment", err=True)

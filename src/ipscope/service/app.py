@@ -73,6 +73,14 @@ def _bool(body: Mapping[str, Any], name: str, default: bool) -> bool:
     return v
 
 
+def allow_partial(body: Mapping[str, Any], cfg: ServiceConfig) -> bool:
+    """Whether a router may answer without some shards (``allow_partial``, else ``--no-partial``); one process
+    always answers whole, and checks the field alike."""
+    if body.get("allow_partial") is None:
+        return cfg.allow_partial
+    return _bool(body, "allow_partial", cfg.allow_partial)
+
+
 def _text(body: Mapping[str, Any], limit: int, what: str = "text") -> str:
     t = body.get(what)
     if not isinstance(t, str):
@@ -99,8 +107,9 @@ def trace_options(body: Mapping[str, Any]) -> Any:
 
 def trace_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], str, Any]:
     """The body of ``POST /v1/trace`` checked: (body, text, ``TraceOptions``). A router parses it alike."""
-    body = _fields(raw, ("text",), ("corpus", *TRACE_FIELDS))
+    body = _fields(raw, ("text",), ("corpus", *TRACE_FIELDS, "allow_partial"))
     text = _text(body, cfg.max_query_chars)
+    allow_partial(body, cfg)
     return body, text, trace_options(body)
 
 
@@ -108,8 +117,9 @@ def similar_request(raw: Any, cfg: ServiceConfig) -> tuple[Mapping[str, Any], st
     """The body of ``POST /v1/similar`` checked: (body, text, ``SimilarOptions``). A router parses it alike."""
     from ..similar import SimilarOptions
 
-    body = _fields(raw, ("text",), ("corpus", "top", "semantic"))
+    body = _fields(raw, ("text",), ("corpus", "top", "semantic", "allow_partial"))
     text = _text(body, cfg.max_query_chars)
+    allow_partial(body, cfg)
     return body, text, SimilarOptions(top=_int(body, "top", 10, 1, MAX_TOP) or 10,
                                       semantic=_bool(body, "semantic", False))
 

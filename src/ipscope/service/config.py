@@ -55,6 +55,9 @@ class ServiceConfig:
     # after twice as long, up to 30 s (``router.SHARD_BACKOFF_MAX``); 0: no suspension, every request waits the
     # deadline
     shard_backoff: float = 1.0
+    # a router answers without the shards of servers that failed ("partial": true) unless a request says
+    # "allow_partial": false; False (--no-partial): a 503 problem instead unless a request says true
+    allow_partial: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "routes", tuple(self.routes))

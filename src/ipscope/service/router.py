@@ -40,7 +40,7 @@ from starlette.responses import Response
 
 from .. import __version__
 from ..errors import InputError
-from .app import _nonempty, install_problem_handlers, similar_request, trace_request
+from .app import _nonempty, allow_partial, install_problem_handlers, similar_request, trace_request
 from .config import ServiceConfig
 from .limits import Guard, read_json
 from .problems import JSONResponse, Problem
@@ -355,12 +355,20 @@ class Router:
             raise _Down(failed)
         return answers
 
-    async def run(self, corpus: RoutedCorpus, rounds: Callable[[], Any]) -> tuple[Any, tuple[int, ...]]:
+    async def run(self, corpus: RoutedCorpus, rounds: Callable[[], Any],
+                  partial: bool = True) -> tuple[Any, tuple[int, ...]]:
         """The result of the rounds generator ``rounds()`` over the corpus's shard servers, and the shards left
-        out (servers that failed: the rounds start again without them)."""
+        out (servers that failed: the rounds start again without them). ``partial`` False: a 503 problem as
+        soon as any shard is missing."""
         groups = [g for g in corpus.groups if not all(self._suspended(s) for s in g)]
         missing: set[int] = {i for g in corpus.groups if g not in groups for i in g[0].shards}
         while True:
+            if missing and not partial:
+                raise Problem(503, "shards-unavailable", "Service Unavailable",
+                              f"shard(s) {_ranges(sorted(missing))} of corpus {corpus.name} did not answer (a shard "
+                              "server down, failing or past its deadline), and this request asks for a whole "
+                              "answer", "try again later, or send \"allow_partial\": true to take the answer of the "
+                              "shards that answered (marked \"partial\")", {"Retry-After": "5"})
             if not groups:
                 why = "; ".join(f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s))
                 raise Problem(503, "shards-unavailable", "Service Unavailable",
@@ -454,7 +462,7 @@ def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | 
         q = provenance.as_query(text, "request")
         check_query_size(q.text, q.name, "trace")
         _nonempty(text)
-        rep, missing = await router.run(c, lambda: trace_rounds(q.text, q.name, opts))
+        rep, missing = await router.run(c, lambda: trace_rounds(q.text, q.name, opts), allow_partial(body, cfg))
         rep = provenance.attach(rep, c.info, q, opts)
         if missing:
             rep = dataclasses.replace(rep, missing_shards=missing, notes=rep.notes + (partial_note(missing),))
@@ -469,7 +477,8 @@ def create_router_app(config: ServiceConfig, corpora: dict[str, RoutedCorpus] | 
         _nonempty(text)
         embedder, notes = await anyio.to_thread.run_sync(_embedder_for, opts, None, limiter=engine)
         vec_layer = c.info.manifest.get("layers", {}).get("vectors")
-        rep, missing = await router.run(c, lambda: similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer))
+        rep, missing = await router.run(c, lambda: similar_rounds(q.text, q.name, opts, embedder, notes, vec_layer),
+                                        allow_partial(body, cfg))
         vectors = rep.semantic and "vectors" in c.info.manifest.get("layers", {})
         rep = provenance.attach(rep, c.info, q, opts, layers=True, vectors_used=vectors)
         if missing:

@@ -33,12 +33,18 @@ class CheckIn(BaseModel):
     semantic: bool = Field(False, description="add semantic evidence (paraphrase) when the server has ipscope[embed]")
 
 
+def _allow_partial() -> Any:
+    return Field(None, description="through a router (docs/scale.md): false asks for a 503 problem instead of an "
+                                   "answer without some shards; default: the router's (--no-partial)")
+
+
 class TraceIn(BaseModel):
     text: str
     corpus: str | None = Field(None, description="one of the server's corpora (GET /v1); optional when it has one")
     min_tokens: int = Field(12, ge=1, description="shortest passage reported, in tokens")
     max_sources: int = Field(20, ge=1, le=1000, description="sources listed per passage")
     excerpts: int | None = Field(None, ge=0, le=10_000, description="add each source's text with this much context")
+    allow_partial: bool | None = _allow_partial()
 
 
 class SimilarIn(BaseModel):
@@ -46,6 +52,7 @@ class SimilarIn(BaseModel):
     corpus: str | None = None
     top: int = Field(10, ge=1, le=100)
     semantic: bool = False
+    allow_partial: bool | None = _allow_partial()
 
 
 class AuditIn(BaseModel):
