@@ -27,8 +27,9 @@ in docs/scale.md, in one run. Parts (each skipped with ``--skip NAME``):
   the full answer has no span), with a few ``examples``. Before the kill, ``hung``: the first shard server held
   with SIGSTOP for half the queries (trace): the first answer's time (the router's deadline, ``--shard-timeout``),
   the later ones' (the server suspended: answered without waiting), whether each said ``partial`` with its shards,
-  and how long after SIGCONT answers were whole again (the router's probe). Skipped with a message while ``ipscope serve --help`` has
-  no ``--route``; ``--src`` points it at another checkout (e.g. the router's branch) meanwhile.
+  and how long after SIGCONT answers were whole again (the router's probe). Skipped with a message while
+  ``ipscope serve --help`` has no ``--route``; ``--src`` points it at another checkout (e.g. the router's branch)
+  meanwhile.
 * model: the per-shard inputs of the scale model: one shard's build on one core (a corpus of one shard's tokens,
   ``--jobs 1``), index bytes per token and per shard (from the build part's index), trace and similar latency and
   the peak RSS of a process querying one shard and all shards (default options: trace's 300 MB budget), and the

@@ -4,7 +4,8 @@ Wilde's *The Picture of Dorian Gray* 174, 244 and 2097; the Chinese classics 论
 demo/corpus/chinese-classics.jsonl), indexed with small shards (``max_shard_tokens``) so that a novel spans several
 shards and a query straddles a shard boundary. Queries: passages of those texts as they are, two passages of
 different books joined, a lightly edited copy (words changed by hand below), Chinese passages, and a sentence
-written for this test that the corpus does not hold. Their fixtures ``shard_index`` and ``queries`` (conftest.py) are the session's: one build for both modules.
+written for this test that the corpus does not hold. Their fixtures ``shard_index`` and ``queries``
+(conftest.py) are the session's: one build for both modules.
 """
 
 from __future__ import annotations
