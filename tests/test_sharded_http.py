@@ -401,3 +401,16 @@ def test_replicas_keep_answers_whole_while_one_of_them_fails(shard_index, querie
     off.tasks = "a task group would start the probe here"
     off._missed(group[0], "no answer within 3 s")
     assert not off._suspended(group[0]) and off._order(group)
+
+
+def test_the_probes_backoff_stays_30_s_however_long_a_server_stays_hung(tmp_path) -> None:
+    """A probe of a hung server counts a miss each time it is not answered (every 30 s + the deadline once the
+    backoff is capped): after 1,025 misses (about ten hours) ``shard_backoff * 2 ** (misses - 1)`` was an int too
+    large for a float, an OverflowError in the probe task, which ended the router's task group (found by review)."""
+    from ipscope.service.config import ServiceConfig
+    from ipscope.service.router import Router
+
+    r = Router(ServiceConfig(data=tmp_path), {}, None)
+    assert [r._backoff(m) for m in (1024, 1025, 1100, 100_000)] == [30, 30, 30, 30]
+    tiny = Router(ServiceConfig(data=tmp_path, shard_backoff=1e-300), {}, None)
+    assert tiny._backoff(1) == 1e-300 and tiny._backoff(5000) == 30

@@ -252,7 +252,8 @@ class Router:
                 self.client = self.slots = self.tasks = None
 
     def _backoff(self, misses: int) -> float:
-        return min(SHARD_BACKOFF_MAX, self.config.shard_backoff * 2 ** max(0, misses - 1))
+        # the exponent capped: past 2 ** 1023 an int does not convert to a float (a server hung for ~10 hours)
+        return min(SHARD_BACKOFF_MAX, self.config.shard_backoff * 2 ** min(1023, max(0, misses - 1)))
 
     def _missed(self, server: ShardServer, why: str) -> None:
         """``server`` missed a deadline: suspend it (once for the calls in flight) and start its probe."""
