@@ -414,3 +414,37 @@ def test_the_probes_backoff_stays_30_s_however_long_a_server_stays_hung(tmp_path
     assert [r._backoff(m) for m in (1024, 1025, 1100, 100_000)] == [30, 30, 30, 30]
     tiny = Router(ServiceConfig(data=tmp_path, shard_backoff=1e-300), {}, None)
     assert tiny._backoff(1) == 1e-300 and tiny._backoff(5000) == 30
+
+
+def test_replicas_of_every_range_take_calls_when_several_ranges_are_replicated(shard_index, queries,
+                                                                               tmp_path) -> None:
+    """docs/scale.md, "Replicas": shards split in two and each half replicated (four servers) spreads the calls over
+    every replica. With one turn counter for all groups, a phase over two groups took turns 2k and 2k+1: the first
+    half always went to its first replica and the second half to its second, so x2 and y1 below never took a call
+    (found by review: SIGSTOP on them never cost a request anything, and they were never suspended). Here they
+    are stopped: a router that gives them calls finds them past the 1 s deadline, fails over (the answers stay
+    whole) and suspends them."""
+    idx = Index.open(shard_index)
+    corpus = f"demo={shard_index}"
+    x1, x2 = (Server(["--corpus", corpus, "--shards", "0-1"], tmp_path / f"x{i}.log") for i in (1, 2))
+    y1, y2 = (Server(["--corpus", corpus, "--shards", "2-4"], tmp_path / f"y{i}.log") for i in (1, 2))
+    router = Server(["--route", f"{x1.url},{x2.url},{y1.url},{y2.url}", "--shard-timeout", "1", "--rate-limit",
+                     "0"], tmp_path / "router.log")
+    q = queries["persuasion+dorian"]
+    full = _plain(trace(idx, q, "request", TraceOptions()).to_dict())
+    try:
+        for s in (x2, y1):
+            os.killpg(s.p.pid, signal.SIGSTOP)
+        try:
+            for _ in range(4):
+                got = _post(router.url, "/v1/trace", {"text": q})
+                assert "partial" not in got and _plain(got) == full
+            suspended = {s["url"]: s["suspended"] for s in httpx.get(router.url + "/v1").json()["shard_servers"]["demo"]}
+        finally:
+            for s in (x2, y1):
+                os.killpg(s.p.pid, signal.SIGCONT)
+        assert suspended == {x1.url: False, x2.url: True, y1.url: True, y2.url: False}
+    finally:
+        for s in (router, x1, x2, y1, y2):
+            s.stop()
+

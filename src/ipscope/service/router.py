@@ -228,7 +228,10 @@ class Router:
         self.client: Any = None
         self.slots: Any = None  # one per pooled connection: a call's deadline starts once it holds one
         self.health: dict[str, _Health] = {}
-        self.turn = itertools.count()
+        # a turn counter per range of replicas and phase: one counter for all made a phase over an even number of
+        # replicated ranges give each range always the same replica (turns 2k, 2k+1), and with two phases (trace)
+        # each phase always the same replica
+        self.turns: dict[tuple[tuple[int, ...], str], Any] = {}
         self.tasks: Any = None  # the probes of suspended servers run here (the app's lifetime)
 
     @asynccontextmanager
@@ -326,7 +329,7 @@ class Router:
 
         async def one(i: int, group: tuple[ShardServer, ...]) -> None:
             tried: list[tuple[ShardServer, str]] = []
-            for server in self._order(group):
+            for server in self._order(group, phase):
                 try:
                     answers[i] = await self._call(corpus, server, phase, payload)
                     for s, why in tried:  # answered by a replica: the others' failures are only logged
@@ -403,11 +406,11 @@ class Router:
         h = self.health.get(server.url)
         return h is not None and h.suspended
 
-    def _order(self, group: tuple[ShardServer, ...]) -> list[ShardServer]:
+    def _order(self, group: tuple[ShardServer, ...], phase: str = "") -> list[ShardServer]:
         """The servers of a group of replicas to ask, in turn (calls spread over them), suspended ones left out."""
         up = [s for s in group if not self._suspended(s)]
         if len(up) > 1:
-            k = next(self.turn) % len(up)
+            k = next(self.turns.setdefault((group[0].shards, phase), itertools.count())) % len(up)
             up = up[k:] + up[:k]
         return up
 
