@@ -448,3 +448,34 @@ def test_replicas_of_every_range_take_calls_when_several_ranges_are_replicated(s
         for s in (router, x1, x2, y1, y2):
             s.stop()
 
+
+def test_with_every_server_suspended_a_whole_answer_is_refused_without_offering_a_partial_one(shard_index, queries,
+                                                                                             tmp_path) -> None:
+    """One shard server holding every shard, hung (SIGSTOP): the first request waits the 1 s deadline and the server
+    is suspended. Then no shard answers at all, so a request with "allow_partial": false gets the 503 of "no shard
+    server answered", whose fix does not offer "allow_partial": true (that answer would be the same 503; it did
+    offer it: found by review). The router then stops cleanly (exit 0, no traceback) while its probe of the hung
+    server is in flight."""
+    s = Server(["--corpus", f"demo={shard_index}", "--shards", "0-4"], tmp_path / "s.log")
+    router = Server(["--route", s.url, "--shard-timeout", "1", "--shard-backoff", "0.1", "--rate-limit", "0"],
+                    tmp_path / "router.log")
+    q = queries["boundary"]
+    try:
+        os.killpg(s.p.pid, signal.SIGSTOP)
+        try:
+            r = httpx.post(router.url + "/v1/trace", json={"text": q}, timeout=60)
+            assert r.status_code == 503 and "no shard server" in r.json()["detail"], r.text
+            assert httpx.get(router.url + "/v1").json()["shard_servers"]["demo"][0]["suspended"] is True
+            for allow in (True, False):
+                r = httpx.post(router.url + "/v1/trace", json={"text": q, "allow_partial": allow}, timeout=60)
+                assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+                assert "no shard server" in r.json()["detail"] and "allow_partial" not in r.json()["fix"], r.text
+            t0 = time.monotonic()
+            assert router.stop() == 0
+            assert time.monotonic() - t0 < 10
+        finally:
+            os.killpg(s.p.pid, signal.SIGCONT)
+    finally:
+        router.stop()
+        s.stop()
+    assert "Traceback" not in router.output(), router.output()[-3000:]

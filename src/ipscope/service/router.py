@@ -367,18 +367,18 @@ class Router:
         groups = [g for g in corpus.groups if not all(self._suspended(s) for s in g)]
         missing: set[int] = {i for g in corpus.groups if g not in groups for i in g[0].shards}
         while True:
+            if not groups:  # before the allow_partial check: no partial answer to offer
+                why = "; ".join(f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s))
+                raise Problem(503, "shards-unavailable", "Service Unavailable",
+                              f"no shard server of corpus {corpus.name} answered ({why or 'every one failed'})",
+                              "try again; the operator restarts the shard servers (ipscope serve --shards)",
+                              {"Retry-After": "5"})
             if missing and not partial:
                 raise Problem(503, "shards-unavailable", "Service Unavailable",
                               f"shard(s) {_ranges(sorted(missing))} of corpus {corpus.name} did not answer (a shard "
                               "server down, failing or past its deadline), and this request asks for a whole "
                               "answer", "try again later, or send \"allow_partial\": true to take the answer of the "
                               "shards that answered (marked \"partial\")", {"Retry-After": "5"})
-            if not groups:
-                why = "; ".join(f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s))
-                raise Problem(503, "shards-unavailable", "Service Unavailable",
-                              f"no shard server of corpus {corpus.name} answered ({why or 'every one failed'})",
-                              "try again; the operator restarts the shard servers (ipscope serve --shards)",
-                              {"Retry-After": "5"})
             gen = rounds()
             try:
                 done, value = await anyio.to_thread.run_sync(_step, gen, None, limiter=self.engine)
