@@ -439,7 +439,8 @@ def test_replicas_of_every_range_take_calls_when_several_ranges_are_replicated(s
             for _ in range(4):
                 got = _post(router.url, "/v1/trace", {"text": q})
                 assert "partial" not in got and _plain(got) == full
-            suspended = {s["url"]: s["suspended"] for s in httpx.get(router.url + "/v1").json()["shard_servers"]["demo"]}
+            servers = httpx.get(router.url + "/v1").json()["shard_servers"]["demo"]
+            suspended = {s["url"]: s["suspended"] for s in servers}
         finally:
             for s in (x2, y1):
                 os.killpg(s.p.pid, signal.SIGCONT)
