@@ -401,3 +401,82 @@ def test_replicas_keep_answers_whole_while_one_of_them_fails(shard_index, querie
     off.tasks = "a task group would start the probe here"
     off._missed(group[0], "no answer within 3 s")
     assert not off._suspended(group[0]) and off._order(group)
+
+
+def test_the_probes_backoff_stays_30_s_however_long_a_server_stays_hung(tmp_path) -> None:
+    """A probe of a hung server counts a miss each time it is not answered (every 30 s + the deadline once the
+    backoff is capped): after 1,025 misses (about ten hours) ``shard_backoff * 2 ** (misses - 1)`` was an int too
+    large for a float, an OverflowError in the probe task, which ended the router's task group (found by review)."""
+    from ipscope.service.config import ServiceConfig
+    from ipscope.service.router import Router
+
+    r = Router(ServiceConfig(data=tmp_path), {}, None)
+    assert [r._backoff(m) for m in (1024, 1025, 1100, 100_000)] == [30, 30, 30, 30]
+    tiny = Router(ServiceConfig(data=tmp_path, shard_backoff=1e-300), {}, None)
+    assert tiny._backoff(1) == 1e-300 and tiny._backoff(5000) == 30
+
+
+def test_replicas_of_every_range_take_calls_when_several_ranges_are_replicated(shard_index, queries,
+                                                                               tmp_path) -> None:
+    """docs/scale.md, "Replicas": shards split in two and each half replicated (four servers) spreads the calls over
+    every replica. With one turn counter for all groups, a phase over two groups took turns 2k and 2k+1: the first
+    half always went to its first replica and the second half to its second, so x2 and y1 below never took a call
+    (found by review: SIGSTOP on them never cost a request anything, and they were never suspended). Here they
+    are stopped: a router that gives them calls finds them past the 1 s deadline, fails over (the answers stay
+    whole) and suspends them."""
+    idx = Index.open(shard_index)
+    corpus = f"demo={shard_index}"
+    x1, x2 = (Server(["--corpus", corpus, "--shards", "0-1"], tmp_path / f"x{i}.log") for i in (1, 2))
+    y1, y2 = (Server(["--corpus", corpus, "--shards", "2-4"], tmp_path / f"y{i}.log") for i in (1, 2))
+    router = Server(["--route", f"{x1.url},{x2.url},{y1.url},{y2.url}", "--shard-timeout", "1", "--rate-limit",
+                     "0"], tmp_path / "router.log")
+    q = queries["persuasion+dorian"]
+    full = _plain(trace(idx, q, "request", TraceOptions()).to_dict())
+    try:
+        for s in (x2, y1):
+            os.killpg(s.p.pid, signal.SIGSTOP)
+        try:
+            for _ in range(4):
+                got = _post(router.url, "/v1/trace", {"text": q})
+                assert "partial" not in got and _plain(got) == full
+            servers = httpx.get(router.url + "/v1").json()["shard_servers"]["demo"]
+            suspended = {s["url"]: s["suspended"] for s in servers}
+        finally:
+            for s in (x2, y1):
+                os.killpg(s.p.pid, signal.SIGCONT)
+        assert suspended == {x1.url: False, x2.url: True, y1.url: True, y2.url: False}
+    finally:
+        for s in (router, x1, x2, y1, y2):
+            s.stop()
+
+
+def test_with_every_server_suspended_a_whole_answer_is_refused_without_offering_a_partial_one(shard_index, queries,
+                                                                                             tmp_path) -> None:
+    """One shard server holding every shard, hung (SIGSTOP): the first request waits the 1 s deadline and the server
+    is suspended. Then no shard answers at all, so a request with "allow_partial": false gets the 503 of "no shard
+    server answered", whose fix does not offer "allow_partial": true (that answer would be the same 503; it did
+    offer it: found by review). The router then stops cleanly (exit 0, no traceback) while its probe of the hung
+    server is in flight."""
+    s = Server(["--corpus", f"demo={shard_index}", "--shards", "0-4"], tmp_path / "s.log")
+    router = Server(["--route", s.url, "--shard-timeout", "1", "--shard-backoff", "0.1", "--rate-limit", "0"],
+                    tmp_path / "router.log")
+    q = queries["boundary"]
+    try:
+        os.killpg(s.p.pid, signal.SIGSTOP)
+        try:
+            r = httpx.post(router.url + "/v1/trace", json={"text": q}, timeout=60)
+            assert r.status_code == 503 and "no shard server" in r.json()["detail"], r.text
+            assert httpx.get(router.url + "/v1").json()["shard_servers"]["demo"][0]["suspended"] is True
+            for allow in (True, False):
+                r = httpx.post(router.url + "/v1/trace", json={"text": q, "allow_partial": allow}, timeout=60)
+                assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+                assert "no shard server" in r.json()["detail"] and "allow_partial" not in r.json()["fix"], r.text
+            t0 = time.monotonic()
+            assert router.stop() == 0
+            assert time.monotonic() - t0 < 10
+        finally:
+            os.killpg(s.p.pid, signal.SIGCONT)
+    finally:
+        router.stop()
+        s.stop()
+    assert "Traceback" not in router.output(), router.output()[-3000:]

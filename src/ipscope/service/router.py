@@ -228,7 +228,10 @@ class Router:
         self.client: Any = None
         self.slots: Any = None  # one per pooled connection: a call's deadline starts once it holds one
         self.health: dict[str, _Health] = {}
-        self.turn = itertools.count()
+        # a turn counter per range of replicas and phase: one counter for all made a phase over an even number of
+        # replicated ranges give each range always the same replica (turns 2k, 2k+1), and with two phases (trace)
+        # each phase always the same replica
+        self.turns: dict[tuple[tuple[int, ...], str], Any] = {}
         self.tasks: Any = None  # the probes of suspended servers run here (the app's lifetime)
 
     @asynccontextmanager
@@ -252,7 +255,8 @@ class Router:
                 self.client = self.slots = self.tasks = None
 
     def _backoff(self, misses: int) -> float:
-        return min(SHARD_BACKOFF_MAX, self.config.shard_backoff * 2 ** max(0, misses - 1))
+        # the exponent capped: past 2 ** 1023 an int does not convert to a float (a server hung for ~10 hours)
+        return min(SHARD_BACKOFF_MAX, self.config.shard_backoff * 2 ** min(1023, max(0, misses - 1)))
 
     def _missed(self, server: ShardServer, why: str) -> None:
         """``server`` missed a deadline: suspend it (once for the calls in flight) and start its probe."""
@@ -325,7 +329,7 @@ class Router:
 
         async def one(i: int, group: tuple[ShardServer, ...]) -> None:
             tried: list[tuple[ShardServer, str]] = []
-            for server in self._order(group):
+            for server in self._order(group, phase):
                 try:
                     answers[i] = await self._call(corpus, server, phase, payload)
                     for s, why in tried:  # answered by a replica: the others' failures are only logged
@@ -363,18 +367,18 @@ class Router:
         groups = [g for g in corpus.groups if not all(self._suspended(s) for s in g)]
         missing: set[int] = {i for g in corpus.groups if g not in groups for i in g[0].shards}
         while True:
+            if not groups:  # before the allow_partial check: no partial answer to offer
+                why = "; ".join(f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s))
+                raise Problem(503, "shards-unavailable", "Service Unavailable",
+                              f"no shard server of corpus {corpus.name} answered ({why or 'every one failed'})",
+                              "try again; the operator restarts the shard servers (ipscope serve --shards)",
+                              {"Retry-After": "5"})
             if missing and not partial:
                 raise Problem(503, "shards-unavailable", "Service Unavailable",
                               f"shard(s) {_ranges(sorted(missing))} of corpus {corpus.name} did not answer (a shard "
                               "server down, failing or past its deadline), and this request asks for a whole "
                               "answer", "try again later, or send \"allow_partial\": true to take the answer of the "
                               "shards that answered (marked \"partial\")", {"Retry-After": "5"})
-            if not groups:
-                why = "; ".join(f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s))
-                raise Problem(503, "shards-unavailable", "Service Unavailable",
-                              f"no shard server of corpus {corpus.name} answered ({why or 'every one failed'})",
-                              "try again; the operator restarts the shard servers (ipscope serve --shards)",
-                              {"Retry-After": "5"})
             gen = rounds()
             try:
                 done, value = await anyio.to_thread.run_sync(_step, gen, None, limiter=self.engine)
@@ -402,11 +406,11 @@ class Router:
         h = self.health.get(server.url)
         return h is not None and h.suspended
 
-    def _order(self, group: tuple[ShardServer, ...]) -> list[ShardServer]:
+    def _order(self, group: tuple[ShardServer, ...], phase: str = "") -> list[ShardServer]:
         """The servers of a group of replicas to ask, in turn (calls spread over them), suspended ones left out."""
         up = [s for s in group if not self._suspended(s)]
         if len(up) > 1:
-            k = next(self.turn) % len(up)
+            k = next(self.turns.setdefault((group[0].shards, phase), itertools.count())) % len(up)
             up = up[k:] + up[:k]
         return up
 
