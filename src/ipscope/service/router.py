@@ -276,8 +276,9 @@ class Router:
         while True:
             await anyio.sleep(self._backoff(h.misses))
             try:
-                with anyio.fail_after(self.config.shard_timeout):
-                    r = await self.client.get(f"{server.url}/v1/shard")
+                async with self.slots:  # a connection of the pool like any call, so probes never starve the calls
+                    with anyio.fail_after(self.config.shard_timeout):
+                        r = await self.client.get(f"{server.url}/v1/shard")
                 if r.status_code == 200:
                     h.suspended = False
                     log.warning("shard server %s answers again: requests use it", server.url)
