@@ -416,6 +416,7 @@ def test_the_probes_backoff_stays_30_s_however_long_a_server_stays_hung(tmp_path
     assert tiny._backoff(1) == 1e-300 and tiny._backoff(5000) == 30
 
 
+@pytest.mark.slow  # four servers and a router, ~15 s (CI runs it)
 def test_replicas_of_every_range_take_calls_when_several_ranges_are_replicated(shard_index, queries,
                                                                                tmp_path) -> None:
     """docs/scale.md, "Replicas": shards split in two and each half replicated (four servers) spreads the calls over
