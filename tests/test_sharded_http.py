@@ -84,16 +84,23 @@ def test_the_shard_endpoints_refuse_another_index_and_unknown_phases(cluster) ->
     assert r.status_code == 404 and "trace/collect" in r.json()["fix"]
 
 
-def _start_fails(args: list[str], *words: str) -> str:
-    """``ipscope serve ARGS`` exits 1 at start with these words in its message (and no traceback)."""
-    p = subprocess.run([sys.executable, "-m", "ipscope", "serve", *args, "--port", str(free_port())],
-                       capture_output=True, text=True, env=ipscope_env(), timeout=120)
-    out = p.stdout + p.stderr
-    assert p.returncode != 0, out
-    assert "Traceback" not in out, out
-    for w in words:
-        assert w in out, out
-    return out
+def _start_fails(*cases: tuple[list[str], tuple[str, ...]]) -> None:
+    """For each (ARGS, words): ``ipscope serve ARGS`` exits non-zero at start with these words in its message (and no
+    traceback). The cases run at once (each is a Python start-up, ~2 s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ipscope", "serve", *args, "--port", str(free_port())],
+                              capture_output=True, text=True, env=ipscope_env(), timeout=120)
+
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(run, [args for args, _ in cases]))
+    for (args, words), p in zip(cases, done):
+        out = p.stdout + p.stderr
+        assert p.returncode != 0, (args, out)
+        assert "Traceback" not in out, (args, out)
+        for w in words:
+            assert w in out, (args, w, out)
 
 
 def test_a_hostile_phase_request_over_http_is_a_small_422(cluster, shard_index) -> None:
@@ -112,21 +119,23 @@ def test_a_hostile_phase_request_over_http_is_a_small_422(cluster, shard_index) 
 
 def test_bad_shards_and_routes_are_refused_at_start(cluster, shard_index, demo_index, tmp_path) -> None:
     s0, s1, s2 = (s.url for s in cluster["shards"])
-    _start_fails(["--corpus", f"demo={shard_index}", "--shards", "3-7"], "shard 7 does not exist", "0 to 4")
-    _start_fails(["--corpus", f"demo={shard_index}", "--shards", "2,1-3"], "given twice")
-    _start_fails(["--shards", "0-1"], "no --corpus")
-    _start_fails(["--corpus", f"demo={shard_index}", "--shards", "0", "--data", str(tmp_path)], "no registry")
-    _start_fails(["--route", s0, "--route", s1], "shard(s) 4 of its 5", "--shards 4")  # a shard served by none
-    _start_fails(["--route", s0, "--route", s1, "--route", s2, "--route", s1], "given twice")
-    _start_fails(["--route", "books=" + s0], "no corpus 'books'")
-    _start_fails(["--corpus", f"demo={shard_index}", "--shards", "0", "--no-partial"], "only a router", "--route")
-    _start_fails(["--route", f"http://127.0.0.1:{free_port()}"], "no shard server answers", "start the shard servers")
     overlap = Server(["--corpus", f"demo={shard_index}", "--shards", "1-2"], tmp_path / "overlap.log")
     other = Server(["--corpus", f"demo={demo_index}", "--shards", "0"], tmp_path / "other.log")  # another index
     try:
-        _start_fails(["--route", s0, "--route", overlap.url, "--route", s2], "shard 1 is served by both",
-                     "--shards range of its own")
-        _start_fails(["--route", s0, "--route", other.url], "another index", "content_hash")
+        _start_fails(
+            (["--corpus", f"demo={shard_index}", "--shards", "3-7"], ("shard 7 does not exist", "0 to 4")),
+            (["--corpus", f"demo={shard_index}", "--shards", "2,1-3"], ("given twice",)),
+            (["--shards", "0-1"], ("no --corpus",)),
+            (["--corpus", f"demo={shard_index}", "--shards", "0", "--data", str(tmp_path)], ("no registry",)),
+            (["--route", s0, "--route", s1], ("shard(s) 4 of its 5", "--shards 4")),  # a shard served by none
+            (["--route", s0, "--route", s1, "--route", s2, "--route", s1], ("given twice",)),
+            (["--route", "books=" + s0], ("no corpus 'books'",)),
+            (["--corpus", f"demo={shard_index}", "--shards", "0", "--no-partial"], ("only a router", "--route")),
+            (["--route", f"http://127.0.0.1:{free_port()}"], ("no shard server answers", "start the shard servers")),
+            (["--route", s0, "--route", overlap.url, "--route", s2],
+             ("shard 1 is served by both", "--shards range of its own")),
+            (["--route", s0, "--route", other.url], ("another index", "content_hash")),
+        )
     finally:
         assert overlap.stop() == 0 and other.stop() == 0
 
