@@ -49,6 +49,7 @@ Prints one JSON line and appends it to benchmarks/results/bench_scale.jsonl. The
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -329,8 +330,7 @@ class Serve:
 
 
 def has_backoff() -> bool:
-    p = subprocess.run([PY, "-m", "ipscope", "serve", "--help"], capture_output=True, text=True, env=ENV)
-    return "--shard-backoff" in p.stdout
+    return "--shard-backoff" in serve_help()
 
 
 def bench_hung(victim: "Serve", shards: list[int], queries: list[str], ask, deadline: float) -> dict:
@@ -360,9 +360,14 @@ def bench_hung(victim: "Serve", shards: list[int], queries: list[str], ask, dead
             "whole_again_after_s": back}
 
 
+@functools.cache
+def serve_help() -> str:
+    """``ipscope serve --help`` of the tree benchmarked (what it can do)."""
+    return subprocess.run([PY, "-m", "ipscope", "serve", "--help"], capture_output=True, text=True, env=ENV).stdout
+
+
 def has_router() -> bool:
-    p = subprocess.run([PY, "-m", "ipscope", "serve", "--help"], capture_output=True, text=True, env=ENV)
-    return "--route" in p.stdout
+    return "--route" in serve_help()
 
 
 _TIMING = ("elapsed_ms", "provenance")

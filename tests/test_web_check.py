@@ -17,6 +17,7 @@ import pytest
 
 from conftest import PageErrors, need_shared, screenshot_dir
 from service_helpers import Server
+from web_helpers import go, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -70,18 +71,6 @@ def new_page(browser, request, lang: str, js: bool = True):
     pg.on("pageerror", lambda e: pg.errors.append(f"uncaught: {e}"))
     pg.shot = lambda name: pg.screenshot(path=str(screenshot_dir(request.node) / f"{name}.png"), full_page=True)
     return ctx, pg
-
-
-def go(page, target) -> None:
-    with page.expect_navigation():
-        target.click()
-
-
-def sign_up(page, server, name: str) -> None:
-    page.goto(f"{server.url}/register")
-    page.fill("#name", name)
-    go(page, page.locator("form[action='/signup'] button"))
-    assert page.inner_text("code.key").startswith("ipk_")
 
 
 HEAD = {"en": ("Similar documents, by words", "Evidence by meaning"), "zh_Hans": ("按字词相似的文档", "语义证据")}

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import DEMO, TESTDATA
 from service_helpers import Server
+from web_helpers import go, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -68,22 +69,6 @@ def lpage(browser, request):
 
 def in_lang(page, lang: str):
     return page
-
-
-def go(page, target) -> None:
-    """Click a link or a form's button and wait for the page it leads to (assertions then read the new page,
-    never the old one)."""
-    with page.expect_navigation():
-        target.click()
-
-
-def sign_up(page, server, name: str) -> str:
-    page.goto(f"{server.url}/register")
-    page.fill("#name", name)
-    go(page, page.locator("form[action='/signup'] button"))
-    key = page.inner_text("code.key")
-    assert key.startswith("ipk_")
-    return key
 
 
 def register_work(page, title: str, text: str, reserve: dict[str, str]) -> None:

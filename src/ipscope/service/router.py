@@ -367,11 +367,11 @@ class Router:
         soon as any shard is missing."""
         groups = [g for g in corpus.groups if not all(self._suspended(s) for s in g)]
         missing: set[int] = {i for g in corpus.groups if g not in groups for i in g[0].shards}
+        left_out = [f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s)]
         while True:
             if not groups:  # before the allow_partial check: no partial answer to offer
-                why = "; ".join(f"{s.url}: {self.health[s.url].why}" for s in corpus.servers if self._suspended(s))
                 raise Problem(503, "shards-unavailable", "Service Unavailable",
-                              f"no shard server of corpus {corpus.name} answered ({why or 'every one failed'})",
+                              f"no shard server of corpus {corpus.name} answered ({'; '.join(left_out)})",
                               "try again; the operator restarts the shard servers (ipscope serve --shards)",
                               {"Retry-After": "5"})
             if missing and not partial:
@@ -393,13 +393,9 @@ class Router:
                     log.warning("shard server %s (corpus %s, shards %s) left out: %s", server.url, corpus.name,
                                 _ranges(list(server.shards)), why)
                     missing.update(server.shards)
+                    left_out.append(f"{server.url}: {why}")
                 gone = {s.url for s, _ in e.failed}
                 groups = [g for g in groups if not any(s.url in gone for s in g)]
-                if not groups:
-                    raise Problem(503, "shards-unavailable", "Service Unavailable",
-                                  f"no shard server of corpus {corpus.name} answered ({e})",
-                                  "try again; the operator restarts the shard servers (ipscope serve --shards)",
-                                  {"Retry-After": "5"}) from None
             finally:
                 gen.close()
 
